@@ -1,0 +1,98 @@
+import { resolve, join } from "node:path";
+import { z } from "zod";
+
+export const storageModes = ["mirrored", "s3-only"] as const;
+export type StorageMode = (typeof storageModes)[number];
+
+export interface S3Config {
+  /** Custom endpoint of an S3-compatible server; undefined means AWS itself. */
+  endpoint: string | undefined;
+  bucket: string;
+  region: string;
+  /** Key prefix under which each actor has `{name}/{filename}`. */
+  prefix: string;
+  forcePathStyle: boolean;
+}
+
+export interface Config {
+  dataDir: string;
+  dbPath: string;
+  host: string;
+  port: number;
+  apiToken: string | undefined;
+  storageMode: StorageMode;
+  s3: S3Config;
+  /** Share of an actor's images a listing may remove before it is treated as suspect. */
+  maxRemoveShare: number;
+}
+
+/** Flags given on the command line; each wins over its environment variable. */
+export interface ConfigOverrides {
+  dataDir?: string;
+  db?: string;
+  host?: string;
+  port?: number;
+  storageMode?: string;
+  s3Endpoint?: string;
+  s3Bucket?: string;
+  s3Prefix?: string;
+}
+
+const configSchema = z.object({
+  DATA_DIR: z.string().min(1).default("./data"),
+  DB_PATH: z.string().min(1).optional(),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  API_TOKEN: z.string().min(1).optional(),
+  STORAGE_MODE: z.enum(storageModes).default("mirrored"),
+  S3_ENDPOINT: z.url().optional(),
+  S3_BUCKET: z.string().min(3).default("story-boards-assets"),
+  S3_PREFIX: z.string().default("system_actors/training_data/"),
+  AWS_REGION: z.string().min(1).default("us-west-1"),
+  S3_FORCE_PATH_STYLE: z.enum(["true", "false"]).optional(),
+  MAX_REMOVE_SHARE: z.coerce.number().min(0).max(1).default(0.5),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigOverrides = {}): Config {
+  const merged = {
+    ...env,
+    ...definedEntries({
+      DATA_DIR: flags.dataDir,
+      DB_PATH: flags.db,
+      HOST: flags.host,
+      PORT: flags.port?.toString(),
+      STORAGE_MODE: flags.storageMode,
+      S3_ENDPOINT: flags.s3Endpoint,
+      S3_BUCKET: flags.s3Bucket,
+      S3_PREFIX: flags.s3Prefix,
+    }),
+  };
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const reasons = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`invalid configuration: ${reasons.join("; ")}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
+  const prefix = e.S3_PREFIX === "" || e.S3_PREFIX.endsWith("/") ? e.S3_PREFIX : `${e.S3_PREFIX}/`;
+  return {
+    dataDir,
+    dbPath: e.DB_PATH ? resolve(e.DB_PATH) : join(dataDir, "actor-manifests.db"),
+    host: e.HOST,
+    port: e.PORT,
+    apiToken: e.API_TOKEN,
+    storageMode: e.STORAGE_MODE,
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      bucket: e.S3_BUCKET,
+      region: e.AWS_REGION,
+      prefix,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ? e.S3_FORCE_PATH_STYLE === "true" : e.S3_ENDPOINT !== undefined,
+    },
+    maxRemoveShare: e.MAX_REMOVE_SHARE,
+  };
+}
+
+function definedEntries(record: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}

@@ -1,0 +1,30 @@
+import type { Config } from "./config.ts";
+import type { Db } from "./db/store.ts";
+import { DataLayout } from "./sync/layout.ts";
+
+/** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export const consoleLogger: Logger = {
+  info: (message) => console.error(message),
+  warn: (message) => console.error(`warning: ${message}`),
+  error: (message) => console.error(`error: ${message}`),
+};
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** Everything a use case needs, built once by a composition root (CLI, server, test world). */
+export interface AppContext {
+  config: Config;
+  db: Db;
+  layout: DataLayout;
+  logger: Logger;
+}
+
+export function makeContext(config: Config, db: Db, logger: Logger = consoleLogger): AppContext {
+  return { config, db, layout: new DataLayout(config.dataDir), logger };
+}

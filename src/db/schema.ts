@@ -1,0 +1,139 @@
+import { sql } from "drizzle-orm";
+import { sqliteTable, text, integer, real, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Sync status values as the manifests spell them (SPEC.md §2). */
+export const syncStatuses = ["synced", "local_only", "s3_only", "out_of_sync", "missing"] as const;
+export type SyncStatus = (typeof syncStatuses)[number];
+
+export const actors = sqliteTable(
+  "actors",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** Four-digit id with leading zeros, or null when the name does not start with one. */
+    characterId: text("character_id"),
+    name: text("name").notNull(),
+    descriptor: text("descriptor"),
+    age: integer("age"),
+    gender: text("gender"),
+    manifestUpdatedAt: text("manifest_updated_at"),
+    lastCheckedAt: text("last_checked_at"),
+    /** Bumped by every change of the actor or its images; exports compare it. */
+    revision: integer("revision").notNull().default(0),
+    /** Revision last written to the manifests (export skips actors already written). */
+    exportedRevision: integer("exported_revision").notNull().default(0),
+    // Statistics, recomputed in the transaction that changes the images (read far more than written).
+    totalCount: integer("total_count").notNull().default(0),
+    syncedCount: integer("synced_count").notNull().default(0),
+    localOnlyCount: integer("local_only_count").notNull().default(0),
+    s3OnlyCount: integer("s3_only_count").notNull().default(0),
+    outOfSyncCount: integer("out_of_sync_count").notNull().default(0),
+    missingCount: integer("missing_count").notNull().default(0),
+    uncheckedCount: integer("unchecked_count").notNull().default(0),
+    goodCount: integer("good_count").notNull().default(0),
+    badCount: integer("bad_count").notNull().default(0),
+    unratedCount: integer("unrated_count").notNull().default(0),
+    totalSizeBytes: integer("total_size_bytes").notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex("actors_name_unique").on(t.name),
+    index("actors_character_id").on(t.characterId),
+    index("actors_good_count").on(t.goodCount),
+  ],
+);
+
+export const generations = sqliteTable(
+  "generations",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    actorId: integer("actor_id")
+      .notNull()
+      .references(() => actors.id, { onDelete: "cascade" }),
+    /** The manifest's own `generation_id`, unique within the actor. */
+    generationKey: integer("generation_key").notNull(),
+    type: text("type").notNull(),
+    generatedAt: text("generated_at"),
+    imageCount: integer("image_count").notNull().default(0),
+    /** Free metadata as a JSON text. */
+    metadata: text("metadata"),
+  },
+  (t) => [uniqueIndex("generations_actor_key").on(t.actorId, t.generationKey), index("generations_type").on(t.type)],
+);
+
+export const images = sqliteTable(
+  "images",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    actorId: integer("actor_id")
+      .notNull()
+      .references(() => actors.id, { onDelete: "cascade" }),
+    filename: text("filename").notNull(),
+    /** The `{index}` of `{name}_{index}.jpg`, when the filename has that shape. */
+    index: integer("index"),
+    s3Key: text("s3_key"),
+    s3Url: text("s3_url"),
+    localPath: text("local_path"),
+    /** MD5 of the content as last known (from a manifest or an audit). */
+    md5: text("md5"),
+    sizeBytes: integer("size_bytes"),
+    modifiedAt: text("modified_at"),
+    modifiedTimestamp: real("modified_timestamp"),
+    prompt: text("prompt"),
+    promptPreview: text("prompt_preview"),
+    generatedAt: text("generated_at"),
+    generationId: integer("generation_id").references(() => generations.id, { onDelete: "set null" }),
+    source: text("source"),
+    status: text("status", { enum: syncStatuses }),
+    good: integer("good", { mode: "boolean" }),
+    checkedAt: text("checked_at"),
+    // What the last scan saw of each side (stat only), to tell what changed since.
+    localSize: integer("local_size"),
+    localMtimeMs: real("local_mtime_ms"),
+    s3Etag: text("s3_etag"),
+    s3Size: integer("s3_size"),
+    s3LastModified: text("s3_last_modified"),
+    /** Content MD5 stored in the object's metadata (x-amz-meta-md5). */
+    s3Md5: text("s3_md5"),
+    /** Set when the image was found under the folder or prefix without being in any manifest. */
+    orphan: integer("orphan", { mode: "boolean" }).notNull().default(false),
+  },
+  (t) => [
+    uniqueIndex("images_actor_filename").on(t.actorId, t.filename),
+    index("images_status").on(t.status),
+    index("images_good").on(t.good),
+    index("images_generation").on(t.generationId),
+  ],
+);
+
+/** Every manifest-like file the importer read, to skip unchanged ones and to detect edits by other tools. */
+export const sourceFiles = sqliteTable(
+  "source_files",
+  {
+    path: text("path").primaryKey(),
+    actorId: integer("actor_id").references(() => actors.id, { onDelete: "cascade" }),
+    format: text("format", { enum: ["format_a", "format_b", "prompt_metadata", "response"] }).notNull(),
+    sizeBytes: integer("size_bytes").notNull(),
+    mtimeMs: real("mtime_ms").notNull(),
+    /** SHA-1 of the bytes last read or written: an export refuses to replace other content. */
+    contentHash: text("content_hash").notNull(),
+    /** Null when the file imported cleanly; otherwise the reason it was skipped. */
+    error: text("error"),
+    importedAt: text("imported_at")
+      .notNull()
+      .default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+  },
+  (t) => [index("source_files_actor").on(t.actorId)],
+);
+
+/** Local MD5s keyed by what identifies unchanged content: path + size + mtime + inode. */
+export const hashCache = sqliteTable("hash_cache", {
+  path: text("path").primaryKey(),
+  sizeBytes: integer("size_bytes").notNull(),
+  mtimeMs: real("mtime_ms").notNull(),
+  inode: integer("inode").notNull(),
+  md5: text("md5").notNull(),
+});
+
+export type ActorRow = typeof actors.$inferSelect;
+export type ImageRow = typeof images.$inferSelect;
+export type GenerationRow = typeof generations.$inferSelect;
+export type SourceFileRow = typeof sourceFiles.$inferSelect;
