@@ -1,0 +1,121 @@
+import type { SourceFormat } from "../sync/formats/fields.ts";
+import type { MergedActor } from "../sync/merge.ts";
+import { refreshActorStatistics } from "./statistics.ts";
+import type { Db } from "./store.ts";
+
+/** What was read of one source file, recorded to skip it next time and to detect edits by others. */
+export interface SourceFileRecord {
+  path: string;
+  format: SourceFormat;
+  sizeBytes: number;
+  mtimeMs: number;
+  contentHash: string;
+  error: string | null;
+}
+
+export interface ActorImport {
+  merged: MergedActor;
+  files: SourceFileRecord[];
+}
+
+/**
+ * Writes imported actors in one transaction: actor rows, generations, images (manifest
+ * fields only: what scan and audit learned of each side is kept), removal of images no
+ * source lists any more (orphans found by scan stay), the source files, the statistics.
+ * Prepared statements, not the query builder: this is the import's hot path.
+ */
+export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
+  const sqlite = db.$client;
+  const upsertActor = sqlite.prepare(`
+    INSERT INTO actors (character_id, name, descriptor, age, gender, manifest_updated_at)
+    VALUES (@characterId, @name, @descriptor, @age, @gender, @manifestUpdatedAt)
+    ON CONFLICT(name) DO UPDATE SET character_id = excluded.character_id, descriptor = excluded.descriptor,
+      age = excluded.age, gender = excluded.gender, manifest_updated_at = excluded.manifest_updated_at
+    RETURNING id`);
+  const upsertGeneration = sqlite.prepare(`
+    INSERT INTO generations (actor_id, generation_key, type, generated_at, image_count, metadata)
+    VALUES (@actorId, @generationKey, @type, @generatedAt, @imageCount, @metadata)
+    ON CONFLICT(actor_id, generation_key) DO UPDATE SET type = excluded.type, generated_at = excluded.generated_at,
+      image_count = excluded.image_count, metadata = excluded.metadata
+    RETURNING id`);
+  const generationByKey = sqlite.prepare(`SELECT id FROM generations WHERE actor_id = ? AND generation_key = ?`).pluck();
+  const upsertImage = sqlite.prepare(`
+    INSERT INTO images (actor_id, filename, "index", s3_key, s3_url, local_path, md5, size_bytes, modified_at,
+      modified_timestamp, prompt, prompt_preview, generated_at, generation_id, source, status, good, s3_etag,
+      s3_last_modified)
+    VALUES (@actorId, @filename, @index, @s3Key, @s3Url, @localPath, @md5, @sizeBytes, @modifiedAt,
+      @modifiedTimestamp, @prompt, @promptPreview, @generatedAt, @generationId, @source, @status, @good, @s3Etag,
+      @s3LastModified)
+    ON CONFLICT(actor_id, filename) DO UPDATE SET "index" = excluded."index", s3_key = excluded.s3_key,
+      s3_url = excluded.s3_url, local_path = excluded.local_path, md5 = excluded.md5, size_bytes = excluded.size_bytes,
+      modified_at = excluded.modified_at, modified_timestamp = excluded.modified_timestamp, prompt = excluded.prompt,
+      prompt_preview = excluded.prompt_preview, generated_at = excluded.generated_at,
+      generation_id = excluded.generation_id, source = excluded.source, status = excluded.status,
+      good = excluded.good, s3_etag = excluded.s3_etag, s3_last_modified = excluded.s3_last_modified`);
+  const removeUnlisted = sqlite.prepare(`
+    DELETE FROM images WHERE actor_id = ? AND orphan = 0 AND filename NOT IN (SELECT value FROM json_each(?))`);
+  const upsertSource = sqlite.prepare(`
+    INSERT INTO source_files (path, actor_id, format, size_bytes, mtime_ms, content_hash, error, imported_at)
+    VALUES (@path, @actorId, @format, @sizeBytes, @mtimeMs, @contentHash, @error, @importedAt)
+    ON CONFLICT(path) DO UPDATE SET actor_id = excluded.actor_id, format = excluded.format,
+      size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash,
+      error = excluded.error, imported_at = excluded.imported_at`);
+  const markExported = sqlite.prepare(`UPDATE actors SET exported_revision = revision WHERE id = ?`);
+
+  const importedAt = new Date().toISOString();
+  const run = sqlite.transaction(() => {
+    const actorIds: number[] = [];
+    for (const { merged, files } of batch) {
+      const actorId = upsertActor.pluck().get(merged) as number;
+      actorIds.push(actorId);
+      for (const generation of merged.generations) {
+        upsertGeneration.run({ actorId, ...generation, metadata: jsonOrNull(generation.metadata) });
+      }
+      for (const image of merged.images) {
+        const generationId = image.generationKey == null ? null : generationByKey.get(actorId, image.generationKey);
+        upsertImage.run({
+          actorId,
+          filename: image.filename,
+          index: image.index ?? null,
+          s3Key: image.s3Key ?? null,
+          s3Url: image.s3Url ?? null,
+          localPath: image.localPath ?? null,
+          md5: image.md5 ?? null,
+          sizeBytes: image.sizeBytes ?? null,
+          modifiedAt: image.modifiedAt ?? null,
+          modifiedTimestamp: image.modifiedTimestamp ?? null,
+          prompt: image.prompt ?? null,
+          promptPreview: image.promptPreview ?? null,
+          generatedAt: image.generatedAt ?? null,
+          generationId: generationId ?? null,
+          source: image.source ?? null,
+          status: image.status ?? null,
+          good: image.good == null ? null : image.good ? 1 : 0,
+          s3Etag: image.s3Etag ?? null,
+          s3LastModified: image.s3LastModified ?? null,
+        });
+      }
+      removeUnlisted.run(actorId, JSON.stringify(merged.images.map((image) => image.filename)));
+      for (const file of files) upsertSource.run({ ...file, actorId, importedAt });
+      refreshActorStatistics(db, [actorId]);
+      // SQLite now says what the files say; an actor without format A is found by the exporter anyway.
+      markExported.run(actorId);
+    }
+    return actorIds;
+  });
+  return run();
+}
+
+/** Records files that could not be imported, so an unchanged broken file is reported without re-reading it. */
+export function recordFailedSources(db: Db, files: SourceFileRecord[]): void {
+  const upsert = db.$client.prepare(`
+    INSERT INTO source_files (path, actor_id, format, size_bytes, mtime_ms, content_hash, error)
+    VALUES (@path, NULL, @format, @sizeBytes, @mtimeMs, @contentHash, @error)
+    ON CONFLICT(path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms,
+      content_hash = excluded.content_hash, error = excluded.error`);
+  db.$client.transaction(() => files.forEach((file) => upsert.run(file)))();
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}

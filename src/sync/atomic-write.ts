@@ -1,0 +1,44 @@
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * Replaces a file atomically (SPEC.md §3): temporary file in the same folder, fsync,
+ * rename over the target, then fsync of the folder so the rename itself survives a
+ * power cut. write-file-atomic skips that last step, hence this small function.
+ * A crash at any point leaves either the old or the new content, never a mix.
+ */
+export function writeFileAtomic(path: string, content: string | Buffer, hooks: AtomicWriteHooks = {}): void {
+  const folder = dirname(path);
+  const temporary = join(folder, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const fd = openSync(temporary, "wx", 0o644);
+  try {
+    const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(temporary);
+    throw error;
+  }
+  closeSync(fd);
+  try {
+    hooks.beforeRename?.(temporary);
+    renameSync(temporary, path);
+  } catch (error) {
+    unlinkSync(temporary);
+    throw error;
+  }
+  const folderFd = openSync(folder, "r");
+  try {
+    fsyncSync(folderFd);
+  } finally {
+    closeSync(folderFd);
+  }
+}
+
+/** Test seam: runs between the fsync of the temporary file and the rename. */
+export interface AtomicWriteHooks {
+  beforeRename?: (temporaryPath: string) => void;
+}

@@ -1,0 +1,155 @@
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { and, asc, eq, gt, inArray, notExists, or, sql } from "drizzle-orm";
+import type { AppContext } from "../context.ts";
+import { actors, generations, images, sourceFiles, type ActorRow, type SourceFileRow } from "../db/schema.ts";
+import { writeFileAtomic, type AtomicWriteHooks } from "./atomic-write.ts";
+import type { SourceFormat } from "./formats/fields.ts";
+import { renderFormatA, type ExportInput } from "./formats/format-a.ts";
+import { renderFormatB } from "./formats/format-b.ts";
+import { renderPromptMetadata } from "./formats/prompt-metadata.ts";
+import { contentHashOf } from "./import.ts";
+
+/** Another tool changed a manifest since this service last read or wrote it (SPEC.md §3). */
+export class ManifestConflictError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file}: ${reason}; run import to read it again before changing this actor`);
+    this.name = "ManifestConflictError";
+  }
+}
+
+export interface ExportReport {
+  filesWritten: string[];
+  actorsExported: number;
+  actorsSkipped: number;
+  problems: { file: string; reason: string }[];
+}
+
+export interface ExportOptions {
+  /** Only these actors; default every actor changed since its manifests were last written. */
+  actorIds?: number[];
+  /** Render every selected actor even if unchanged (files whose value is unchanged are still not rewritten). */
+  force?: boolean;
+  atomicWriteHooks?: AtomicWriteHooks;
+}
+
+/**
+ * Writes the manifests of changed actors (and of actors that have no format A manifest
+ * yet) from SQLite: format A always, format B and
+ * prompt_metadata.json where the actor has them. Each file is the previous document with
+ * known fields brought up to date (unknown fields kept), replaced atomically, and only
+ * if it is still the content this service last read or wrote.
+ */
+export async function exportManifests(ctx: AppContext, options: ExportOptions = {}): Promise<ExportReport> {
+  const { db } = ctx;
+  const selected = db
+    .select()
+    .from(actors)
+    .where(
+      and(
+        options.actorIds ? inArray(actors.id, options.actorIds) : undefined,
+        options.force || options.actorIds
+          ? undefined
+          : or(
+              gt(actors.revision, actors.exportedRevision),
+              notExists(db.select().from(sourceFiles).where(and(eq(sourceFiles.actorId, actors.id), eq(sourceFiles.format, "format_a")))),
+            ),
+      ),
+    )
+    .orderBy(asc(actors.name))
+    .all();
+  const report: ExportReport = { filesWritten: [], actorsExported: 0, actorsSkipped: 0, problems: [] };
+  for (const actor of selected) {
+    try {
+      report.filesWritten.push(...exportActor(ctx, actor, options));
+      report.actorsExported += 1;
+    } catch (error) {
+      if (!(error instanceof ManifestConflictError)) throw error;
+      report.problems.push({ file: error.file, reason: error.message });
+      report.actorsSkipped += 1;
+    }
+  }
+  return report;
+}
+
+/** Exports one actor; throws ManifestConflictError (writing nothing) when any of its files was edited by another tool. */
+function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): string[] {
+  const { db, layout, config } = ctx;
+  const rows = db.select().from(images).where(eq(images.actorId, actor.id)).orderBy(asc(images.index), asc(images.filename)).all();
+  const actorGenerations = db.select().from(generations).where(eq(generations.actorId, actor.id)).all();
+  const sources = new Map<SourceFormat, SourceFileRow>();
+  for (const row of db.select().from(sourceFiles).where(eq(sourceFiles.actorId, actor.id)).all()) sources.set(row.format, row);
+
+  const touched = actor.revision > actor.exportedRevision;
+  const now = new Date().toISOString();
+  const input: ExportInput = { actor, images: rows, touched, now, s3Only: config.storageMode === "s3-only" };
+
+  const targets: { path: string; format: SourceFormat; render: (previous: unknown) => unknown }[] = [
+    {
+      path: sources.get("format_a")?.path ?? layout.formatAPath(actor.characterId ?? actor.name),
+      format: "format_a",
+      render: (previous) => renderFormatA(previous, input),
+    },
+  ];
+  const formatB = sources.get("format_b");
+  if (formatB) {
+    targets.push({ path: formatB.path, format: "format_b", render: (previous) => renderFormatB(previous, { ...input, generations: actorGenerations }) });
+  }
+  const promptMetadata = sources.get("prompt_metadata");
+  if (promptMetadata) {
+    targets.push({ path: promptMetadata.path, format: "prompt_metadata", render: (previous) => renderPromptMetadata(previous, rows) });
+  }
+
+  // Check every file before writing any, so a conflict leaves all of the actor's files as they were.
+  // An untouched actor only gets the files it lacks, unless forced.
+  const planned = targets.map((target) => {
+    const previous = readUnchanged(target.path, sources.get(target.format));
+    if (previous !== undefined && !touched && !options.force) return { ...target, next: undefined, changed: false };
+    const next = target.render(previous?.value);
+    const changed = previous === undefined || JSON.stringify(previous.value) !== JSON.stringify(next);
+    return { ...target, next, changed };
+  });
+  const written: string[] = [];
+  for (const target of planned) {
+    if (!target.changed) continue;
+    const text = `${JSON.stringify(target.next, null, 2)}\n`;
+    mkdirSync(dirname(target.path), { recursive: true });
+    writeFileAtomic(target.path, text, options.atomicWriteHooks);
+    recordWritten(ctx, actor.id, target.path, target.format, text);
+    written.push(target.path);
+  }
+  db.update(actors)
+    .set({
+      exportedRevision: actor.revision,
+      manifestUpdatedAt: touched ? now : actor.manifestUpdatedAt,
+    })
+    .where(and(eq(actors.id, actor.id), eq(actors.revision, actor.revision)))
+    .run();
+  return written;
+}
+
+/**
+ * The file's current JSON value, provided it is what this service last read or wrote;
+ * undefined when there is no file yet.
+ */
+function readUnchanged(path: string, source: SourceFileRow | undefined): { value: unknown } | undefined {
+  if (!existsSync(path)) return undefined;
+  if (!source) throw new ManifestConflictError(path, "a file this service never read is in the way");
+  if (source.error) throw new ManifestConflictError(path, "the file could not be imported");
+  const bytes = readFileSync(path);
+  if (contentHashOf(bytes) !== source.contentHash) throw new ManifestConflictError(path, "changed on disk since it was last read");
+  return { value: JSON.parse(bytes.toString("utf8")) };
+}
+
+function recordWritten(ctx: AppContext, actorId: number, path: string, format: SourceFormat, text: string): void {
+  const stat = statSync(path);
+  const row = { path, actorId, format, sizeBytes: stat.size, mtimeMs: stat.mtimeMs, contentHash: contentHashOf(text), error: null };
+  ctx.db
+    .insert(sourceFiles)
+    .values(row)
+    .onConflictDoUpdate({ target: sourceFiles.path, set: { ...row, importedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` } })
+    .run();
+}

@@ -1,0 +1,45 @@
+import type { z } from "zod";
+
+/** A file that could not be imported: which file, where in it, and why (SPEC.md §3). */
+export interface ManifestProblem {
+  file: string;
+  jsonPath: string;
+  reason: string;
+}
+
+export class ManifestError extends Error {
+  constructor(readonly problem: ManifestProblem) {
+    super(`${problem.file}: ${problem.jsonPath}: ${problem.reason}`);
+    this.name = "ManifestError";
+  }
+}
+
+/** `["training_data", 3, "status"]` → `$.training_data[3].status`. */
+export function jsonPathOf(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, key) => {
+    if (typeof key === "number") return `${text}[${key}]`;
+    const name = String(key);
+    return /^[A-Za-z_$][\w$]*$/.test(name) ? `${text}.${name}` : `${text}[${JSON.stringify(name)}]`;
+  }, "$");
+}
+
+/** Parses with a zod schema; the first issue becomes a ManifestError naming the file and JSON path. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, file: string): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  throw new ManifestError({ file, jsonPath: jsonPathOf(issue.path), reason: describeIssue(issue, value) });
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
+  const received = issue.path.reduce<unknown>(
+    (node, key) => (node !== null && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined),
+    root,
+  );
+  const shown = received === undefined ? "" : ` (got ${truncate(JSON.stringify(received))})`;
+  return `${issue.message}${shown}`;
+}
+
+function truncate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

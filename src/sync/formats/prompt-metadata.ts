@@ -1,0 +1,73 @@
+import { z } from "zod";
+import type { ImageRow } from "../../db/schema.ts";
+import { parseWith } from "./problems.ts";
+import { safeFilename, setField, type ImageFields, type SourceContribution } from "./fields.ts";
+import { isObject } from "./format-a.ts";
+import { isTrainingImageFilename } from "../layout.ts";
+
+/**
+ * prompt_metadata.json: ratings and prompts. Its shape was never documented, so both
+ * shapes seen are accepted: an object keyed by filename, or a list of entries with a
+ * `filename`. Keys that are not image filenames are other tools' data and are kept.
+ */
+const entrySchema = z.looseObject({
+  good: z.boolean().nullish(),
+  prompt: z.string().nullish(),
+  prompt_preview: z.string().nullish(),
+});
+const listSchema = z.array(entrySchema.extend({ filename: safeFilename }));
+
+export function parsePromptMetadata(value: unknown, file: string, actorName: string, mtime: string): SourceContribution {
+  const entries: ImageFields[] = [];
+  if (Array.isArray(value)) {
+    for (const entry of parseWith(listSchema, value, file)) entries.push(fieldsOf(entry.filename, entry));
+  } else if (isObject(value)) {
+    const imageKeys = Object.keys(value).filter(isTrainingImageFilename);
+    const keyed = parseWith(z.object(Object.fromEntries(imageKeys.map((key) => [key, entrySchema]))), value, file);
+    for (const key of imageKeys) {
+      safeFilename.parse(key);
+      entries.push(fieldsOf(key, keyed[key] as z.infer<typeof entrySchema>));
+    }
+  } else {
+    parseWith(z.union([listSchema, z.record(z.string(), z.unknown())]), value, file);
+  }
+  return { file, format: "prompt_metadata", updatedAt: mtime, actorName, images: entries, listsImages: false };
+}
+
+function fieldsOf(filename: string, entry: z.infer<typeof entrySchema>): ImageFields {
+  return { filename, good: entry.good, prompt: entry.prompt, promptPreview: entry.prompt_preview };
+}
+
+/** Writes ratings (and prompts) back into the file's own shape. */
+export function renderPromptMetadata(previous: unknown, images: ImageRow[]): unknown {
+  const rated = images.filter((image) => image.good !== null || image.prompt !== null);
+  if (Array.isArray(previous)) {
+    const doc = structuredClone(previous) as unknown[];
+    const byName = new Map<string, Record<string, unknown>>();
+    for (const entry of doc) if (isObject(entry) && typeof entry.filename === "string") byName.set(entry.filename, entry);
+    for (const image of rated) {
+      let entry = byName.get(image.filename);
+      if (!entry) {
+        entry = { filename: image.filename };
+        doc.push(entry);
+      }
+      patchEntry(entry, image);
+    }
+    return doc;
+  }
+  const doc: Record<string, unknown> = isObject(previous) ? structuredClone(previous) : {};
+  for (const image of rated) {
+    const entry = isObject(doc[image.filename]) ? (doc[image.filename] as Record<string, unknown>) : {};
+    patchEntry(entry, image);
+    doc[image.filename] = entry;
+  }
+  return doc;
+}
+
+function patchEntry(entry: Record<string, unknown>, image: ImageRow): void {
+  // A rating taken back (null) is written as null: other tools read `good` as tri-state.
+  if (image.good === null) {
+    if ("good" in entry) entry.good = null;
+  } else setField(entry, "good", image.good);
+  setField(entry, "prompt", image.prompt);
+}

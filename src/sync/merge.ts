@@ -1,0 +1,48 @@
+import { imageIndexOf, parseActorName, type NameParts } from "./layout.ts";
+import { timeValue, type GenerationFields, type ImageFields, type SourceContribution } from "./formats/fields.ts";
+
+/** One actor as all its manifest files describe it together. */
+export interface MergedActor extends NameParts {
+  name: string;
+  manifestUpdatedAt: string | null;
+  images: ImageFields[];
+  generations: GenerationFields[];
+}
+
+/**
+ * Merges an actor's sources. Where they disagree, the newest wins per field: sources are
+ * applied oldest first (by their own updated time: format A `training_data_updated`,
+ * format B `updated_at`, prompt_metadata.json its file time, response.json oldest of all),
+ * and a field a source does not carry never erases another's.
+ */
+export function mergeSources(name: string, sources: SourceContribution[]): MergedActor {
+  const ordered = [...sources].sort((a, b) => timeValue(a.updatedAt) - timeValue(b.updatedAt));
+  const parts = parseActorName(name);
+  const characterId = ordered.findLast((source) => source.characterId)?.characterId ?? parts.characterId;
+  // Ratings files may name images long gone: only files that list images create them.
+  const images = new Map<string, ImageFields>();
+  for (const source of ordered) {
+    if (source.listsImages) for (const { filename } of source.images) images.set(filename, { filename });
+  }
+  const generations = new Map<number, GenerationFields>();
+  for (const source of ordered) {
+    for (const fields of source.images) {
+      const merged = images.get(fields.filename);
+      if (!merged) continue;
+      for (const [key, value] of Object.entries(fields)) {
+        if (value !== undefined && value !== null) (merged as unknown as Record<string, unknown>)[key] = value;
+      }
+    }
+    for (const generation of source.generations ?? []) generations.set(generation.generationKey, generation);
+  }
+  for (const image of images.values()) image.index ??= imageIndexOf(name, image.filename);
+  const newest = ordered.filter((source) => source.updatedAt).at(-1);
+  return {
+    ...parts,
+    characterId,
+    name,
+    manifestUpdatedAt: newest?.updatedAt ?? null,
+    images: [...images.values()],
+    generations: [...generations.values()],
+  };
+}
