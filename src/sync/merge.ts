@@ -36,7 +36,7 @@ export function mergeSources(name: string, sources: SourceContribution[]): Merge
     for (const generation of source.generations ?? []) generations.set(generation.generationKey, generation);
   }
   for (const image of images.values()) image.index ??= imageIndexOf(name, image.filename);
-  const newest = ordered.filter((source) => source.updatedAt).at(-1);
+  const newest = ordered.filter((source) => source.updatedAt && (source.format === "format_a" || source.format === "format_b")).at(-1);
   return {
     ...parts,
     characterId,

@@ -105,7 +105,7 @@ export function renderFormatA(previous: unknown, input: ExportInput): Record<str
     if ("prompt" in entry) put("prompt", image.prompt);
     return entry;
   });
-  setField(doc, "training_data_updated", touched ? now : (actor.manifestUpdatedAt ?? now), (old, next) => !touched && old === next);
+  setField(doc, "training_data_updated", touched ? now : (actor.manifestUpdatedAt ?? now), () => !touched);
 
   const statistics: Record<string, unknown> = isObject(doc.statistics) ? doc.statistics : {};
   setField(statistics, "training_images_count", images.length);

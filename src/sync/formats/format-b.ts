@@ -91,7 +91,7 @@ export function renderFormatB(previous: unknown, input: FormatBInput): Record<st
 
   setField(doc, "actor_id", actor.name);
   if (!("created_at" in doc)) doc.created_at = now;
-  setField(doc, "updated_at", touched ? now : (actor.manifestUpdatedAt ?? now), (old, next) => !touched && old === next);
+  setField(doc, "updated_at", touched ? now : (actor.manifestUpdatedAt ?? now), () => !touched);
   setField(doc, "total_images", inS3.length);
 
   const previousGenerations = new Map<number, Record<string, unknown>>();

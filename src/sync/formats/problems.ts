@@ -32,6 +32,8 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, file: 
 }
 
 function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
+  // A refused record key (a format B filename) carries the real reason one level down.
+  if (issue.code === "invalid_key" && issue.issues[0]) return `key ${JSON.stringify(issue.path.at(-1))}: ${issue.issues[0].message}`;
   const received = issue.path.reduce<unknown>(
     (node, key) => (node !== null && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined),
     root,

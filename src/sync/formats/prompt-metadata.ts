@@ -15,12 +15,13 @@ const entrySchema = z.looseObject({
   prompt: z.string().nullish(),
   prompt_preview: z.string().nullish(),
 });
-const listSchema = z.array(entrySchema.extend({ filename: safeFilename }));
+// List entries without a filename belong to other tools: kept, not read.
+const listSchema = z.array(entrySchema.extend({ filename: safeFilename.optional() }));
 
 export function parsePromptMetadata(value: unknown, file: string, actorName: string, mtime: string): SourceContribution {
   const entries: ImageFields[] = [];
   if (Array.isArray(value)) {
-    for (const entry of parseWith(listSchema, value, file)) entries.push(fieldsOf(entry.filename, entry));
+    for (const entry of parseWith(listSchema, value, file)) if (entry.filename) entries.push(fieldsOf(entry.filename, entry));
   } else if (isObject(value)) {
     const imageKeys = Object.keys(value).filter(isTrainingImageFilename);
     const keyed = parseWith(z.object(Object.fromEntries(imageKeys.map((key) => [key, entrySchema]))), value, file);
