@@ -8,9 +8,16 @@ import type { Db } from "./store.ts";
  */
 export function refreshActorStatistics(db: Db, actorIds: readonly number[]): void {
   if (actorIds.length === 0) return;
-  const statement = db.$client.prepare(refreshSql);
+  let statement = refreshStatements.get(db.$client);
+  if (!statement) {
+    statement = db.$client.prepare(refreshSql);
+    refreshStatements.set(db.$client, statement);
+  }
   for (const actorId of actorIds) statement.run({ actorId });
 }
+
+/** One prepared statement per connection: preparing it per call showed in the import's profile. */
+const refreshStatements = new WeakMap<Db["$client"], ReturnType<Db["$client"]["prepare"]>>();
 
 const refreshSql = `
 UPDATE actors SET

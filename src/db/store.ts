@@ -22,6 +22,7 @@ export function openStore(dbPath: string): Db {
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("cache_size = -65536");
   sqlite.pragma("foreign_keys = OFF");
   const db = drizzle(sqlite, { schema: tables }) as Db;
   migrate(db, { migrationsFolder });

@@ -21,11 +21,16 @@ export function mergeSources(name: string, sources: SourceContribution[]): Merge
   const characterId = ordered.findLast((source) => source.characterId)?.characterId ?? parts.characterId;
   // Ratings files may name images long gone: only files that list images create them.
   const images = new Map<string, ImageFields>();
+  const single = ordered.length === 1 && ordered[0]!.listsImages;
   for (const source of ordered) {
-    if (source.listsImages) for (const { filename } of source.images) images.set(filename, { filename });
+    // The common case (one manifest): its records are the merged records, no copy needed.
+    if (single) for (const fields of source.images) images.set(fields.filename, fields);
+    else if (source.listsImages) for (const { filename } of source.images) images.set(filename, { filename });
   }
   const generations = new Map<number, GenerationFields>();
   for (const source of ordered) {
+    for (const generation of source.generations ?? []) generations.set(generation.generationKey, generation);
+    if (single) continue;
     for (const fields of source.images) {
       const merged = images.get(fields.filename);
       if (!merged) continue;
@@ -33,7 +38,6 @@ export function mergeSources(name: string, sources: SourceContribution[]): Merge
         if (value !== undefined && value !== null) (merged as unknown as Record<string, unknown>)[key] = value;
       }
     }
-    for (const generation of source.generations ?? []) generations.set(generation.generationKey, generation);
   }
   for (const image of images.values()) image.index ??= imageIndexOf(name, image.filename);
   const newest = ordered.filter((source) => source.updatedAt && (source.format === "format_a" || source.format === "format_b")).at(-1);

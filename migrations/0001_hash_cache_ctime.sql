@@ -1,0 +1,1 @@
+ALTER TABLE `hash_cache` ADD `ctime_ms` real;

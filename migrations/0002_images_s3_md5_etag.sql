@@ -1,0 +1,1 @@
+ALTER TABLE `images` ADD `s3_md5_etag` text;
