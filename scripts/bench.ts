@@ -1,0 +1,45 @@
+/**
+ * The project's benchmark (SPEC.md §10), never part of the test suite:
+ *   npm run bench               every part
+ *   npm run bench -- import     metadata scale: cold import and no-change re-import
+ *   npm run bench -- content    content scale: audit beside md5sum, scan, sync beside aws/rclone
+ * Prints each figure beside its bar and writes them all to bench-results.json.
+ * Generated data sets are kept under ./bench-data to be reused by the next run.
+ */
+import { Command } from "commander";
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { runContentBench, type BenchFigure } from "./bench/content.ts";
+import { runImportBench } from "./bench/import.ts";
+
+const parts = ["import", "content"] as const;
+type Part = (typeof parts)[number];
+
+const program = new Command("bench")
+  .argument("[parts...]", `which parts to run: ${parts.join(", ")} (default all)`)
+  .option("--dir <dir>", "where generated data sets are kept", "bench-data")
+  .option("--out <file>", "JSON file for the figures", "bench-results.json")
+  .option("--runs <n>", "runs of each measurement (median reported)", "3")
+  .action(async (selected: string[], flags: { dir: string; out: string; runs: string }) => {
+    const unknown = selected.filter((part) => !parts.includes(part as Part));
+    if (unknown.length > 0) program.error(`unknown part ${unknown.join(", ")}; expected ${parts.join(", ")}`);
+    const run = new Set<Part>(selected.length > 0 ? (selected as Part[]) : parts);
+    const dir = resolve(flags.dir);
+    const runs = Number(flags.runs);
+    const figures: BenchFigure[] = [];
+    if (run.has("import")) figures.push(...(await runImportBench({ dir, runs })));
+    if (run.has("content")) figures.push(...(await runContentBench({ runs })).figures);
+
+    for (const figure of figures) console.log(formatFigure(figure));
+    writeFileSync(flags.out, `${JSON.stringify({ at: new Date().toISOString(), cores: (await import("node:os")).availableParallelism(), figures }, null, 2)}\n`);
+    console.log(`figures written to ${flags.out}`);
+    process.exitCode = figures.some((figure) => figure.pass === false) ? 1 : 0;
+  });
+
+function formatFigure(figure: BenchFigure): string {
+  const bar = figure.bar ? `  bar ${figure.bar.op} ${figure.bar.value} ${figure.bar.unit}  ${figure.pass ? "PASS" : "FAIL"}` : "";
+  const note = figure.note ? `  (${figure.note})` : "";
+  return `${figure.name.padEnd(44)} ${String(figure.value).padStart(12)} ${figure.unit}${bar}${note}`;
+}
+
+await program.parseAsync(process.argv);
