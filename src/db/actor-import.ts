@@ -86,8 +86,8 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
       removeUnlisted.run(actorId, JSON.stringify(merged.images.map((image) => image.filename)));
       for (const file of files) upsertSource.run({ ...file, actorId, importedAt });
       refreshActorStatistics(db, [actorId]);
-      // SQLite now says what the files say; an actor without format A is found by the exporter anyway.
-      markExported.run(actorId);
+      // SQLite now says what the files say, unless they disagreed with each other.
+      if (!merged.sourcesDisagree) markExported.run(actorId);
     }
     return actorIds;
   });

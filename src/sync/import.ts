@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, type Stats } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../context.ts";
 import { recordFailedSources, writeImportedActors, type ActorImport, type SourceFileRecord } from "../db/actor-import.ts";
@@ -11,7 +11,7 @@ import type { ImageFields, SourceContribution, SourceFormat } from "./formats/fi
 import { parseLegacyResponse } from "./formats/legacy-response.ts";
 import { parsePromptMetadata } from "./formats/prompt-metadata.ts";
 import { ManifestError, type ManifestProblem } from "./formats/problems.ts";
-import { assertSafeName, imageIndexOf, isTrainingImageFilename } from "./layout.ts";
+import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName } from "./layout.ts";
 import { mergeSources } from "./merge.ts";
 
 export interface ImportReport {
@@ -75,15 +75,24 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   // Which actors need merging again: those with a file that is new or changed since last time.
   const affected = new Set<string>();
   const blocked = new Set<string>();
+  // Character ids whose format A file cannot be read: their folders must not pass for actors without a manifest.
+  const unreadableFormatA = new Set<string>();
+  const noteUnreadable = (file: FoundFile) => {
+    if (file.format === "format_a") unreadableFormatA.add(basename(file.path).replace(/_manifest\.json$/, ""));
+  };
   for (const file of found.all) {
     const row = known.get(file.path);
     if (!options.force && row && unchanged(row, file.stat)) {
-      if (row.error) report.problems.push(JSON.parse(row.error) as ManifestProblem);
+      if (row.error) {
+        report.problems.push(JSON.parse(row.error) as ManifestProblem);
+        noteUnreadable(file);
+      }
       continue;
     }
     const result = readOnce(file);
     const name = result.contribution?.actorName ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined);
     if (name) affected.add(name);
+    if (result.problem) noteUnreadable(file);
     if (result.problem && name) blocked.add(name);
   }
   // A folder new to SQLite is an actor to import, with or without a manifest of its own.
@@ -115,7 +124,7 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
     const contributions = results.map((result) => result.contribution!);
     const hasManifest = results.some((r) => r.found.format === "format_a" || r.found.format === "format_b");
     if (!hasManifest) {
-      if (!found.folders.has(name)) continue;
+      if (!found.folders.has(name) || unreadableFormatA.has(parseActorName(name).characterId ?? "")) continue;
       contributions.push(folderContribution(ctx, name));
     }
     const merged = mergeSources(name, contributions);

@@ -7,6 +7,12 @@ export interface MergedActor extends NameParts {
   manifestUpdatedAt: string | null;
   images: ImageFields[];
   generations: GenerationFields[];
+  /**
+   * The sources disagree (a newer one changes a value an older one gave, or format A lacks
+   * an image another lists): their files no longer say what SQLite says, so the next
+   * export rewrites them.
+   */
+  sourcesDisagree: boolean;
 }
 
 /**
@@ -27,6 +33,8 @@ export function mergeSources(name: string, sources: SourceContribution[]): Merge
     if (single) for (const fields of source.images) images.set(fields.filename, fields);
     else if (source.listsImages) for (const { filename } of source.images) images.set(filename, { filename });
   }
+  const formatA = ordered.find((source) => source.format === "format_a");
+  let sourcesDisagree = formatA !== undefined && formatA.images.length < images.size;
   const generations = new Map<number, GenerationFields>();
   for (const source of ordered) {
     for (const generation of source.generations ?? []) generations.set(generation.generationKey, generation);
@@ -34,8 +42,11 @@ export function mergeSources(name: string, sources: SourceContribution[]): Merge
     for (const fields of source.images) {
       const merged = images.get(fields.filename);
       if (!merged) continue;
+      const record = merged as unknown as Record<string, unknown>;
       for (const [key, value] of Object.entries(fields)) {
-        if (value !== undefined && value !== null) (merged as unknown as Record<string, unknown>)[key] = value;
+        if (value === undefined || value === null) continue;
+        if (record[key] !== undefined && record[key] !== value) sourcesDisagree = true;
+        record[key] = value;
       }
     }
   }
@@ -48,5 +59,6 @@ export function mergeSources(name: string, sources: SourceContribution[]): Merge
     manifestUpdatedAt: newest?.updatedAt ?? null,
     images: [...images.values()],
     generations: [...generations.values()],
+    sourcesDisagree,
   };
 }

@@ -107,16 +107,19 @@ export function renderFormatA(previous: unknown, input: ExportInput): Record<str
   });
   setField(doc, "training_data_updated", touched ? now : (actor.manifestUpdatedAt ?? now), () => !touched);
 
+  // Statistics are recomputed for a changed actor; an untouched one keeps what it says (sizes
+  // estimated from `size_mb` alone would otherwise move a rounded total by 0.01).
   const statistics: Record<string, unknown> = isObject(doc.statistics) ? doc.statistics : {};
-  setField(statistics, "training_images_count", images.length);
-  setField(statistics, "training_data_size_mb", roundMb(images.reduce((sum, image) => sum + (image.sizeBytes ?? 0), 0)));
+  const setStatistic = (key: string, value: number) => setField(statistics, key, value, (old, next) => !touched || old === next);
+  setStatistic("training_images_count", images.length);
+  setStatistic("training_data_size_mb", roundMb(images.reduce((sum, image) => sum + (image.sizeBytes ?? 0), 0)));
   const statusKeys = ["synced", "local_only", "s3_only", "out_of_sync", "missing"] as const;
   statusKeys.forEach((status, i) => {
     const key = mirroredOnlyStatistics[i]!;
     const value = countStatus(images, status);
     // The missing count is newer than the seeds' manifests: only written where it says something.
     if ((lean || (status === "missing" && value === 0)) && !(key in statistics)) return;
-    setField(statistics, key, value);
+    setStatistic(key, value);
   });
   doc.statistics = statistics;
   return doc;

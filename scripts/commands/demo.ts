@@ -1,0 +1,88 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { loadConfig } from "../../src/config.ts";
+import { writeDemoData } from "../../src/sync/demo.ts";
+import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
+import { ensureBucket } from "../../src/sync/s3-client.ts";
+import { connectS3, usesEmbeddedS3 } from "../../src/sync/s3-setup.ts";
+import { printResult, progressBar } from "./common.ts";
+
+interface DemoFlags {
+  dataDir?: string;
+  force?: boolean;
+  json?: boolean;
+  s3?: boolean;
+}
+
+/** Whether the data directory already holds actors or manifests (the SQLite file and .s3rver do not count). */
+function holdsData(dataDir: string): boolean {
+  return ["actors", "actor_manifests"].some((folder) => {
+    try {
+      return readdirSync(join(dataDir, folder)).length > 0;
+    } catch {
+      return false;
+    }
+  });
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command("demo")
+    .description(
+      "write the demo data set (36 actors, real JPEG/PNG files, both manifest formats, ratings, broken files) " +
+        "and put its S3 side in the embedded loopback S3 server",
+    )
+    .option("--data-dir <dir>", "data directory (env DATA_DIR, default ./data)")
+    .option("--force", "write even when the data directory already holds actors or manifests (files of the same name are replaced)")
+    .option("--s3", "also put the S3 side in the configured S3 (S3_ENDPOINT or AWS); the embedded server gets it by default")
+    .option("--no-s3", "write the local side only")
+    .option("--json", "print the result as JSON for scripts")
+    .action(async (flags: DemoFlags) => {
+      try {
+        const config = loadConfig(process.env, { dataDir: flags.dataDir });
+        if (holdsData(config.dataDir) && !flags.force) {
+          throw new Error(`${config.dataDir} already holds actors or manifests; pass --force to write the demo over them`);
+        }
+        const dataSet = await writeDemoData(config.dataDir, { s3: config.s3 });
+        const images = dataSet.actors.reduce((sum, actor) => sum + actor.images.length, 0);
+        const local = dataSet.actors.reduce((sum, actor) => sum + actor.images.filter((image) => image.local).length, 0);
+        const embedded = usesEmbeddedS3(config);
+        const seed = flags.s3 ?? embedded;
+        let seeded: { objects: number; bytes: number; multipart: number; bucket: string; endpoint: string } | null = null;
+        if (seed) {
+          const connection = await connectS3(config);
+          try {
+            if (connection.embedded) await ensureBucket(connection.client, connection.s3Config.bucket);
+            const bar = progressBar("s3", flags.json);
+            const result = await seedDemoS3(connection.client, connection.s3Config, dataSet.s3Plan, { onProgress: bar.update });
+            bar.stop();
+            seeded = { ...result, bucket: connection.s3Config.bucket, endpoint: connection.s3Config.endpoint ?? "AWS" };
+          } finally {
+            await connection.stop();
+          }
+        }
+        const summary = {
+          dataDir: dataSet.dataDir,
+          actors: dataSet.actors.length,
+          healthyActors: dataSet.actors.filter((actor) => actor.healthy).length,
+          images,
+          localFiles: local,
+          s3Objects: dataSet.s3Plan.length,
+          brokenFiles: dataSet.brokenFiles,
+          s3: seeded,
+        };
+        printResult(flags.json, summary, () => [
+          `wrote the demo data set to ${dataSet.dataDir}: ${summary.actors} actors (${summary.healthyActors} healthy), ${images} images, ${local} local files`,
+          seeded
+            ? `put ${seeded.objects} objects (${(seeded.bytes / 1048576).toFixed(1)} MiB, ${seeded.multipart} multipart) in s3://${seeded.bucket} at ${seeded.endpoint}`
+            : `S3 side not written (${dataSet.s3Plan.length} objects planned); pass --s3 to put it in the configured S3`,
+          ...dataSet.brokenFiles.map((file) => `broken on purpose: ${file.path}${file.jsonPath ? ` ${file.jsonPath}` : ""}: ${file.reason}`),
+        ]);
+        process.exitCode = 0;
+      } catch (error) {
+        console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+        process.exitCode = 1;
+      }
+    });
+}
