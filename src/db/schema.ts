@@ -139,3 +139,65 @@ export type ActorRow = typeof actors.$inferSelect;
 export type ImageRow = typeof images.$inferSelect;
 export type GenerationRow = typeof generations.$inferSelect;
 export type SourceFileRow = typeof sourceFiles.$inferSelect;
+
+/**
+ * Write-through intents (SPEC.md §7): recorded before S3 or disk is touched, done once the
+ * actor's manifests say what happened. At start, pending ones are settled by looking at S3
+ * and disk.
+ */
+export const intents = sqliteTable(
+  "intents",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    actorId: integer("actor_id")
+      .notNull()
+      .references(() => actors.id, { onDelete: "cascade" }),
+    filename: text("filename").notNull(),
+    /** upload | download | delete_s3 | delete_local | forget | rate | add */
+    operation: text("operation").notNull(),
+    /** JSON: what the step expects (md5, size, direction). */
+    detail: text("detail"),
+    state: text("state", { enum: ["pending", "done", "failed"] }).notNull().default("pending"),
+    error: text("error"),
+    createdAt: text("created_at").notNull(),
+    settledAt: text("settled_at"),
+  },
+  (t) => [index("intents_pending").on(t.state, t.actorId)],
+);
+
+/** Long operations run as jobs with progress (SPEC.md §7); kept as history with each actor's outcome. */
+export const jobs = sqliteTable("jobs", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  kind: text("kind").notNull(),
+  state: text("state", { enum: ["running", "succeeded", "failed", "interrupted"] }).notNull(),
+  /** JSON of the options the job was started with. */
+  params: text("params"),
+  dryRun: integer("dry_run", { mode: "boolean" }).notNull().default(false),
+  actorsTotal: integer("actors_total").notNull().default(0),
+  actorsDone: integer("actors_done").notNull().default(0),
+  bytesTotal: integer("bytes_total").notNull().default(0),
+  bytesDone: integer("bytes_done").notNull().default(0),
+  startedAt: text("started_at").notNull(),
+  finishedAt: text("finished_at"),
+  error: text("error"),
+});
+
+export const jobActors = sqliteTable(
+  "job_actors",
+  {
+    jobId: integer("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    actorId: integer("actor_id").references(() => actors.id, { onDelete: "set null" }),
+    actorName: text("actor_name").notNull(),
+    state: text("state", { enum: ["pending", "succeeded", "failed", "skipped"] }).notNull(),
+    /** JSON: per-image outcomes and counts. */
+    outcome: text("outcome"),
+    error: text("error"),
+  },
+  (t) => [uniqueIndex("job_actors_job_actor").on(t.jobId, t.actorName)],
+);
+
+export type IntentRow = typeof intents.$inferSelect;
+export type JobRow = typeof jobs.$inferSelect;
+export type JobActorRow = typeof jobActors.$inferSelect;
