@@ -1,0 +1,54 @@
+import { and, eq } from "drizzle-orm";
+import { images, type SyncStatus } from "./schema.ts";
+import { refreshActorStatistics } from "./statistics.ts";
+import type { Db } from "./store.ts";
+
+/** Both sides as a verified transfer left them: the image is synced. */
+export interface TransferredImage {
+  md5: string;
+  size: number;
+  s3Key: string;
+  s3Url: string;
+  s3Etag: string | null;
+  s3LastModified: string | null;
+  localPath: string;
+  localMtimeMs: number;
+}
+
+/** After a verified upload or download: both sides hold `md5`, so the image is SYNCED. */
+export function recordTransfer(db: Db, actorId: number, filename: string, result: TransferredImage): void {
+  const now = new Date().toISOString();
+  db.transaction(() => {
+    db.update(images)
+      .set({
+        status: "synced",
+        checkedAt: now,
+        md5: result.md5,
+        sizeBytes: result.size,
+        s3Key: result.s3Key,
+        s3Url: result.s3Url,
+        s3Etag: result.s3Etag,
+        s3Size: result.size,
+        s3LastModified: result.s3LastModified,
+        s3Md5: result.md5,
+        s3Md5Etag: result.s3Etag,
+        localPath: result.localPath,
+        localSize: result.size,
+        localMtimeMs: result.localMtimeMs,
+      })
+      .where(and(eq(images.actorId, actorId), eq(images.filename, filename)))
+      .run();
+    refreshActorStatistics(db, [actorId]);
+  });
+}
+
+/** After deleting one side: the row says what is left, or goes when nothing is meant to remain. */
+export function recordDeletion(db: Db, actorId: number, filename: string, remaining: { status: SyncStatus } | null): void {
+  const now = new Date().toISOString();
+  const where = and(eq(images.actorId, actorId), eq(images.filename, filename));
+  db.transaction(() => {
+    if (remaining === null) db.delete(images).where(where).run();
+    else db.update(images).set({ status: remaining.status, checkedAt: now }).where(where).run();
+    refreshActorStatistics(db, [actorId]);
+  });
+}

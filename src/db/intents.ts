@@ -1,0 +1,32 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { intents, type IntentRow } from "./schema.ts";
+import type { Db } from "./store.ts";
+
+/** Records that a step is about to touch S3 or disk for this image (before it does). */
+export function recordIntent(db: Db, actorId: number, filename: string, operation: string, detail: unknown): number {
+  const row = db
+    .insert(intents)
+    .values({ actorId, filename, operation, detail: JSON.stringify(detail), state: "pending", createdAt: new Date().toISOString() })
+    .returning({ id: intents.id })
+    .get();
+  return row.id;
+}
+
+/** The step failed and changed nothing that needs settling. */
+export function failIntent(db: Db, id: number, error: string): void {
+  db.update(intents).set({ state: "failed", error, settledAt: new Date().toISOString() }).where(eq(intents.id, id)).run();
+}
+
+/** The actor's manifests now say what its pending steps did. */
+export function settleIntents(db: Db, ids: readonly number[]): void {
+  if (ids.length === 0) return;
+  db.update(intents)
+    .set({ state: "done", settledAt: new Date().toISOString() })
+    .where(and(inArray(intents.id, [...ids]), eq(intents.state, "pending")))
+    .run();
+}
+
+/** Steps a crash interrupted, by actor. */
+export function pendingIntents(db: Db): IntentRow[] {
+  return db.select().from(intents).where(eq(intents.state, "pending")).all();
+}

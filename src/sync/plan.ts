@@ -1,0 +1,116 @@
+import type { ImageRow } from "../db/schema.ts";
+
+/** Which way a sync moves content (SPEC.md §7). */
+export type SyncDirection = "push" | "pull" | "both";
+/** Who wins when both sides hold different content. */
+export type OutOfSyncResolution = "local" | "s3" | "newer" | "skip";
+
+/** One change a plan makes to one image. */
+export type PlanStep =
+  | { kind: "upload"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; reason: string }
+  | { kind: "download"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; reason: string }
+  | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; reason: string };
+
+export interface ActorPlan {
+  actorId: number;
+  name: string;
+  steps: PlanStep[];
+  /** Images the plan leaves alone, and why (out of sync with no winner, missing, never checked). */
+  skipped: { filename: string; reason: string }[];
+}
+
+export interface PlanTotals {
+  uploads: number;
+  uploadBytes: number;
+  downloads: number;
+  downloadBytes: number;
+  /** Uploads and downloads that replace existing content on the other side. */
+  overwrites: number;
+  overwriteBytes: number;
+  deletes: number;
+  deleteBytes: number;
+}
+
+export interface SyncPlanOptions {
+  direction: SyncDirection;
+  outOfSync: OutOfSyncResolution;
+  /** s3-only mode never downloads: S3 is the only copy. */
+  s3Only: boolean;
+}
+
+type PlannedImage = Pick<
+  ImageRow,
+  "filename" | "status" | "md5" | "s3Md5" | "localSize" | "localMtimeMs" | "s3Size" | "s3LastModified" | "sizeBytes"
+>;
+
+/** The steps that bring one actor's images in sync, from the statuses its last audit found. */
+export function planActorSync(actor: { id: number; name: string }, rows: readonly PlannedImage[], options: SyncPlanOptions): ActorPlan {
+  const plan: ActorPlan = { actorId: actor.id, name: actor.name, steps: [], skipped: [] };
+  const push = options.direction !== "pull";
+  const pull = options.direction !== "push" && !options.s3Only;
+  const upload = (row: PlannedImage, overwrite: boolean, reason: string) =>
+    plan.steps.push({ kind: "upload", filename: row.filename, bytes: row.localSize ?? row.sizeBytes ?? 0, overwrite, expectedMd5: row.md5, reason });
+  const download = (row: PlannedImage, overwrite: boolean, reason: string) =>
+    plan.steps.push({ kind: "download", filename: row.filename, bytes: row.s3Size ?? row.sizeBytes ?? 0, overwrite, expectedMd5: row.s3Md5, reason });
+
+  for (const row of rows) {
+    switch (row.status) {
+      case "synced":
+        break;
+      case "local_only":
+        if (push && !options.s3Only) upload(row, false, "only on local disk");
+        break;
+      case "s3_only":
+        if (pull) download(row, false, "only in S3");
+        break;
+      case "out_of_sync": {
+        const winner = options.outOfSync === "newer" ? newerSide(row) : options.outOfSync;
+        if (winner === "local" && push) upload(row, true, `out of sync: local wins (${options.outOfSync})`);
+        else if (winner === "s3" && pull) download(row, true, `out of sync: S3 wins (${options.outOfSync})`);
+        else plan.skipped.push({ filename: row.filename, reason: skipReason(options, winner) });
+        break;
+      }
+      case "missing":
+        plan.skipped.push({ filename: row.filename, reason: "missing on both sides: nothing to copy" });
+        break;
+      case null:
+        plan.skipped.push({ filename: row.filename, reason: "not checked yet: audit first" });
+        break;
+    }
+  }
+  return plan;
+}
+
+function newerSide(row: PlannedImage): "local" | "s3" | "skip" {
+  const s3Time = row.s3LastModified ? Date.parse(row.s3LastModified) : Number.NaN;
+  if (row.localMtimeMs === null || Number.isNaN(s3Time)) return "skip";
+  if (row.localMtimeMs === s3Time) return "skip";
+  return row.localMtimeMs > s3Time ? "local" : "s3";
+}
+
+function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): string {
+  if (options.outOfSync === "skip") return "out of sync: choose a winner (local, s3 or newer)";
+  if (winner === "skip") return "out of sync: neither side is newer";
+  return `out of sync: ${winner} wins, but this sync only goes ${options.direction}`;
+}
+
+export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
+  const totals: PlanTotals = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, overwrites: 0, overwriteBytes: 0, deletes: 0, deleteBytes: 0 };
+  for (const step of plans.flatMap((plan) => plan.steps)) {
+    if (step.kind === "upload") {
+      totals.uploads += 1;
+      totals.uploadBytes += step.bytes;
+    } else if (step.kind === "download") {
+      totals.downloads += 1;
+      totals.downloadBytes += step.bytes;
+    } else {
+      totals.deletes += 1;
+      totals.deleteBytes += step.bytes;
+    }
+    if (step.kind !== "delete" && step.overwrite) {
+      totals.overwrites += 1;
+      totals.overwriteBytes += step.bytes;
+    }
+  }
+  return totals;
+}

@@ -1,0 +1,114 @@
+import { inArray } from "drizzle-orm";
+import pLimit from "p-limit";
+import type { AppContext } from "../context.ts";
+import { images } from "../db/schema.ts";
+import { auditActors, type S3Access } from "./audit.ts";
+import { importManifests } from "./import.ts";
+import { planActorSync, planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
+import { ActorLocks, applyActorPlan, type ActorApplyResult, type StepOutcome } from "./write-through.ts";
+
+export interface SyncOptions {
+  /** Actor row ids; omitted means every actor. */
+  actorIds?: number[];
+  direction?: SyncDirection;
+  outOfSync?: OutOfSyncResolution;
+  /** Return the plan without changing anything. */
+  dryRun?: boolean;
+  /** Actors applied at once (each runs its own transfers in parallel). */
+  actorConcurrency?: number;
+  /** Transfers in flight per actor. */
+  transferConcurrency?: number;
+  locks?: ActorLocks;
+  onProgress?: (progress: SyncProgress) => void;
+}
+
+export interface SyncProgress {
+  phase: "audit" | "transfer";
+  actorsDone: number;
+  actorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  /** The image that just finished, when there is one. */
+  step?: StepOutcome & { actor: string };
+}
+
+export interface SyncReport {
+  dryRun: boolean;
+  plans: ActorPlan[];
+  totals: PlanTotals;
+  results: ActorApplyResult[];
+  /** Actors that could not be planned (audit refused: S3 error, suspect listing) or applied. */
+  failedActors: { name: string; error: string }[];
+  failedSteps: number;
+  seconds: number;
+}
+
+/**
+ * Syncs actors (SPEC.md §7): reads manifests other tools changed, audits (content-verified
+ * statuses, through the hash cache), plans, and unless it is a dry run applies each actor's
+ * plan through the write-through path. One actor's failure never stops the others.
+ */
+export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOptions = {}): Promise<SyncReport> {
+  const started = performance.now();
+  const locks = options.locks ?? new ActorLocks();
+  await importManifests(ctx);
+  const audit = await auditActors(ctx, s3, {
+    ...(options.actorIds ? { actorIds: options.actorIds } : { all: true as const }),
+    onProgress: (progress) =>
+      options.onProgress?.({ phase: "audit", actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: 0, bytesTotal: 0 }),
+  });
+  const failedActors = audit.actors.filter((result) => !result.ok).map((result) => ({ name: result.name, error: result.error ?? "audit failed" }));
+  const audited = audit.actors.filter((result) => result.ok);
+  const plans = planActors(ctx, audited.map((result) => ({ id: result.actorId, name: result.name })), {
+    direction: options.direction ?? "both",
+    outOfSync: options.outOfSync ?? "skip",
+    s3Only: ctx.config.storageMode === "s3-only",
+  });
+  const totals = planTotals(plans);
+  const report: SyncReport = { dryRun: options.dryRun ?? false, plans, totals, results: [], failedActors, failedSteps: 0, seconds: 0 };
+  if (report.dryRun) return finish(report, started);
+
+  const bytesTotal = totals.uploadBytes + totals.downloadBytes;
+  let bytesDone = 0;
+  let actorsDone = 0;
+  const gate = pLimit(Math.max(1, options.actorConcurrency ?? 8));
+  await Promise.all(
+    plans
+      .filter((plan) => plan.steps.length > 0)
+      .map((plan) =>
+        gate(async () => {
+          try {
+            const result = await locks.run(plan.actorId, () =>
+              applyActorPlan(ctx, s3, plan, {
+                concurrency: options.transferConcurrency ?? 8,
+                onStep: (step) => {
+                  bytesDone += step.bytes;
+                  options.onProgress?.({ phase: "transfer", actorsDone, actorsTotal: plans.length, bytesDone, bytesTotal, step: { ...step, actor: plan.name } });
+                },
+              }),
+            );
+            report.results.push(result);
+            report.failedSteps += result.steps.filter((step) => !step.ok).length;
+          } catch (error) {
+            report.failedActors.push({ name: plan.name, error: error instanceof Error ? error.message : String(error) });
+          }
+          actorsDone += 1;
+        }),
+      ),
+  );
+  report.results.sort((a, b) => a.name.localeCompare(b.name));
+  return finish(report, started);
+}
+
+function planActors(ctx: AppContext, selected: { id: number; name: string }[], options: Parameters<typeof planActorSync>[2]): ActorPlan[] {
+  if (selected.length === 0) return [];
+  const rows = ctx.db.select().from(images).where(inArray(images.actorId, selected.map((actor) => actor.id))).orderBy(images.actorId, images.filename).all();
+  const byActor = new Map<number, typeof rows>();
+  for (const row of rows) byActor.set(row.actorId, [...(byActor.get(row.actorId) ?? []), row]);
+  return selected.map((actor) => planActorSync(actor, byActor.get(actor.id) ?? [], options));
+}
+
+function finish(report: SyncReport, started: number): SyncReport {
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}

@@ -1,0 +1,160 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
+import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import type { S3Access } from "./audit.ts";
+import { MiB } from "./content-md5.ts";
+import { contentTypeOf, headObject, isPlainMd5Etag, putObjectWithMd5, unquoteEtag, UploadVerificationError } from "./s3-client.ts";
+
+/** Files above this go up in parts (@aws-sdk/lib-storage), like the AWS CLI's default threshold. */
+export const multipartThreshold = 8 * MiB;
+export const multipartPartSize = 8 * MiB;
+
+/** What S3 holds after a verified upload. */
+export interface StoredObject {
+  md5: string;
+  size: number;
+  etag: string | null;
+  lastModified: string | null;
+}
+
+/** The local file changed between the audit that planned a transfer and the transfer itself. */
+export class ContentChangedError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`${path}: ${reason}; nothing was transferred (audit again)`);
+    this.name = "ContentChangedError";
+  }
+}
+
+/**
+ * Uploads a local file with its MD5 in `x-amz-meta-md5` and checks what S3 stored before
+ * anyone may call it synced: a single PUT carries Content-MD5 (the server refuses a
+ * corrupted body) and answers the ETag; a multipart upload is checked by HEAD (size and
+ * metadata MD5). `expectedMd5`, when given, must still be the file's content.
+ */
+export async function uploadFile(s3: S3Access, key: string, path: string, expectedMd5?: string): Promise<StoredObject> {
+  const { size } = await stat(path);
+  if (size <= multipartThreshold) {
+    const body = await readFile(path);
+    const md5 = createHash("md5").update(body).digest("hex");
+    if (expectedMd5 && md5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${md5}, audited as ${expectedMd5}`);
+    const put = await putObjectWithMd5(s3.client, s3.s3Config.bucket, key, body);
+    return { md5, size: body.length, etag: put.etag, lastModified: new Date().toISOString() };
+  }
+  const md5 = expectedMd5 ?? (await md5OfFile(path));
+  const upload = new Upload({
+    client: s3.client,
+    partSize: multipartPartSize,
+    queueSize: 4,
+    params: {
+      Bucket: s3.s3Config.bucket,
+      Key: key,
+      Body: createReadStream(path),
+      ContentType: contentTypeOf(key),
+      Metadata: { md5 },
+    },
+  });
+  await upload.done();
+  const head = await headObject(s3.client, s3.s3Config.bucket, key);
+  if (!head) throw new UploadVerificationError(key, "the object is not there after the upload");
+  if (head.size !== size) throw new UploadVerificationError(key, `stored ${head.size} bytes, the file has ${size}`);
+  if (head.metadataMd5 !== md5) throw new UploadVerificationError(key, `stored metadata MD5 ${head.metadataMd5}, the file's is ${md5}`);
+  // The file may have changed while it streamed: its MD5 now must still be the one stored.
+  const after = await md5OfFile(path);
+  if (after !== md5) throw new ContentChangedError(path, "changed during the upload");
+  return { md5, size, etag: head.etag, lastModified: head.lastModified };
+}
+
+export interface DownloadedFile {
+  md5: string;
+  size: number;
+}
+
+/**
+ * Downloads an object into the actor's folder: streamed into a temporary file beside the
+ * target while hashing, checked against the object's content MD5 (metadata or plain
+ * ETag) and size, fsynced, then put in place. Without `overwrite`, an existing file is
+ * never replaced (link fails instead of clobbering); with it, the rename is atomic.
+ */
+export async function downloadFile(
+  s3: S3Access,
+  key: string,
+  path: string,
+  options: { overwrite: boolean; expectedMd5?: string | null },
+): Promise<DownloadedFile> {
+  const answer = await s3.client.send(new GetObjectCommand({ Bucket: s3.s3Config.bucket, Key: key }));
+  const etag = unquoteEtag(answer.ETag);
+  const metadataMd5 = answer.Metadata?.md5?.toLowerCase() ?? null;
+  const expected = options.expectedMd5 ?? metadataMd5 ?? (isPlainMd5Etag(etag) ? etag!.toLowerCase() : null);
+  const temporary = temporaryPathFor(path);
+  const hash = createHash("md5");
+  let size = 0;
+  try {
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(answer.Body as NodeJS.ReadableStream, counter, createWriteStream(temporary, { flags: "wx" }));
+    const md5 = hash.digest("hex");
+    if (answer.ContentLength !== undefined && size !== answer.ContentLength) {
+      throw new Error(`${key}: received ${size} bytes of ${answer.ContentLength}`);
+    }
+    if (expected !== null && md5 !== expected) throw new Error(`${key}: downloaded content MD5 ${md5} is not the object's ${expected}`);
+    await fsyncPath(temporary);
+    if (options.overwrite) await rename(temporary, path);
+    else {
+      await link(temporary, path);
+      await unlink(temporary);
+    }
+    await fsyncPath(dirname(path));
+    return { md5, size };
+  } catch (error) {
+    await unlink(temporary).catch(() => {});
+    throw error;
+  }
+}
+
+export async function deleteObject(s3: S3Access, key: string): Promise<void> {
+  await s3.client.send(new DeleteObjectCommand({ Bucket: s3.s3Config.bucket, Key: key }));
+}
+
+/** Removes a local file; one already gone is fine (the intent may be re-applied after a crash). */
+export async function deleteLocalFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+}
+
+/** Temporary files of interrupted downloads start with this, so recovery can find and remove them. */
+export const temporaryPrefix = ".am-download.";
+
+function temporaryPathFor(path: string): string {
+  return join(dirname(path), `${temporaryPrefix}${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+}
+
+async function md5OfFile(path: string): Promise<string> {
+  const hash = createHash("md5");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

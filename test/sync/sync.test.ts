@@ -1,0 +1,109 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { eq } from "drizzle-orm";
+import { actors, images, intents } from "../../src/db/schema.ts";
+import { headObject } from "../../src/sync/s3-client.ts";
+import { s3KeyOf } from "../../src/sync/layout.ts";
+import { syncActors } from "../../src/sync/sync.ts";
+import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
+import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { createWorld, type World } from "../helpers/world.ts";
+
+let server: TestS3Server;
+let world: World;
+beforeAll(async () => {
+  server = await startTestS3Server();
+});
+afterAll(() => server.stop());
+beforeEach(async () => {
+  world = await createWorld({ server });
+});
+afterEach(() => world.close());
+
+const name = "0042_european_30_male";
+const file = (i: number) => `${name}_${i}.jpg`;
+
+function rows() {
+  return new Map(world.db.select().from(images).all().map((row) => [row.filename, row]));
+}
+function manifest() {
+  return JSON.parse(readFileSync(join(world.dataDir, "actor_manifests", "0042_manifest.json"), "utf8"));
+}
+
+describe("sync", () => {
+  it("uploads local-only and downloads S3-only images, verified, and writes it all through", async () => {
+    await makeActor(world, {
+      name,
+      images: [{ local: true, s3: true }, { local: true }, { s3: true }, { local: true, s3: bytesFor("other") }],
+    });
+    const dry = await syncActors(world.ctx, world.s3, { dryRun: true });
+    expect(dry.totals).toMatchObject({ uploads: 1, downloads: 1, overwrites: 0 });
+    expect(dry.plans[0]!.skipped).toEqual([{ filename: file(3), reason: "out of sync: choose a winner (local, s3 or newer)" }]);
+    expect(existsSync(world.ctx.layout.imagePath(name, file(2)))).toBe(false);
+
+    const report = await syncActors(world.ctx, world.s3);
+    expect(report.failedSteps).toBe(0);
+    const after = rows();
+    expect([0, 1, 2, 3].map((i) => after.get(file(i))!.status)).toEqual(["synced", "synced", "synced", "out_of_sync"]);
+
+    const uploaded = await headObject(world.s3.client, world.s3.s3Config.bucket, s3KeyOf(world.s3.s3Config, name, file(1)));
+    const local1 = readFileSync(world.ctx.layout.imagePath(name, file(1)));
+    expect(uploaded).toMatchObject({ size: local1.length, metadataMd5: md5Of(local1), etag: md5Of(local1) });
+    expect(md5Of(readFileSync(world.ctx.layout.imagePath(name, file(2))))).toBe(after.get(file(2))!.md5);
+
+    const entries = new Map(manifest().training_data.map((entry: { filename: string }) => [entry.filename, entry]));
+    expect(entries.get(file(1))).toMatchObject({ status: "synced", md5_hash: md5Of(local1) });
+    expect(manifest().statistics).toMatchObject({ training_synced_count: 3, training_out_of_sync_count: 1 });
+    expect(world.db.select().from(actors).get()).toMatchObject({ syncedCount: 3, outOfSyncCount: 1 });
+    expect(world.db.select().from(intents).all().every((intent) => intent.state === "done")).toBe(true);
+  });
+
+  it("repairs out-of-sync images in the direction the caller chose", async () => {
+    const local = bytesFor("local version");
+    const remote = bytesFor("s3 version", 3000);
+    await makeActor(world, { name, images: [{ content: local, local: true, s3: remote }, { content: local, local: bytesFor("l2"), s3: bytesFor("s2") }] });
+    await syncActors(world.ctx, world.s3, { outOfSync: "local" });
+    const head = await headObject(world.s3.client, world.s3.s3Config.bucket, s3KeyOf(world.s3.s3Config, name, file(0)));
+    expect(head).toMatchObject({ size: local.length, metadataMd5: md5Of(local) });
+    expect(rows().get(file(0))!.status).toBe("synced");
+
+    writeFileSync(world.ctx.layout.imagePath(name, file(1)), bytesFor("edited again"));
+    await syncActors(world.ctx, world.s3, { outOfSync: "s3" });
+    expect(md5Of(readFileSync(world.ctx.layout.imagePath(name, file(1))))).toBe(md5Of(bytesFor("l2")));
+    expect(rows().get(file(1))!.status).toBe("synced");
+  });
+
+  it("pushes only with direction push, and pulls only with pull", async () => {
+    await makeActor(world, { name, images: [{ local: true }, { s3: true }] });
+    const push = await syncActors(world.ctx, world.s3, { direction: "push" });
+    expect(push.totals).toMatchObject({ uploads: 1, downloads: 0 });
+    expect(rows().get(file(1))!.status).toBe("s3_only");
+    const pull = await syncActors(world.ctx, world.s3, { direction: "pull" });
+    expect(pull.totals).toMatchObject({ uploads: 0, downloads: 1 });
+    expect([...rows().values()].every((row) => row.status === "synced")).toBe(true);
+    const again = await syncActors(world.ctx, world.s3);
+    expect(again.totals).toMatchObject({ uploads: 0, downloads: 0 });
+  });
+
+  it("re-imports a manifest another tool edited during the sync instead of overwriting it", async () => {
+    await makeActor(world, { name, images: [{ local: true }, { local: true }] });
+    const path = join(world.dataDir, "actor_manifests", "0042_manifest.json");
+    let edited = false;
+    await syncActors(world.ctx, world.s3, {
+      onProgress: (progress) => {
+        if (progress.phase !== "transfer" || edited) return;
+        edited = true;
+        const value = JSON.parse(readFileSync(path, "utf8"));
+        value.reviewed_by = "another tool";
+        writeFileSync(path, JSON.stringify(value, null, 2));
+      },
+    });
+    expect(edited).toBe(true);
+    expect(world.messages).toContainEqual({ level: "warn", message: expect.stringMatching(/0042_manifest\.json changed on disk during the operation/) });
+    const after = manifest();
+    expect(after.reviewed_by).toBe("another tool");
+    expect(after.statistics.training_synced_count).toBe(2);
+    expect(world.db.select().from(actors).where(eq(actors.name, name)).get()!.syncedCount).toBe(2);
+  });
+});
