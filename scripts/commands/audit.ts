@@ -1,0 +1,80 @@
+import { Command } from "commander";
+import { auditActors, type ActorAuditResult, type AuditReport } from "../../src/sync/audit.ts";
+import { connectS3 } from "../../src/sync/s3-setup.ts";
+import { allActorIds } from "../../src/db/scan-writes.ts";
+import { selectActorIds } from "./actor-selection.ts";
+import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { formatBytes, statusTable } from "./status-table.ts";
+
+interface AuditFlags extends CommonFlags {
+  actor?: string[];
+  all?: boolean;
+  allowSuspect?: boolean;
+  /** False with --no-list. */
+  list?: boolean;
+}
+
+export function registerAuditCommand(program: Command): void {
+  withActorSelection(withCommonOptions(program.command("audit")))
+    .description(
+      "verify content: MD5 of each local file (through the hash cache, in worker threads) against the S3 content MD5, and record each image's status",
+    )
+    .option("--allow-suspect", "audit even when a listing is empty or would take more than MAX_REMOVE_SHARE of an actor's images off a side")
+    .option("--no-list", "take the S3 side (ETag, size) as the last scan recorded it instead of listing S3 again (the content check right after a scan)")
+    .action((flags: AuditFlags) =>
+      runWithContext(flags, async (ctx) => {
+        const actorIds = selectActorIds(ctx, flags);
+        // Every actor in the store: one listing of the whole prefix instead of one per actor.
+        const everyActor = flags.all === true || actorIds.length === allActorIds(ctx.db).length;
+        const s3 = await connectS3(ctx.config);
+        try {
+          if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
+          const bar = progressBar("audit", flags.json);
+          const report = await auditActors(ctx, s3, {
+            ...(everyActor ? { all: true as const } : { actorIds }),
+            allowSuspect: flags.allowSuspect,
+            listS3: flags.list !== false,
+            onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
+          });
+          bar.stop();
+          const trouble = report.actors.filter((actor) => !actor.ok || actor.exportProblems.length > 0);
+          printResult(flags.json, report, () => summarize(report));
+          return trouble.length > 0 ? 1 : 0;
+        } finally {
+          await s3.stop();
+        }
+      }),
+    );
+}
+
+function summarize(report: AuditReport): string[] {
+  const audited = report.actors.length - report.failed;
+  return [
+    `audited ${audited} of ${report.actors.length} actors in ${report.seconds.toFixed(2)} s: ` +
+      `hashed ${report.filesHashed} files (${formatBytes(report.bytesHashed)}, ${report.hashMBps.toFixed(0)} MB/s), ` +
+      `${report.filesFromCache} unchanged from the hash cache` +
+      (report.bytesDownloaded > 0 ? `, downloaded ${formatBytes(report.bytesDownloaded)} to check multipart objects` : ""),
+    ...statusTable({ ...report.counts, unchecked: 0 }, report.bytesTotal),
+    ...report.actors.flatMap(describeActor),
+  ];
+}
+
+/** Per-actor lines only where something needs attention, so a clean audit of thousands stays short. */
+function describeActor(result: ActorAuditResult): string[] {
+  if (!result.ok) return [`failed: ${result.name}: ${result.error}`];
+  const lines: string[] = [];
+  const list = (label: string, names: string[]) => {
+    if (names.length > 0) lines.push(`  ${label} (${names.length}): ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}`);
+  };
+  list(
+    "status changed",
+    result.statusChanges.map((change) => `${change.filename} ${change.from ?? "unchecked"} → ${change.to}`),
+  );
+  list("untracked locally (run scan to add)", result.untrackedLocal);
+  list("untracked in S3 (run scan to add)", result.untrackedS3);
+  list(
+    "manifest not written",
+    result.exportProblems.map((problem) => problem.reason),
+  );
+  return lines.length > 0 ? [`${result.name}:`, ...lines] : [];
+}

@@ -1,0 +1,57 @@
+import { Command } from "commander";
+import { connectS3 } from "../../src/sync/s3-setup.ts";
+import { scanActors, type ActorScanResult } from "../../src/sync/scan.ts";
+import { selectActorIds } from "./actor-selection.ts";
+import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { statusTable } from "./status-table.ts";
+
+interface ScanFlags extends CommonFlags {
+  actor?: string[];
+  all?: boolean;
+  allowSuspect?: boolean;
+}
+
+export function registerScanCommand(program: Command): void {
+  withActorSelection(withCommonOptions(program.command("scan")))
+    .description("list each actor's S3 prefix and local folder (stat only) and record new, deleted and changed images")
+    .option("--allow-suspect", "apply a listing that is empty or would remove more than MAX_REMOVE_SHARE of an actor's images")
+    .action((flags: ScanFlags) =>
+      runWithContext(flags, async (ctx) => {
+        const actorIds = selectActorIds(ctx, flags);
+        const s3 = await connectS3(ctx.config);
+        try {
+          if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
+          const bar = progressBar("scan", flags.json);
+          const started = performance.now();
+          const report = await scanActors(ctx, s3, { actorIds, allowSuspect: flags.allowSuspect, onProgress: (done, total) => bar.update(done, total) });
+          bar.stop();
+          const seconds = (performance.now() - started) / 1000;
+          const trouble = report.actors.filter((a) => a.outcome !== "scanned" || a.exportProblems.length > 0);
+          printResult(flags.json, report, () => [
+            `scanned ${report.scanned} of ${report.actors.length} actors in ${seconds.toFixed(2)} s: ${report.added} added, ${report.removed} gone from a side, ${report.changed} changed, ${report.needsAudit} to audit`,
+            ...statusTable(report.counts, report.totalSizeBytes),
+            ...report.actors.flatMap(describeActor),
+            ...trouble.map((a) => `${a.outcome === "scanned" ? "export problem" : a.outcome}: ${a.name}: ${a.error ?? a.exportProblems.join("; ")}`),
+          ]);
+          return trouble.length > 0 ? 1 : 0;
+        } finally {
+          await s3.stop();
+        }
+      }),
+    );
+}
+
+/** Per-actor lines only where something happened, so a clean scan of thousands stays short. */
+function describeActor(result: ActorScanResult): string[] {
+  const lines: string[] = [];
+  const list = (label: string, names: string[]) => {
+    if (names.length > 0) lines.push(`  ${label} (${names.length}): ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}`);
+  };
+  list("orphans added", result.added);
+  list("gone from S3", result.removedFromS3);
+  list("gone locally", result.removedLocally);
+  list("changed", result.changed);
+  list("needs audit (stat cannot tell)", result.needsAudit);
+  list("skipped", result.skipped.map((s) => `${s.name} (${s.reason})`));
+  return lines.length > 0 && result.outcome === "scanned" ? [`${result.name}:`, ...lines] : [];
+}

@@ -1,0 +1,94 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { loadConfig } from "../../src/config.ts";
+import { consoleLogger, makeContext, type AppContext } from "../../src/context.ts";
+import { closeStore, openStore } from "../../src/db/store.ts";
+import { graphqlEndpoint, startServer } from "../../src/server.ts";
+import { writeDemoData } from "../../src/sync/demo.ts";
+import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
+import { importManifests } from "../../src/sync/import.ts";
+import { ensureBucket } from "../../src/sync/s3-client.ts";
+import { connectS3, type S3Connection } from "../../src/sync/s3-setup.ts";
+import { withCommonOptions, type CommonFlags } from "./common.ts";
+
+interface ServeFlags extends CommonFlags {
+  host?: string;
+  port?: string;
+  demo?: boolean;
+  import?: boolean;
+}
+
+/** Whether the data directory holds actors or manifests yet (the SQLite file and .s3rver do not count). */
+function holdsData(dataDir: string): boolean {
+  return ["actors", "actor_manifests"].some((folder) => {
+    try {
+      return readdirSync(join(dataDir, folder)).length > 0;
+    } catch {
+      return false;
+    }
+  });
+}
+
+export function registerServeCommand(program: Command): void {
+  withCommonOptions(
+    program
+      .command("serve")
+      .description(
+        "serve the GraphQL API and GraphiQL (default http://127.0.0.1:4000/graphql); an empty data directory gets the demo data set first",
+      )
+      .option("--host <host>", "address to bind (env HOST, default 127.0.0.1; off loopback, mutations need API_TOKEN)")
+      .option("--port <port>", "port (env PORT, default 4000; 0 picks a free one)")
+      .option("--no-demo", "do not write the demo data set into an empty data directory")
+      .option("--no-import", "do not import the manifests on disk before serving"),
+  ).action(async (flags: ServeFlags) => {
+    let ctx: AppContext | undefined;
+    let s3: S3Connection | undefined;
+    try {
+      const config = loadConfig(process.env, {
+        dataDir: flags.dataDir,
+        db: flags.db,
+        host: flags.host,
+        port: flags.port === undefined ? undefined : Number(flags.port),
+        storageMode: flags.storageMode,
+      });
+      ctx = makeContext(config, openStore(config.dbPath), consoleLogger);
+      // The S3 side: AWS or S3_ENDPOINT by configuration, else the embedded loopback s3rver under $DATA_DIR/.s3rver.
+      // Sync mutations will take this connection from here once they exist.
+      s3 = await connectS3(config);
+      if (s3.embedded) await ensureBucket(s3.client, s3.s3Config.bucket);
+      if (flags.demo !== false && !holdsData(config.dataDir)) {
+        ctx.logger.info(`${config.dataDir} is empty: writing the demo data set`);
+        const dataSet = await writeDemoData(config.dataDir, { s3: config.s3 });
+        if (s3.embedded) {
+          const seeded = await seedDemoS3(s3.client, s3.s3Config, dataSet.s3Plan);
+          ctx.logger.info(`put ${seeded.objects} demo objects in the embedded S3 at ${s3.s3Config.endpoint}`);
+        }
+      }
+      if (flags.import !== false) {
+        const report = await importManifests(ctx);
+        ctx.logger.info(
+          `imported ${report.actorsImported} actors (${report.imagesImported} images), ${report.actorsUnchanged} unchanged, ${report.problems.length} problems`,
+        );
+        for (const problem of report.problems) ctx.logger.warn(`${problem.file}: ${problem.jsonPath}: ${problem.reason}`);
+      }
+      const server = await startServer(ctx);
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : config.port;
+      const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+      ctx.logger.info(`GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
+      await new Promise<void>((resolveStop) => {
+        const stop = () => server.close(() => resolveStop());
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      process.exitCode = 0;
+    } catch (error) {
+      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    } finally {
+      await s3?.stop();
+      if (ctx) closeStore(ctx.db);
+    }
+  });
+}

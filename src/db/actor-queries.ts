@@ -1,0 +1,180 @@
+import type { ActorRow, SyncStatus } from "./schema.ts";
+import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import type { Db } from "./store.ts";
+
+/** Selects an actors row under its drizzle (camelCase) property names. */
+export const actorColumns = `a.id AS id, a.character_id AS characterId, a.name AS name, a.descriptor AS descriptor,
+  a.age AS age, a.gender AS gender, a.manifest_updated_at AS manifestUpdatedAt, a.last_checked_at AS lastCheckedAt,
+  a.revision AS revision, a.exported_revision AS exportedRevision, a.total_count AS totalCount,
+  a.synced_count AS syncedCount, a.local_only_count AS localOnlyCount, a.s3_only_count AS s3OnlyCount,
+  a.out_of_sync_count AS outOfSyncCount, a.missing_count AS missingCount, a.unchecked_count AS uncheckedCount,
+  a.good_count AS goodCount, a.bad_count AS badCount, a.unrated_count AS unratedCount,
+  a.total_size_bytes AS totalSizeBytes`;
+
+const statusCountColumn: Record<SyncStatus, string> = {
+  synced: "a.synced_count",
+  local_only: "a.local_only_count",
+  s3_only: "a.s3_only_count",
+  out_of_sync: "a.out_of_sync_count",
+  missing: "a.missing_count",
+};
+
+/** Which actors a query is about; every given criterion must hold. */
+export interface ActorFilter {
+  names?: readonly string[];
+  characterIds?: readonly string[];
+  nameContains?: string;
+  descriptors?: readonly string[];
+  genders?: readonly string[];
+  ageMin?: number;
+  ageMax?: number;
+  totalCountMin?: number;
+  totalCountMax?: number;
+  goodCountBelow?: number;
+  goodCountAtLeast?: number;
+  /** Actors with at least one image in any of these statuses. */
+  withStatus?: readonly SyncStatus[];
+  /** true: at least one image never checked; false: every image checked. */
+  hasUnchecked?: boolean;
+  /** true: every image synced (and at least one image); false: anything else. */
+  fullySynced?: boolean;
+  /** true: at least one unrated image; false: every image rated. */
+  hasUnrated?: boolean;
+  /** Actors with at least one generation of any of these types. */
+  generationTypes?: readonly string[];
+  /** Never checked, or last checked before this ISO time. */
+  checkedBefore?: string;
+  neverChecked?: boolean;
+}
+
+/** Raised for a filter that can match nothing for a reason the client should hear about. */
+export class InvalidFilterError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`bad filter ${field}: ${reason}`);
+    this.name = "InvalidFilterError";
+  }
+}
+
+export function validateActorFilter(filter: ActorFilter, path = "filter"): void {
+  const nonNegative = ["ageMin", "ageMax", "totalCountMin", "totalCountMax", "goodCountBelow", "goodCountAtLeast"] as const;
+  for (const key of nonNegative) {
+    const value = filter[key];
+    if (value !== undefined && value < 0) throw new InvalidFilterError(`${path}.${key}`, "must not be negative");
+  }
+  if (filter.ageMin !== undefined && filter.ageMax !== undefined && filter.ageMin > filter.ageMax)
+    throw new InvalidFilterError(`${path}.ageMin`, `ageMin ${filter.ageMin} is above ageMax ${filter.ageMax}`);
+  if (filter.totalCountMin !== undefined && filter.totalCountMax !== undefined && filter.totalCountMin > filter.totalCountMax)
+    throw new InvalidFilterError(`${path}.totalCountMin`, "totalCountMin is above totalCountMax");
+  if (filter.checkedBefore !== undefined && Number.isNaN(Date.parse(filter.checkedBefore)))
+    throw new InvalidFilterError(`${path}.checkedBefore`, `${JSON.stringify(filter.checkedBefore)} is not an ISO 8601 time`);
+  for (const key of ["names", "characterIds", "descriptors", "genders", "withStatus", "generationTypes"] as const) {
+    if (filter[key]?.length === 0) throw new InvalidFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
+  }
+}
+
+/** The WHERE fragment over `actors a` for a filter. */
+export function actorWhere(filter: ActorFilter | undefined): SqlFragment {
+  if (!filter) return { sql: "1", params: [] };
+  const parts: SqlFragment[] = [];
+  const inList = (column: string, values: readonly unknown[] | undefined) => {
+    if (values) parts.push({ sql: `${column} IN (SELECT value FROM json_each(?))`, params: [jsonList(values)] });
+  };
+  inList("a.name", filter.names);
+  inList("a.character_id", filter.characterIds);
+  inList("a.descriptor", filter.descriptors);
+  inList("a.gender", filter.genders);
+  if (filter.nameContains !== undefined) parts.push({ sql: "a.name LIKE ? ESCAPE '\\'", params: [containsPattern(filter.nameContains)] });
+  if (filter.ageMin !== undefined) parts.push({ sql: "a.age >= ?", params: [filter.ageMin] });
+  if (filter.ageMax !== undefined) parts.push({ sql: "a.age <= ?", params: [filter.ageMax] });
+  if (filter.totalCountMin !== undefined) parts.push({ sql: "a.total_count >= ?", params: [filter.totalCountMin] });
+  if (filter.totalCountMax !== undefined) parts.push({ sql: "a.total_count <= ?", params: [filter.totalCountMax] });
+  if (filter.goodCountBelow !== undefined) parts.push({ sql: "a.good_count < ?", params: [filter.goodCountBelow] });
+  if (filter.goodCountAtLeast !== undefined) parts.push({ sql: "a.good_count >= ?", params: [filter.goodCountAtLeast] });
+  if (filter.withStatus) parts.push({ sql: filter.withStatus.map((s) => `${statusCountColumn[s]} > 0`).join(" OR "), params: [] });
+  if (filter.hasUnchecked !== undefined) parts.push({ sql: filter.hasUnchecked ? "a.unchecked_count > 0" : "a.unchecked_count = 0", params: [] });
+  if (filter.fullySynced !== undefined)
+    parts.push({ sql: `${filter.fullySynced ? "" : "NOT "}(a.total_count > 0 AND a.synced_count = a.total_count)`, params: [] });
+  if (filter.hasUnrated !== undefined) parts.push({ sql: filter.hasUnrated ? "a.unrated_count > 0" : "a.unrated_count = 0", params: [] });
+  if (filter.generationTypes)
+    parts.push({
+      sql: "EXISTS (SELECT 1 FROM generations g WHERE g.actor_id = a.id AND g.type IN (SELECT value FROM json_each(?)))",
+      params: [jsonList(filter.generationTypes)],
+    });
+  if (filter.checkedBefore !== undefined)
+    parts.push({ sql: "a.last_checked_at IS NULL OR a.last_checked_at < ?", params: [filter.checkedBefore] });
+  if (filter.neverChecked !== undefined) parts.push({ sql: `a.last_checked_at IS ${filter.neverChecked ? "" : "NOT "}NULL`, params: [] });
+  return andAll(parts);
+}
+
+export const actorOrderFields = ["name", "characterId", "totalCount", "goodCount", "totalSizeBytes", "lastCheckedAt"] as const;
+export type ActorOrderField = (typeof actorOrderFields)[number];
+export interface ActorOrder {
+  field: ActorOrderField;
+  descending: boolean;
+}
+
+// Nullable columns sort through coalesce so that keyset comparisons never meet NULL.
+const orderExpression: Record<ActorOrderField, string> = {
+  name: "a.name",
+  characterId: "coalesce(a.character_id, '')",
+  totalCount: "a.total_count",
+  goodCount: "a.good_count",
+  totalSizeBytes: "a.total_size_bytes",
+  lastCheckedAt: "coalesce(a.last_checked_at, '')",
+};
+
+/** Where a page starts: the sort value and id of the last row of the previous page. */
+export interface ActorPosition {
+  value: string | number;
+  id: number;
+}
+
+export interface ActorPage {
+  rows: (ActorRow & { sortValue: string | number })[];
+  hasNextPage: boolean;
+}
+
+/** One page of actors in a stable order (sort value, then id), starting after `after`. */
+export function pageActors(db: Db, filter: ActorFilter | undefined, order: ActorOrder, first: number, after?: ActorPosition): ActorPage {
+  const where = actorWhere(filter);
+  const expression = orderExpression[order.field];
+  const direction = order.descending ? "DESC" : "ASC";
+  const comparison = order.descending ? "<" : ">";
+  const keyset = after ? `AND (${expression}, a.id) ${comparison} (?, ?)` : "";
+  const sql = `SELECT ${actorColumns}, ${expression} AS sortValue FROM actors a
+    WHERE (${where.sql}) ${keyset} ORDER BY ${expression} ${direction}, a.id ${direction} LIMIT ?`;
+  const params = [...where.params, ...(after ? [after.value, after.id] : []), first + 1];
+  const rows = cachedStatement(db, sql).all(...params) as ActorPage["rows"];
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+export function countActors(db: Db, filter: ActorFilter | undefined): number {
+  const where = actorWhere(filter);
+  const row = cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE ${where.sql}`).get(...where.params) as { n: number };
+  return row.n;
+}
+
+/** Batch function: actors by id, in key order (null where absent). */
+export function actorsByIds(db: Db, ids: readonly number[]): (ActorRow | null)[] {
+  const rows = cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE a.id IN (SELECT value FROM json_each(?))`).all(
+    jsonList(ids),
+  ) as ActorRow[];
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+export function actorByName(db: Db, name: string): ActorRow | null {
+  return (cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE a.name = ?`).get(name) as ActorRow | undefined) ?? null;
+}
+
+/** Several actors may share a character id in messy data; the lowest id wins, consistently. */
+export function actorByCharacterId(db: Db, characterId: string): ActorRow | null {
+  return (
+    (cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE a.character_id = ? ORDER BY a.id LIMIT 1`).get(characterId) as
+      | ActorRow
+      | undefined) ?? null
+  );
+}

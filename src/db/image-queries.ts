@@ -1,0 +1,201 @@
+import { actorWhere, InvalidFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
+import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
+import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import type { Db } from "./store.ts";
+
+export const imageColumns = `i.id AS id, i.actor_id AS actorId, i.filename AS filename, i."index" AS "index",
+  i.s3_key AS s3Key, i.s3_url AS s3Url, i.local_path AS localPath, i.md5 AS md5, i.size_bytes AS sizeBytes,
+  i.modified_at AS modifiedAt, i.modified_timestamp AS modifiedTimestamp, i.prompt AS prompt,
+  i.prompt_preview AS promptPreview, i.generated_at AS generatedAt, i.generation_id AS generationId,
+  i.source AS source, i.status AS status, i.good AS good, i.checked_at AS checkedAt, i.local_size AS localSize,
+  i.local_mtime_ms AS localMtimeMs, i.s3_etag AS s3Etag, i.s3_size AS s3Size, i.s3_last_modified AS s3LastModified,
+  i.s3_md5 AS s3Md5, i.orphan AS orphan`;
+
+/** Raw rows carry SQLite integers for booleans; the drizzle row type has booleans. */
+function toImageRow(raw: Record<string, unknown>): ImageRow {
+  const row = raw as unknown as ImageRow;
+  row.good = raw.good === null ? null : raw.good === 1;
+  row.orphan = raw.orphan === 1;
+  return row;
+}
+
+export type Rating = "good" | "bad" | "unrated";
+
+/** Which images a query is about; every given criterion must hold. */
+export interface ImageFilter {
+  status?: readonly SyncStatus[];
+  /** true: status known; false: never checked (status null). */
+  checked?: boolean;
+  rating?: readonly Rating[];
+  filenames?: readonly string[];
+  filenameContains?: string;
+  generationTypes?: readonly string[];
+  promptContains?: string;
+  sizeMin?: number;
+  sizeMax?: number;
+  orphan?: boolean;
+  /** Never checked, or last checked before this ISO time. */
+  checkedBefore?: string;
+}
+
+export function validateImageFilter(filter: ImageFilter, path = "filter"): void {
+  for (const key of ["status", "rating", "filenames", "generationTypes"] as const) {
+    if (filter[key]?.length === 0) throw new InvalidFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
+  }
+  if (filter.sizeMin !== undefined && filter.sizeMin < 0) throw new InvalidFilterError(`${path}.sizeMin`, "must not be negative");
+  if (filter.sizeMin !== undefined && filter.sizeMax !== undefined && filter.sizeMin > filter.sizeMax)
+    throw new InvalidFilterError(`${path}.sizeMin`, "sizeMin is above sizeMax");
+  if (filter.checkedBefore !== undefined && Number.isNaN(Date.parse(filter.checkedBefore)))
+    throw new InvalidFilterError(`${path}.checkedBefore`, `${JSON.stringify(filter.checkedBefore)} is not an ISO 8601 time`);
+}
+
+const ratingSql: Record<Rating, string> = { good: "i.good = 1", bad: "i.good = 0", unrated: "i.good IS NULL" };
+
+export function imageWhere(filter: ImageFilter | undefined): SqlFragment {
+  if (!filter) return { sql: "1", params: [] };
+  const parts: SqlFragment[] = [];
+  if (filter.status) parts.push({ sql: "i.status IN (SELECT value FROM json_each(?))", params: [jsonList(filter.status)] });
+  if (filter.checked !== undefined) parts.push({ sql: `i.status IS ${filter.checked ? "NOT " : ""}NULL`, params: [] });
+  if (filter.rating) parts.push({ sql: filter.rating.map((r) => ratingSql[r]).join(" OR "), params: [] });
+  if (filter.filenames) parts.push({ sql: "i.filename IN (SELECT value FROM json_each(?))", params: [jsonList(filter.filenames)] });
+  if (filter.filenameContains !== undefined)
+    parts.push({ sql: "i.filename LIKE ? ESCAPE '\\'", params: [containsPattern(filter.filenameContains)] });
+  if (filter.generationTypes)
+    parts.push({
+      sql: "i.generation_id IN (SELECT g.id FROM generations g WHERE g.type IN (SELECT value FROM json_each(?)))",
+      params: [jsonList(filter.generationTypes)],
+    });
+  if (filter.promptContains !== undefined) parts.push({ sql: "i.prompt LIKE ? ESCAPE '\\'", params: [containsPattern(filter.promptContains)] });
+  if (filter.sizeMin !== undefined) parts.push({ sql: "i.size_bytes >= ?", params: [filter.sizeMin] });
+  if (filter.sizeMax !== undefined) parts.push({ sql: "i.size_bytes <= ?", params: [filter.sizeMax] });
+  if (filter.orphan !== undefined) parts.push({ sql: "i.orphan = ?", params: [filter.orphan ? 1 : 0] });
+  if (filter.checkedBefore !== undefined) parts.push({ sql: "i.checked_at IS NULL OR i.checked_at < ?", params: [filter.checkedBefore] });
+  return andAll(parts);
+}
+
+/** Images of one actor sort by their `{index}` (filenames without one last), then filename. */
+const actorImageOrder = `coalesce(i."index", 2147483647)`;
+
+export interface ActorImagePosition {
+  index: number;
+  filename: string;
+}
+
+export type ImageRowWithPosition = ImageRow & { sortIndex: number };
+
+export interface ImagePage<Row> {
+  rows: Row[];
+  hasNextPage: boolean;
+}
+
+/**
+ * Batch function: one page of training images for each actor id, in key order, in one
+ * statement (a window function numbers each actor's rows).
+ */
+export function imagePagesByActorIds(
+  db: Db,
+  actorIds: readonly number[],
+  filter: ImageFilter | undefined,
+  first: number,
+  after?: ActorImagePosition,
+): ImagePage<ImageRowWithPosition>[] {
+  const where = imageWhere(filter);
+  const keyset = after ? `AND (${actorImageOrder}, i.filename) > (?, ?)` : "";
+  const sql = `SELECT * FROM (
+      SELECT ${imageColumns}, ${actorImageOrder} AS sortIndex,
+        row_number() OVER (PARTITION BY i.actor_id ORDER BY ${actorImageOrder}, i.filename) AS rowNumber
+      FROM images i
+      WHERE i.actor_id IN (SELECT value FROM json_each(?)) AND (${where.sql}) ${keyset})
+    WHERE rowNumber <= ? ORDER BY actorId, rowNumber`;
+  const params = [jsonList(actorIds), ...where.params, ...(after ? [after.index, after.filename] : []), first + 1];
+  const raw = cachedStatement(db, sql).all(...params) as Record<string, unknown>[];
+  const byActor = new Map<number, ImageRowWithPosition[]>();
+  for (const entry of raw) {
+    const row = toImageRow(entry) as ImageRowWithPosition;
+    delete (row as unknown as Record<string, unknown>).rowNumber;
+    let list = byActor.get(row.actorId);
+    if (!list) byActor.set(row.actorId, (list = []));
+    list.push(row);
+  }
+  return actorIds.map((id) => {
+    const rows = byActor.get(id) ?? [];
+    return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+  });
+}
+
+/** Batch function: how many images of each actor match the filter, in key order. */
+export function imageCountsByActorIds(db: Db, actorIds: readonly number[], filter: ImageFilter | undefined): number[] {
+  const where = imageWhere(filter);
+  const sql = `SELECT i.actor_id AS actorId, count(*) AS n FROM images i
+    WHERE i.actor_id IN (SELECT value FROM json_each(?)) AND (${where.sql}) GROUP BY i.actor_id`;
+  const rows = cachedStatement(db, sql).all(jsonList(actorIds), ...where.params) as { actorId: number; n: number }[];
+  const counts = new Map(rows.map((row) => [row.actorId, row.n]));
+  return actorIds.map((id) => counts.get(id) ?? 0);
+}
+
+/** Images across actors, in id order (the order they were first recorded), starting after image id `afterId`. */
+export function pageImages(
+  db: Db,
+  filter: ImageFilter | undefined,
+  actorFilter: ActorFilter | undefined,
+  first: number,
+  afterId?: number,
+): ImagePage<ImageRow> {
+  const where = scopedImageWhere(filter, actorFilter);
+  const keyset = afterId !== undefined ? "AND i.id > ?" : "";
+  const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
+  const params = [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1];
+  const rows = (cachedStatement(db, sql).all(...params) as Record<string, unknown>[]).map(toImageRow);
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+export function countImages(db: Db, filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): number {
+  const where = scopedImageWhere(filter, actorFilter);
+  return (cachedStatement(db, `SELECT count(*) AS n FROM images i WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
+}
+
+/** The image filter, restricted to the actors an actor filter picks. */
+export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): SqlFragment {
+  const parts = [imageWhere(filter)];
+  if (actorFilter) {
+    validateActorFilter(actorFilter, "actorFilter");
+    const actors = actorWhere(actorFilter);
+    parts.push({ sql: `i.actor_id IN (SELECT a.id FROM actors a WHERE ${actors.sql})`, params: actors.params });
+  }
+  return andAll(parts);
+}
+
+/** One image of an actor by filename (compared case-sensitively). */
+export function imageByFilename(db: Db, actorId: number, filename: string): ImageRow | null {
+  const raw = cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE i.actor_id = ? AND i.filename = ?`).get(actorId, filename) as
+    | Record<string, unknown>
+    | undefined;
+  return raw ? toImageRow(raw) : null;
+}
+
+const generationColumns = `g.id AS id, g.actor_id AS actorId, g.generation_key AS generationKey, g.type AS type,
+  g.generated_at AS generatedAt, g.image_count AS imageCount, g.metadata AS metadata`;
+
+/** Batch function: generations by id, in key order. */
+export function generationsByIds(db: Db, ids: readonly number[]): (GenerationRow | null)[] {
+  const rows = cachedStatement(db, `SELECT ${generationColumns} FROM generations g WHERE g.id IN (SELECT value FROM json_each(?))`).all(
+    jsonList(ids),
+  ) as GenerationRow[];
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+/** Batch function: each actor's generations (oldest key first), in key order. */
+export function generationsByActorIds(db: Db, actorIds: readonly number[]): GenerationRow[][] {
+  const rows = cachedStatement(
+    db,
+    `SELECT ${generationColumns} FROM generations g WHERE g.actor_id IN (SELECT value FROM json_each(?)) ORDER BY g.actor_id, g.generation_key`,
+  ).all(jsonList(actorIds)) as GenerationRow[];
+  const byActor = new Map<number, GenerationRow[]>();
+  for (const row of rows) {
+    let list = byActor.get(row.actorId);
+    if (!list) byActor.set(row.actorId, (list = []));
+    list.push(row);
+  }
+  return actorIds.map((id) => byActor.get(id) ?? []);
+}

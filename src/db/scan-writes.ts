@@ -1,0 +1,145 @@
+import { asc, eq, sql } from "drizzle-orm";
+import { actors, generations, images, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
+import { refreshActorStatistics } from "./statistics.ts";
+import type { Db } from "./store.ts";
+
+/** The columns a scan may change on an existing images row. */
+export type ScannedImageChanges = Partial<
+  Pick<
+    ImageRow,
+    | "status"
+    | "sizeBytes"
+    | "modifiedAt"
+    | "modifiedTimestamp"
+    | "localPath"
+    | "md5"
+    | "s3Key"
+    | "s3Url"
+    | "localSize"
+    | "localMtimeMs"
+    | "s3Etag"
+    | "s3Size"
+    | "s3LastModified"
+    | "s3Md5"
+  >
+>;
+
+/** An image the scan found under the actor's folder or prefix that no row tracks (an orphan). */
+export interface ScannedImageInsert {
+  filename: string;
+  index: number | null;
+  s3Key: string;
+  s3Url: string;
+  localPath: string | null;
+  sizeBytes: number;
+  modifiedAt: string | null;
+  modifiedTimestamp: number | null;
+  md5: string | null;
+  status: SyncStatus | null;
+  source: string;
+  localSize: number | null;
+  localMtimeMs: number | null;
+  s3Etag: string | null;
+  s3Size: number | null;
+  s3LastModified: string | null;
+  /** Found in S3: recorded under this scan's `s3_scan` generation. */
+  foundInS3: boolean;
+}
+
+export interface ActorScanWrite {
+  actorId: number;
+  /** The actor's revision when the scan read its rows; a different one means someone wrote meanwhile. */
+  expectedRevision: number;
+  checkedAt: string;
+  inserts: ScannedImageInsert[];
+  updates: { id: number; changes: ScannedImageChanges }[];
+  /** Something the manifests show changed: statistics are recomputed and the revision bumped. */
+  visible: boolean;
+  /** Metadata of the `s3_scan` generation created when an insert was found in S3. */
+  generationMetadata?: Record<string, unknown>;
+}
+
+export interface ActorScanSnapshot {
+  actor: ActorRow;
+  images: ImageRow[];
+}
+
+export function loadActorForScan(db: Db, actorId: number): ActorScanSnapshot | null {
+  const actor = db.select().from(actors).where(eq(actors.id, actorId)).get();
+  if (!actor) return null;
+  const rows = db.select().from(images).where(eq(images.actorId, actorId)).orderBy(asc(images.id)).all();
+  return { actor, images: rows };
+}
+
+/**
+ * Writes what one actor's scan learned in one short transaction. Returns "stale" (and
+ * writes nothing) when the actor's revision moved since its rows were read, so the
+ * caller plans again from fresh rows instead of overwriting another writer's change.
+ */
+export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stale" {
+  return db.transaction((tx) => {
+    const current = tx.select({ revision: actors.revision }).from(actors).where(eq(actors.id, write.actorId)).get();
+    if (!current || current.revision !== write.expectedRevision) return "stale";
+
+    let generationId: number | null = null;
+    const inS3 = write.inserts.filter((insert) => insert.foundInS3).length;
+    if (inS3 > 0) {
+      const next = tx
+        .select({ key: sql<number>`coalesce(max(${generations.generationKey}), 0) + 1` })
+        .from(generations)
+        .where(eq(generations.actorId, write.actorId))
+        .get();
+      const created = tx
+        .insert(generations)
+        .values({
+          actorId: write.actorId,
+          generationKey: next?.key ?? 1,
+          type: "s3_scan",
+          generatedAt: write.checkedAt,
+          imageCount: inS3,
+          metadata: JSON.stringify(write.generationMetadata ?? { scanned_at: write.checkedAt, total_scanned: inS3 }),
+        })
+        .returning({ id: generations.id })
+        .get();
+      generationId = created.id;
+    }
+
+    for (const { foundInS3, ...insert } of write.inserts) {
+      tx.insert(images)
+        .values({
+          ...insert,
+          actorId: write.actorId,
+          orphan: true,
+          checkedAt: write.checkedAt,
+          generationId: foundInS3 ? generationId : null,
+          generatedAt: foundInS3 ? write.checkedAt : null,
+        })
+        .run();
+    }
+    for (const update of write.updates) {
+      if (Object.keys(update.changes).length > 0) tx.update(images).set(update.changes).where(eq(images.id, update.id)).run();
+    }
+    tx.update(images).set({ checkedAt: write.checkedAt }).where(eq(images.actorId, write.actorId)).run();
+    tx.update(actors).set({ lastCheckedAt: write.checkedAt }).where(eq(actors.id, write.actorId)).run();
+    if (write.visible) refreshActorStatistics(db, [write.actorId]) // same connection, so inside this transaction;
+    return "written";
+  });
+}
+
+/** Only the check time moves: a scan that found nothing to write still says when it looked. */
+export function markActorChecked(db: Db, actorId: number, checkedAt: string): void {
+  db.transaction((tx) => {
+    tx.update(images).set({ checkedAt }).where(eq(images.actorId, actorId)).run();
+    tx.update(actors).set({ lastCheckedAt: checkedAt }).where(eq(actors.id, actorId)).run();
+  });
+}
+
+/** Ids of every actor, by name (a scan of `--all`). */
+export function allActorIds(db: Db): number[] {
+  return db
+    .select({ id: actors.id })
+    .from(actors)
+    .orderBy(asc(actors.name))
+    .all()
+    .map((row) => row.id);
+}

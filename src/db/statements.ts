@@ -1,0 +1,45 @@
+import type { Statement } from "better-sqlite3";
+import type { Db } from "./store.ts";
+
+const statementCaches = new WeakMap<object, Map<string, Statement>>();
+const maxCachedStatements = 256;
+
+/**
+ * Prepares `sql` once per connection. Read queries are built from a handful of filter
+ * shapes, so caching by text saves the parse on every request without growing unbounded.
+ */
+export function cachedStatement(db: Db, sql: string): Statement {
+  let cache = statementCaches.get(db.$client);
+  if (!cache) {
+    cache = new Map();
+    statementCaches.set(db.$client, cache);
+  }
+  let statement = cache.get(sql);
+  if (!statement) {
+    if (cache.size >= maxCachedStatements) cache.clear();
+    statement = db.$client.prepare(sql);
+    cache.set(sql, statement);
+  }
+  return statement;
+}
+
+/** A WHERE fragment and its positional parameters. */
+export interface SqlFragment {
+  sql: string;
+  params: unknown[];
+}
+
+export function andAll(fragments: SqlFragment[]): SqlFragment {
+  if (fragments.length === 0) return { sql: "1", params: [] };
+  return { sql: fragments.map((f) => `(${f.sql})`).join(" AND "), params: fragments.flatMap((f) => f.params) };
+}
+
+/** A LIKE pattern that matches `text` anywhere, with `\` as the escape character. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Binds a list as one JSON parameter (`IN (SELECT value FROM json_each(?))`) so the SQL text stays the same for any length. */
+export function jsonList(values: readonly unknown[]): string {
+  return JSON.stringify(values);
+}

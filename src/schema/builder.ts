@@ -1,0 +1,61 @@
+import SchemaBuilder from "@pothos/core";
+import ComplexityPlugin from "@pothos/plugin-complexity";
+import DataloaderPlugin from "@pothos/plugin-dataloader";
+import ErrorsPlugin from "@pothos/plugin-errors";
+import RelayPlugin from "@pothos/plugin-relay";
+import type { GraphQLContext } from "./context.ts";
+
+/** Highest `first` a connection accepts; together with the cost limit it bounds one request's work. */
+export const maxPageSize = 500;
+export const defaultPageSize = 50;
+
+// The errors plugin must come before the dataloader plugin (Pothos docs).
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: false;
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
+  Connection: { totalCount: () => number | Promise<number> };
+}>({
+  plugins: [ErrorsPlugin, DataloaderPlugin, RelayPlugin, ComplexityPlugin],
+  defaultFieldNullability: false,
+  errors: { defaultTypes: [] },
+  relay: {
+    clientMutationId: "omit",
+    cursorType: "String",
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    pageInfoTypeOptions: { description: "Where a page sits in its list (Relay cursor pagination)." },
+    pageInfoFieldOptions: { description: "Cursors and flags for fetching the next page." },
+    cursorFieldOptions: { description: "Opaque position of this edge; pass it as `after` to continue from here." },
+    nodeFieldOptions: { nullable: false, description: "The item at this position." },
+    edgesFieldOptions: { nullable: false, description: "The items of this page with their cursors." },
+    hasNextPageFieldOptions: { description: "True when another page follows this one." },
+    hasPreviousPageFieldOptions: { description: "True when this page does not start at the beginning of the list." },
+    startCursorFieldOptions: { description: "Cursor of the first item of this page." },
+    endCursorFieldOptions: { description: "Cursor of the last item of this page; pass it as `after` for the next page." },
+    firstArgOptions: { description: `How many items to return (at most ${maxPageSize}; default ${defaultPageSize}).` },
+    afterArgOptions: { description: "Return the items after this cursor (an `endCursor` from a previous page)." },
+    lastArgOptions: { description: "Not supported: pages go forward only, with `first` and `after`." },
+    beforeArgOptions: { description: "Not supported: pages go forward only, with `first` and `after`." },
+  },
+  complexity: {
+    defaultComplexity: 1,
+    // Connections multiply by their `first`; other lists here are short (generations, groups).
+    defaultListMultiplier: 1,
+    // 100 actors with 20 images each and every image field is about 40,000.
+    limit: { complexity: 120_000 },
+  },
+});
+
+builder.queryType({ description: "Reads from SQLite only: no hashing, no S3 call, no directory walk." });
+builder.mutationType({ description: "Operations that change the database, the manifests on disk, or S3." });
+
+builder.globalConnectionField("totalCount", (t) =>
+  t.int({
+    description: "How many items the whole list holds (all pages), under the same filter.",
+    complexity: 5,
+    resolve: (parent) => parent.totalCount(),
+  }),
+);

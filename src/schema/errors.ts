@@ -1,0 +1,83 @@
+import { InvalidFilterError } from "../db/actor-queries.ts";
+import { UnsafeNameError } from "../sync/layout.ts";
+import { builder } from "./builder.ts";
+
+/** No actor has the requested name or character id. */
+export class UnknownActorError extends Error {
+  constructor(readonly lookup: { name?: string | null; characterId?: string | null }) {
+    const what = lookup.name != null ? `name ${JSON.stringify(lookup.name)}` : `character id ${JSON.stringify(lookup.characterId)}`;
+    super(`no actor with ${what}`);
+    this.name = "UnknownActorError";
+  }
+}
+
+/** A pagination cursor that this list did not hand out (or that belongs to another order). */
+export class BadCursorError extends Error {
+  constructor(
+    readonly cursor: string,
+    readonly reason: string,
+  ) {
+    super(`bad cursor ${JSON.stringify(cursor)}: ${reason}`);
+    this.name = "BadCursorError";
+  }
+}
+
+export { InvalidFilterError, UnsafeNameError };
+
+export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
+  description: "An expected failure the client can branch on (`... on Error { message }` catches all of them).",
+  fields: (t) => ({
+    message: t.exposeString("message", { description: "What went wrong, for a person." }),
+  }),
+});
+
+builder.objectType(UnknownActorError, {
+  name: "UnknownActorError",
+  description: "No actor matches the given name or character id.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof UnknownActorError,
+  fields: (t) => ({
+    requestedName: t.string({ nullable: true, description: "The name that was looked up, if any.", resolve: (e) => e.lookup.name ?? null }),
+    requestedCharacterId: t.string({
+      nullable: true,
+      description: "The character id that was looked up, if any.",
+      resolve: (e) => e.lookup.characterId ?? null,
+    }),
+  }),
+});
+
+builder.objectType(UnsafeNameError, {
+  name: "InvalidFilenameError",
+  description: "A filename or actor name that is not one plain path segment (separator, `..`, NUL, too long).",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof UnsafeNameError,
+  fields: (t) => ({
+    value: t.exposeString("value", { description: "The rejected name, as given." }),
+    reason: t.exposeString("reason", { description: "Why it was rejected." }),
+  }),
+});
+
+builder.objectType(BadCursorError, {
+  name: "BadCursorError",
+  description: "The `after` cursor was not issued by this list and order; start again without it.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof BadCursorError,
+  fields: (t) => ({
+    cursor: t.exposeString("cursor", { description: "The cursor as given." }),
+    reason: t.exposeString("reason", { description: "Why it was rejected." }),
+  }),
+});
+
+builder.objectType(InvalidFilterError, {
+  name: "BadFilterError",
+  description: "A filter or paging argument that cannot be answered (negative count, min above max, empty list, page too large).",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof InvalidFilterError,
+  fields: (t) => ({
+    field: t.exposeString("field", { description: "Path of the offending argument, e.g. `filter.ageMin`." }),
+    reason: t.exposeString("reason", { description: "Why it was rejected." }),
+  }),
+});
+
+/** Error types every paged list can answer with. */
+export const listErrors = [BadCursorError, InvalidFilterError];

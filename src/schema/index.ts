@@ -1,0 +1,10 @@
+import { builder } from "./builder.ts";
+import "./errors.ts";
+import "./inputs.ts";
+import "./generation.ts";
+import "./training-image.ts";
+import "./actor.ts";
+import "./stats.ts";
+import "./manifest.ts";
+
+export const schema = builder.toSchema({ sortSchema: true });

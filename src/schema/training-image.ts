@@ -1,0 +1,95 @@
+import { countImages, pageImages, validateImageFilter } from "../db/image-queries.ts";
+import { validateActorFilter } from "../db/actor-queries.ts";
+import type { ImageRow } from "../db/schema.ts";
+import { Actor } from "./actor.ts";
+import { builder } from "./builder.ts";
+import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
+import { listErrors } from "./errors.ts";
+import { Generation } from "./generation.ts";
+import { ActorFilterInput, SyncStatusEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
+
+const previewLength = 120;
+
+export const TrainingImage = builder.objectRef<ImageRow>("TrainingImage");
+
+TrainingImage.implement({
+  description: "One training image file `{name}_{index}.{jpg|jpeg|png}` of an actor, as last recorded (no disk or S3 access).",
+  fields: (t) => ({
+    id: t.exposeID("id", { description: "Database id." }),
+    filename: t.exposeString("filename", { description: "File name; the image's identity within its actor (case-sensitive)." }),
+    index: t.exposeInt("index", { nullable: true, description: "The `{index}` of `{name}_{index}.jpg`; null when the filename has another shape." }),
+    s3Key: t.exposeString("s3Key", { nullable: true, description: "Key of the S3 object." }),
+    s3Url: t.exposeString("s3Url", { nullable: true, description: "Public URL of the S3 object." }),
+    localPath: t.exposeString("localPath", { nullable: true, description: "Path of the local file as the manifest records it (relative to the studio root)." }),
+    md5: t.exposeString("md5", { nullable: true, description: "MD5 of the content as last known (from a manifest or an audit)." }),
+    etag: t.exposeString("s3Etag", { nullable: true, description: "ETag of the S3 object at the last scan (a multipart ETag ends in `-N`)." }),
+    sizeBytes: t.exposeFloat("sizeBytes", { nullable: true, description: "Size in bytes." }),
+    modifiedAt: t.exposeString("modifiedAt", { nullable: true, description: "Last modification time (ISO 8601) as recorded." }),
+    prompt: t.exposeString("prompt", { nullable: true, description: "Prompt that generated the image, if known." }),
+    promptPreview: t.string({
+      nullable: true,
+      description: `The manifest's prompt preview, or the first ${previewLength} characters of the prompt.`,
+      resolve: (image) => image.promptPreview ?? (image.prompt ? truncate(image.prompt, previewLength) : null),
+    }),
+    generatedAt: t.exposeString("generatedAt", { nullable: true, description: "When the image was generated (ISO 8601), if known." }),
+    generation: t.field({
+      type: Generation,
+      nullable: true,
+      description: "The batch that produced the image, if known.",
+      resolve: (image) => image.generationId,
+    }),
+    source: t.exposeString("source", { nullable: true, description: "Where the image came from, as the manifest says." }),
+    status: t.field({
+      type: SyncStatusEnum,
+      nullable: true,
+      description: "Sync status as of `checkedAt`; null when the image has not been checked yet.",
+      resolve: (image) => image.status,
+    }),
+    good: t.exposeBoolean("good", { nullable: true, description: "Rating: true good, false bad, null not rated yet." }),
+    checkedAt: t.exposeString("checkedAt", { nullable: true, description: "When a scan or audit last set the status; null if never." }),
+    orphan: t.exposeBoolean("orphan", { description: "Found in the actor's folder or S3 prefix without being listed in any manifest." }),
+    actor: t.field({ type: Actor, description: "The actor the image belongs to.", resolve: (image) => image.actorId }),
+  }),
+});
+
+function truncate(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, length - 1)}…`;
+}
+
+builder.queryFields((t) => ({
+  images: t.connection(
+    {
+      type: TrainingImage,
+      description: "Training images across all actors (or those an actor filter picks), in the order they were recorded.",
+      args: {
+        filter: t.arg({ type: TrainingImageFilterInput, description: "Only images matching this." }),
+        actorFilter: t.arg({ type: ActorFilterInput, description: "Only images of actors matching this." }),
+      },
+      errors: { types: listErrors, directResult: true, union: { name: "ImagesResult", description: "A page of images, or why the arguments were refused." } },
+      complexity: connectionComplexity,
+      resolve: (_root, args, ctx) => {
+        const first = pageSize(args);
+        const filter = toImageFilter(args.filter);
+        const actorFilter = toActorFilter(args.actorFilter);
+        if (filter) validateImageFilter(filter);
+        if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
+        const afterId =
+          args.after != null ? decodeCursor(args.after, "images", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
+        const page = pageImages(ctx.app.db, filter, actorFilter, first, afterId);
+        const edges = page.rows.map((row) => ({ cursor: encodeCursor("images", [row.id]), node: row }));
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: afterId !== undefined,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+          totalCount: () => countImages(ctx.app.db, filter, actorFilter),
+        };
+      },
+    },
+    { name: "ImageConnection", description: "A page of training images across actors." },
+    { name: "ImageEdge", description: "A training image and its cursor." },
+  ),
+}));

@@ -1,0 +1,598 @@
+import { createHash } from "node:crypto";
+import { readdirSync, statSync, type Stats } from "node:fs";
+import { join } from "node:path";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import pLimit from "p-limit";
+import type { S3Config } from "../config.ts";
+import type { AppContext } from "../context.ts";
+import {
+  actorNeedsExport,
+  actorsForAudit,
+  loadActorForAudit,
+  writeActorAudit,
+  type ActorAuditSnapshot,
+  type AuditedImage,
+  type ImageAuditOutcome,
+} from "../db/audit-writes.ts";
+import type { ActorRow, SyncStatus } from "../db/schema.ts";
+import type { Db } from "../db/store.ts";
+import {
+  candidatePartSizes,
+  knownS3ContentMd5,
+  multipartEtagMatches,
+  multipartPartCount,
+  type ContentMd5Source,
+  type S3ContentMd5,
+} from "./content-md5.ts";
+import { exportManifests } from "./export.ts";
+import { HashCache, type LocalFileStat, type LocalHash } from "./hash-cache.ts";
+import { actorPrefix, assertSafeName, isTrainingImageFilename, s3KeyOf } from "./layout.ts";
+import { Md5Pool } from "./md5-pool.ts";
+import { describeS3Error, headObject, listActorObjects, listObjects, type ListedObject } from "./s3-client.ts";
+
+/** The S3 side of a run: a client and the configuration it talks to (an `S3Connection` fits). */
+export interface S3Access {
+  client: S3Client;
+  s3Config: S3Config;
+}
+
+export interface AuditOptions {
+  /** Hashing pool to use (its `bytesRead` counts what was read); default a pool made and closed here. */
+  pool?: Md5Pool;
+  /** Audit even when a listing looks suspect (empty, or most of the actor gone): the explicit override of SPEC.md §6. */
+  allowSuspect?: boolean;
+  /**
+   * List S3 (default true). False takes the S3 side (ETag, size) from what the last scan or
+   * audit recorded, with no listing: the content check after a fresh scan. An actor never
+   * checked before is listed anyway.
+   */
+  listS3?: boolean;
+  /** Actors in flight at once (their files queue in the hashing pool while listings run); default 256. */
+  actorConcurrency?: number;
+  onProgress?: (progress: AuditProgress) => void;
+}
+
+export interface AuditProgress {
+  actorsDone: number;
+  actorsTotal: number;
+  /** Bytes of local files read so far by this audit (cache hits read nothing). */
+  bytesHashed: number;
+  actor?: string;
+}
+
+export type StatusCounts = Record<SyncStatus, number>;
+
+export interface ActorAuditResult {
+  actorId: number;
+  name: string;
+  ok: boolean;
+  /** Why the actor was not audited (S3 refused, suspect listing, …); nothing was written for it. */
+  error?: string;
+  counts: StatusCounts;
+  /** Images whose status differs from what SQLite said before. */
+  statusChanges: { filename: string; from: SyncStatus | null; to: SyncStatus }[];
+  filesHashed: number;
+  filesFromCache: number;
+  bytesHashed: number;
+  /** Bytes of S3 objects downloaded to tell a multipart object's MD5 (only when nothing else could). */
+  bytesDownloaded: number;
+  /** Bytes of the images present on either side (local size, else S3 size). */
+  bytesTotal: number;
+  /** Where each S3 content MD5 came from, counted. */
+  s3Md5Sources: Partial<Record<ContentMd5Source, number>>;
+  /** Training images in the actor's folder or prefix that no manifest lists (scan adds them). */
+  untrackedLocal: string[];
+  untrackedS3: string[];
+  manifestsWritten: string[];
+  exportProblems: { file: string; reason: string }[];
+  checkedAt: string | null;
+}
+
+export interface AuditReport {
+  actors: ActorAuditResult[];
+  counts: StatusCounts;
+  failed: number;
+  filesHashed: number;
+  filesFromCache: number;
+  bytesHashed: number;
+  bytesDownloaded: number;
+  bytesTotal: number;
+  seconds: number;
+  /** Rate of hashing over the whole run (bytesHashed / seconds), MB/s with MB = 10^6 bytes. */
+  hashMBps: number;
+}
+
+/** A listing that would flag too much as gone (wrong prefix, wrong credentials, unmounted disk). */
+export class SuspectListingError extends Error {
+  constructor(
+    readonly actor: string,
+    readonly side: "local" | "s3",
+    reason: string,
+  ) {
+    super(`${actor}: ${side === "s3" ? "S3 listing" : "local folder"} looks suspect: ${reason}; nothing was changed (--allow-suspect audits anyway)`);
+    this.name = "SuspectListingError";
+  }
+}
+
+export function emptyCounts(): StatusCounts {
+  return { synced: 0, local_only: 0, s3_only: 0, out_of_sync: 0, missing: 0 };
+}
+
+/** Audits one actor (SPEC.md §2, §6): see `auditActors`. */
+export async function auditActor(ctx: AppContext, s3: S3Access, actorId: number, options: AuditOptions = {}): Promise<ActorAuditResult> {
+  const report = await auditActors(ctx, s3, { ...options, actorIds: [actorId] });
+  const result = report.actors[0];
+  if (!result) throw new Error(`no actor with id ${actorId}`);
+  return result;
+}
+
+/**
+ * Verifies content for the chosen actors: lists S3, stats the local files and takes
+ * their MD5 through the hash cache (hashing what changed in worker threads), tells each
+ * image's status by the table of SPEC.md §2, writes it with the time it was checked in a
+ * short transaction per actor, and writes the actor's manifests through. One actor's
+ * failure is reported and never stops the others.
+ */
+export async function auditActors(
+  ctx: AppContext,
+  s3: S3Access,
+  options: AuditOptions & ({ actorIds: readonly number[] } | { all: true }),
+): Promise<AuditReport> {
+  const started = performance.now();
+  const selected = actorsForAudit(ctx.db, "all" in options ? "all" : options.actorIds);
+  const ownPool = options.pool === undefined;
+  const pool = options.pool ?? new Md5Pool();
+  const hashCache = new HashCache(ctx.db, pool);
+  const writer = new AuditWriter(ctx.db);
+  const poolBytesAtStart = pool.bytesRead;
+  const results: ActorAuditResult[] = [];
+  let actorsDone = 0;
+  const progress = (actor?: string) =>
+    options.onProgress?.({ actorsDone, actorsTotal: selected.length, bytesHashed: pool.bytesRead - poolBytesAtStart, actor });
+
+  try {
+    progress();
+    const listS3 = options.listS3 ?? true;
+    // Every actor: one listing of the whole prefix (a page per 1,000 keys), not a request per actor.
+    const listings = listS3 && "all" in options ? listAllActors(s3).catch((error: unknown) => new Error(describeS3Error(error))) : undefined;
+    const gate = pLimit(Math.max(1, options.actorConcurrency ?? 256));
+    await Promise.all(
+      selected.map((actor) =>
+        gate(async () => {
+          const result = await auditOne(ctx, s3, actor, { hashCache, writer, listings, listS3, allowSuspect: options.allowSuspect ?? false });
+          results.push(result);
+          actorsDone += 1;
+          progress(actor.name);
+        }),
+      ),
+    );
+  } finally {
+    if (ownPool) await pool.close();
+  }
+
+  results.sort((a, b) => a.name.localeCompare(b.name));
+  const seconds = (performance.now() - started) / 1000;
+  const report: AuditReport = {
+    actors: results,
+    counts: emptyCounts(),
+    failed: results.filter((r) => !r.ok).length,
+    filesHashed: sum(results, (r) => r.filesHashed),
+    filesFromCache: sum(results, (r) => r.filesFromCache),
+    bytesHashed: sum(results, (r) => r.bytesHashed),
+    bytesDownloaded: sum(results, (r) => r.bytesDownloaded),
+    bytesTotal: sum(results, (r) => r.bytesTotal),
+    seconds,
+    hashMBps: 0,
+  };
+  for (const result of results) for (const status of Object.keys(report.counts) as SyncStatus[]) report.counts[status] += result.counts[status];
+  report.hashMBps = seconds > 0 ? report.bytesHashed / 1e6 / seconds : 0;
+  return report;
+}
+
+interface AuditOneOptions {
+  hashCache: HashCache;
+  writer: AuditWriter;
+  /** Objects of every actor from one listing (or the error it met); undefined: list this actor. */
+  listings: Promise<Map<string, ListedObject[]> | Error> | undefined;
+  listS3: boolean;
+  allowSuspect: boolean;
+}
+
+interface LocalSide {
+  path: string;
+  stat: LocalFileStat;
+}
+
+/** Times an actor is audited again when another writer changed it meanwhile. */
+const staleRetries = 2;
+
+async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id" | "name">, options: AuditOneOptions): Promise<ActorAuditResult> {
+  let result = emptyResult(actor);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      result = emptyResult(actor);
+      const written = await auditOnce(ctx, s3, actor, options, result);
+      if (written !== "stale") break;
+      if (attempt >= staleRetries) throw new Error("another writer kept changing this actor; audit it again later");
+    }
+    // Write-through (SPEC.md §7): the manifests carry what the audit learned.
+    if (actorNeedsExport(ctx.db, actor.id)) {
+      const exported = await exportManifests(ctx, { actorIds: [actor.id] });
+      result.manifestsWritten = exported.filesWritten;
+      result.exportProblems = exported.problems;
+    }
+  } catch (error) {
+    result.ok = false;
+    result.error = error instanceof SuspectListingError ? error.message : describeS3Error(error);
+  }
+  return result;
+}
+
+function emptyResult(actor: Pick<ActorRow, "id" | "name">): ActorAuditResult {
+  return {
+    actorId: actor.id,
+    name: actor.name,
+    ok: false,
+    counts: emptyCounts(),
+    statusChanges: [],
+    filesHashed: 0,
+    filesFromCache: 0,
+    bytesHashed: 0,
+    bytesDownloaded: 0,
+    bytesTotal: 0,
+    s3Md5Sources: {},
+    untrackedLocal: [],
+    untrackedS3: [],
+    manifestsWritten: [],
+    exportProblems: [],
+    checkedAt: null,
+  };
+}
+
+/**
+ * One pass over an actor. The local side goes first and needs nothing from S3, so its
+ * hashing runs in the workers while the listing is on its way; only a multipart ETag
+ * nothing else explains makes a file be read a second time (with its part sizes).
+ */
+async function auditOnce(
+  ctx: AppContext,
+  s3: S3Access,
+  actor: Pick<ActorRow, "id" | "name">,
+  options: AuditOneOptions,
+  result: ActorAuditResult,
+): Promise<"written" | "stale"> {
+  const { db, layout, config } = ctx;
+  const s3Only = config.storageMode === "s3-only";
+  const snapshot = loadActorForAudit(db, actor.id);
+  if (!snapshot) throw new Error(`actor ${actor.name} is gone`);
+  const rows = snapshot.images;
+  // The S3 side as the last scan or audit recorded it serves only an actor that was checked before.
+  const listS3 = options.listS3 || snapshot.lastCheckedAt === null;
+  const listing: Promise<ListedObject[]> = listS3 ? actorObjects(s3, actor.name, options.listings) : Promise.resolve(recordedObjects(s3, actor.name, rows));
+  listing.catch(() => {}); // awaited below; no unhandled rejection while the local side runs
+
+  // Local side, stat only (mirrored mode), then MD5s through the hash cache.
+  const localOf = new Map<number, LocalSide | null>();
+  let localNames = new Set<string>();
+  let folderExists = false;
+  const folder = layout.trainingDir(actor.name);
+  // One safe segment under the actor's folder (what layout.imagePath checks), without re-deriving the folder per file.
+  const pathOf = (filename: string) => join(folder, assertSafeName(filename));
+  if (!s3Only) {
+    try {
+      localNames = new Set(readdirSync(folder).filter(isTrainingImageFilename));
+      folderExists = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    for (const row of rows) localOf.set(row.id, localNames.has(row.filename) ? statImage(pathOf(row.filename)) : null);
+  }
+  const presentLocally = rows.filter((row) => localOf.get(row.id));
+  const cached = presentLocally.length > 0 ? options.hashCache.lookupFolder(folder) : new Map();
+  const hashOf = (row: AuditedImage, partSizes?: number[]) => {
+    const local = localOf.get(row.id)!;
+    return options.hashCache.md5Of(local.path, local.stat, partSizes ? undefined : cached.get(local.path), partSizes);
+  };
+  // Cache hits are answered at once; only what changed waits for a worker.
+  const hashing = Promise.all(
+    presentLocally.map((row) => {
+      const local = localOf.get(row.id)!;
+      const partSizes = guessPartSizes(row, local.stat.size);
+      return (!partSizes && options.hashCache.cachedMd5(local.stat, cached.get(local.path))) || hashOf(row, partSizes);
+    }),
+  );
+  hashing.catch(() => {});
+
+  let listed: ListedObject[];
+  let hashed: LocalHash[];
+  try {
+    listed = await listing;
+  } finally {
+    // The MD5s are right whatever S3 said: keep them in the cache.
+    hashed = await hashing;
+    options.hashCache.flush();
+  }
+  const hashes = new Map(presentLocally.map((row, i) => [row.id, hashed[i]!]));
+  for (const hash of hashed) {
+    if (hash.fromCache) result.filesFromCache += 1;
+    else {
+      result.filesHashed += 1;
+      result.bytesHashed += hash.bytesRead;
+    }
+  }
+  const objects = new Map(listed.map((object) => [object.filename, object]));
+  const s3Of = new Map<number, ListedObject | null>();
+  for (const row of rows) s3Of.set(row.id, await objectOfRow(s3, actor.name, row, objects));
+
+  const tracked = new Set(rows.map((row) => row.filename));
+  result.untrackedLocal = [...localNames].filter((name) => !tracked.has(name)).sort();
+  result.untrackedS3 = listS3 ? listed.map((object) => object.filename).filter((name) => !tracked.has(name)).sort() : [];
+
+  if (!options.allowSuspect) guardAgainstSuspectListing(actor.name, rows, s3Of, localOf, s3Only, folderExists, config.maxRemoveShare);
+
+  // The S3 content MD5 where the ETag does not state it: metadata by HEAD, else the multipart rule.
+  const s3Md5 = new Map<number, S3ContentMd5>();
+  const heads = pLimit(8);
+  await Promise.all(
+    rows.map((row) =>
+      heads(async () => {
+        const object = s3Of.get(row.id);
+        if (!object) return;
+        const known = knownS3ContentMd5(object.etag, { s3Md5: row.s3Md5, s3Md5Etag: row.s3Md5Etag });
+        const hash = hashes.get(row.id);
+        // Only content compared with a local file of the same size needs more than the ETag.
+        if (known.md5 || !hash || hash.size !== object.size) return void s3Md5.set(row.id, known);
+        const head = await headObject(s3.client, s3.s3Config.bucket, object.key);
+        const fromHead = head && head.etag === object.etag ? knownS3ContentMd5(object.etag, { metadataMd5: head.metadataMd5 }) : known;
+        if (fromHead.md5) return void s3Md5.set(row.id, fromHead);
+        const parts = multipartPartCount(object.etag);
+        const sizes = parts === null ? [] : candidatePartSizes(object.size, parts);
+        let localEtags = hash.multipartEtags;
+        if (sizes.some((size) => localEtags[String(size)] === undefined)) {
+          const again = await hashOf(row, sizes);
+          hashes.set(row.id, again);
+          result.filesHashed += 1;
+          result.bytesHashed += again.bytesRead;
+          localEtags = again.multipartEtags;
+        }
+        if (object.etag && multipartEtagMatches(object.etag, localEtags)) return void s3Md5.set(row.id, { md5: hash.md5, source: "multipart-etag" });
+        // No plausible part size explains the ETag: read the object itself rather than guess.
+        const downloaded = await md5OfObject(s3.client, s3.s3Config.bucket, object.key);
+        result.bytesDownloaded += downloaded.size;
+        s3Md5.set(row.id, { md5: downloaded.md5, source: "download" });
+      }),
+    ),
+  );
+  options.hashCache.flush();
+  if (!s3Only) options.hashCache.forget(rows.filter((row) => !localOf.get(row.id)).map((row) => pathOf(row.filename)));
+
+  const outcomes: ImageAuditOutcome[] = [];
+  for (const row of rows) {
+    const object = s3Of.get(row.id) ?? null;
+    const hash = hashes.get(row.id);
+    const content = s3Md5.get(row.id) ?? { md5: null, source: null };
+    if (content.source) result.s3Md5Sources[content.source] = (result.s3Md5Sources[content.source] ?? 0) + 1;
+    const status = statusOf({ s3Only, local: hash ?? null, object, s3ContentMd5: content.md5 });
+    result.counts[status] += 1;
+    if (row.status !== status) result.statusChanges.push({ filename: row.filename, from: row.status, to: status });
+    const size = hash?.size ?? object?.size ?? null;
+    result.bytesTotal += size ?? 0;
+    outcomes.push({
+      id: row.id,
+      status,
+      md5: hash?.md5 ?? content.md5 ?? row.md5,
+      sizeBytes: size ?? row.sizeBytes,
+      localSize: hash ? hash.size : null,
+      localMtimeMs: hash ? hash.mtimeMs : null,
+      s3Etag: object?.etag ?? null,
+      s3Size: object?.size ?? null,
+      s3LastModified: object?.lastModified ?? null,
+      s3Md5: object ? content.md5 : null,
+      s3Md5Etag: object && content.md5 ? object.etag : null,
+    });
+  }
+
+  const checkedAt = new Date().toISOString();
+  const written = await options.writer.write(actor.id, snapshot, outcomes, checkedAt);
+  if (written === "written") {
+    result.checkedAt = checkedAt;
+    result.ok = true;
+  }
+  return written;
+}
+
+/**
+ * Part sizes to compute in the first read, when the object's recorded ETag is multipart
+ * and nothing recorded tells its content MD5 (saves a second read of the file).
+ */
+function guessPartSizes(row: AuditedImage, localSize: number): number[] | undefined {
+  if (!row.s3Etag || knownS3ContentMd5(row.s3Etag, { s3Md5: row.s3Md5, s3Md5Etag: row.s3Md5Etag }).md5) return undefined;
+  const parts = multipartPartCount(row.s3Etag);
+  return parts === null || row.s3Size !== localSize ? undefined : candidatePartSizes(localSize, parts);
+}
+
+/** The S3 side as the last scan or audit recorded it (no request). */
+function recordedObjects(s3: S3Access, name: string, rows: readonly AuditedImage[]): ListedObject[] {
+  return rows
+    .filter((row) => row.s3Size !== null && row.s3Etag !== null)
+    .map((row) => ({
+      key: s3KeyOf(s3.s3Config, name, row.filename),
+      filename: row.filename,
+      size: row.s3Size!,
+      etag: row.s3Etag,
+      lastModified: row.s3LastModified,
+    }));
+}
+
+/**
+ * Writes the actors whose audits finish in the same turn of the event loop in one
+ * transaction (each actor in a savepoint of its own with its own revision check): a
+ * commit per actor costs more than the audit of an unchanged actor does.
+ */
+class AuditWriter {
+  private queue: { args: Parameters<typeof writeActorAudit>; resolve(value: "written" | "stale"): void; reject(error: unknown): void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {}
+
+  write(actorId: number, snapshot: ActorAuditSnapshot, outcomes: ImageAuditOutcome[], checkedAt: string): Promise<"written" | "stale"> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ args: [this.db, actorId, snapshot, outcomes, checkedAt], resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0);
+    const outcomes: ({ ok: true; value: "written" | "stale" } | { ok: false; error: unknown })[] = [];
+    try {
+      this.db.$client.transaction(() => {
+        for (const item of batch) {
+          try {
+            outcomes.push({ ok: true, value: writeActorAudit(...item.args) });
+          } catch (error) {
+            outcomes.push({ ok: false, error }); // its savepoint was rolled back; the others stand
+          }
+        }
+      })();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.error);
+    });
+  }
+}
+
+/** The status table of SPEC.md §2; in s3-only mode an image is in S3 or MISSING. */
+export function statusOf(sides: {
+  s3Only: boolean;
+  local: { md5: string; size: number } | null;
+  object: { size: number } | null;
+  s3ContentMd5: string | null;
+}): SyncStatus {
+  const { local, object } = sides;
+  if (sides.s3Only) return object ? "s3_only" : "missing";
+  if (local && object) {
+    if (local.size !== object.size) return "out_of_sync";
+    return sides.s3ContentMd5 !== null && sides.s3ContentMd5 === local.md5 ? "synced" : "out_of_sync";
+  }
+  if (local) return "local_only";
+  if (object) return "s3_only";
+  return "missing";
+}
+
+/**
+ * SPEC.md §6: an empty listing, or one that would take more than `maxShare` of an actor's
+ * images off a side they were on, is refused unless forced.
+ */
+function guardAgainstSuspectListing(
+  actor: string,
+  rows: readonly AuditedImage[],
+  s3Of: Map<number, ListedObject | null>,
+  localOf: Map<number, LocalSide | null>,
+  s3Only: boolean,
+  folderExists: boolean,
+  maxShare: number,
+): void {
+  const onS3: readonly (SyncStatus | null)[] = ["synced", "out_of_sync", "s3_only"];
+  const onDisk: readonly (SyncStatus | null)[] = ["synced", "out_of_sync", "local_only"];
+  const check = (side: "s3" | "local", wasThere: readonly (SyncStatus | null)[], isThere: (row: AuditedImage) => boolean, emptyNow: boolean, emptyReason: string) => {
+    const before = rows.filter((row) => wasThere.includes(row.status));
+    if (before.length === 0) return;
+    const lost = before.filter((row) => !isThere(row)).length;
+    if (emptyNow) throw new SuspectListingError(actor, side, `${emptyReason}, but ${before.length} images were there when last checked`);
+    if (lost / rows.length > maxShare) {
+      throw new SuspectListingError(actor, side, `${lost} of ${rows.length} images would be marked gone (limit ${Math.round(maxShare * 100)} %)`);
+    }
+  };
+  const listedNone = [...s3Of.values()].every((object) => !object);
+  check("s3", onS3, (row) => Boolean(s3Of.get(row.id)), listedNone, "the listing is empty");
+  if (!s3Only) {
+    const statedNone = [...localOf.values()].every((local) => !local);
+    check("local", onDisk, (row) => Boolean(localOf.get(row.id)), statedNone, folderExists ? "no image is in the folder" : "the folder does not exist");
+  }
+}
+
+function statImage(path: string): LocalSide | null {
+  let stat: Stats;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  if (!stat.isFile()) return null;
+  return { path, stat: { size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino } };
+}
+
+async function actorObjects(
+  s3: S3Access,
+  name: string,
+  listings: Promise<Map<string, ListedObject[]> | Error> | undefined,
+): Promise<ListedObject[]> {
+  if (listings) {
+    const all = await listings;
+    if (all instanceof Error) throw all;
+    return all.get(name) ?? [];
+  }
+  return (await listActorObjects(s3.client, s3.s3Config, name)).objects;
+}
+
+/** The object of an image row: from the listing, or by HEAD when its key lies outside the actor's prefix. */
+async function objectOfRow(s3: S3Access, name: string, row: AuditedImage, objects: Map<string, ListedObject>): Promise<ListedObject | null> {
+  const expected = s3KeyOf(s3.s3Config, name, row.filename);
+  if (!row.s3Key || row.s3Key === expected || row.s3Key.startsWith(actorPrefix(s3.s3Config, name))) return objects.get(row.filename) ?? null;
+  const head = await headObject(s3.client, s3.s3Config.bucket, row.s3Key);
+  return head ? { key: row.s3Key, filename: row.filename, size: head.size, etag: head.etag, lastModified: head.lastModified } : null;
+}
+
+/** One listing of the whole prefix, grouped by actor name (`{prefix}{name}/{filename}`). */
+async function listAllActors(s3: S3Access): Promise<Map<string, ListedObject[]>> {
+  const prefix = s3.s3Config.prefix;
+  const byActor = new Map<string, ListedObject[]>();
+  for await (const object of listObjects(s3.client, s3.s3Config.bucket, prefix)) {
+    const rest = object.key.slice(prefix.length);
+    const slash = rest.indexOf("/");
+    if (slash <= 0) continue;
+    const name = rest.slice(0, slash);
+    const filename = rest.slice(slash + 1);
+    if (!isSafeSegment(filename) || !isTrainingImageFilename(filename)) continue;
+    let list = byActor.get(name);
+    if (!list) byActor.set(name, (list = []));
+    list.push({ ...object, filename });
+  }
+  return byActor;
+}
+
+function isSafeSegment(value: string): boolean {
+  try {
+    assertSafeName(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** MD5 of an object's bytes, streamed (the last resort for an ETag nothing else explains). */
+async function md5OfObject(client: S3Client, bucket: string, key: string): Promise<{ md5: string; size: number }> {
+  const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash("md5");
+  let size = 0;
+  for await (const chunk of answer.Body as AsyncIterable<Uint8Array>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { md5: hash.digest("hex"), size };
+}
+
+function sum<T>(items: readonly T[], of: (item: T) => number): number {
+  return items.reduce((total, item) => total + of(item), 0);
+}

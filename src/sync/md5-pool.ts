@@ -1,0 +1,145 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+
+/** What hashing one file found: its MD5, multipart ETags asked for, and the stat of what was read. */
+export interface FileHash {
+  md5: string;
+  /** Multipart ETag (`md5-of-part-md5s-N`) per requested part size, keyed by the size in bytes. */
+  multipartEtags: Record<string, string>;
+  bytesRead: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  inode: number;
+}
+
+export interface Md5PoolOptions {
+  /** Worker threads; default os.availableParallelism(). */
+  threads?: number;
+  /** Read buffer of each worker (bytes); default 256 KiB. */
+  bufferSize?: number;
+}
+
+export class HashFileError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(`${path}: ${message}`);
+    this.name = "HashFileError";
+  }
+}
+
+interface Job {
+  id: number;
+  path: string;
+  partSizes: number[];
+  resolve(hash: FileHash): void;
+  reject(error: Error): void;
+}
+
+type WorkerAnswer =
+  | (FileHash & { id: number; error?: undefined })
+  | { id: number; error: { message: string; code?: string } };
+
+interface Slot {
+  worker: Worker;
+  /** Jobs sent and not yet answered, oldest first (a worker answers in order). */
+  jobs: Job[];
+}
+
+/** Jobs queued in each worker: the next file is already waiting when one finishes. */
+const jobsPerWorker = 2;
+
+const workerUrl = new URL("./md5-worker.mjs", import.meta.url);
+// Measured on 300 KB and 512 MB files: 64–256 KiB reads match md5sum; 4 MiB and up fall behind (cache misses).
+export const defaultBufferSize = 256 << 10;
+
+/**
+ * Hashes files in worker threads, one file per worker at a time, across all cores.
+ * `bytesRead` counts every byte read from disk since the pool was made, which is how
+ * tests prove that a warm audit reads no file content.
+ */
+export class Md5Pool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  bytesRead = 0;
+  filesHashed = 0;
+
+  constructor(options: Md5PoolOptions = {}) {
+    const threads = Math.max(1, options.threads ?? availableParallelism());
+    const bufferSize = options.bufferSize ?? defaultBufferSize;
+    for (let i = 0; i < threads; i++) this.slots.push(this.startWorker(bufferSize));
+  }
+
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  /** MD5 of the file at `path`, plus the multipart ETag for each of `partSizes`, in one read. */
+  hash(path: string, partSizes: readonly number[] = []): Promise<FileHash> {
+    if (this.closed) return Promise.reject(new Error("md5 pool is closed"));
+    return new Promise<FileHash>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, path, partSizes: [...new Set(partSizes)], resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new Error("md5 pool closed"));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private startWorker(bufferSize: number): Slot {
+    const worker = new Worker(workerUrl, { workerData: { bufferSize } });
+    // Idle workers must not keep a CLI process alive; busy ones are ref'd in dispatch().
+    worker.unref();
+    const slot: Slot = { worker, jobs: [] };
+    worker.on("message", (answer: WorkerAnswer) => this.settle(slot, answer));
+    worker.on("error", (error) => {
+      for (const job of slot.jobs.splice(0)) job.reject(error);
+      if (!this.closed) {
+        // Replace a crashed worker so the pool keeps its width.
+        const index = this.slots.indexOf(slot);
+        if (index >= 0) this.slots[index] = this.startWorker(bufferSize);
+        this.dispatch();
+      }
+    });
+    return slot;
+  }
+
+  private settle(slot: Slot, answer: WorkerAnswer): void {
+    const job = slot.jobs.shift();
+    if (slot.jobs.length === 0) slot.worker.unref();
+    if (job && job.id === answer.id) {
+      if (answer.error) {
+        job.reject(new HashFileError(job.path, answer.error.message, answer.error.code));
+      } else {
+        this.bytesRead += answer.bytesRead;
+        this.filesHashed += 1;
+        const { id: _id, error: _error, ...hash } = answer;
+        job.resolve(hash);
+      }
+    }
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    // Fill the least busy worker first, so a short queue spreads across all cores.
+    for (let depth = 0; depth < jobsPerWorker; depth++) {
+      for (const slot of this.slots) {
+        if (this.queue.length === 0) return;
+        if (slot.jobs.length > depth) continue;
+        const job = this.queue.shift()!;
+        slot.jobs.push(job);
+        slot.worker.ref();
+        slot.worker.postMessage({ id: job.id, path: job.path, partSizes: job.partSizes });
+      }
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// Hashing worker of md5-pool.ts. Plain JavaScript on purpose: a worker thread does not
+// inherit tsx's loader (neither under `tsx` nor under vitest), and a .mjs file needs none.
+import { createHash } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
+
+const bufferSize = workerData?.bufferSize ?? 1 << 20;
+const buffer = Buffer.allocUnsafe(bufferSize);
+
+/**
+ * One pass over the file: the whole-file MD5 and, for each requested part size, the
+ * multipart ETag S3 would give it (md5 of the concatenated part MD5s, then `-N`).
+ * @param {{ id: number, path: string, partSizes: number[] }} job
+ */
+function hashFile(job) {
+  const fd = openSync(job.path, "r");
+  try {
+    // Stat the open descriptor before reading: if the file changes while being read its
+    // mtime moves past this one, so the hash cache will not trust this result next time.
+    const stat = fstatSync(fd);
+    const whole = createHash("md5");
+    const parts = job.partSizes.map((partSize) => ({
+      partSize,
+      hash: createHash("md5"),
+      filled: 0,
+      digests: /** @type {Buffer[]} */ ([]),
+    }));
+    let bytesRead = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, 0, bufferSize, null);
+      if (n === 0) break;
+      // A short read of a regular file is its end: no extra read(2) that returns 0.
+      const atEnd = n < bufferSize && bytesRead + n >= stat.size;
+      bytesRead += n;
+      const chunk = n === bufferSize ? buffer : buffer.subarray(0, n);
+      whole.update(chunk);
+      for (const part of parts) {
+        let offset = 0;
+        while (offset < n) {
+          const take = Math.min(part.partSize - part.filled, n - offset);
+          part.hash.update(chunk.subarray(offset, offset + take));
+          part.filled += take;
+          offset += take;
+          if (part.filled === part.partSize) {
+            part.digests.push(part.hash.digest());
+            part.hash = createHash("md5");
+            part.filled = 0;
+          }
+        }
+      }
+      if (atEnd) break;
+    }
+    /** @type {Record<string, string>} */
+    const multipartEtags = {};
+    for (const part of parts) {
+      if (part.filled > 0 || part.digests.length === 0) part.digests.push(part.hash.digest());
+      const etag = createHash("md5").update(Buffer.concat(part.digests)).digest("hex");
+      multipartEtags[String(part.partSize)] = `${etag}-${part.digests.length}`;
+    }
+    return {
+      id: job.id,
+      md5: whole.digest("hex"),
+      multipartEtags,
+      bytesRead,
+      size: stat.size,
+      mtimeMs: stat.mtimeMs,
+      ctimeMs: stat.ctimeMs,
+      inode: stat.ino,
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+parentPort?.on("message", (job) => {
+  try {
+    parentPort?.postMessage(hashFile(job));
+  } catch (error) {
+    const err = /** @type {NodeJS.ErrnoException} */ (error);
+    parentPort?.postMessage({ id: job.id, error: { message: err.message, code: err.code } });
+  }
+});

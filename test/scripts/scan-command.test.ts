@@ -1,0 +1,95 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeStore } from "../../src/db/store.ts";
+import { deleteImageObject, makeActor } from "../helpers/actors.ts";
+import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { createWorld, type World } from "../helpers/world.ts";
+
+const run = promisify(execFile);
+const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
+
+/** Runs the real CLI entry point with only the environment given (plus PATH), never the host's AWS settings. */
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? "", ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let server: TestS3Server;
+let world: World;
+const A = "0001_european_30_male";
+
+beforeAll(async () => {
+  server = await startTestS3Server();
+  world = await createWorld({ server });
+  await makeActor(world, { name: A, images: Array.from({ length: 4 }, () => ({ local: true, s3: true })) });
+  await makeActor(world, { name: "0002_african_40_female", images: Array.from({ length: 4 }, () => ({ local: true, s3: true })) });
+  await deleteImageObject(world, A, `${A}_0.jpg`);
+  // The CLI opens the SQLite file itself.
+  closeStore(world.db);
+});
+afterAll(async () => {
+  await world?.close();
+  await server?.stop();
+});
+
+describe("actor-manifests scan", () => {
+  const env = () => ({
+    DATA_DIR: world.dataDir,
+    S3_ENDPOINT: world.config.s3.endpoint!,
+    S3_BUCKET: world.config.s3.bucket,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    HOME: world.dataDir,
+  });
+
+  it("scans one actor by name and prints JSON for scripts", async () => {
+    const { code, stdout } = await cli(["scan", "--actor", A, "--json"], env());
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ scanned: 1, failed: 0, suspect: 0 });
+    expect(report.actors[0]).toMatchObject({ name: A, removedFromS3: [`${A}_0.jpg`] });
+    expect(report.counts).toMatchObject({ synced: 3, local_only: 1 });
+  });
+
+  it("scans --all with a summary table, and fails on an unknown actor", async () => {
+    const { code, stdout } = await cli(["scan", "--all"], env());
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/scanned 2 of 2 actors/);
+    expect(stdout).toMatch(/SYNCED\s+7/);
+    expect(stdout).toMatch(/LOCAL_ONLY\s+1/);
+    const unknown = await cli(["scan", "--actor", "nobody"], env());
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/unknown actor: nobody/);
+  });
+
+  it("exits non-zero when an actor's listing is suspect", async () => {
+    const { code, stdout } = await cli(["scan", "--all"], { ...env(), S3_BUCKET: (await server.newBucket()).bucket });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/suspect: 0001_european_30_male: .*empty/);
+  });
+
+  it("starts the embedded s3rver when nothing points at S3", async () => {
+    const home = mkdtempSync(join(tmpdir(), "am-cli-home-"));
+    const fresh = await createWorld({ server });
+    try {
+      await makeActor(fresh, { name: A, images: [{ local: true }, { local: true }] });
+      closeStore(fresh.db);
+      const { code, stdout, stderr } = await cli(["scan", "--all", "--json"], { DATA_DIR: fresh.dataDir, HOME: home });
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ scanned: 1, failed: 0, counts: { local_only: 2 } });
+      expect(existsSync(join(fresh.dataDir, ".s3rver", "story-boards-assets"))).toBe(true);
+    } finally {
+      await fresh.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,106 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { candidatePartSizes, MiB } from "../../src/sync/content-md5.ts";
+import { HashFileError, Md5Pool } from "../../src/sync/md5-pool.ts";
+
+/** Real S3's ETag of a multipart upload: md5 of the concatenated part MD5s, then `-N`. */
+function referenceMultipartEtag(bytes: Buffer, partSize: number): string {
+  const digests: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length || digests.length === 0; offset += partSize) {
+    digests.push(createHash("md5").update(bytes.subarray(offset, offset + partSize)).digest());
+  }
+  return `${createHash("md5").update(Buffer.concat(digests)).digest("hex")}-${digests.length}`;
+}
+
+const md5 = (bytes: Buffer) => createHash("md5").update(bytes).digest("hex");
+
+describe("Md5Pool", () => {
+  let dir: string;
+  let pool: Md5Pool;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "am-md5-"));
+    // A small read buffer so that parts and reads cut each other at odd places.
+    pool = new Md5Pool({ threads: 2, bufferSize: 1 << 20 });
+  });
+  afterAll(async () => {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("hashes files of every size like crypto does, and counts the bytes it read", async () => {
+    const sizes = [0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 300_000];
+    const files = sizes.map((size, i) => {
+      const bytes = randomBytes(size);
+      const path = join(dir, `f${i}.jpg`);
+      writeFileSync(path, bytes);
+      return { path, bytes };
+    });
+    const before = pool.bytesRead;
+    const hashes = await Promise.all(files.map((file) => pool.hash(file.path)));
+    hashes.forEach((hash, i) => {
+      expect(hash.md5).toBe(md5(files[i]!.bytes));
+      expect(hash.size).toBe(files[i]!.bytes.length);
+      expect(hash.bytesRead).toBe(files[i]!.bytes.length);
+      expect(hash.inode).toBeGreaterThan(0);
+    });
+    expect(pool.bytesRead - before).toBe(sizes.reduce((a, b) => a + b, 0));
+  });
+
+  it("computes multipart ETags for several part sizes in the same pass", async () => {
+    const bytes = randomBytes(12 * MiB + 3);
+    const path = join(dir, "big.jpg");
+    writeFileSync(path, bytes);
+    const partSizes = [5 * MiB, 8 * MiB, 6 * MiB];
+    const before = pool.bytesRead;
+    const hash = await pool.hash(path, partSizes);
+    expect(pool.bytesRead - before).toBe(bytes.length);
+    expect(hash.md5).toBe(md5(bytes));
+    for (const partSize of partSizes) expect(hash.multipartEtags[String(partSize)]).toBe(referenceMultipartEtag(bytes, partSize));
+    expect(hash.multipartEtags[String(5 * MiB)]).toMatch(/-3$/);
+    expect(hash.multipartEtags[String(8 * MiB)]).toMatch(/-2$/);
+  });
+
+  it("gives a file of exactly N parts N parts, and a one-part upload its own ETag", async () => {
+    const bytes = randomBytes(10 * MiB);
+    const path = join(dir, "exact.jpg");
+    writeFileSync(path, bytes);
+    const hash = await pool.hash(path, [5 * MiB, bytes.length]);
+    expect(hash.multipartEtags[String(5 * MiB)]).toBe(referenceMultipartEtag(bytes, 5 * MiB));
+    expect(hash.multipartEtags[String(5 * MiB)]).toMatch(/-2$/);
+    expect(hash.multipartEtags[String(bytes.length)]).toMatch(/-1$/);
+  });
+
+  it("rejects a missing file with its path and code, and keeps working", async () => {
+    const error = await pool.hash(join(dir, "nope.jpg")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HashFileError);
+    expect((error as HashFileError).code).toBe("ENOENT");
+    const path = join(dir, "after.jpg");
+    writeFileSync(path, "still here");
+    expect((await pool.hash(path)).md5).toBe(md5(Buffer.from("still here")));
+  });
+
+  it("hashes many files concurrently on all its threads", async () => {
+    const files = Array.from({ length: 64 }, (_, i) => {
+      const bytes = randomBytes(10_000 + i);
+      const path = join(dir, `many-${i}.jpg`);
+      writeFileSync(path, bytes);
+      return { path, expected: md5(bytes) };
+    });
+    const hashes = await Promise.all(files.map((file) => pool.hash(file.path)));
+    expect(hashes.map((hash) => hash.md5)).toEqual(files.map((file) => file.expected));
+  });
+});
+
+describe("candidatePartSizes", () => {
+  it("keeps only part sizes that cut the object into N parts", () => {
+    expect(candidatePartSizes(12 * MiB + 3, 3)).toContain(5 * MiB);
+    expect(candidatePartSizes(12 * MiB + 3, 3)).not.toContain(8 * MiB);
+    expect(candidatePartSizes(12 * MiB + 3, 2)).toContain(8 * MiB);
+    // 40 MB in 3 parts: the whole-MiB sizes from 13 to 19 MiB all do it (s3cmd's 15, rclone's 16, …).
+    expect(candidatePartSizes(40_000_000, 3)).toEqual(expect.arrayContaining([13 * MiB, 15 * MiB, 16 * MiB, 19 * MiB]));
+    expect(candidatePartSizes(300_000, 1)).toEqual([300_000]);
+  });
+});
