@@ -120,7 +120,7 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
       figure("api: open actor training data p99", percentile(open, 99), 10, `${open.length} requests, ${perActor} images each`),
       figure("api: stats across all actors p50", percentile(stats, 50)),
       figure("api: stats across all actors p99", percentile(stats, 99), 20, `${stats.length} requests`),
-      figure("api: first stats after a write", coldStats, undefined, "recomputes bytes by status and generation-type figures over the images table"),
+      figure("api: first stats after a write", coldStats, undefined, "no cache: per-actor and per-generation statistics only"),
     ];
   } finally {
     await new Promise((resolveClose) => server.close(resolveClose));

@@ -33,6 +33,13 @@ export const actors = sqliteTable(
     badCount: integer("bad_count").notNull().default(0),
     unratedCount: integer("unrated_count").notNull().default(0),
     totalSizeBytes: integer("total_size_bytes").notNull().default(0),
+    // Bytes by status, so "how many GB are only local" across all actors reads actors only.
+    syncedBytes: integer("synced_bytes").notNull().default(0),
+    localOnlyBytes: integer("local_only_bytes").notNull().default(0),
+    s3OnlyBytes: integer("s3_only_bytes").notNull().default(0),
+    outOfSyncBytes: integer("out_of_sync_bytes").notNull().default(0),
+    missingBytes: integer("missing_bytes").notNull().default(0),
+    uncheckedBytes: integer("unchecked_bytes").notNull().default(0),
   },
   (t) => [
     uniqueIndex("actors_name_unique").on(t.name),
@@ -53,6 +60,9 @@ export const generations = sqliteTable(
     type: text("type").notNull(),
     generatedAt: text("generated_at"),
     imageCount: integer("image_count").notNull().default(0),
+    /** Images rows that belong to this generation now, and their bytes (kept with the actor's statistics). */
+    imageRows: integer("image_rows").notNull().default(0),
+    imageBytes: integer("image_bytes").notNull().default(0),
     /** Free metadata as a JSON text. */
     metadata: text("metadata"),
   },

@@ -1,3 +1,4 @@
+import { cachedStatement } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /**
@@ -8,27 +9,39 @@ import type { Db } from "./store.ts";
  */
 export function refreshActorStatistics(db: Db, actorIds: readonly number[]): void {
   if (actorIds.length === 0) return;
-  let statement = refreshStatements.get(db.$client);
-  if (!statement) {
-    statement = db.$client.prepare(refreshSql);
-    refreshStatements.set(db.$client, statement);
+  const actorsStatement = cachedStatement(db, refreshSql);
+  const generationsStatement = cachedStatement(db, refreshGenerationsSql);
+  for (const actorId of actorIds) {
+    actorsStatement.run({ actorId });
+    generationsStatement.run({ actorId });
   }
-  for (const actorId of actorIds) statement.run({ actorId });
 }
-
-/** One prepared statement per connection: preparing it per call showed in the import's profile. */
-const refreshStatements = new WeakMap<Db["$client"], ReturnType<Db["$client"]["prepare"]>>();
 
 const refreshSql = `
 UPDATE actors SET
   revision = revision + 1,
   (total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count,
-   unchecked_count, good_count, bad_count, unrated_count, total_size_bytes) = (
+   unchecked_count, good_count, bad_count, unrated_count, total_size_bytes,
+   synced_bytes, local_only_bytes, s3_only_bytes, out_of_sync_bytes, missing_bytes, unchecked_bytes) = (
     SELECT count(*),
       coalesce(sum(status = 'synced'), 0), coalesce(sum(status = 'local_only'), 0),
       coalesce(sum(status = 's3_only'), 0), coalesce(sum(status = 'out_of_sync'), 0),
       coalesce(sum(status = 'missing'), 0), coalesce(sum(status IS NULL), 0),
       coalesce(sum(good = 1), 0), coalesce(sum(good = 0), 0), coalesce(sum(good IS NULL), 0),
-      coalesce(sum(size_bytes), 0)
+      coalesce(sum(size_bytes), 0),
+      coalesce(sum(CASE WHEN status = 'synced' THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN status = 'local_only' THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN status = 's3_only' THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN status = 'out_of_sync' THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN status = 'missing' THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN status IS NULL THEN size_bytes END), 0)
     FROM images WHERE actor_id = @actorId)
-WHERE id = @actorId`;
+WHERE id = @actorId;
+`;
+
+// The actor_id prefix of the images index bounds each count to the actor's own rows.
+const refreshGenerationsSql = `
+UPDATE generations SET (image_rows, image_bytes) = (
+  SELECT count(*), coalesce(sum(size_bytes), 0) FROM images
+  WHERE images.actor_id = @actorId AND images.generation_id = generations.id)
+WHERE actor_id = @actorId`;

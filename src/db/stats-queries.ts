@@ -113,7 +113,7 @@ function cachedUntilWrite<T>(db: Db, key: string, compute: () => T): T {
   return value;
 }
 
-/** Bytes by status and images by generation type need a pass over the images table. */
+/** Bytes by status and images by generation type, from the per-actor and per-generation statistics (no image scan). */
 export function imageAggregates(db: Db, filter: ActorFilter | undefined): ImageAggregates {
   return cachedUntilWrite(db, `images:${JSON.stringify(filter ?? {})}`, () => computeImageAggregates(db, filter));
 }
@@ -130,28 +130,33 @@ function actorScope(filter: ActorFilter | undefined, column: string): SqlFragmen
   return { sql: `${column} IN (SELECT a.id FROM actors a WHERE ${where.sql})`, params: where.params };
 }
 
+const statusColumns: [SyncStatus | null, string, string][] = [
+  ["synced", "synced_count", "synced_bytes"],
+  ["local_only", "local_only_count", "local_only_bytes"],
+  ["s3_only", "s3_only_count", "s3_only_bytes"],
+  ["out_of_sync", "out_of_sync_count", "out_of_sync_bytes"],
+  ["missing", "missing_count", "missing_bytes"],
+  [null, "unchecked_count", "unchecked_bytes"],
+];
+
 function computeImageAggregates(db: Db, filter: ActorFilter | undefined): ImageAggregates {
-  const imageScope = actorScope(filter, "i.actor_id");
-  const byStatus = cachedStatement(
+  const where = actorWhere(filter);
+  const sums = cachedStatement(
     db,
-    `SELECT i.status AS status, count(*) AS imageCount, total(i.size_bytes) AS sizeBytes
-     FROM images i WHERE ${imageScope.sql} GROUP BY i.status ORDER BY imageCount DESC`,
-  ).all(...imageScope.params) as StatusBytesRow[];
+    `SELECT ${statusColumns.map(([, count, bytes]) => `total(a.${count}) AS ${count}, total(a.${bytes}) AS ${bytes}`).join(", ")}
+     FROM actors a WHERE ${where.sql}`,
+  ).get(...where.params) as Record<string, number>;
+  const byStatus = statusColumns
+    .map(([status, count, bytes]) => ({ status, imageCount: sums[count] ?? 0, sizeBytes: sums[bytes] ?? 0 }))
+    .filter((row) => row.imageCount > 0)
+    .sort((a, b) => b.imageCount - a.imageCount);
   const generationScope = actorScope(filter, "g.actor_id");
-  const generationsByType = cachedStatement(
+  const byGenerationType = cachedStatement(
     db,
-    `SELECT g.type AS type, count(DISTINCT g.actor_id) AS actorCount, count(*) AS generationCount
-     FROM generations g WHERE ${generationScope.sql} GROUP BY g.type`,
-  ).all(...generationScope.params) as { type: string; actorCount: number; generationCount: number }[];
-  const imagesByType = cachedStatement(
-    db,
-    `SELECT g.type AS type, count(*) AS imageCount, total(i.size_bytes) AS sizeBytes
-     FROM images i JOIN generations g ON g.id = i.generation_id WHERE ${imageScope.sql} GROUP BY g.type`,
-  ).all(...imageScope.params) as { type: string; imageCount: number; sizeBytes: number }[];
-  const images = new Map(imagesByType.map((row) => [row.type, row]));
-  const byGenerationType = generationsByType
-    .map((row) => ({ ...row, imageCount: images.get(row.type)?.imageCount ?? 0, sizeBytes: images.get(row.type)?.sizeBytes ?? 0 }))
-    .sort((a, b) => b.imageCount - a.imageCount || a.type.localeCompare(b.type));
+    `SELECT g.type AS type, count(DISTINCT g.actor_id) AS actorCount, count(*) AS generationCount,
+       total(g.image_rows) AS imageCount, total(g.image_bytes) AS sizeBytes
+     FROM generations g WHERE ${generationScope.sql} GROUP BY g.type ORDER BY imageCount DESC, type`,
+  ).all(...generationScope.params) as GenerationTypeRow[];
   return { byStatus, byGenerationType };
 }
 
