@@ -2,6 +2,7 @@
  * The project's benchmark (SPEC.md §10), never part of the test suite:
  *   npm run bench               every part
  *   npm run bench -- import     metadata scale: cold import and no-change re-import
+ *   npm run bench -- api        metadata scale: open an actor and stats over HTTP, p50/p99
  *   npm run bench -- content    content scale: audit beside md5sum, scan, sync beside aws/rclone
  * Prints each figure beside its bar and writes them all to bench-results.json.
  * Generated data sets are kept under ./bench-data to be reused by the next run.
@@ -10,9 +11,10 @@ import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { runContentBench, type BenchFigure } from "./bench/content.ts";
+import { runApiBench } from "./bench/api.ts";
 import { runImportBench } from "./bench/import.ts";
 
-const parts = ["import", "content"] as const;
+const parts = ["import", "api", "content"] as const;
 type Part = (typeof parts)[number];
 
 const program = new Command("bench")
@@ -28,6 +30,7 @@ const program = new Command("bench")
     const runs = Number(flags.runs);
     const figures: BenchFigure[] = [];
     if (run.has("import")) figures.push(...(await runImportBench({ dir, runs })));
+    if (run.has("api")) figures.push(...(await runApiBench({ dir })));
     if (run.has("content")) figures.push(...(await runContentBench({ runs })).figures);
 
     for (const figure of figures) console.log(formatFigure(figure));

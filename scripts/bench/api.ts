@@ -4,7 +4,7 @@
  * time. Reports p50/p99 of opening an actor's training data (bar: p99 under 10 ms) and of
  * `stats` across all actors (bar: under 20 ms), plus the first `stats` after a write.
  */
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../../src/config.ts";
@@ -12,9 +12,10 @@ import { makeContext, silentLogger } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { graphqlEndpoint, startServer } from "../../src/server.ts";
-import { benchActorName, writeMetadataScale } from "../../src/sync/bench-data.ts";
+import { benchActorName } from "../../src/sync/bench-data.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import type { BenchFigure } from "./content.ts";
+import { metadataScaleDataDir } from "./import.ts";
 
 export interface ApiBenchOptions {
   dir: string;
@@ -70,12 +71,7 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
   const perActor = options.imagesPerActor ?? 50;
   const requests = options.requests ?? 2_000;
   const log = options.log ?? ((line: string) => console.error(line));
-  const dataDir = join(options.dir, `metadata-${actors}x${perActor}`);
-  if (!existsSync(join(dataDir, "actor_manifests"))) {
-    mkdirSync(dataDir, { recursive: true });
-    const written = writeMetadataScale(dataDir, { actors, imagesPerActor: perActor });
-    log(`generated ${written.actors} actors, ${written.images} images in ${written.seconds.toFixed(1)} s`);
-  }
+  const dataDir = metadataScaleDataDir(options.dir, actors, perActor, log);
   const dbPath = join(options.dir, "api-bench.db");
   for (const suffix of ["", "-wal", "-shm"]) rmSync(dbPath + suffix, { force: true });
   const config = loadConfig({ DATA_DIR: dataDir, DB_PATH: dbPath, PORT: "0" });

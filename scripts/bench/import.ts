@@ -21,16 +21,22 @@ export interface ImportBenchOptions {
   log?: (line: string) => void;
 }
 
-export async function runImportBench(options: ImportBenchOptions): Promise<BenchFigure[]> {
-  const actors = options.actors ?? 10_000;
-  const perActor = options.imagesPerActor ?? 50;
-  const log = options.log ?? ((line: string) => console.error(line));
-  const dataDir = join(options.dir, `metadata-${actors}x${perActor}`);
+/** The metadata-scale data set under `dir`, generated once and reused by later runs; returns its data directory. */
+export function metadataScaleDataDir(dir: string, actors: number, perActor: number, log: (line: string) => void): string {
+  const dataDir = join(dir, `metadata-${actors}x${perActor}`);
   if (!existsSync(join(dataDir, "actor_manifests"))) {
     mkdirSync(dataDir, { recursive: true });
     const written = writeMetadataScale(dataDir, { actors, imagesPerActor: perActor });
     log(`generated ${written.actors} actors, ${written.images} images in ${written.files} files (${(written.bytes / 1e6).toFixed(0)} MB) in ${written.seconds.toFixed(1)} s`);
   }
+  return dataDir;
+}
+
+export async function runImportBench(options: ImportBenchOptions): Promise<BenchFigure[]> {
+  const actors = options.actors ?? 10_000;
+  const perActor = options.imagesPerActor ?? 50;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const dataDir = metadataScaleDataDir(options.dir, actors, perActor, log);
 
   const cold: number[] = [];
   let images = 0;
