@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { readdirSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
@@ -127,10 +126,11 @@ export async function auditActor(ctx: AppContext, s3: S3Access, actorId: number,
 }
 
 /**
- * Verifies content for the chosen actors: lists S3, stats the local files and takes
- * their MD5 through the hash cache (hashing what changed in worker threads), tells each
- * image's status by the table of SPEC.md §2, writes it with the time it was checked in a
- * short transaction per actor, and writes the actor's manifests through. One actor's
+ * Verifies content for the chosen actors: lists S3 (one listing of the whole prefix for
+ * `all`; none with `listS3: false`), stats the local files and takes their MD5 through the
+ * hash cache (hashing what changed in worker threads while the listing is on its way),
+ * tells each image's status by the table of SPEC.md §2, writes it with the time it was
+ * checked in short transactions, and writes the actor's manifests through. One actor's
  * failure is reported and never stops the others.
  */
 export async function auditActors(
@@ -143,7 +143,7 @@ export async function auditActors(
   const ownPool = options.pool === undefined;
   const pool = options.pool ?? new Md5Pool();
   const hashCache = new HashCache(ctx.db, pool);
-  const writer = new AuditWriter(ctx.db);
+  const writer = new AuditWriter(ctx.db, hashCache);
   const poolBytesAtStart = pool.bytesRead;
   const results: ActorAuditResult[] = [];
   let actorsDone = 0;
@@ -167,6 +167,7 @@ export async function auditActors(
       ),
     );
   } finally {
+    hashCache.flush(); // what actors that failed had hashed
     if (ownPool) await pool.close();
   }
 
@@ -279,13 +280,14 @@ async function auditOnce(
   // One safe segment under the actor's folder (what layout.imagePath checks), without re-deriving the folder per file.
   const pathOf = (filename: string) => join(folder, assertSafeName(filename));
   if (!s3Only) {
-    try {
-      localNames = new Set(readdirSync(folder).filter(isTrainingImageFilename));
-      folderExists = true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-    for (const row of rows) localOf.set(row.id, localNames.has(row.filename) ? statImage(pathOf(row.filename)) : null);
+    // In a worker: thousands of stat(2) calls are the main cost of an audit of an unchanged tree.
+    const local = await options.hashCache.pool.statFolder(folder, rows.map((row) => assertSafeName(row.filename)));
+    folderExists = local.exists;
+    localNames = new Set(local.names.filter(isTrainingImageFilename));
+    rows.forEach((row, i) => {
+      const stat = local.stats[i];
+      localOf.set(row.id, stat ? { path: pathOf(row.filename), stat } : null);
+    });
   }
   const presentLocally = rows.filter((row) => localOf.get(row.id));
   const cached = presentLocally.length > 0 ? options.hashCache.lookupFolder(folder) : new Map();
@@ -308,9 +310,8 @@ async function auditOnce(
   try {
     listed = await listing;
   } finally {
-    // The MD5s are right whatever S3 said: keep them in the cache.
+    // The MD5s are right whatever S3 said: they reach the cache with the next write (see AuditWriter).
     hashed = await hashing;
-    options.hashCache.flush();
   }
   const hashes = new Map(presentLocally.map((row, i) => [row.id, hashed[i]!]));
   for (const hash of hashed) {
@@ -322,7 +323,12 @@ async function auditOnce(
   }
   const objects = new Map(listed.map((object) => [object.filename, object]));
   const s3Of = new Map<number, ListedObject | null>();
-  for (const row of rows) s3Of.set(row.id, await objectOfRow(s3, actor.name, row, objects));
+  const prefix = actorPrefix(s3.s3Config, actor.name);
+  for (const row of rows) {
+    // A key recorded outside the actor's prefix (legacy manifests) is not in the listing: HEAD it.
+    if (listS3 && row.s3Key && !row.s3Key.startsWith(prefix)) s3Of.set(row.id, await headAsListed(s3, row.s3Key, row.filename));
+    else s3Of.set(row.id, objects.get(row.filename) ?? null);
+  }
 
   const tracked = new Set(rows.map((row) => row.filename));
   result.untrackedLocal = [...localNames].filter((name) => !tracked.has(name)).sort();
@@ -332,25 +338,32 @@ async function auditOnce(
 
   // The S3 content MD5 where the ETag does not state it: metadata by HEAD, else the multipart rule.
   const s3Md5 = new Map<number, S3ContentMd5>();
+  const unresolved: AuditedImage[] = [];
+  for (const row of rows) {
+    const object = s3Of.get(row.id);
+    if (!object) continue;
+    const known = knownS3ContentMd5(object.etag, { s3Md5: row.s3Md5, s3Md5Etag: row.s3Md5Etag });
+    const hash = hashes.get(row.id);
+    s3Md5.set(row.id, known);
+    // Only content compared with a local file of the same size needs more than the ETag.
+    if (!known.md5 && hash && hash.size === object.size) unresolved.push(row);
+  }
   const heads = pLimit(8);
   await Promise.all(
-    rows.map((row) =>
+    unresolved.map((row) =>
       heads(async () => {
-        const object = s3Of.get(row.id);
-        if (!object) return;
-        const known = knownS3ContentMd5(object.etag, { s3Md5: row.s3Md5, s3Md5Etag: row.s3Md5Etag });
-        const hash = hashes.get(row.id);
-        // Only content compared with a local file of the same size needs more than the ETag.
-        if (known.md5 || !hash || hash.size !== object.size) return void s3Md5.set(row.id, known);
+        const object = s3Of.get(row.id)!;
+        const hash = hashes.get(row.id)!;
         const head = await headObject(s3.client, s3.s3Config.bucket, object.key);
-        const fromHead = head && head.etag === object.etag ? knownS3ContentMd5(object.etag, { metadataMd5: head.metadataMd5 }) : known;
-        if (fromHead.md5) return void s3Md5.set(row.id, fromHead);
+        if (head && head.etag === object.etag) {
+          const fromHead = knownS3ContentMd5(object.etag, { metadataMd5: head.metadataMd5 });
+          if (fromHead.md5) return void s3Md5.set(row.id, fromHead);
+        }
         const parts = multipartPartCount(object.etag);
         const sizes = parts === null ? [] : candidatePartSizes(object.size, parts);
         let localEtags = hash.multipartEtags;
         if (sizes.some((size) => localEtags[String(size)] === undefined)) {
           const again = await hashOf(row, sizes);
-          hashes.set(row.id, again);
           result.filesHashed += 1;
           result.bytesHashed += again.bytesRead;
           localEtags = again.multipartEtags;
@@ -363,7 +376,6 @@ async function auditOnce(
       }),
     ),
   );
-  options.hashCache.flush();
   if (!s3Only) options.hashCache.forget(rows.filter((row) => !localOf.get(row.id)).map((row) => pathOf(row.filename)));
 
   const outcomes: ImageAuditOutcome[] = [];
@@ -416,7 +428,7 @@ function recordedObjects(s3: S3Access, name: string, rows: readonly AuditedImage
   return rows
     .filter((row) => row.s3Size !== null && row.s3Etag !== null)
     .map((row) => ({
-      key: s3KeyOf(s3.s3Config, name, row.filename),
+      key: row.s3Key ?? s3KeyOf(s3.s3Config, name, row.filename),
       filename: row.filename,
       size: row.s3Size!,
       etag: row.s3Etag,
@@ -426,14 +438,18 @@ function recordedObjects(s3: S3Access, name: string, rows: readonly AuditedImage
 
 /**
  * Writes the actors whose audits finish in the same turn of the event loop in one
- * transaction (each actor in a savepoint of its own with its own revision check): a
- * commit per actor costs more than the audit of an unchanged actor does.
+ * transaction (each actor in a savepoint of its own with its own revision check), with
+ * the hash cache's new rows: a commit per actor costs more than the audit of an
+ * unchanged actor does.
  */
 class AuditWriter {
   private queue: { args: Parameters<typeof writeActorAudit>; resolve(value: "written" | "stale"): void; reject(error: unknown): void }[] = [];
   private scheduled = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly hashCache: HashCache,
+  ) {}
 
   write(actorId: number, snapshot: ActorAuditSnapshot, outcomes: ImageAuditOutcome[], checkedAt: string): Promise<"written" | "stale"> {
     return new Promise((resolve, reject) => {
@@ -451,6 +467,7 @@ class AuditWriter {
     const outcomes: ({ ok: true; value: "written" | "stale" } | { ok: false; error: unknown })[] = [];
     try {
       this.db.$client.transaction(() => {
+        this.hashCache.flush();
         for (const item of batch) {
           try {
             outcomes.push({ ok: true, value: writeActorAudit(...item.args) });
@@ -521,18 +538,6 @@ function guardAgainstSuspectListing(
   }
 }
 
-function statImage(path: string): LocalSide | null {
-  let stat: Stats;
-  try {
-    stat = statSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  if (!stat.isFile()) return null;
-  return { path, stat: { size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino } };
-}
-
 async function actorObjects(
   s3: S3Access,
   name: string,
@@ -546,12 +551,10 @@ async function actorObjects(
   return (await listActorObjects(s3.client, s3.s3Config, name)).objects;
 }
 
-/** The object of an image row: from the listing, or by HEAD when its key lies outside the actor's prefix. */
-async function objectOfRow(s3: S3Access, name: string, row: AuditedImage, objects: Map<string, ListedObject>): Promise<ListedObject | null> {
-  const expected = s3KeyOf(s3.s3Config, name, row.filename);
-  if (!row.s3Key || row.s3Key === expected || row.s3Key.startsWith(actorPrefix(s3.s3Config, name))) return objects.get(row.filename) ?? null;
-  const head = await headObject(s3.client, s3.s3Config.bucket, row.s3Key);
-  return head ? { key: row.s3Key, filename: row.filename, size: head.size, etag: head.etag, lastModified: head.lastModified } : null;
+/** HEAD of a key as a listing entry, or null when there is no such object. */
+async function headAsListed(s3: S3Access, key: string, filename: string): Promise<ListedObject | null> {
+  const head = await headObject(s3.client, s3.s3Config.bucket, key);
+  return head ? { key, filename, size: head.size, etag: head.etag, lastModified: head.lastModified } : null;
 }
 
 /** One listing of the whole prefix, grouped by actor name (`{prefix}{name}/{filename}`). */

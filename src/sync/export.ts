@@ -33,6 +33,8 @@ export interface ExportOptions {
   actorIds?: number[];
   /** Render every selected actor even if unchanged (files whose value is unchanged are still not rewritten). */
   force?: boolean;
+  /** Write prompt_metadata.json (object keyed by filename) for actors that have none yet: a rating was just given. */
+  createPromptMetadata?: boolean;
   atomicWriteHooks?: AtomicWriteHooks;
 }
 
@@ -99,8 +101,8 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     targets.push({ path: formatB.path, format: "format_b", render: (previous) => renderFormatB(previous, { ...input, generations: actorGenerations }) });
   }
   const promptMetadata = sources.get("prompt_metadata");
-  if (promptMetadata) {
-    targets.push({ path: promptMetadata.path, format: "prompt_metadata", render: (previous) => renderPromptMetadata(previous, rows) });
+  if (promptMetadata || options.createPromptMetadata) {
+    targets.push({ path: promptMetadata?.path ?? layout.promptMetadataPath(actor.name), format: "prompt_metadata", render: (previous) => renderPromptMetadata(previous, rows) });
   }
 
   // Check every file before writing any, so a conflict leaves all of the actor's files as they were.

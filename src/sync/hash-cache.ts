@@ -24,15 +24,15 @@ type CacheRow = typeof hashCache.$inferSelect;
 
 /**
  * Local MD5s remembered by path + size + mtime + inode (SPEC.md §6): a second audit of an
- * unchanged tree reads no file content. Lookups are batched per actor; what the workers
- * hash is written back in one short transaction by `flush()`.
+ * unchanged tree reads no file content. Lookups are one range query per folder; what the
+ * workers hash is written back by `flush()` (in the caller's transaction, if it has one).
  */
 export class HashCache {
   private readonly pending = new Map<string, CacheRow>();
 
   constructor(
     private readonly db: Db,
-    private readonly pool: Md5Pool,
+    readonly pool: Md5Pool,
   ) {}
 
   /** Cached rows of the files directly in `folder` (absolute), whether or not they still match the files. */
@@ -48,16 +48,17 @@ export class HashCache {
     return new Map(rows.map((row) => [row.path, row]));
   }
 
-  /**
-   * The MD5 of the file at `path`, from the cache when `cached` still matches `stat`;
-   * otherwise read through the pool. Asking for `partSizes` (multipart ETags) always
-   * reads the file: the cache keeps only the whole-file MD5.
-   */
   /** The cached MD5 when `cached` still matches `stat` (nothing read), else undefined. */
   cachedMd5(stat: LocalFileStat, cached: CacheRow | undefined): LocalHash | undefined {
     if (!cached || !matches(cached, stat)) return undefined;
     return { md5: cached.md5, multipartEtags: {}, bytesRead: 0, ...stat, fromCache: true };
   }
+
+  /**
+   * The MD5 of the file at `path`, from the cache when `cached` still matches `stat`;
+   * otherwise read through the pool. Asking for `partSizes` (multipart ETags) always
+   * reads the file: the cache keeps only the whole-file MD5.
+   */
 
   async md5Of(
     path: string,

@@ -13,6 +13,22 @@ export interface FileHash {
   inode: number;
 }
 
+/** The stat fields that identify a file's content (see hash-cache.ts). */
+export interface FileStat {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  inode: number;
+}
+
+/** A folder's entries and the stat of the files asked for; `exists` false when the folder is missing. */
+export interface FolderStat {
+  exists: boolean;
+  names: string[];
+  /** One per requested filename: null when it is missing or not a regular file. */
+  stats: (FileStat | null)[];
+}
+
 export interface Md5PoolOptions {
   /** Worker threads; default os.availableParallelism(). */
   threads?: number;
@@ -31,16 +47,18 @@ export class HashFileError extends Error {
   }
 }
 
+type Request = { kind: "hash"; path: string; partSizes: number[] } | { kind: "statFolder"; folder: string; filenames: string[] };
+
 interface Job {
   id: number;
-  path: string;
-  partSizes: number[];
-  resolve(hash: FileHash): void;
+  request: Request;
+  resolve(answer: WorkerAnswer): void;
   reject(error: Error): void;
 }
 
 type WorkerAnswer =
-  | (FileHash & { id: number; error?: undefined })
+  | (FileHash & { id: number; kind: "hash"; error?: undefined })
+  | { id: number; kind: "statFolder"; exists: boolean; names: string[]; stats: (number[] | null)[]; error?: undefined }
   | { id: number; error: { message: string; code?: string } };
 
 interface Slot {
@@ -57,9 +75,11 @@ const workerUrl = new URL("./md5-worker.mjs", import.meta.url);
 export const defaultBufferSize = 256 << 10;
 
 /**
- * Hashes files in worker threads, one file per worker at a time, across all cores.
- * `bytesRead` counts every byte read from disk since the pool was made, which is how
- * tests prove that a warm audit reads no file content.
+ * Reads files in worker threads across all cores: MD5s (one file per job) and the
+ * directory listings and stats an audit needs (system calls are slow enough here that
+ * thousands of them belong off the main thread). `bytesRead` counts every byte of file
+ * content read since the pool was made, which is how tests prove that a warm audit
+ * reads no file content.
  */
 export class Md5Pool {
   private readonly slots: Slot[] = [];
@@ -80,12 +100,26 @@ export class Md5Pool {
   }
 
   /** MD5 of the file at `path`, plus the multipart ETag for each of `partSizes`, in one read. */
-  hash(path: string, partSizes: readonly number[] = []): Promise<FileHash> {
-    if (this.closed) return Promise.reject(new Error("md5 pool is closed"));
-    return new Promise<FileHash>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, path, partSizes: [...new Set(partSizes)], resolve, reject });
-      this.dispatch();
-    });
+  async hash(path: string, partSizes: readonly number[] = []): Promise<FileHash> {
+    const answer = await this.submit({ kind: "hash", path, partSizes: [...new Set(partSizes)] });
+    if (answer.error) throw new HashFileError(path, answer.error.message, answer.error.code);
+    if (answer.kind !== "hash") throw new Error("md5 worker answered out of turn");
+    this.bytesRead += answer.bytesRead;
+    this.filesHashed += 1;
+    const { id: _id, kind: _kind, error: _error, ...hash } = answer;
+    return hash;
+  }
+
+  /** The entries of `folder` and the stat of each of `filenames` in it (reads no content). */
+  async statFolder(folder: string, filenames: readonly string[]): Promise<FolderStat> {
+    const answer = await this.submit({ kind: "statFolder", folder, filenames: [...filenames] });
+    if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
+    if (answer.kind !== "statFolder") throw new Error("md5 worker answered out of turn");
+    return {
+      exists: answer.exists,
+      names: answer.names,
+      stats: answer.stats.map((s) => (s ? { size: s[0]!, mtimeMs: s[1]!, ctimeMs: s[2]!, inode: s[3]! } : null)),
+    };
   }
 
   async close(): Promise<void> {
@@ -93,6 +127,14 @@ export class Md5Pool {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new Error("md5 pool closed"));
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private submit(request: Request): Promise<WorkerAnswer> {
+    if (this.closed) return Promise.reject(new Error("md5 pool is closed"));
+    return new Promise<WorkerAnswer>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, request, resolve, reject });
+      this.dispatch();
+    });
   }
 
   private startWorker(bufferSize: number): Slot {
@@ -116,16 +158,7 @@ export class Md5Pool {
   private settle(slot: Slot, answer: WorkerAnswer): void {
     const job = slot.jobs.shift();
     if (slot.jobs.length === 0) slot.worker.unref();
-    if (job && job.id === answer.id) {
-      if (answer.error) {
-        job.reject(new HashFileError(job.path, answer.error.message, answer.error.code));
-      } else {
-        this.bytesRead += answer.bytesRead;
-        this.filesHashed += 1;
-        const { id: _id, error: _error, ...hash } = answer;
-        job.resolve(hash);
-      }
-    }
+    if (job && job.id === answer.id) job.resolve(answer);
     this.dispatch();
   }
 
@@ -138,7 +171,7 @@ export class Md5Pool {
         const job = this.queue.shift()!;
         slot.jobs.push(job);
         slot.worker.ref();
-        slot.worker.postMessage({ id: job.id, path: job.path, partSizes: job.partSizes });
+        slot.worker.postMessage({ id: job.id, ...job.request });
       }
     }
   }

@@ -9,7 +9,32 @@ export type OutOfSyncResolution = "local" | "s3" | "newer" | "skip";
 export type PlanStep =
   | { kind: "upload"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; reason: string }
   | { kind: "download"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; reason: string }
-  | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; reason: string };
+  | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; reason: string }
+  /** Removes a local copy S3 verifiably holds (s3-only conversion, SPEC.md §5); the row stays, S3_ONLY. */
+  | { kind: "prune"; filename: string; bytes: number; expectedMd5: string; reason: string }
+  /** Rates an image (rows, statistics, prompt_metadata.json and manifests; no S3 or disk). */
+  | { kind: "rate"; filename: string; bytes: 0; good: boolean | null; reason: string }
+  | AddStep;
+
+/**
+ * Adds an image from a file staged for it (a temporary file the operation wrote): uploaded
+ * verified, then put in place locally (mirrored mode) or removed (s3-only), then its row.
+ */
+export interface AddStep {
+  kind: "add";
+  filename: string;
+  bytes: number;
+  md5: string;
+  stagedPath: string;
+  /** Put the file in the actor's folder (mirrored mode); s3-only uploads only. */
+  placeLocally: boolean;
+  overwrite: boolean;
+  prompt: string | null;
+  generationId: number | null;
+  index: number | null;
+  source: string | null;
+  reason: string;
+}
 
 export interface ActorPlan {
   actorId: number;
@@ -97,17 +122,17 @@ function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): stri
 export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
   const totals: PlanTotals = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, overwrites: 0, overwriteBytes: 0, deletes: 0, deleteBytes: 0 };
   for (const step of plans.flatMap((plan) => plan.steps)) {
-    if (step.kind === "upload") {
+    if (step.kind === "upload" || step.kind === "add") {
       totals.uploads += 1;
       totals.uploadBytes += step.bytes;
     } else if (step.kind === "download") {
       totals.downloads += 1;
       totals.downloadBytes += step.bytes;
-    } else {
+    } else if (step.kind === "delete" || step.kind === "prune") {
       totals.deletes += 1;
       totals.deleteBytes += step.bytes;
     }
-    if (step.kind !== "delete" && step.overwrite) {
+    if ((step.kind === "upload" || step.kind === "download" || step.kind === "add") && step.overwrite) {
       totals.overwrites += 1;
       totals.overwriteBytes += step.bytes;
     }

@@ -197,9 +197,10 @@ export async function putObjectWithMd5(
   bucket: string,
   key: string,
   body: Buffer,
-  options: { contentType?: string; metadata?: Record<string, string> } = {},
+  /** `md5`: the body's MD5 (hex) when the caller has just computed it, so the body is not hashed twice. */
+  options: { contentType?: string; metadata?: Record<string, string>; md5?: string } = {},
 ): Promise<PutResult> {
-  const digest = createHash("md5").update(body).digest();
+  const digest = options.md5 ? Buffer.from(options.md5, "hex") : createHash("md5").update(body).digest();
   const md5 = digest.toString("hex");
   const answer = await client.send(
     new PutObjectCommand({

@@ -45,7 +45,7 @@ export async function uploadFile(s3: S3Access, key: string, path: string, expect
     const body = await readFile(path);
     const md5 = createHash("md5").update(body).digest("hex");
     if (expectedMd5 && md5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${md5}, audited as ${expectedMd5}`);
-    const put = await putObjectWithMd5(s3.client, s3.s3Config.bucket, key, body);
+    const put = await putObjectWithMd5(s3.client, s3.s3Config.bucket, key, body, { md5 });
     return { md5, size: body.length, etag: put.etag, lastModified: new Date().toISOString() };
   }
   const md5 = expectedMd5 ?? (await md5OfFile(path));

@@ -1,9 +1,11 @@
-import { stat } from "node:fs/promises";
-import { readdirSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, readdirSync, unlinkSync } from "node:fs";
+import { link, open, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { recordDeletion, recordTransfer } from "../db/image-writes.ts";
+import { recordAddedImage, recordLocalPruned, recordRating } from "../db/operation-writes.ts";
 import { failIntent, pendingIntents, recordIntent, settleIntents } from "../db/intents.ts";
 import { actors, images } from "../db/schema.ts";
 import { auditActor, type S3Access } from "./audit.ts";
@@ -11,9 +13,9 @@ import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
 import { importManifests } from "./import.ts";
 import { s3KeyOf, s3UrlOf } from "./layout.ts";
-import type { ActorPlan, PlanStep } from "./plan.ts";
-import { describeS3Error } from "./s3-client.ts";
-import { deleteLocalFile, deleteObject, downloadFile, temporaryPrefix, uploadFile } from "./transfer.ts";
+import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
+import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
+import { ContentChangedError, deleteLocalFile, deleteObject, downloadFile, temporaryPrefix, uploadFile } from "./transfer.ts";
 
 /** Serializes work on one actor (SPEC.md §7: "for the same actor one at a time"); other actors run in parallel. */
 export class ActorLocks {
@@ -62,7 +64,7 @@ export interface ApplyOptions {
  * back by construction (uploads are verified before the row says synced, downloads land
  * under a temporary name) and reported; the other steps go on.
  */
-export async function applyActorPlan(ctx: AppContext, s3: S3Access, plan: ActorPlan, options: ApplyOptions = {}): Promise<ActorApplyResult> {
+export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan: ActorPlan, options: ApplyOptions = {}): Promise<ActorApplyResult> {
   const name = plan.name;
   const intentIds: number[] = [];
   const outcomes = await settleLimit(plan.steps, options.concurrency ?? 8, async (step): Promise<StepOutcome> => {
@@ -82,15 +84,45 @@ export async function applyActorPlan(ctx: AppContext, s3: S3Access, plan: ActorP
     }
   });
   const steps = outcomes.map((outcome) => (outcome.status === "fulfilled" ? outcome.value : unexpected(outcome.reason)));
-  const written = await writeManifests(ctx, s3, plan.actorId);
+  // A rating creates prompt_metadata.json where the actor has none: ratings live there (SPEC.md §3).
+  const createPromptMetadata = steps.some((step) => step.ok && step.kind === "rate");
+  const written = await writeManifests(ctx, s3, plan.actorId, createPromptMetadata);
   settleIntents(ctx.db, intentIds);
   return { actorId: plan.actorId, name, steps, ...written };
 }
 
-async function performStep(ctx: AppContext, s3: S3Access, actorId: number, name: string, step: PlanStep): Promise<void> {
+/** S3 for a step that touches it; steps without S3 (rate, forget) run without a connection. */
+function needS3(s3: S3Access | null, step: PlanStep): S3Access {
+  if (!s3) throw new Error(`${step.kind} of ${step.filename} needs S3, and none is connected`);
+  return s3;
+}
+
+async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: number, name: string, step: PlanStep): Promise<void> {
   const { layout, config, db } = ctx;
-  const key = s3KeyOf(s3.s3Config, name, step.filename);
+  const key = s3KeyOf(s3Access?.s3Config ?? config.s3, name, step.filename);
   const path = layout.imagePath(name, step.filename);
+  switch (step.kind) {
+    case "rate": {
+      recordRating(db, actorId, step.filename, step.good);
+      return;
+    }
+    case "prune": {
+      await pruneLocalCopy(ctx, needS3(s3Access, step), actorId, step.filename, key, path, step.expectedMd5);
+      recordLocalPruned(db, actorId, step.filename, "s3_only");
+      return;
+    }
+    case "add": {
+      await addImage(ctx, needS3(s3Access, step), actorId, name, key, path, step);
+      return;
+    }
+    case "delete": {
+      if (step.fromS3) await deleteObject(needS3(s3Access, step), key);
+      if (step.fromLocal) await deleteLocalFile(path);
+      recordDeletion(db, actorId, step.filename, null);
+      return;
+    }
+  }
+  const s3 = needS3(s3Access, step);
   switch (step.kind) {
     case "upload": {
       const stored = await uploadFile(s3, key, path, step.expectedMd5 ?? undefined);
@@ -122,13 +154,81 @@ async function performStep(ctx: AppContext, s3: S3Access, actorId: number, name:
       });
       return;
     }
-    case "delete": {
-      if (step.fromS3) await deleteObject(s3, key);
-      if (step.fromLocal) await deleteLocalFile(path);
-      recordDeletion(db, actorId, step.filename, null);
-      return;
-    }
   }
+}
+
+/**
+ * Deletes a local copy only once S3 is seen, again, to hold the same content: the file's
+ * MD5 now must be the audited one, and the object's size and content MD5 (metadata, plain
+ * ETag, or the MD5 an audit established for its current ETag) must match it.
+ */
+async function pruneLocalCopy(
+  ctx: AppContext,
+  s3: S3Access,
+  actorId: number,
+  filename: string,
+  key: string,
+  path: string,
+  expectedMd5: string,
+): Promise<void> {
+  const local = await stat(path);
+  const localMd5 = await md5OfFile(path);
+  if (localMd5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${localMd5}, audited as ${expectedMd5}; kept`);
+  const head = await headObject(s3.client, s3.s3Config.bucket, key);
+  if (!head) throw new Error(`${key}: not in S3 any more; local copy kept`);
+  if (head.size !== local.size) throw new Error(`${key}: S3 holds ${head.size} bytes, the file ${local.size}; local copy kept`);
+  const row = s3RowOf(ctx, actorId, filename);
+  const s3Md5 = head.metadataMd5 ?? (isPlainMd5Etag(head.etag) ? head.etag.toLowerCase() : row?.s3Md5Etag === head.etag ? row?.s3Md5 : null);
+  if (s3Md5 !== localMd5) throw new Error(`${key}: S3 content MD5 ${s3Md5 ?? "unknown"} is not the file's ${localMd5}; local copy kept`);
+  await unlink(path);
+}
+
+/** Uploads a staged file verified, puts it in place locally (mirrored) without clobbering unless asked, then writes its row. */
+async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: string, key: string, path: string, step: AddStep): Promise<void> {
+  const stored = await uploadFile(s3, key, step.stagedPath, step.md5);
+  let localMtimeMs: number | null = null;
+  if (step.placeLocally) {
+    if (step.overwrite) await rename(step.stagedPath, path);
+    else {
+      await link(step.stagedPath, path);
+      await unlink(step.stagedPath);
+    }
+    localMtimeMs = (await stat(path)).mtimeMs;
+    await fsyncFolder(dirname(path));
+  }
+  recordAddedImage(ctx.db, actorId, {
+    filename: step.filename,
+    index: step.index,
+    md5: stored.md5,
+    size: stored.size,
+    status: step.placeLocally ? "synced" : "s3_only",
+    s3Key: key,
+    s3Url: s3UrlOf(ctx.config.s3, key),
+    s3Etag: stored.etag,
+    s3LastModified: stored.lastModified,
+    localPath: step.placeLocally ? ctx.layout.relativeImagePath(name, step.filename) : null,
+    localMtimeMs,
+    prompt: step.prompt,
+    promptPreview: step.prompt === null ? null : step.prompt.slice(0, 100),
+    generatedAt: new Date().toISOString(),
+    generationId: step.generationId,
+    source: step.source,
+  });
+}
+
+async function fsyncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function md5OfFile(path: string): Promise<string> {
+  const hash = createHash("md5");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
@@ -137,16 +237,28 @@ function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
 
 /**
  * Exports the actor's manifests. If another tool edited one meanwhile, it is never
- * overwritten: it is imported again and the actor audited on top of it (which exports).
+ * overwritten: it is imported again and the actor audited on top of it (which exports);
+ * without S3 (a rating), exported again on top of what was imported.
  */
-async function writeManifests(ctx: AppContext, s3: S3Access, actorId: number): Promise<{ manifestsWritten: string[]; reimported: boolean }> {
-  const exported = await exportManifests(ctx, { actorIds: [actorId] });
+export async function writeManifests(
+  ctx: AppContext,
+  s3: S3Access | null,
+  actorId: number,
+  createPromptMetadata = false,
+): Promise<{ manifestsWritten: string[]; reimported: boolean }> {
+  const exported = await exportManifests(ctx, { actorIds: [actorId], createPromptMetadata });
   if (exported.problems.length === 0) return { manifestsWritten: exported.filesWritten, reimported: false };
   ctx.logger.warn(`${exported.problems.map((problem) => problem.file).join(", ")} changed on disk during the operation: importing it again`);
   await importManifests(ctx);
-  const audit = await auditActor(ctx, s3, actorId);
-  if (audit.exportProblems.length > 0) throw new Error(audit.exportProblems.map((problem) => problem.reason).join("; "));
-  return { manifestsWritten: [...exported.filesWritten, ...audit.manifestsWritten], reimported: true };
+  const written = [...exported.filesWritten];
+  if (s3) {
+    const audit = await auditActor(ctx, s3, actorId);
+    if (audit.exportProblems.length > 0) throw new Error(audit.exportProblems.map((problem) => problem.reason).join("; "));
+    written.push(...audit.manifestsWritten);
+  }
+  const again = await exportManifests(ctx, { actorIds: [actorId], createPromptMetadata });
+  if (again.problems.length > 0) throw new Error(again.problems.map((problem) => problem.reason).join("; "));
+  return { manifestsWritten: [...written, ...again.filesWritten], reimported: true };
 }
 
 function unexpected(reason: unknown): never {
@@ -175,9 +287,12 @@ export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<Rec
     if (!actor) continue;
     report.actors.push(actor.name);
     report.temporaryFilesRemoved.push(...removeTemporaryFiles(ctx.layout.trainingDir(actor.name)));
-    for (const intent of actorIntents.filter((intent) => intent.operation === "delete")) {
-      const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" }>;
+    for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
+      const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
       await performStep(ctx, s3, actorId, actor.name, step);
+    }
+    for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
+      await recoverAddedImage(ctx, s3, actorId, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
     }
     const audit = await auditActor(ctx, s3, actorId);
     if (!audit.ok) {
@@ -189,6 +304,37 @@ export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<Rec
     settleIntents(ctx.db, actorIntents.map((intent) => intent.id));
   }
   return report;
+}
+
+/**
+ * An add interrupted before its row was written: if the image reached either side, its row
+ * is written now (the audit that follows tells its real status); otherwise nothing was added.
+ */
+async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number, name: string, step: AddStep): Promise<void> {
+  if (s3RowOf(ctx, actorId, step.filename)) return;
+  const key = s3KeyOf(s3.s3Config, name, step.filename);
+  const path = ctx.layout.imagePath(name, step.filename);
+  const head = await headObject(s3.client, s3.s3Config.bucket, key);
+  const local = step.placeLocally && existsSync(path);
+  if (!head && !local) return;
+  recordAddedImage(ctx.db, actorId, {
+    filename: step.filename,
+    index: step.index,
+    md5: step.md5,
+    size: step.bytes,
+    status: head && local ? "synced" : head ? "s3_only" : "local_only",
+    s3Key: key,
+    s3Url: s3UrlOf(ctx.config.s3, key),
+    s3Etag: head?.etag ?? null,
+    s3LastModified: head?.lastModified ?? null,
+    localPath: local ? ctx.layout.relativeImagePath(name, step.filename) : null,
+    localMtimeMs: local ? (await stat(path)).mtimeMs : null,
+    prompt: step.prompt,
+    promptPreview: step.prompt === null ? null : step.prompt.slice(0, 100),
+    generatedAt: new Date().toISOString(),
+    generationId: step.generationId,
+    source: step.source,
+  });
 }
 
 function removeTemporaryFiles(folder: string): string[] {

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ActorRow, ImageRow } from "../../db/schema.ts";
 import { normalizeCharacterId } from "../layout.ts";
 import { parseWith } from "./problems.ts";
-import { roundMb, safeFilename, setField, syncStatus, type SourceContribution } from "./fields.ts";
+import { roundMb, safeFilename, sameJson, setField, syncStatus, type SourceContribution } from "./fields.ts";
 
 /**
  * Format A: `data/actor_manifests/{characterId}_manifest.json` (seeds 001, 002, 004).
@@ -101,7 +101,8 @@ export function renderFormatA(previous: unknown, input: ExportInput): Record<str
     put("modified_timestamp", image.modifiedTimestamp);
     put("modified_date", image.modifiedAt);
     put("status", image.status);
-    if ("good" in entry) put("good", image.good);
+    // A rating taken back is written as null (setField never erases): `good` is tri-state.
+    if ("good" in entry) entry.good = sameJson(entry.good, image.good) ? entry.good : image.good;
     if ("prompt" in entry) put("prompt", image.prompt);
     return entry;
   });

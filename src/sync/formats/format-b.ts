@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { GenerationRow } from "../../db/schema.ts";
 import { parseWith } from "./problems.ts";
-import { safeFilename, setField, type SourceContribution } from "./fields.ts";
+import { safeFilename, sameJson, setField, type SourceContribution } from "./fields.ts";
 import { isObject, orderLike, type ExportInput } from "./format-a.ts";
 
 /** Format B: `data/actors/{name}/training_data/manifest.json` (seed 003), the S3-side manifest. */
@@ -127,7 +127,8 @@ export function renderFormatB(previous: unknown, input: FormatBInput): Record<st
     setField(entry, "generation_id", generation?.generationKey);
     setField(entry, "generation_type", generation?.type);
     setField(entry, "source", image.source);
-    if ("good" in entry) setField(entry, "good", image.good);
+    // A rating taken back is written as null (setField never erases): `good` is tri-state.
+    if ("good" in entry) entry.good = sameJson(entry.good, image.good) ? entry.good : image.good;
     images[image.filename] = entry;
   }
   doc.images = images;

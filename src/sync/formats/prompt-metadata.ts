@@ -41,13 +41,14 @@ function fieldsOf(filename: string, entry: z.infer<typeof entrySchema>): ImageFi
 
 /** Writes ratings (and prompts) back into the file's own shape. */
 export function renderPromptMetadata(previous: unknown, images: ImageRow[]): unknown {
-  const rated = images.filter((image) => image.good !== null || image.prompt !== null);
+  const rated = new Set(images.filter((image) => image.good !== null || image.prompt !== null));
   if (Array.isArray(previous)) {
     const doc = structuredClone(previous) as unknown[];
     const byName = new Map<string, Record<string, unknown>>();
     for (const entry of doc) if (isObject(entry) && typeof entry.filename === "string") byName.set(entry.filename, entry);
-    for (const image of rated) {
+    for (const image of images) {
       let entry = byName.get(image.filename);
+      if (!entry && !rated.has(image)) continue;
       if (!entry) {
         entry = { filename: image.filename };
         doc.push(entry);
@@ -57,7 +58,9 @@ export function renderPromptMetadata(previous: unknown, images: ImageRow[]): unk
     return doc;
   }
   const doc: Record<string, unknown> = isObject(previous) ? structuredClone(previous) : {};
-  for (const image of rated) {
+  for (const image of images) {
+    // An entry already there is patched even when its rating was taken back (null), or the old rating would come back on import.
+    if (!rated.has(image) && !isObject(doc[image.filename])) continue;
     const entry = isObject(doc[image.filename]) ? (doc[image.filename] as Record<string, unknown>) : {};
     patchEntry(entry, image);
     doc[image.filename] = entry;

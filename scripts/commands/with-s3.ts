@@ -1,0 +1,22 @@
+import type { AppContext } from "../../src/context.ts";
+import { connectS3, type S3Connection } from "../../src/sync/s3-setup.ts";
+import { recoverIntents } from "../../src/sync/write-through.ts";
+
+/**
+ * Connects S3 for one command (the embedded s3rver when nothing is configured), settles
+ * what an interrupted run left (pending intents) before anything else touches S3 or disk,
+ * runs `work`, and lets go of the connection.
+ */
+export async function withS3<T>(ctx: AppContext, work: (s3: S3Connection) => Promise<T>): Promise<T> {
+  const s3 = await connectS3(ctx.config);
+  try {
+    if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
+    const recovered = await recoverIntents(ctx, s3);
+    if (recovered.intents > 0) {
+      ctx.logger.info(`settled ${recovered.intents} interrupted change(s) of ${recovered.actors.join(", ")} left by an earlier run`);
+    }
+    return await work(s3);
+  } finally {
+    await s3.stop();
+  }
+}

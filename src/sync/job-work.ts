@@ -1,0 +1,247 @@
+import { sql } from "drizzle-orm";
+import type { AppContext } from "../context.ts";
+import { actors, type SyncStatus } from "../db/schema.ts";
+import type { JobActorWrite } from "../db/job-writes.ts";
+import { auditActors, type ActorAuditResult } from "./audit.ts";
+import type { JobRunner } from "./jobs.ts";
+import { pruneLocal } from "./prune-local.ts";
+import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
+import { scanActors, type ActorScanResult, type S3Access } from "./scan.ts";
+import { syncActors, type SyncReport } from "./sync.ts";
+
+/** Which actors a job works on. */
+export type ActorSelection = { actorIds: number[] } | { all: true };
+
+/** One planned or applied step of an actor's outcome. */
+export interface OutcomeStep {
+  kind: string;
+  filename: string;
+  bytes: number;
+  overwrite: boolean;
+  reason: string;
+  /** False for a dry run (planned only). */
+  applied: boolean;
+  /** Null when not applied. */
+  ok: boolean | null;
+  error: string | null;
+}
+
+/**
+ * What a job (or an inline mutation) did to one actor, kept as JSON in `job_actors.outcome`.
+ * Each kind fills the parts it knows: scan and audit the counts and changes, sync the plan.
+ */
+export interface ActorOutcome {
+  counts?: Partial<Record<SyncStatus | "unchecked", number>>;
+  statusChanges?: { filename: string; from: SyncStatus | null; to: SyncStatus | null }[];
+  totals?: PlanTotals;
+  steps?: OutcomeStep[];
+  skipped?: { filename: string; reason: string }[];
+  added?: string[];
+  removed?: string[];
+  changed?: string[];
+  needsAudit?: string[];
+  manifestsWritten?: string[];
+  /** Bytes of local files an audit read (cache hits read nothing). */
+  bytesHashed?: number;
+}
+
+export interface ScanJobOptions {
+  allowSuspect?: boolean;
+}
+
+export interface SyncJobOptions {
+  direction: SyncDirection;
+  outOfSync: OutOfSyncResolution;
+  dryRun: boolean;
+}
+
+type JobContext = AppContext & { jobs: JobRunner; s3: S3Access };
+
+/** Scans the selected actors as a job (SPEC.md §6): one actor row as each finishes. */
+export function startScanJob(ctx: JobContext, selection: ActorSelection, options: ScanJobOptions = {}): number {
+  return ctx.jobs.start("scan", { ...selectionParams(ctx, selection), ...options }, {}, async (reporter) => {
+    const selected = selectedActors(ctx, selection);
+    reporter.progress({ actorsTotal: selected.length, phase: "scan" });
+    reporter.actorsPending(selected);
+    await scanActors(ctx, ctx.s3, {
+      actorIds: selected.map((actor) => actor.id),
+      allowSuspect: options.allowSuspect,
+      onProgress: (done, total, result) => {
+        reporter.progress({ actorsDone: done, actorsTotal: total });
+        reporter.actor(scanRow(result));
+        if (result.outcome === "scanned") reporter.actorChanged({ id: result.actorId, name: result.name });
+      },
+    });
+  });
+}
+
+/** Audits the selected actors as a job (content check through the hash cache). */
+export function startAuditJob(ctx: JobContext, selection: ActorSelection, options: ScanJobOptions = {}): number {
+  return ctx.jobs.start("audit", { ...selectionParams(ctx, selection), ...options }, {}, async (reporter) => {
+    const selected = selectedActors(ctx, selection);
+    reporter.progress({ actorsTotal: selected.length, phase: "audit" });
+    reporter.actorsPending(selected);
+    const byName = new Map(selected.map((actor) => [actor.name, actor.id]));
+    const report = await auditActors(ctx, ctx.s3, {
+      actorIds: selected.map((actor) => actor.id),
+      allowSuspect: options.allowSuspect,
+      onProgress: (progress) => {
+        reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesHashed });
+        if (progress.actor) reporter.actorChanged({ id: byName.get(progress.actor) ?? null, name: progress.actor });
+      },
+    });
+    reporter.progress({ bytesTotal: report.bytesHashed, bytesDone: report.bytesHashed });
+    for (const result of report.actors) reporter.actor(auditRow(result));
+  });
+}
+
+/** Syncs the selected actors as a job (SPEC.md §7); a dry run records each actor's plan and changes nothing. */
+export function startSyncJob(ctx: JobContext, selection: ActorSelection, options: SyncJobOptions): number {
+  return ctx.jobs.start("sync", { ...selectionParams(ctx, selection), ...options }, { dryRun: options.dryRun }, async (reporter) => {
+    const selected = selectedActors(ctx, selection);
+    reporter.progress({ actorsTotal: selected.length, phase: "audit" });
+    reporter.actorsPending(selected);
+    const announced = new Set<string>();
+    const report = await syncActors(ctx, ctx.s3, {
+      actorIds: selected.map((actor) => actor.id),
+      direction: options.direction,
+      outOfSync: options.outOfSync,
+      dryRun: options.dryRun,
+      locks: ctx.jobs.locks,
+      onProgress: (progress) => {
+        const { actorsDone, actorsTotal, bytesDone, bytesTotal, phase } = progress;
+        reporter.progress({ actorsDone, actorsTotal, bytesDone, bytesTotal, phase });
+        const actor = progress.step?.actor;
+        if (actor && !announced.has(actor)) {
+          announced.add(actor);
+          reporter.actorChanged({ id: null, name: actor });
+        }
+      },
+    });
+    reporter.progress({ actorsDone: selected.length, actorsTotal: selected.length, phase: "done" });
+    for (const row of syncRows(report)) reporter.actor(row);
+    // Every audited actor's statuses were just checked, so its rows changed even with nothing to copy.
+    for (const plan of report.plans) reporter.actorChanged({ id: plan.actorId, name: plan.name });
+  });
+}
+
+export function scanOutcome(result: ActorScanResult): ActorOutcome {
+  return {
+    counts: result.counts,
+    statusChanges: result.statusChanges,
+    added: result.added,
+    removed: [...new Set([...result.removedFromS3, ...result.removedLocally])].sort(),
+    changed: result.changed,
+    needsAudit: result.needsAudit,
+    manifestsWritten: result.exportedFiles,
+  };
+}
+
+export function auditOutcome(result: ActorAuditResult): ActorOutcome {
+  return { counts: result.counts, statusChanges: result.statusChanges, manifestsWritten: result.manifestsWritten, bytesHashed: result.bytesHashed };
+}
+
+/** Each planned actor's plan (and, unless a dry run, what became of each step); actors that failed with their error. */
+export function syncRows(report: SyncReport): JobActorWrite[] {
+  const results = new Map(report.results.map((result) => [result.actorId, result]));
+  const failed = new Map(report.failedActors.map((failure) => [failure.name, failure.error]));
+  const rows: JobActorWrite[] = report.plans.map((plan) => {
+    const outcome = syncOutcome(plan, report.dryRun, results.get(plan.actorId));
+    const failedSteps = outcome.steps?.filter((step) => step.ok === false) ?? [];
+    const error = failed.get(plan.name) ?? (failedSteps.length > 0 ? `${failedSteps.length} of ${outcome.steps!.length} steps failed` : null);
+    return { actorId: plan.actorId, actorName: plan.name, state: error ? "failed" : "succeeded", outcome, error };
+  });
+  const planned = new Set(report.plans.map((plan) => plan.name));
+  for (const failure of report.failedActors)
+    if (!planned.has(failure.name)) rows.push({ actorId: null, actorName: failure.name, state: "failed", outcome: {}, error: failure.error });
+  return rows;
+}
+
+export function syncOutcome(plan: ActorPlan, dryRun: boolean, result: SyncReport["results"][number] | undefined): ActorOutcome {
+  const applied = new Map(result?.steps.map((step) => [step.filename, step]) ?? []);
+  return {
+    totals: planTotals([plan]),
+    steps: plan.steps.map((step) => {
+      const outcome = dryRun ? undefined : applied.get(step.filename);
+      return {
+        kind: step.kind,
+        filename: step.filename,
+        bytes: step.bytes,
+        overwrite: "overwrite" in step ? step.overwrite : false,
+        reason: step.reason,
+        applied: outcome !== undefined,
+        ok: outcome ? outcome.ok : null,
+        error: outcome?.error ?? null,
+      };
+    }),
+    skipped: plan.skipped,
+    manifestsWritten: result?.manifestsWritten ?? [],
+  };
+}
+
+function scanRow(result: ActorScanResult): JobActorWrite {
+  return {
+    actorId: result.actorId,
+    actorName: result.name,
+    state: result.outcome === "scanned" ? "succeeded" : "failed",
+    outcome: scanOutcome(result),
+    error: result.error ?? (result.exportProblems.length > 0 ? `manifest not written: ${result.exportProblems.join("; ")}` : null),
+  };
+}
+
+function auditRow(result: ActorAuditResult): JobActorWrite {
+  const exportProblem = result.exportProblems.map((problem) => `${problem.file}: ${problem.reason}`).join("; ");
+  return {
+    actorId: result.actorId,
+    actorName: result.name,
+    state: result.ok ? "succeeded" : "failed",
+    outcome: auditOutcome(result),
+    error: result.error ?? (exportProblem ? `manifest not written: ${exportProblem}` : null),
+  };
+}
+
+function selectedActors(ctx: AppContext, selection: ActorSelection): { id: number; name: string }[] {
+  const query = ctx.db.select({ id: actors.id, name: actors.name }).from(actors);
+  if ("all" in selection) return query.orderBy(actors.name).all();
+  return query
+    .where(sql`${actors.id} IN (SELECT value FROM json_each(${JSON.stringify(selection.actorIds)}))`)
+    .orderBy(actors.name)
+    .all();
+}
+
+/** The job's parameters as recorded: actor names rather than row ids, which mean nothing to a reader. */
+function selectionParams(ctx: AppContext, selection: ActorSelection): { all: boolean; actors: string[] } {
+  if ("all" in selection) return { all: true, actors: [] };
+  return { all: false, actors: selectedActors(ctx, selection).map((actor) => actor.name) };
+}
+
+export interface PruneLocalJobOptions {
+  dryRun: boolean;
+  maxDelete?: number;
+  allowSuspect?: boolean;
+}
+
+/**
+ * Prunes local copies S3 verifiably holds (SPEC.md §5) as a job: each actor's row lists the
+ * files deleted (or, for a dry run, to delete) and those kept with the reason. A plan over
+ * the max-delete limit fails the job before anything is deleted.
+ */
+export function startPruneLocalJob(ctx: JobContext, selection: ActorSelection, options: PruneLocalJobOptions): number {
+  return ctx.jobs.start("prune_local", { ...selectionParams(ctx, selection), ...options }, { dryRun: options.dryRun }, async (reporter) => {
+    const selected = selectedActors(ctx, selection);
+    reporter.progress({ actorsTotal: selected.length, phase: "audit" });
+    reporter.actorsPending(selected);
+    const report = await pruneLocal(ctx, ctx.s3, {
+      actorIds: selected.map((actor) => actor.id),
+      dryRun: options.dryRun,
+      maxDelete: options.maxDelete,
+      allowSuspect: options.allowSuspect,
+      locks: ctx.jobs.locks,
+      onProgress: (progress) => reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal }),
+    });
+    reporter.progress({ actorsDone: selected.length, phase: "done" });
+    const rows = syncRows({ dryRun: report.dryRun, plans: report.plans, totals: report.totals, results: report.results, failedActors: report.failedActors, failedSteps: report.failedSteps, seconds: 0 });
+    for (const row of rows) reporter.actor(row);
+    if (!report.dryRun) for (const plan of report.plans) if (plan.steps.length > 0) reporter.actorChanged({ id: plan.actorId, name: plan.name });
+  });
+}

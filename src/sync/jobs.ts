@@ -1,0 +1,236 @@
+import type { AppContext } from "../context.ts";
+import {
+  createJob,
+  finishJob,
+  interruptRunningJobs,
+  jobById,
+  writeJobProgress,
+  type JobActorWrite,
+  type JobProgressRow,
+  type JobState,
+} from "../db/job-writes.ts";
+import { EventFeed, EventStream } from "./event-feed.ts";
+import { ActorLocks } from "./write-through.ts";
+
+/** Long operations the server runs as jobs. */
+export type JobKind = "scan" | "audit" | "sync" | "delete" | "prune_local" | "migrate_legacy";
+
+export interface JobProgress extends JobProgressRow {
+  /** What the job is doing now (e.g. `audit`, then `transfer` for a sync). */
+  phase: string | null;
+}
+
+/** One event of a job's stream: its progress, and the actors whose rows changed since the previous event. */
+export interface JobEvent {
+  jobId: number;
+  state: JobState;
+  progress: JobProgress;
+  changedActors: string[];
+  error: string | null;
+}
+
+/** Published whenever an actor's rows change through a mutation or a job. */
+export interface ActorChange {
+  actorId: number | null;
+  name: string;
+  /** The operation that changed it: `scan`, `audit`, `sync`, `rate`, … */
+  reason: string;
+  jobId: number | null;
+}
+
+/** What a job's work reports as it goes; writes to SQLite are batched at a bounded rate. */
+export interface JobReporter {
+  readonly jobId: number;
+  progress(update: Partial<JobProgress>): void;
+  /** Rows in state `pending` for the actors the job will work on, so a reader sees what is to come. */
+  actorsPending(actors: readonly { id: number; name: string }[]): void;
+  /** An actor's outcome (written with the next progress write). */
+  actor(row: JobActorWrite): void;
+  /** The actor's rows changed: published as an actor change at once, and in the next job event. */
+  actorChanged(actor: { id: number | null; name: string }): void;
+}
+
+export type JobWork = (reporter: JobReporter) => Promise<void>;
+
+export interface JobRunnerOptions {
+  /** Least time between two progress writes (and events) of one job; default 250 ms. */
+  progressIntervalMs?: number;
+  now?: () => Date;
+}
+
+interface RunningJob {
+  id: number;
+  kind: string;
+  progress: JobProgress;
+  pendingActors: JobActorWrite[];
+  changedActors: Set<string>;
+  lastFlush: number;
+  timer: NodeJS.Timeout | null;
+  events: EventFeed<JobEvent>;
+  done: Promise<void>;
+}
+
+/**
+ * Runs long operations in the background of the server, one row in `jobs` each, with
+ * per-actor rows in `job_actors`, progress written at a bounded rate and streamed as
+ * events. One per process: it also holds the per-actor locks every write-through shares.
+ */
+export class JobRunner {
+  readonly locks = new ActorLocks();
+  readonly actorChanges = new EventFeed<ActorChange>();
+  private readonly running = new Map<number, RunningJob>();
+  private readonly intervalMs: number;
+  private readonly now: () => Date;
+  /** How many jobs a crash had left `running` when this runner started. */
+  readonly interruptedAtStart: number;
+
+  constructor(
+    private readonly ctx: AppContext,
+    options: JobRunnerOptions = {},
+  ) {
+    this.intervalMs = options.progressIntervalMs ?? 250;
+    this.now = options.now ?? (() => new Date());
+    this.interruptedAtStart = interruptRunningJobs(ctx.db, this.now().toISOString());
+    if (this.interruptedAtStart > 0) ctx.logger.warn(`${this.interruptedAtStart} job(s) left running by a previous process marked interrupted`);
+  }
+
+  /** Records the job and runs `work` in the background; returns the job's id at once. */
+  start(kind: JobKind, params: unknown, options: { dryRun?: boolean }, work: JobWork): number {
+    const id = createJob(this.ctx.db, { kind, params, dryRun: options.dryRun ?? false, startedAt: this.now().toISOString() });
+    const job: RunningJob = {
+      id,
+      kind,
+      progress: { actorsDone: 0, actorsTotal: 0, bytesDone: 0, bytesTotal: 0, phase: null },
+      pendingActors: [],
+      changedActors: new Set(),
+      lastFlush: 0,
+      timer: null,
+      events: new EventFeed(),
+      done: Promise.resolve(),
+    };
+    this.running.set(id, job);
+    job.done = this.run(job, work);
+    return id;
+  }
+
+  /** Resolves when the job has ended (at once for a job that is not running). */
+  async wait(jobId: number): Promise<void> {
+    await this.running.get(jobId)?.done;
+  }
+
+  /** Resolves when every job started so far has ended (shutdown, tests). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.running.values()].map((job) => job.done));
+  }
+
+  /**
+   * The job's events: first its state now, then each progress event, ending with the one
+   * that says it ended. A job that already ended gives its final state and ends. Null when
+   * there is no such job.
+   */
+  events(jobId: number): EventStream<JobEvent> | null {
+    const job = this.running.get(jobId);
+    if (job) {
+      const stream = job.events.subscribe();
+      stream.push(this.eventOf(job, "running", [], null));
+      return stream;
+    }
+    const row = jobById(this.ctx.db, jobId);
+    if (!row) return null;
+    const stream = new EventStream<JobEvent>();
+    stream.push({
+      jobId,
+      state: row.state,
+      progress: { actorsDone: row.actorsDone, actorsTotal: row.actorsTotal, bytesDone: row.bytesDone, bytesTotal: row.bytesTotal, phase: null },
+      changedActors: [],
+      error: row.error,
+    });
+    stream.end();
+    return stream;
+  }
+
+  /** Publishes an actor change made outside a job (an inline mutation). */
+  actorChanged(change: ActorChange): void {
+    this.actorChanges.publish(change);
+  }
+
+  private async run(job: RunningJob, work: JobWork): Promise<void> {
+    const reporter: JobReporter = {
+      jobId: job.id,
+      progress: (update) => {
+        Object.assign(job.progress, definedOnly(update));
+        this.schedule(job);
+      },
+      actorsPending: (actors) => {
+        writeJobProgress(this.ctx.db, job.id, withoutPhase(job.progress), actors.map((actor) => ({ actorId: actor.id, actorName: actor.name, state: "pending" as const })));
+      },
+      actor: (row) => {
+        job.pendingActors.push(row);
+        this.schedule(job);
+      },
+      actorChanged: (actor) => {
+        job.changedActors.add(actor.name);
+        this.actorChanges.publish({ actorId: actor.id, name: actor.name, reason: job.kind, jobId: job.id });
+        this.schedule(job);
+      },
+    };
+    let state: Exclude<JobState, "running"> = "succeeded";
+    let error: string | null = null;
+    // Let `start` return the id before any work (and any event) happens.
+    await Promise.resolve();
+    try {
+      await work(reporter);
+    } catch (failure) {
+      state = "failed";
+      error = failure instanceof Error ? failure.message : String(failure);
+      this.ctx.logger.error(`job ${job.id} (${job.kind}) failed: ${failure instanceof Error ? (failure.stack ?? failure.message) : error}`);
+    }
+    if (job.timer) clearTimeout(job.timer);
+    try {
+      this.flush(job, null);
+      finishJob(this.ctx.db, job.id, state, this.now().toISOString(), error);
+    } catch (failure) {
+      this.ctx.logger.error(`job ${job.id}: could not record its end: ${failure instanceof Error ? failure.message : String(failure)}`);
+    }
+    this.running.delete(job.id);
+    job.events.publish(this.eventOf(job, state, [], error));
+    // Every subscriber of this job gets the final event above, then its stream ends.
+    job.events.close();
+  }
+
+  /** Writes now if the interval has passed, else once it has (a trailing write, so the last update is never lost). */
+  private schedule(job: RunningJob): void {
+    if (job.timer) return;
+    const wait = job.lastFlush + this.intervalMs - Date.now();
+    if (wait <= 0) return this.flush(job, "running");
+    job.timer = setTimeout(() => {
+      job.timer = null;
+      if (this.running.has(job.id)) this.flush(job, "running");
+    }, wait);
+    job.timer.unref();
+  }
+
+  private flush(job: RunningJob, publishAs: JobState | null): void {
+    job.lastFlush = Date.now();
+    const rows = job.pendingActors.splice(0);
+    writeJobProgress(this.ctx.db, job.id, withoutPhase(job.progress), rows);
+    if (publishAs === null) return;
+    const changed = [...job.changedActors];
+    job.changedActors.clear();
+    job.events.publish(this.eventOf(job, publishAs, changed, null));
+  }
+
+  private eventOf(job: RunningJob, state: JobState, changedActors: string[], error: string | null): JobEvent {
+    const changed = state === "running" ? changedActors : [...new Set([...changedActors, ...job.changedActors])];
+    if (state !== "running") job.changedActors.clear();
+    return { jobId: job.id, state, progress: { ...job.progress }, changedActors: changed.sort(), error };
+  }
+}
+
+function withoutPhase(progress: JobProgress): JobProgressRow {
+  return { actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

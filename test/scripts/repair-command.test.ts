@@ -1,0 +1,92 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeStore } from "../../src/db/store.ts";
+import { s3KeyOf } from "../../src/sync/layout.ts";
+import { headObject } from "../../src/sync/s3-client.ts";
+import { makeActor } from "../helpers/actors.ts";
+import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { createWorld, type World } from "../helpers/world.ts";
+
+const run = promisify(execFile);
+const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
+
+/** Runs the real CLI entry point with only the environment given (plus PATH), never the host's AWS settings. */
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? "", ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let server: TestS3Server;
+let world: World;
+const A = "0001_european_30_male";
+const file = (i: number) => `${A}_${i}.jpg`;
+
+beforeAll(async () => {
+  server = await startTestS3Server();
+  world = await createWorld({ server });
+  await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true }, { s3: true }, { local: true }] });
+  // The CLI opens the SQLite file itself.
+  closeStore(world.db);
+});
+afterAll(async () => {
+  await world?.close();
+  await server?.stop();
+});
+
+const env = () => ({
+  DATA_DIR: world.dataDir,
+  S3_ENDPOINT: world.config.s3.endpoint!,
+  S3_BUCKET: world.config.s3.bucket,
+  AWS_ACCESS_KEY_ID: "S3RVER",
+  AWS_SECRET_ACCESS_KEY: "S3RVER",
+  HOME: world.dataDir,
+});
+const head = (filename: string) => headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, A, filename));
+
+describe("actor-manifests sync, delete, rate", () => {
+  it("plans on --dry-run, then syncs with a summary; --json for scripts", async () => {
+    const dry = await cli(["sync", "--all", "--dry-run"], env());
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/dry run, nothing changed: 1 actors .* would upload 2 \(4\.0 KiB\), would download 1 \(2\.0 KiB\)/);
+    expect(dry.stdout).toContain(`upload ${file(1)} (2.0 KiB): only on local disk`);
+    expect(await head(file(1))).toBeNull();
+
+    const synced = await cli(["sync", "--actor", A, "--json"], env());
+    expect(synced.code).toBe(0);
+    const report = JSON.parse(synced.stdout);
+    expect(report).toMatchObject({ dryRun: false, failedSteps: 0, totals: { uploads: 2, downloads: 1 } });
+    expect(await head(file(1))).not.toBeNull();
+    expect(existsSync(world.ctx.layout.imagePath(A, file(2)))).toBe(true);
+  });
+
+  it("refuses a delete over --max-delete with exit 1, then deletes and rates", async () => {
+    const refused = await cli(["delete", "--actor", A, "--all-images", "--from", "everywhere", "--max-delete", "2"], env());
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/would delete 4 images, over the max-delete limit of 2/);
+    expect(await head(file(0))).not.toBeNull();
+
+    const hostile = await cli(["delete", "--actor", A, "--from", "disk", "../../etc/passwd"], env());
+    expect(hostile.code).toBe(1);
+    expect(hostile.stderr).toMatch(/unsafe name/);
+
+    const deleted = await cli(["delete", "--actor", A, "--from", "everywhere", file(3)], env());
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toMatch(/deleted 1 of 1 images/);
+    expect(await head(file(3))).toBeNull();
+    expect(existsSync(world.ctx.layout.imagePath(A, file(3)))).toBe(false);
+
+    const rated = await cli(["rate", "--actor", A, "--good", file(0)], env());
+    expect(rated.code).toBe(0);
+    expect(JSON.parse(readFileSync(world.ctx.layout.promptMetadataPath(A), "utf8"))).toEqual({ [file(0)]: { good: true } });
+    const manifest = JSON.parse(readFileSync(join(world.dataDir, "actor_manifests", "0001_manifest.json"), "utf8"));
+    expect(manifest.training_data.map((entry: { filename: string }) => entry.filename)).toEqual([file(0), file(1), file(2)]);
+  });
+});
