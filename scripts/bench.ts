@@ -3,7 +3,8 @@
  *   npm run bench               every part
  *   npm run bench -- import     metadata scale: cold import and no-change re-import
  *   npm run bench -- api        metadata scale: open an actor and stats over HTTP, p50/p99
- *   npm run bench -- content    content scale: audit beside md5sum, scan, sync beside aws/rclone
+ *   npm run bench -- content    content scale: audit beside md5sum
+ *   npm run bench -- sync       content scale: sync to an empty bucket beside aws s3 sync / rclone copy, no-change re-sync and scan
  * Prints each figure beside its bar and writes them all to bench-results.json.
  * Generated data sets are kept under ./bench-data to be reused by the next run.
  */
@@ -13,8 +14,9 @@ import { resolve } from "node:path";
 import { runContentBench, type BenchFigure } from "./bench/content.ts";
 import { runApiBench } from "./bench/api.ts";
 import { runImportBench } from "./bench/import.ts";
+import { runSyncBench } from "./bench/sync.ts";
 
-const parts = ["import", "api", "content"] as const;
+const parts = ["import", "api", "content", "sync"] as const;
 type Part = (typeof parts)[number];
 
 const program = new Command("bench")
@@ -32,6 +34,7 @@ const program = new Command("bench")
     if (run.has("import")) figures.push(...(await runImportBench({ dir, runs })));
     if (run.has("api")) figures.push(...(await runApiBench({ dir })));
     if (run.has("content")) figures.push(...(await runContentBench({ runs })).figures);
+    if (run.has("sync")) figures.push(...(await runSyncBench({ runs })));
 
     for (const figure of figures) console.log(formatFigure(figure));
     writeFileSync(flags.out, `${JSON.stringify({ at: new Date().toISOString(), cores: (await import("node:os")).availableParallelism(), figures }, null, 2)}\n`);

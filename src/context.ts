@@ -1,6 +1,8 @@
 import type { Config } from "./config.ts";
 import type { Db } from "./db/store.ts";
+import type { JobRunner } from "./sync/jobs.ts";
 import { DataLayout } from "./sync/layout.ts";
+import type { S3Access } from "./sync/scan.ts";
 
 /** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
 export interface Logger {
@@ -23,6 +25,10 @@ export interface AppContext {
   db: Db;
   layout: DataLayout;
   logger: Logger;
+  /** The S3 side, when the composition root connected one (the server); reads never need it. */
+  s3?: S3Access;
+  /** Runs long operations in the background with progress (the server); the CLI calls the sync functions directly. */
+  jobs?: JobRunner;
 }
 
 export function makeContext(config: Config, db: Db, logger: Logger = consoleLogger): AppContext {

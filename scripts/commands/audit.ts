@@ -1,8 +1,8 @@
 import { Command } from "commander";
 import { auditActors, type ActorAuditResult, type AuditReport } from "../../src/sync/audit.ts";
-import { connectS3 } from "../../src/sync/s3-setup.ts";
 import { allActorIds } from "../../src/db/scan-writes.ts";
 import { selectActorIds } from "./actor-selection.ts";
+import { withS3 } from "./with-s3.ts";
 import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { formatBytes, statusTable } from "./status-table.ts";
 
@@ -26,9 +26,8 @@ export function registerAuditCommand(program: Command): void {
         const actorIds = selectActorIds(ctx, flags);
         // Every actor in the store: one listing of the whole prefix instead of one per actor.
         const everyActor = flags.all === true || actorIds.length === allActorIds(ctx.db).length;
-        const s3 = await connectS3(ctx.config);
-        try {
-          if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
+        // Connects S3 and first settles what an interrupted run left (pending intents).
+        return withS3(ctx, async (s3) => {
           const bar = progressBar("audit", flags.json);
           const report = await auditActors(ctx, s3, {
             ...(everyActor ? { all: true as const } : { actorIds }),
@@ -40,9 +39,7 @@ export function registerAuditCommand(program: Command): void {
           const trouble = report.actors.filter((actor) => !actor.ok || actor.exportProblems.length > 0);
           printResult(flags.json, report, () => summarize(report));
           return trouble.length > 0 ? 1 : 0;
-        } finally {
-          await s3.stop();
-        }
+        });
       }),
     );
 }

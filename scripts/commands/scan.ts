@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { connectS3 } from "../../src/sync/s3-setup.ts";
 import { scanActors, type ActorScanResult } from "../../src/sync/scan.ts";
 import { selectActorIds } from "./actor-selection.ts";
+import { withS3 } from "./with-s3.ts";
 import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { statusTable } from "./status-table.ts";
 
@@ -18,9 +18,8 @@ export function registerScanCommand(program: Command): void {
     .action((flags: ScanFlags) =>
       runWithContext(flags, async (ctx) => {
         const actorIds = selectActorIds(ctx, flags);
-        const s3 = await connectS3(ctx.config);
-        try {
-          if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
+        // Connects S3 and first settles what an interrupted run left (pending intents).
+        return withS3(ctx, async (s3) => {
           const bar = progressBar("scan", flags.json);
           const started = performance.now();
           const report = await scanActors(ctx, s3, { actorIds, allowSuspect: flags.allowSuspect, onProgress: (done, total) => bar.update(done, total) });
@@ -34,9 +33,7 @@ export function registerScanCommand(program: Command): void {
             ...trouble.map((a) => `${a.outcome === "scanned" ? "export problem" : a.outcome}: ${a.name}: ${a.error ?? a.exportProblems.join("; ")}`),
           ]);
           return trouble.length > 0 ? 1 : 0;
-        } finally {
-          await s3.stop();
-        }
+        });
       }),
     );
 }

@@ -9,7 +9,9 @@ import { writeDemoData } from "../../src/sync/demo.ts";
 import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import { ensureBucket } from "../../src/sync/s3-client.ts";
+import { JobRunner } from "../../src/sync/jobs.ts";
 import { connectS3, type S3Connection } from "../../src/sync/s3-setup.ts";
+import { recoverIntents } from "../../src/sync/write-through.ts";
 import { withCommonOptions, type CommonFlags } from "./common.ts";
 
 interface ServeFlags extends CommonFlags {
@@ -54,13 +56,19 @@ export function registerServeCommand(program: Command): void {
       });
       ctx = makeContext(config, openStore(config.dbPath), consoleLogger);
       // The S3 side: AWS or S3_ENDPOINT by configuration, else the embedded loopback s3rver under $DATA_DIR/.s3rver.
-      // Sync mutations will take this connection from here once they exist.
-      s3 = await connectS3(config);
-      if (s3.embedded) await ensureBucket(s3.client, s3.s3Config.bucket);
+      // Without it the API still answers reads; S3 mutations answer NotConfiguredError.
+      try {
+        s3 = await connectS3(config);
+        if (s3.embedded) await ensureBucket(s3.client, s3.s3Config.bucket);
+      } catch (error) {
+        ctx.logger.warn(`S3 not available (${error instanceof Error ? error.message : String(error)}): serving reads only`);
+        await s3?.stop();
+        s3 = undefined;
+      }
       if (flags.demo !== false && !holdsData(config.dataDir)) {
         ctx.logger.info(`${config.dataDir} is empty: writing the demo data set`);
         const dataSet = await writeDemoData(config.dataDir, { s3: config.s3 });
-        if (s3.embedded) {
+        if (s3?.embedded) {
           const seeded = await seedDemoS3(s3.client, s3.s3Config, dataSet.s3Plan);
           ctx.logger.info(`put ${seeded.objects} demo objects in the embedded S3 at ${s3.s3Config.endpoint}`);
         }
@@ -72,13 +80,29 @@ export function registerServeCommand(program: Command): void {
         );
         for (const problem of report.problems) ctx.logger.warn(`${problem.file}: ${problem.jsonPath}: ${problem.reason}`);
       }
+      if (s3) {
+        // Settle what an interrupted run left before anything else touches S3 or disk.
+        try {
+          const recovered = await recoverIntents(ctx, s3);
+          if (recovered.intents > 0) ctx.logger.info(`settled ${recovered.intents} interrupted change(s) of ${recovered.actors.join(", ")}`);
+        } catch (error) {
+          ctx.logger.warn(`interrupted changes not settled yet (${error instanceof Error ? error.message : String(error)}): the next start tries again`);
+        }
+        ctx.s3 = s3;
+      }
+      // One job runner per process; it marks jobs a crash left running as interrupted.
+      ctx.jobs = new JobRunner(ctx);
       const server = await startServer(ctx);
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : config.port;
       const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-      ctx.logger.info(`GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
+      ctx.logger.info(`GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${!s3 ? "none, reads only" : s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
       await new Promise<void>((resolveStop) => {
-        const stop = () => server.close(() => resolveStop());
+        const stop = () => {
+          server.close(() => resolveStop());
+          // Subscription streams (server-sent events) would hold the server open.
+          server.closeAllConnections();
+        };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
       });

@@ -17,6 +17,7 @@ export const builder = new SchemaBuilder<{
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
   Connection: { totalCount: () => number | Promise<number> };
+  Scalars: { File: { Input: File; Output: never } };
 }>({
   plugins: [ErrorsPlugin, DataloaderPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
@@ -51,6 +52,13 @@ export const builder = new SchemaBuilder<{
 
 builder.queryType({ description: "Reads from SQLite only: no hashing, no S3 call, no directory walk." });
 builder.mutationType({ description: "Operations that change the database, the manifests on disk, or S3." });
+builder.scalarType("File", {
+  description: "A file sent in a multipart request (GraphQL multipart request spec); input only.",
+  serialize: () => {
+    throw new Error("File is an input-only scalar");
+  },
+});
+builder.subscriptionType({ description: "Live views over server-sent events (`Accept: text/event-stream`): job progress and actor changes." });
 
 builder.globalConnectionField("totalCount", (t) =>
   t.int({

@@ -6,5 +6,7 @@ import "./training-image.ts";
 import "./actor.ts";
 import "./stats.ts";
 import "./manifest.ts";
+import "./sync-job.ts";
+import "./image-operations.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,7 +1,8 @@
-// Hashing worker of md5-pool.ts. Plain JavaScript on purpose: a worker thread does not
+// Worker of md5-pool.ts: hashes files, and lists and stats folders. Plain JavaScript on purpose: a worker thread does not
 // inherit tsx's loader (neither under `tsx` nor under vitest), and a .mjs file needs none.
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
@@ -72,9 +73,33 @@ function hashFile(job) {
   }
 }
 
+/**
+ * A folder's entries and the stat of some files in it ([size, mtimeMs, ctimeMs, ino], or
+ * null when missing or not a regular file). The caller has checked each filename is one
+ * safe path segment.
+ * @param {{ id: number, folder: string, filenames: string[] }} job
+ */
+function statFolder(job) {
+  /** @type {string[]} */
+  let names;
+  try {
+    names = readdirSync(job.folder);
+  } catch (error) {
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ENOENT") return { id: job.id, kind: "statFolder", exists: false, names: [], stats: job.filenames.map(() => null) };
+    throw error;
+  }
+  const present = new Set(names);
+  const stats = job.filenames.map((filename) => {
+    if (!present.has(filename)) return null;
+    const stat = statSync(join(job.folder, filename), { throwIfNoEntry: false });
+    return stat && stat.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
+  });
+  return { id: job.id, kind: "statFolder", exists: true, names, stats };
+}
+
 parentPort?.on("message", (job) => {
   try {
-    parentPort?.postMessage(hashFile(job));
+    parentPort?.postMessage(job.kind === "statFolder" ? statFolder(job) : { kind: "hash", ...hashFile(job) });
   } catch (error) {
     const err = /** @type {NodeJS.ErrnoException} */ (error);
     parentPort?.postMessage({ id: job.id, error: { message: err.message, code: err.code } });

@@ -3,7 +3,7 @@
  * at chosen points. Run as `node --import tsx test/helpers/sync-child.ts '<json>'` with
  * `{ dataDir, endpoint, bucket, prefix, direction?, actorConcurrency?, transferConcurrency? }`.
  * Prints one JSON line per event on stdout: `{"phase":"audit"}` per audited actor,
- * `{"phase":"transfer","kind":…,"ok":…}` per finished step, `{"phase":"done",…}` at the end.
+ * `{"phase":"transfer","kind":…,"ok":…,"actorsDone":…}` per finished step, `{"phase":"done",…}` at the end.
  */
 import { loadConfig } from "../../src/config.ts";
 import { makeContext, silentLogger } from "../../src/context.ts";
@@ -38,7 +38,7 @@ const report = await syncActors(
     transferConcurrency: options.transferConcurrency,
     onProgress: (progress) => {
       if (progress.phase === "audit") say({ phase: "audit", done: progress.actorsDone });
-      else if (progress.step) say({ phase: "transfer", kind: progress.step.kind, ok: progress.step.ok });
+      else if (progress.step) say({ phase: "transfer", kind: progress.step.kind, ok: progress.step.ok, actorsDone: progress.actorsDone });
     },
   },
 );

@@ -1,0 +1,178 @@
+import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { jobActors, jobs, type JobActorRow, type JobRow } from "./schema.ts";
+import type { Db } from "./store.ts";
+
+export type JobState = JobRow["state"];
+export type JobActorState = JobActorRow["state"];
+
+export interface JobProgressRow {
+  actorsDone: number;
+  actorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** A job's per-actor row as the runner writes it; `outcome` is serialized to JSON here. */
+export interface JobActorWrite {
+  actorId: number | null;
+  actorName: string;
+  state: JobActorState;
+  outcome?: unknown;
+  error?: string | null;
+}
+
+export function createJob(db: Db, job: { kind: string; params: unknown; dryRun: boolean; startedAt: string }): number {
+  const [row] = db
+    .insert(jobs)
+    .values({ kind: job.kind, state: "running", params: JSON.stringify(job.params ?? null), dryRun: job.dryRun, startedAt: job.startedAt })
+    .returning({ id: jobs.id })
+    .all();
+  return row!.id;
+}
+
+/** Jobs a crash left `running` (no process runs them any more) become `interrupted`; returns how many. */
+export function interruptRunningJobs(db: Db, finishedAt: string): number {
+  return db
+    .update(jobs)
+    .set({ state: "interrupted", finishedAt, error: "the service stopped while this job ran" })
+    .where(eq(jobs.state, "running"))
+    .run().changes;
+}
+
+/** Progress and the actor rows that finished since the last write, in one short transaction. */
+export function writeJobProgress(db: Db, jobId: number, progress: JobProgressRow, actorRows: readonly JobActorWrite[]): void {
+  db.transaction((tx) => {
+    tx.update(jobs).set(progress).where(eq(jobs.id, jobId)).run();
+    for (const row of actorRows) {
+      const values = {
+        jobId,
+        actorId: row.actorId,
+        actorName: row.actorName,
+        state: row.state,
+        outcome: row.outcome === undefined ? null : JSON.stringify(row.outcome),
+        error: row.error ?? null,
+      };
+      tx.insert(jobActors)
+        .values(values)
+        .onConflictDoUpdate({ target: [jobActors.jobId, jobActors.actorName], set: { actorId: values.actorId, state: values.state, outcome: values.outcome, error: values.error } })
+        .run();
+    }
+  });
+}
+
+export function finishJob(db: Db, jobId: number, state: Exclude<JobState, "running">, finishedAt: string, error: string | null): void {
+  db.update(jobs).set({ state, finishedAt, error }).where(eq(jobs.id, jobId)).run();
+}
+
+export function jobById(db: Db, jobId: number): JobRow | null {
+  return db.select().from(jobs).where(eq(jobs.id, jobId)).get() ?? null;
+}
+
+export function jobsByIds(db: Db, ids: readonly number[]): (JobRow | null)[] {
+  if (ids.length === 0) return [];
+  const rows = db.select().from(jobs).where(sql`${jobs.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`).all();
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+/** Newest first; `afterId` is the id of the last job of the previous page. */
+export function pageJobs(db: Db, first: number, afterId: number | undefined, kind?: string): { rows: JobRow[]; hasNextPage: boolean } {
+  const conditions = [afterId !== undefined ? lt(jobs.id, afterId) : undefined, kind ? eq(jobs.kind, kind) : undefined].filter((c) => c !== undefined);
+  const rows = db
+    .select()
+    .from(jobs)
+    .where(conditions.length > 0 ? and(...conditions) : undefined)
+    .orderBy(desc(jobs.id))
+    .limit(first + 1)
+    .all();
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+export function countJobs(db: Db, kind?: string): number {
+  return db.select({ n: sql<number>`count(*)` }).from(jobs).where(kind ? eq(jobs.kind, kind) : undefined).get()!.n;
+}
+
+/** The first `first` actor rows of each job (by actor name), optionally of one state, for many jobs in one statement. */
+export function jobActorsByJobIds(db: Db, jobIds: readonly number[], options: { first: number; state?: JobActorState }): JobActorRow[][] {
+  if (jobIds.length === 0) return [];
+  const rows = db.$client
+    .prepare(
+      `SELECT job_id AS jobId, actor_id AS actorId, actor_name AS actorName, state, outcome, error FROM (
+         SELECT *, row_number() OVER (PARTITION BY job_id ORDER BY actor_name) AS position
+         FROM job_actors
+         WHERE job_id IN (SELECT value FROM json_each(?)) AND (? IS NULL OR state = ?)
+       ) WHERE position <= ? ORDER BY job_id, actor_name`,
+    )
+    .all(JSON.stringify(jobIds), options.state ?? null, options.state ?? null, options.first) as JobActorRow[];
+  const byJob = new Map<number, JobActorRow[]>();
+  for (const row of rows) byJob.set(row.jobId, [...(byJob.get(row.jobId) ?? []), row]);
+  return jobIds.map((id) => byJob.get(id) ?? []);
+}
+
+export interface JobSummaryRow {
+  jobId: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  pending: number;
+  uploads: number;
+  uploadBytes: number;
+  downloads: number;
+  downloadBytes: number;
+  overwrites: number;
+  overwriteBytes: number;
+  deletes: number;
+  deleteBytes: number;
+  synced: number;
+  localOnly: number;
+  s3Only: number;
+  outOfSync: number;
+  missing: number;
+  unchecked: number;
+}
+
+/** Per-job sums over the actor rows: states, plan totals and status counts from each outcome. */
+export function jobSummariesByIds(db: Db, jobIds: readonly number[]): JobSummaryRow[] {
+  if (jobIds.length === 0) return [];
+  const total = (path: string) => `coalesce(sum(json_extract(outcome, '$.${path}')), 0)`;
+  const rows = db.$client
+    .prepare(
+      `SELECT job_id AS jobId,
+         coalesce(sum(state = 'succeeded'), 0) AS succeeded, coalesce(sum(state = 'failed'), 0) AS failed,
+         coalesce(sum(state = 'skipped'), 0) AS skipped, coalesce(sum(state = 'pending'), 0) AS pending,
+         ${total("totals.uploads")} AS uploads, ${total("totals.uploadBytes")} AS uploadBytes,
+         ${total("totals.downloads")} AS downloads, ${total("totals.downloadBytes")} AS downloadBytes,
+         ${total("totals.overwrites")} AS overwrites, ${total("totals.overwriteBytes")} AS overwriteBytes,
+         ${total("totals.deletes")} AS deletes, ${total("totals.deleteBytes")} AS deleteBytes,
+         ${total("counts.synced")} AS synced, ${total("counts.local_only")} AS localOnly, ${total("counts.s3_only")} AS s3Only,
+         ${total("counts.out_of_sync")} AS outOfSync, ${total("counts.missing")} AS missing, ${total("counts.unchecked")} AS unchecked
+       FROM job_actors WHERE job_id IN (SELECT value FROM json_each(?)) GROUP BY job_id`,
+    )
+    .all(JSON.stringify(jobIds)) as JobSummaryRow[];
+  const byJob = new Map(rows.map((row) => [row.jobId, row]));
+  return jobIds.map((jobId) => byJob.get(jobId) ?? emptySummary(jobId));
+}
+
+function emptySummary(jobId: number): JobSummaryRow {
+  return {
+    jobId,
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    pending: 0,
+    uploads: 0,
+    uploadBytes: 0,
+    downloads: 0,
+    downloadBytes: 0,
+    overwrites: 0,
+    overwriteBytes: 0,
+    deletes: 0,
+    deleteBytes: 0,
+    synced: 0,
+    localOnly: 0,
+    s3Only: 0,
+    outOfSync: 0,
+    missing: 0,
+    unchecked: 0,
+  };
+}

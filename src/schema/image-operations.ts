@@ -1,0 +1,308 @@
+import { jobById } from "../db/job-writes.ts";
+import type { ActorRow } from "../db/schema.ts";
+import { addImages } from "../sync/add-images.ts";
+import { deleteImages, type DeleteFrom } from "../sync/delete-images.ts";
+import { ManifestConflictError } from "../sync/export.ts";
+import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/job-work.ts";
+import { migrateLegacy, type ActorMigration } from "../sync/migrate-legacy.ts";
+import {
+  defaultMaxDelete,
+  ImageExistsError,
+  MaxDeleteError,
+  NotAnImageError,
+  UnknownImageError,
+  type OperationReport,
+} from "../sync/operation-common.ts";
+import { rateImages } from "../sync/rate-images.ts";
+import { Actor } from "./actor.ts";
+import { builder } from "./builder.ts";
+import type { GraphQLContext } from "./context.ts";
+import { ErrorInterface, InvalidFilterError, UnknownActorError, UnsafeNameError } from "./errors.ts";
+import { RatingEnum } from "./inputs.ts";
+import {
+  announce,
+  freshActor,
+  NotConfiguredError,
+  outcomeFields,
+  requireActor,
+  requireJobs,
+  requireS3,
+  S3RefusedError,
+  selectionOf,
+  startErrors,
+  SyncJob,
+} from "./sync-job.ts";
+
+builder.objectType(UnknownImageError, {
+  name: "UnknownImageError",
+  description: "The actor has no image with (some of) these filenames; nothing was changed.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof UnknownImageError,
+  fields: (t) => ({
+    actorName: t.exposeString("actor", { description: "The actor." }),
+    filenames: t.exposeStringList("filenames", { description: "The filenames it does not have." }),
+  }),
+});
+
+builder.objectType(NotAnImageError, {
+  name: "NotAnImageError",
+  description: "A safe filename that is not a training image (`.jpg`, `.jpeg` or `.png`).",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof NotAnImageError,
+  fields: (t) => ({ filename: t.exposeString("filename", { description: "The filename as given." }) }),
+});
+
+builder.objectType(MaxDeleteError, {
+  name: "MaxDeleteExceededError",
+  description: "The operation would delete more images than `maxDelete` allows; nothing was changed.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof MaxDeleteError,
+  fields: (t) => ({
+    limit: t.exposeInt("limit", { description: "The limit in force." }),
+    count: t.exposeInt("count", { description: "How many it would delete." }),
+  }),
+});
+
+builder.objectType(ImageExistsError, {
+  name: "ImageExistsError",
+  description: "The actor already has images with these filenames (row, local file or S3 object); pass `overwrite: true` to replace them.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ImageExistsError,
+  fields: (t) => ({
+    actorName: t.exposeString("actor", { description: "The actor." }),
+    filenames: t.exposeStringList("filenames", { description: "The filenames that exist." }),
+  }),
+});
+
+interface OperationPayload {
+  actor: ActorRow;
+  dryRun: boolean;
+  failedSteps: number;
+  outcome: ActorOutcome;
+  generation?: { key: number; type: string; imageCount: number } | null;
+}
+
+const OperationPayload = builder.objectRef<OperationPayload>("ImageOperationPayload").implement({
+  description: "The plan of an operation on one actor's images and, unless a dry run, what became of each step.",
+  fields: (t) => ({
+    actor: t.field({ type: Actor, description: "The actor after the operation (fresh statistics).", resolve: (p) => p.actor }),
+    dryRun: t.exposeBoolean("dryRun", { description: "True when nothing was changed (plan only)." }),
+    failedSteps: t.exposeInt("failedSteps", { description: "Steps that failed (each with its error in `steps`)." }),
+    generationKey: t.int({ nullable: true, description: "For addImages: the generation the new images belong to.", resolve: (p) => p.generation?.key ?? null }),
+    ...outcomeFields<OperationPayload>(t, (p) => p.outcome),
+  }),
+});
+
+const ActorMigrationType = builder.objectRef<ActorMigration>("LegacyMigration").implement({
+  description: "What migrating one actor's legacy response.json did (or would do).",
+  fields: (t) => ({
+    actorName: t.exposeString("name", { description: "The actor." }),
+    responsePath: t.exposeString("responsePath", { description: "The response.json file." }),
+    added: t.exposeStringList("added", { description: "Images the manifests gain from it." }),
+    listed: t.exposeStringList("listed", { description: "Every image it lists." }),
+    backupPath: t.string({ nullable: true, description: "Where response.json was moved (null on a dry run or a failure).", resolve: (m) => m.backupPath }),
+    manifestsWritten: t.exposeStringList("manifestsWritten", { description: "Manifest files written." }),
+    error: t.string({ nullable: true, description: "Why it failed (the file stays).", resolve: (m) => m.error ?? null }),
+  }),
+});
+
+const MigrateLegacyPayload = builder.objectRef<{ dryRun: boolean; actors: ActorMigration[]; failed: number }>("MigrateLegacyPayload").implement({
+  description: "What migrating legacy response.json files did (or would do).",
+  fields: (t) => ({
+    dryRun: t.exposeBoolean("dryRun", { description: "True when nothing was changed." }),
+    failed: t.exposeInt("failed", { description: "Actors whose migration failed." }),
+    actors: t.field({ type: [ActorMigrationType], description: "One entry per actor with a response.json.", resolve: (p) => p.actors }),
+  }),
+});
+
+const DeleteFromEnum = builder.enumType("DeleteFrom", {
+  description: "Where an image is deleted from. The manifest always stops listing it.",
+  values: {
+    MANIFEST: { value: "manifest", description: "Only forget it (files and objects stay)." },
+    S3: { value: "s3", description: "Also delete its S3 object." },
+    DISK: { value: "disk", description: "Also delete its local file." },
+    EVERYWHERE: { value: "everywhere", description: "Also delete its S3 object and its local file." },
+  } as const,
+});
+
+const NewImageInput = builder.inputType("NewImageInput", {
+  description: "One image to add, sent as a file in a multipart request.",
+  fields: (t) => ({
+    file: t.field({ type: "File", required: true, description: "The image bytes." }),
+    filename: t.string({ description: "Filename to store it under (default: the uploaded file's name), e.g. `0042_european_30_male_7.jpg`." }),
+    prompt: t.string({ description: "The prompt that generated it." }),
+  }),
+});
+
+function payloadOf(ctx: GraphQLContext, actor: ActorRow, report: OperationReport): OperationPayload {
+  const plan = report.plans[0] ?? { actorId: actor.id, name: actor.name, steps: [], skipped: [] };
+  if (!report.dryRun) announce(ctx, actor, "operation");
+  return { actor: freshActor(ctx, actor.id), dryRun: report.dryRun, failedSteps: report.failedSteps, outcome: syncOutcome(plan, report.dryRun, report.results[0]) };
+}
+
+const imageErrors = [UnknownActorError, UnsafeNameError, UnknownImageError, NotAnImageError, ManifestConflictError];
+
+function ratingValue(rating: string): boolean | null {
+  return rating === "good" ? true : rating === "bad" ? false : null;
+}
+
+builder.mutationFields((t) => ({
+  rateImages: t.field({
+    type: OperationPayload,
+    description: "Rates images good, bad or unrated: rows and statistics, prompt_metadata.json and the manifests. Touches no S3 object.",
+    args: {
+      name: t.arg.string({ required: true, description: "Actor name." }),
+      filenames: t.arg.stringList({ required: true, description: "The images to rate." }),
+      rating: t.arg({ type: RatingEnum, required: true, description: "GOOD, BAD or UNRATED." }),
+    },
+    errors: { types: imageErrors, directResult: true, union: { name: "RateImagesResult", description: "The ratings written, or why not." } },
+    resolve: async (_root, args, ctx) => {
+      const actor = requireActor(ctx, args.name);
+      const report = await rateImages(ctx.app, { actor: actor.id, filenames: args.filenames, good: ratingValue(args.rating), locks: ctx.app.jobs?.locks, s3: ctx.app.s3 ?? null });
+      return payloadOf(ctx, actor, report);
+    },
+  }),
+  rateImage: t.field({
+    type: OperationPayload,
+    description: "Rates one image (as `rateImages` with one filename).",
+    args: {
+      name: t.arg.string({ required: true, description: "Actor name." }),
+      filename: t.arg.string({ required: true, description: "The image." }),
+      rating: t.arg({ type: RatingEnum, required: true, description: "GOOD, BAD or UNRATED." }),
+    },
+    errors: { types: imageErrors, directResult: true, union: { name: "RateImageResult", description: "The rating written, or why not." } },
+    resolve: async (_root, args, ctx) => {
+      const actor = requireActor(ctx, args.name);
+      const report = await rateImages(ctx.app, { actor: actor.id, filenames: [args.filename], good: ratingValue(args.rating), locks: ctx.app.jobs?.locks, s3: ctx.app.s3 ?? null });
+      return payloadOf(ctx, actor, report);
+    },
+  }),
+  deleteImages: t.field({
+    type: OperationPayload,
+    description: "Deletes images of an actor (all of them when `filenames` is left out) from the manifest, and as asked from S3 and disk. Refused over `maxDelete`.",
+    args: {
+      name: t.arg.string({ required: true, description: "Actor name." }),
+      filenames: t.arg.stringList({ description: "The images; leave out to delete every image of the actor." }),
+      from: t.arg({ type: DeleteFromEnum, required: true, description: "Where to delete from." }),
+      dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
+      maxDelete: t.arg.int({ defaultValue: defaultMaxDelete, description: `Refuse when more images would be deleted (default ${defaultMaxDelete}).` }),
+    },
+    errors: {
+      types: [...imageErrors, MaxDeleteError, NotConfiguredError, S3RefusedError],
+      directResult: true,
+      union: { name: "DeleteImagesResult", description: "The deletion (or its plan), or why it was refused." },
+    },
+    resolve: async (_root, args, ctx) => {
+      const actor = requireActor(ctx, args.name);
+      const from = args.from as DeleteFrom;
+      if ((from === "s3" || from === "everywhere") && !ctx.app.s3) throw new NotConfiguredError("S3 connection");
+      const report = await deleteImages(ctx.app, ctx.app.s3 ?? null, {
+        actor: actor.id,
+        filenames: args.filenames ?? undefined,
+        from,
+        dryRun: args.dryRun ?? false,
+        maxDelete: args.maxDelete ?? defaultMaxDelete,
+        locks: ctx.app.jobs?.locks,
+      });
+      return payloadOf(ctx, actor, report);
+    },
+  }),
+  deleteImage: t.field({
+    type: OperationPayload,
+    description: "Deletes one image (as `deleteImages` with one filename).",
+    args: {
+      name: t.arg.string({ required: true, description: "Actor name." }),
+      filename: t.arg.string({ required: true, description: "The image." }),
+      from: t.arg({ type: DeleteFromEnum, required: true, description: "Where to delete from." }),
+      dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
+    },
+    errors: {
+      types: [...imageErrors, NotConfiguredError, S3RefusedError],
+      directResult: true,
+      union: { name: "DeleteImageResult", description: "The deletion (or its plan), or why it was refused." },
+    },
+    resolve: async (_root, args, ctx) => {
+      const actor = requireActor(ctx, args.name);
+      const from = args.from as DeleteFrom;
+      if ((from === "s3" || from === "everywhere") && !ctx.app.s3) throw new NotConfiguredError("S3 connection");
+      const report = await deleteImages(ctx.app, ctx.app.s3 ?? null, { actor: actor.id, filenames: [args.filename], from, dryRun: args.dryRun ?? false, locks: ctx.app.jobs?.locks });
+      return payloadOf(ctx, actor, report);
+    },
+  }),
+  addImages: t.field({
+    type: OperationPayload,
+    description:
+      "Adds images to an actor from files sent in a multipart request (GraphQL multipart request spec): each is uploaded to S3 verified, put in the actor's folder (mirrored mode) and recorded under a new generation with its prompt.",
+    args: {
+      name: t.arg.string({ required: true, description: "Actor name." }),
+      images: t.arg({ type: [NewImageInput], required: true, description: "The images." }),
+      generationType: t.arg.string({ defaultValue: "upload", description: "Type of the generation the batch is recorded under (default `upload`)." }),
+      overwrite: t.arg.boolean({ defaultValue: false, description: "Replace images the actor already has." }),
+      dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
+    },
+    errors: {
+      types: [...imageErrors, ImageExistsError, NotConfiguredError, S3RefusedError, InvalidFilterError],
+      directResult: true,
+      union: { name: "AddImagesResult", description: "The images added (or the plan), or why not." },
+    },
+    resolve: async (_root, args, ctx) => {
+      const s3 = requireS3(ctx);
+      const actor = requireActor(ctx, args.name);
+      if (args.images.length === 0) throw new InvalidFilterError("images", "give at least one image");
+      const images = await Promise.all(
+        args.images.map(async (image) => ({
+          filename: image.filename ?? image.file.name,
+          bytes: new Uint8Array(await image.file.arrayBuffer()),
+          prompt: image.prompt ?? null,
+        })),
+      );
+      const report = await addImages(ctx.app, s3, {
+        actor: actor.id,
+        images,
+        generationType: args.generationType ?? "upload",
+        overwrite: args.overwrite ?? false,
+        dryRun: args.dryRun ?? false,
+        locks: ctx.app.jobs?.locks,
+      });
+      return { ...payloadOf(ctx, actor, report), generation: report.generation };
+    },
+  }),
+  migrateLegacy: t.field({
+    type: MigrateLegacyPayload,
+    description: "Migrates legacy response.json files into the manifests (then moves each aside as a backup). Leave out `actors` for every actor that has one.",
+    args: {
+      actors: t.arg.stringList({ description: "Actor names (default: every actor with a response.json)." }),
+      dryRun: t.arg.boolean({ defaultValue: false, description: "Only list what the manifests would gain." }),
+    },
+    errors: { types: [UnknownActorError, UnsafeNameError, ManifestConflictError], directResult: true, union: { name: "MigrateLegacyResult", description: "What was migrated, or why not." } },
+    resolve: async (_root, args, ctx) => {
+      const actors = args.actors?.map((name) => requireActor(ctx, name));
+      const report = await migrateLegacy(ctx.app, { actorIds: actors?.map((actor) => actor.id), dryRun: args.dryRun ?? false, locks: ctx.app.jobs?.locks });
+      if (!report.dryRun)
+        for (const migration of report.actors.filter((m) => !m.error)) ctx.app.jobs?.actorChanged({ actorId: null, name: migration.name, reason: "migrate_legacy", jobId: null });
+      return report;
+    },
+  }),
+  startPruneLocal: t.field({
+    type: SyncJob,
+    description:
+      "Starts a job that deletes local copies S3 verifiably holds (conversion to s3-only mode): audits, then deletes only SYNCED files, each re-checked first. Each actor's outcome lists what was deleted and what was kept, and why.",
+    args: {
+      actors: t.arg.stringList({ description: "Actor names; or set `all`." }),
+      all: t.arg.boolean({ defaultValue: false, description: "Every actor." }),
+      dryRun: t.arg.boolean({ defaultValue: false, description: "Only plan: list what would be deleted and kept." }),
+      maxDelete: t.arg.int({ defaultValue: defaultMaxDelete, description: `The job fails, deleting nothing, when more local files would be deleted (default ${defaultMaxDelete}).` }),
+      allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even where a listing looks suspect." }),
+    },
+    errors: { types: startErrors, directResult: true, union: { name: "StartPruneLocalResult", description: "The job started, or why it did not start." } },
+    resolve: (_root, args, ctx) => {
+      const { s3, jobs } = requireJobs(ctx);
+      const id = startPruneLocalJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), {
+        dryRun: args.dryRun ?? false,
+        maxDelete: args.maxDelete ?? defaultMaxDelete,
+        allowSuspect: args.allowSuspect ?? false,
+      });
+      return jobById(ctx.app.db, id)!;
+    },
+  }),
+}));
