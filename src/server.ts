@@ -12,12 +12,15 @@ import { schema } from "./schema/index.ts";
 
 export const graphqlEndpoint = "/graphql";
 const defaultMaxBodyBytes = 1024 * 1024;
+const defaultMaxUploadBytes = 256 * 1024 * 1024;
 
 export interface ApiOptions {
   /** Unexpected errors show their message instead of "Unexpected error." (NODE_ENV=development by default). */
   development?: boolean;
   /** Largest request body accepted, in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Largest multipart body (image uploads through `addImages`), in bytes (default 256 MiB). */
+  maxUploadBytes?: number;
   /** Deepest selection accepted (default 14). */
   maxDepth?: number;
 }
@@ -53,7 +56,7 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
       renderGraphiQLPage({ endpoint: graphqlEndpoint, title: graphiqlOptions.title, defaultQuery: graphiqlOptions.defaultQuery }),
     plugins: [
       useRequestId(),
-      useBodyLimit(options.maxBodyBytes ?? defaultMaxBodyBytes),
+      useBodyLimit(options),
       useGraphiQLAssets(),
       useCSRFPrevention({ requestHeaders: ["x-graphql-yoga-csrf"] }),
       maxDepthPlugin({ n: options.maxDepth ?? 14, flattenFragments: true }),
@@ -86,12 +89,20 @@ function useRequestId(): Plugin {
  * Refuses bodies whose declared length is over the limit. `startServer` also counts the
  * bytes of bodies sent without a length (chunked) before they reach yoga.
  */
-function useBodyLimit(maxBytes: number): Plugin {
+function useBodyLimit(options: ApiOptions): Plugin {
   return {
     onRequest({ request, fetchAPI, endResponse }) {
+      const maxBytes = bodyLimitFor(request.headers.get("content-type"), options);
       if (Number(request.headers.get("content-length")) > maxBytes) endResponse(bodyTooLarge(fetchAPI.Response, maxBytes));
     },
   };
+}
+
+/** Image uploads are multipart and large; every other body is a small JSON document. */
+function bodyLimitFor(contentType: string | null | undefined, options: ApiOptions): number {
+  return contentType?.toLowerCase().startsWith("multipart/form-data")
+    ? (options.maxUploadBytes ?? defaultMaxUploadBytes)
+    : (options.maxBodyBytes ?? defaultMaxBodyBytes);
 }
 
 function bodyTooLarge(ResponseClass: typeof Response, maxBytes: number): Response {
@@ -168,9 +179,8 @@ export async function startServer(app: AppContext, options: ApiOptions = {}): Pr
   if (!isLoopbackHost(host) && !apiToken)
     throw new Error(`refusing to listen on ${host} without API_TOKEN: mutations would be open to the network`);
   const api = createApi(app, options);
-  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const server = createServer((request, response) => {
-    handleNodeRequest(api, request, response, maxBodyBytes).catch((error: unknown) => {
+    handleNodeRequest(api, request, response, bodyLimitFor(request.headers["content-type"], options)).catch((error: unknown) => {
       app.logger.error(`http: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       if (!response.headersSent) response.writeHead(500, { "content-type": "text/plain" });
       response.end("internal error");

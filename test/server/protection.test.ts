@@ -97,6 +97,15 @@ describe("protection", () => {
       expect(chunked).toBe(413);
       const small = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ stats { __typename } }" }) });
       expect(await small.json()).toEqual({ data: { stats: { __typename: "Stats" } } });
+
+      // Image uploads are multipart: they have a limit of their own, far above a JSON body's.
+      const form = new FormData();
+      form.append("operations", JSON.stringify({ query: "{ stats { __typename } }" }));
+      form.append("map", "{}");
+      form.append("padding", new Blob([new Uint8Array(20_000)]), "padding.bin");
+      const upload = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body: form });
+      expect(upload.status).not.toBe(413);
+      expect(await upload.json()).toEqual({ data: { stats: { __typename: "Stats" } } });
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
