@@ -1,5 +1,6 @@
+import { sep } from "node:path";
 import type { ActorRow, ImageRow, SyncStatus } from "./schema.ts";
-import { cachedStatement } from "./statements.ts";
+import { cachedStatement, jsonList } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -20,7 +21,14 @@ export type AuditedImage = Pick<
   | "s3LastModified"
   | "s3Md5"
   | "s3Md5Etag"
->;
+> & {
+  // The hash_cache row of the image's local path, if any (whether or not it still matches the file); null when none.
+  cacheSize: number | null;
+  cacheMtimeMs: number | null;
+  cacheCtimeMs: number | null;
+  cacheInode: number | null;
+  cacheMd5: string | null;
+};
 
 export interface ActorAuditSnapshot {
   /** The actor's revision when its rows were read: the write is refused if it moved meanwhile. */
@@ -29,19 +37,24 @@ export interface ActorAuditSnapshot {
   images: AuditedImage[];
 }
 
-/** One actor's images as an audit needs them, read together with the actor's revision (one statement pair, no await between). */
-export function loadActorForAudit(db: Db, actorId: number): ActorAuditSnapshot | null {
+/**
+ * One actor's images as an audit needs them, each with its hash_cache row (the cache is
+ * keyed by the absolute path `folder/filename`), read together with the actor's revision.
+ */
+export function loadActorForAudit(db: Db, actorId: number, folder: string): ActorAuditSnapshot | null {
   const actor = cachedStatement(db, `SELECT revision, last_checked_at AS lastCheckedAt FROM actors WHERE id = ?`).get(actorId) as
     | { revision: number; lastCheckedAt: string | null }
     | undefined;
   if (!actor) return null;
   const images = cachedStatement(
     db,
-    `SELECT id, filename, s3_key AS s3Key, md5, size_bytes AS sizeBytes, status, checked_at AS checkedAt,
-       local_size AS localSize, local_mtime_ms AS localMtimeMs, s3_etag AS s3Etag, s3_size AS s3Size,
-       s3_last_modified AS s3LastModified, s3_md5 AS s3Md5, s3_md5_etag AS s3Md5Etag
-     FROM images WHERE actor_id = ? ORDER BY filename`,
-  ).all(actorId) as AuditedImage[];
+    `SELECT i.id, i.filename, i.s3_key AS s3Key, i.md5, i.size_bytes AS sizeBytes, i.status, i.checked_at AS checkedAt,
+       i.local_size AS localSize, i.local_mtime_ms AS localMtimeMs, i.s3_etag AS s3Etag, i.s3_size AS s3Size,
+       i.s3_last_modified AS s3LastModified, i.s3_md5 AS s3Md5, i.s3_md5_etag AS s3Md5Etag,
+       h.size_bytes AS cacheSize, h.mtime_ms AS cacheMtimeMs, h.ctime_ms AS cacheCtimeMs, h.inode AS cacheInode, h.md5 AS cacheMd5
+     FROM images i LEFT JOIN hash_cache h ON h.path = @folder || i.filename
+     WHERE i.actor_id = @actorId ORDER BY i.filename`,
+  ).all({ actorId, folder: folder.endsWith(sep) ? folder : folder + sep }) as AuditedImage[];
   return { ...actor, images };
 }
 
@@ -49,11 +62,20 @@ export function actorsForAudit(db: Db, actorIds: readonly number[] | "all"): Pic
   if (actorIds === "all") return db.$client.prepare(`SELECT id, name FROM actors ORDER BY name`).all() as ActorRow[];
   return db.$client
     .prepare(`SELECT id, name FROM actors WHERE id IN (SELECT value FROM json_each(?)) ORDER BY name`)
-    .all(JSON.stringify(actorIds)) as ActorRow[];
+    .all(jsonList(actorIds)) as ActorRow[];
 }
 
 /** What an audit learned about one image: both sides as seen, and the status that follows. */
-export type ImageAuditOutcome = Omit<AuditedImage, "filename" | "s3Key" | "checkedAt"> & { status: SyncStatus };
+export type ImageAuditOutcome = Omit<
+  AuditedImage,
+  "filename" | "s3Key" | "checkedAt" | "cacheSize" | "cacheMtimeMs" | "cacheCtimeMs" | "cacheInode" | "cacheMd5"
+> & { status: SyncStatus };
+
+export interface ActorAuditWrite {
+  actorId: number;
+  snapshot: ActorAuditSnapshot;
+  outcomes: readonly ImageAuditOutcome[];
+}
 
 const auditedColumns = [
   "status",
@@ -71,28 +93,14 @@ const auditedColumns = [
 const exportedColumns = ["status", "md5", "sizeBytes"] as const satisfies readonly (keyof ImageAuditOutcome)[];
 
 /**
- * Writes one actor's audit in one short transaction: the rows that changed, the check
- * time of all of them and of the actor, and the statistics (which also bumps the revision)
- * when something the manifests show changed, so an audit that changed nothing leaves the
- * manifests alone. Returns "stale", writing nothing, when the actor's revision moved since
- * its rows were read (another writer changed it; the caller audits it again).
+ * Writes the audits of some actors in one short transaction: the rows that changed, the
+ * check time of every row and actor, and the statistics (which also bumps the revision)
+ * of actors where something the manifests show changed, so an audit that changed nothing
+ * leaves the manifests alone. An actor whose revision moved since its rows were read
+ * (another writer changed it) is "stale": nothing of it is written, and the caller audits
+ * it again.
  */
-export function writeActorAudit(
-  db: Db,
-  actorId: number,
-  snapshot: ActorAuditSnapshot,
-  outcomes: readonly ImageAuditOutcome[],
-  checkedAt: string,
-): "written" | "stale" {
-  const before = new Map(snapshot.images.map((row) => [row.id, row]));
-  const changedRows = outcomes.filter((outcome) => {
-    const row = before.get(outcome.id);
-    return !row || auditedColumns.some((column) => row[column] !== outcome[column]);
-  });
-  const visible = changedRows.some((outcome) => {
-    const row = before.get(outcome.id);
-    return !row || exportedColumns.some((column) => row[column] !== outcome[column]);
-  });
+export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], checkedAt: string): ("written" | "stale")[] {
   const update = cachedStatement(
     db,
     `UPDATE images SET status = @status, md5 = @md5, size_bytes = @sizeBytes, local_size = @localSize,
@@ -100,14 +108,32 @@ export function writeActorAudit(
        s3_md5 = @s3Md5, s3_md5_etag = @s3Md5Etag
      WHERE id = @id AND actor_id = @actorId`,
   );
-  return db.$client.transaction((): "written" | "stale" => {
-    const revision = cachedStatement(db, `SELECT revision FROM actors WHERE id = ?`).pluck().get(actorId);
-    if (revision !== snapshot.revision) return "stale";
-    for (const outcome of changedRows) update.run({ ...outcome, actorId });
-    cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id = ?`).run(checkedAt, actorId);
-    cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id = ?`).run(checkedAt, actorId);
-    if (visible) refreshActorStatistics(db, [actorId]);
-    return "written";
+  return db.$client.transaction(() => {
+    const ids = jsonList(writes.map((write) => write.actorId));
+    const revisions = new Map(
+      (cachedStatement(db, `SELECT id, revision FROM actors WHERE id IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; revision: number }[]).map(
+        (row) => [row.id, row.revision],
+      ),
+    );
+    const results = writes.map((write) => (revisions.get(write.actorId) === write.snapshot.revision ? "written" : "stale"));
+    const written = writes.filter((_, i) => results[i] === "written");
+    const visible: number[] = [];
+    for (const write of written) {
+      const before = new Map(write.snapshot.images.map((row) => [row.id, row]));
+      let changedVisible = false;
+      for (const outcome of write.outcomes) {
+        const row = before.get(outcome.id);
+        if (row && !auditedColumns.some((column) => row[column] !== outcome[column])) continue;
+        update.run({ ...outcome, actorId: write.actorId });
+        changedVisible ||= !row || exportedColumns.some((column) => row[column] !== outcome[column]);
+      }
+      if (changedVisible) visible.push(write.actorId);
+    }
+    const writtenIds = jsonList(written.map((write) => write.actorId));
+    cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, writtenIds);
+    cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, writtenIds);
+    refreshActorStatistics(db, visible);
+    return results;
   })();
 }
 

@@ -8,8 +8,8 @@ import {
   actorNeedsExport,
   actorsForAudit,
   loadActorForAudit,
-  writeActorAudit,
-  type ActorAuditSnapshot,
+  writeActorAudits,
+  type ActorAuditWrite,
   type AuditedImage,
   type ImageAuditOutcome,
 } from "../db/audit-writes.ts";
@@ -264,7 +264,8 @@ async function auditOnce(
 ): Promise<"written" | "stale"> {
   const { db, layout, config } = ctx;
   const s3Only = config.storageMode === "s3-only";
-  const snapshot = loadActorForAudit(db, actor.id);
+  const folder = layout.trainingDir(actor.name);
+  const snapshot = loadActorForAudit(db, actor.id, folder);
   if (!snapshot) throw new Error(`actor ${actor.name} is gone`);
   const rows = snapshot.images;
   // The S3 side as the last scan or audit recorded it serves only an actor that was checked before.
@@ -276,7 +277,6 @@ async function auditOnce(
   const localOf = new Map<number, LocalSide | null>();
   let localNames = new Set<string>();
   let folderExists = false;
-  const folder = layout.trainingDir(actor.name);
   // One safe segment under the actor's folder (what layout.imagePath checks), without re-deriving the folder per file.
   const pathOf = (filename: string) => join(folder, assertSafeName(filename));
   if (!s3Only) {
@@ -290,17 +290,16 @@ async function auditOnce(
     });
   }
   const presentLocally = rows.filter((row) => localOf.get(row.id));
-  const cached = presentLocally.length > 0 ? options.hashCache.lookupFolder(folder) : new Map();
   const hashOf = (row: AuditedImage, partSizes?: number[]) => {
     const local = localOf.get(row.id)!;
-    return options.hashCache.md5Of(local.path, local.stat, partSizes ? undefined : cached.get(local.path), partSizes);
+    return options.hashCache.md5Of(local.path, local.stat, partSizes ? null : row, partSizes);
   };
   // Cache hits are answered at once; only what changed waits for a worker.
   const hashing = Promise.all(
     presentLocally.map((row) => {
       const local = localOf.get(row.id)!;
       const partSizes = guessPartSizes(row, local.stat.size);
-      return (!partSizes && options.hashCache.cachedMd5(local.stat, cached.get(local.path))) || hashOf(row, partSizes);
+      return (!partSizes && options.hashCache.cachedMd5(local.stat, row)) || hashOf(row, partSizes);
     }),
   );
   hashing.catch(() => {});
@@ -404,13 +403,12 @@ async function auditOnce(
     });
   }
 
-  const checkedAt = new Date().toISOString();
-  const written = await options.writer.write(actor.id, snapshot, outcomes, checkedAt);
-  if (written === "written") {
-    result.checkedAt = checkedAt;
+  const written = await options.writer.write({ actorId: actor.id, snapshot, outcomes });
+  if (written.outcome === "written") {
+    result.checkedAt = written.checkedAt;
     result.ok = true;
   }
-  return written;
+  return written.outcome;
 }
 
 /**
@@ -443,7 +441,7 @@ function recordedObjects(s3: S3Access, name: string, rows: readonly AuditedImage
  * unchanged actor does.
  */
 class AuditWriter {
-  private queue: { args: Parameters<typeof writeActorAudit>; resolve(value: "written" | "stale"): void; reject(error: unknown): void }[] = [];
+  private queue: { write: ActorAuditWrite; resolve(value: { outcome: "written" | "stale"; checkedAt: string }): void; reject(error: unknown): void }[] = [];
   private scheduled = false;
 
   constructor(
@@ -451,9 +449,9 @@ class AuditWriter {
     private readonly hashCache: HashCache,
   ) {}
 
-  write(actorId: number, snapshot: ActorAuditSnapshot, outcomes: ImageAuditOutcome[], checkedAt: string): Promise<"written" | "stale"> {
+  write(write: ActorAuditWrite): Promise<{ outcome: "written" | "stale"; checkedAt: string }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ args: [this.db, actorId, snapshot, outcomes, checkedAt], resolve, reject });
+      this.queue.push({ write, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -464,27 +462,22 @@ class AuditWriter {
   private flush(): void {
     this.scheduled = false;
     const batch = this.queue.splice(0);
-    const outcomes: ({ ok: true; value: "written" | "stale" } | { ok: false; error: unknown })[] = [];
+    const checkedAt = new Date().toISOString();
+    let outcomes: ("written" | "stale")[];
     try {
-      this.db.$client.transaction(() => {
+      outcomes = this.db.$client.transaction(() => {
         this.hashCache.flush();
-        for (const item of batch) {
-          try {
-            outcomes.push({ ok: true, value: writeActorAudit(...item.args) });
-          } catch (error) {
-            outcomes.push({ ok: false, error }); // its savepoint was rolled back; the others stand
-          }
-        }
+        return writeActorAudits(
+          this.db,
+          batch.map((item) => item.write),
+          checkedAt,
+        );
       })();
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
     }
-    batch.forEach((item, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) item.resolve(outcome.value);
-      else item.reject(outcome.error);
-    });
+    batch.forEach((item, i) => item.resolve({ outcome: outcomes[i]!, checkedAt }));
   }
 }
 

@@ -1,4 +1,3 @@
-import { sep } from "node:path";
 import { hashCache } from "../db/schema.ts";
 import { cachedStatement } from "../db/statements.ts";
 import type { Db } from "../db/store.ts";
@@ -21,11 +20,20 @@ export interface LocalHash extends FileHash {
 }
 
 type CacheRow = typeof hashCache.$inferSelect;
+/** A hash_cache row as read joined with the images (see loadActorForAudit): all null when there is none. */
+export interface CachedMd5 {
+  cacheSize: number | null;
+  cacheMtimeMs: number | null;
+  cacheCtimeMs: number | null;
+  cacheInode: number | null;
+  cacheMd5: string | null;
+}
 
 /**
  * Local MD5s remembered by path + size + mtime + inode (SPEC.md §6): a second audit of an
- * unchanged tree reads no file content. Lookups are one range query per folder; what the
- * workers hash is written back by `flush()` (in the caller's transaction, if it has one).
+ * unchanged tree reads no file content. The cached rows are read with the images (see
+ * loadActorForAudit); what the workers hash is written back by `flush()` (in the caller's
+ * transaction, if it has one).
  */
 export class HashCache {
   private readonly pending = new Map<string, CacheRow>();
@@ -35,23 +43,10 @@ export class HashCache {
     readonly pool: Md5Pool,
   ) {}
 
-  /** Cached rows of the files directly in `folder` (absolute), whether or not they still match the files. */
-  lookupFolder(folder: string): Map<string, CacheRow> {
-    const start = folder.endsWith(sep) ? folder : folder + sep;
-    // A range over the primary key: every path that starts with `folder/` (the separator's successor ends it).
-    const end = start.slice(0, -1) + String.fromCharCode(sep.charCodeAt(0) + 1);
-    const rows = cachedStatement(
-      this.db,
-      `SELECT path, size_bytes AS sizeBytes, mtime_ms AS mtimeMs, ctime_ms AS ctimeMs, inode, md5 FROM hash_cache
-       WHERE path >= ? AND path < ?`,
-    ).all(start, end) as CacheRow[];
-    return new Map(rows.map((row) => [row.path, row]));
-  }
-
   /** The cached MD5 when `cached` still matches `stat` (nothing read), else undefined. */
-  cachedMd5(stat: LocalFileStat, cached: CacheRow | undefined): LocalHash | undefined {
-    if (!cached || !matches(cached, stat)) return undefined;
-    return { md5: cached.md5, multipartEtags: {}, bytesRead: 0, ...stat, fromCache: true };
+  cachedMd5(stat: LocalFileStat, cached: CachedMd5 | null | undefined): LocalHash | undefined {
+    if (!cached?.cacheMd5 || !matches(cached, stat)) return undefined;
+    return { md5: cached.cacheMd5, multipartEtags: {}, bytesRead: 0, ...stat, fromCache: true };
   }
 
   /**
@@ -63,7 +58,7 @@ export class HashCache {
   async md5Of(
     path: string,
     stat: LocalFileStat,
-    cached: CacheRow | undefined,
+    cached: CachedMd5 | null | undefined,
     partSizes: readonly number[] = [],
   ): Promise<LocalHash> {
     const hit = partSizes.length === 0 ? this.cachedMd5(stat, cached) : undefined;
@@ -105,8 +100,8 @@ export class HashCache {
   }
 }
 
-function matches(row: CacheRow, stat: LocalFileStat): boolean {
+function matches(row: CachedMd5, stat: LocalFileStat): boolean {
   return (
-    row.sizeBytes === stat.size && row.mtimeMs === stat.mtimeMs && row.ctimeMs === stat.ctimeMs && row.inode === stat.inode
+    row.cacheSize === stat.size && row.cacheMtimeMs === stat.mtimeMs && row.cacheCtimeMs === stat.ctimeMs && row.cacheInode === stat.inode
   );
 }

@@ -63,9 +63,12 @@ type WorkerAnswer =
 
 interface Slot {
   worker: Worker;
-  /** Jobs sent and not yet answered, oldest first (a worker answers in order). */
-  jobs: Job[];
+  /** Messages sent and not yet answered, oldest first (a worker answers in order); each carries one or more jobs. */
+  jobs: Job[][];
 }
+
+/** Folder stats queued together go in one message: a message costs more than the stats of a small folder. */
+const statFoldersPerMessage = 32;
 
 /** Jobs queued in each worker: the next file is already waiting when one finishes. */
 const jobsPerWorker = 2;
@@ -142,9 +145,9 @@ export class Md5Pool {
     // Idle workers must not keep a CLI process alive; busy ones are ref'd in dispatch().
     worker.unref();
     const slot: Slot = { worker, jobs: [] };
-    worker.on("message", (answer: WorkerAnswer) => this.settle(slot, answer));
+    worker.on("message", (answer: WorkerAnswer | WorkerAnswer[]) => this.settle(slot, answer));
     worker.on("error", (error) => {
-      for (const job of slot.jobs.splice(0)) job.reject(error);
+      for (const job of slot.jobs.splice(0).flat()) job.reject(error);
       if (!this.closed) {
         // Replace a crashed worker so the pool keeps its width.
         const index = this.slots.indexOf(slot);
@@ -155,10 +158,15 @@ export class Md5Pool {
     return slot;
   }
 
-  private settle(slot: Slot, answer: WorkerAnswer): void {
-    const job = slot.jobs.shift();
+  private settle(slot: Slot, message: WorkerAnswer | WorkerAnswer[]): void {
+    const jobs = slot.jobs.shift() ?? [];
     if (slot.jobs.length === 0) slot.worker.unref();
-    if (job && job.id === answer.id) job.resolve(answer);
+    const answers = Array.isArray(message) ? message : [message];
+    jobs.forEach((job, i) => {
+      const answer = answers[i];
+      if (answer && answer.id === job.id) job.resolve(answer);
+      else job.reject(new Error("md5 worker answered out of turn"));
+    });
     this.dispatch();
   }
 
@@ -168,10 +176,14 @@ export class Md5Pool {
       for (const slot of this.slots) {
         if (this.queue.length === 0) return;
         if (slot.jobs.length > depth) continue;
-        const job = this.queue.shift()!;
-        slot.jobs.push(job);
+        const jobs = [this.queue.shift()!];
+        if (jobs[0]!.request.kind === "statFolder") {
+          while (jobs.length < statFoldersPerMessage && this.queue[0]?.request.kind === "statFolder") jobs.push(this.queue.shift()!);
+        }
+        slot.jobs.push(jobs);
         slot.worker.ref();
-        slot.worker.postMessage({ id: job.id, ...job.request });
+        const payload = jobs.map((job) => ({ id: job.id, ...job.request }));
+        slot.worker.postMessage(payload.length === 1 ? payload[0] : payload);
       }
     }
   }

@@ -97,11 +97,16 @@ function statFolder(job) {
   return { id: job.id, kind: "statFolder", exists: true, names, stats };
 }
 
-parentPort?.on("message", (job) => {
+function answer(job) {
   try {
-    parentPort?.postMessage(job.kind === "statFolder" ? statFolder(job) : { kind: "hash", ...hashFile(job) });
+    return job.kind === "statFolder" ? statFolder(job) : { kind: "hash", ...hashFile(job) };
   } catch (error) {
     const err = /** @type {NodeJS.ErrnoException} */ (error);
-    parentPort?.postMessage({ id: job.id, error: { message: err.message, code: err.code } });
+    return { id: job.id, error: { message: err.message, code: err.code } };
   }
+}
+
+// A message is one job or a list of them (folder stats go several to a message); the answer has the same shape.
+parentPort?.on("message", (message) => {
+  parentPort?.postMessage(Array.isArray(message) ? message.map(answer) : answer(message));
 });

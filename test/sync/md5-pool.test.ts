@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,6 +80,23 @@ describe("Md5Pool", () => {
     const path = join(dir, "after.jpg");
     writeFileSync(path, "still here");
     expect((await pool.hash(path)).md5).toBe(md5(Buffer.from("still here")));
+  });
+
+  it("lists and stats a folder in a worker, without reading content", async () => {
+    const folder = join(dir, "folder");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "a.jpg"), "aaaa");
+    mkdirSync(join(folder, "sub.jpg"));
+    const before = pool.bytesRead;
+    const listed = await pool.statFolder(folder, ["a.jpg", "gone.jpg", "sub.jpg"]);
+    expect(pool.bytesRead).toBe(before);
+    expect(listed.exists).toBe(true);
+    expect(listed.names.sort()).toEqual(["a.jpg", "sub.jpg"]);
+    const stat = statSync(join(folder, "a.jpg"));
+    expect(listed.stats).toEqual([{ size: 4, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino }, null, null]);
+    // Many folders at once go several to a message; each gets its own answer.
+    const many = await Promise.all(Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"])));
+    expect(many.map((answer) => answer.exists)).toEqual(Array.from({ length: 70 }, (_, i) => i % 2 === 1));
   });
 
   it("hashes many files concurrently on all its threads", async () => {
