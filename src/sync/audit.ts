@@ -57,6 +57,8 @@ export interface AuditProgress {
   /** Bytes of local files read so far by this audit (cache hits read nothing). */
   bytesHashed: number;
   actor?: string;
+  /** The actor just audited: its rows are written when this arrives, so a caller may act on them. */
+  result?: ActorAuditResult;
 }
 
 export type StatusCounts = Record<SyncStatus, number>;
@@ -147,8 +149,8 @@ export async function auditActors(
   const poolBytesAtStart = pool.bytesRead;
   const results: ActorAuditResult[] = [];
   let actorsDone = 0;
-  const progress = (actor?: string) =>
-    options.onProgress?.({ actorsDone, actorsTotal: selected.length, bytesHashed: pool.bytesRead - poolBytesAtStart, actor });
+  const progress = (result?: ActorAuditResult) =>
+    options.onProgress?.({ actorsDone, actorsTotal: selected.length, bytesHashed: pool.bytesRead - poolBytesAtStart, actor: result?.name, result });
 
   try {
     progress();
@@ -162,7 +164,7 @@ export async function auditActors(
           const result = await auditOne(ctx, s3, actor, { hashCache, writer, listings, listS3, allowSuspect: options.allowSuspect ?? false });
           results.push(result);
           actorsDone += 1;
-          progress(actor.name);
+          progress(result);
         }),
       ),
     );

@@ -121,7 +121,13 @@ function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): stri
 
 export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
   const totals: PlanTotals = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, overwrites: 0, overwriteBytes: 0, deletes: 0, deleteBytes: 0 };
-  for (const step of plans.flatMap((plan) => plan.steps)) {
+  for (const plan of plans) addPlanTotals(totals, plan);
+  return totals;
+}
+
+/** Adds one actor's plan to running totals (a sync plans actor by actor as audits land). */
+export function addPlanTotals(totals: PlanTotals, plan: ActorPlan): void {
+  for (const step of plan.steps) {
     if (step.kind === "upload" || step.kind === "add") {
       totals.uploads += 1;
       totals.uploadBytes += step.bytes;
@@ -137,5 +143,4 @@ export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
       totals.overwriteBytes += step.bytes;
     }
   }
-  return totals;
 }
