@@ -2,7 +2,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/store.ts";
 import type { JobRunner } from "./sync/jobs.ts";
 import { DataLayout } from "./sync/layout.ts";
-import type { S3Access } from "./sync/scan.ts";
+import type { S3Access } from "./sync/s3-client.ts";
 
 /** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
 export interface Logger {

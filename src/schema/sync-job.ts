@@ -27,7 +27,8 @@ import {
 import type { JobEvent, JobRunner, ActorChange } from "../sync/jobs.ts";
 import { assertSafeName } from "../sync/layout.ts";
 import type { OutOfSyncResolution, PlanTotals, SyncDirection } from "../sync/plan.ts";
-import { scanActor, type S3Access } from "../sync/scan.ts";
+import { scanActor } from "../sync/scan.ts";
+import type { S3Access } from "../sync/s3-client.ts";
 import { syncActors } from "../sync/sync.ts";
 import { Actor } from "./actor.ts";
 import { builder, maxPageSize } from "./builder.ts";
@@ -437,7 +438,6 @@ export function announce(ctx: GraphQLContext, actor: ActorRow, reason: string): 
   ctx.app.jobs?.actorChanged({ actorId: actor.id, name: actor.name, reason, jobId: null });
 }
 
-const isSuspectMessage = (message: string) => /suspect/i.test(message);
 
 interface ActorCheckPayload {
   actor: ActorRow;
@@ -523,7 +523,7 @@ builder.mutationFields((t) => ({
       const result = await (ctx.app.jobs ? ctx.app.jobs.locks.run(actor.id, run) : run());
       if (!result.ok) {
         const reason = result.error ?? "audit failed";
-        throw isSuspectMessage(reason) ? new SuspectListingRefusal(actor.name, reason) : new S3RefusedError(actor.name, reason);
+        throw result.suspect ? new SuspectListingRefusal(actor.name, reason) : new S3RefusedError(actor.name, reason);
       }
       announce(ctx, actor, "audit");
       return {
@@ -564,7 +564,7 @@ builder.mutationFields((t) => ({
       const failure = report.failedActors.find((f) => f.name === actor.name);
       if (!plan) {
         const reason = failure?.error ?? "sync failed";
-        throw isSuspectMessage(reason) ? new SuspectListingRefusal(actor.name, reason) : new S3RefusedError(actor.name, reason);
+        throw failure?.suspect ? new SuspectListingRefusal(actor.name, reason) : new S3RefusedError(actor.name, reason);
       }
       if (failure && !dryRun) throw new S3RefusedError(actor.name, failure.error);
       announce(ctx, actor, "sync");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { AppContext } from "../context.ts";
 import { imageByFilename } from "../db/image-queries.ts";
 import { createGeneration, settleGeneration } from "../db/operation-writes.ts";
-import type { S3Access } from "./audit.ts";
+import type { S3Access } from "./s3-client.ts";
 import { imageIndexOf, s3KeyOf } from "./layout.ts";
 import { assertImageFilename, ImageExistsError, operationReport, resolveActor, type ActorRef, type OperationReport } from "./operation-common.ts";
 import type { ActorPlan, AddStep } from "./plan.ts";

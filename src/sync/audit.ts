@@ -27,13 +27,8 @@ import { exportManifests } from "./export.ts";
 import { HashCache, type LocalFileStat, type LocalHash } from "./hash-cache.ts";
 import { actorPrefix, assertSafeName, isTrainingImageFilename, s3KeyOf } from "./layout.ts";
 import { Md5Pool } from "./md5-pool.ts";
-import { describeS3Error, headObject, listActorObjects, listObjects, type ListedObject } from "./s3-client.ts";
-
-/** The S3 side of a run: a client and the configuration it talks to (an `S3Connection` fits). */
-export interface S3Access {
-  client: S3Client;
-  s3Config: S3Config;
-}
+import { describeS3Error, headObject, listActorObjects, listObjects, type ListedObject, type S3Access } from "./s3-client.ts";
+import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 
 export interface AuditOptions {
   /** Hashing pool to use (its `bytesRead` counts what was read); default a pool made and closed here. */
@@ -69,6 +64,8 @@ export interface ActorAuditResult {
   ok: boolean;
   /** Why the actor was not audited (S3 refused, suspect listing, …); nothing was written for it. */
   error?: string;
+  /** The refusal was the suspect-listing guard (an override can apply it), not a failure. */
+  suspect?: boolean;
   counts: StatusCounts;
   /** Images whose status differs from what SQLite said before. */
   statusChanges: { filename: string; from: SyncStatus | null; to: SyncStatus }[];
@@ -101,18 +98,6 @@ export interface AuditReport {
   seconds: number;
   /** Rate of hashing over the whole run (bytesHashed / seconds), MB/s with MB = 10^6 bytes. */
   hashMBps: number;
-}
-
-/** A listing that would flag too much as gone (wrong prefix, wrong credentials, unmounted disk). */
-export class SuspectListingError extends Error {
-  constructor(
-    readonly actor: string,
-    readonly side: "local" | "s3",
-    reason: string,
-  ) {
-    super(`${actor}: ${side === "s3" ? "S3 listing" : "local folder"} looks suspect: ${reason}; nothing was changed (--allow-suspect audits anyway)`);
-    this.name = "SuspectListingError";
-  }
 }
 
 export function emptyCounts(): StatusCounts {
@@ -226,7 +211,8 @@ async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id
     }
   } catch (error) {
     result.ok = false;
-    result.error = error instanceof SuspectListingError ? error.message : describeS3Error(error);
+    if (error instanceof SuspectListingError) result.suspect = true;
+    result.error = result.suspect ? (error as Error).message : describeS3Error(error);
   }
   return result;
 }
@@ -501,10 +487,7 @@ export function statusOf(sides: {
   return "missing";
 }
 
-/**
- * SPEC.md §6: an empty listing, or one that would take more than `maxShare` of an actor's
- * images off a side they were on, is refused unless forced.
- */
+/** The suspect-listing guard (SPEC.md §6): throws, so nothing of the actor is written. */
 function guardAgainstSuspectListing(
   actor: string,
   rows: readonly AuditedImage[],
@@ -516,21 +499,20 @@ function guardAgainstSuspectListing(
 ): void {
   const onS3: readonly (SyncStatus | null)[] = ["synced", "out_of_sync", "s3_only"];
   const onDisk: readonly (SyncStatus | null)[] = ["synced", "out_of_sync", "local_only"];
-  const check = (side: "s3" | "local", wasThere: readonly (SyncStatus | null)[], isThere: (row: AuditedImage) => boolean, emptyNow: boolean, emptyReason: string) => {
+  const side = (name: SideListing["side"], wasThere: readonly (SyncStatus | null)[], present: Map<number, unknown>, emptyReason: string): SideListing => {
     const before = rows.filter((row) => wasThere.includes(row.status));
-    if (before.length === 0) return;
-    const lost = before.filter((row) => !isThere(row)).length;
-    if (emptyNow) throw new SuspectListingError(actor, side, `${emptyReason}, but ${before.length} images were there when last checked`);
-    if (lost / rows.length > maxShare) {
-      throw new SuspectListingError(actor, side, `${lost} of ${rows.length} images would be marked gone (limit ${Math.round(maxShare * 100)} %)`);
-    }
+    return {
+      side: name,
+      known: before.length,
+      removed: before.filter((row) => !present.get(row.id)).length,
+      empty: [...present.values()].every((value) => !value),
+      emptyReason,
+    };
   };
-  const listedNone = [...s3Of.values()].every((object) => !object);
-  check("s3", onS3, (row) => Boolean(s3Of.get(row.id)), listedNone, "the listing is empty");
-  if (!s3Only) {
-    const statedNone = [...localOf.values()].every((local) => !local);
-    check("local", onDisk, (row) => Boolean(localOf.get(row.id)), statedNone, folderExists ? "no image is in the folder" : "the folder does not exist");
-  }
+  const sides = [side("s3", onS3, s3Of, "the listing is empty")];
+  if (!s3Only) sides.push(side("local", onDisk, localOf, folderExists ? "no image is in the folder" : "the folder does not exist"));
+  const reasons = suspectListingReasons(rows.length, sides, maxShare);
+  if (reasons.length > 0) throw new SuspectListingError(actor, reasons);
 }
 
 async function actorObjects(

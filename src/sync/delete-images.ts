@@ -1,6 +1,6 @@
 import type { AppContext } from "../context.ts";
 import type { ImageRow } from "../db/schema.ts";
-import type { S3Access } from "./audit.ts";
+import type { S3Access } from "./s3-client.ts";
 import {
   assertImageFilename,
   defaultMaxDelete,

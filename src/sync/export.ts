@@ -8,7 +8,7 @@ import type { SourceFormat } from "./formats/fields.ts";
 import { renderFormatA, type ExportInput } from "./formats/format-a.ts";
 import { renderFormatB } from "./formats/format-b.ts";
 import { renderPromptMetadata } from "./formats/prompt-metadata.ts";
-import { contentHashOf } from "./import.ts";
+import { contentHashOf } from "./source-files.ts";
 
 /** Another tool changed a manifest since this service last read or wrote it (SPEC.md §3). */
 export class ManifestConflictError extends Error {

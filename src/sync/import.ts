@@ -1,18 +1,15 @@
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync, type Stats } from "node:fs";
+import { readdirSync, statSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../context.ts";
-import { recordFailedSources, writeImportedActors, type ActorImport, type SourceFileRecord } from "../db/actor-import.ts";
+import { recordFailedSources, writeImportedActors, type ActorImport } from "../db/actor-import.ts";
 import { sourceFiles, actors, type SourceFileRow } from "../db/schema.ts";
-import { parseFormatA } from "./formats/format-a.ts";
-import { parseFormatB } from "./formats/format-b.ts";
 import type { ImageFields, SourceContribution, SourceFormat } from "./formats/fields.ts";
-import { parseLegacyResponse } from "./formats/legacy-response.ts";
-import { parsePromptMetadata } from "./formats/prompt-metadata.ts";
-import { ManifestError, type ManifestProblem } from "./formats/problems.ts";
+import type { ManifestProblem } from "./formats/problems.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName } from "./layout.ts";
 import { mergeSources } from "./merge.ts";
+import { readSourceFile, type FoundFile, type ReadFile } from "./source-files.ts";
+import { SourceReadPool } from "./source-read-pool.ts";
 
 export interface ImportReport {
   actorsImported: number;
@@ -26,32 +23,27 @@ export interface ImportOptions {
   onProgress?: (done: number, total: number) => void;
   /** Re-read every file even when its size and mtime are unchanged. */
   force?: boolean;
+  /**
+   * Reader threads for the changed files; default: none below `threadedImportThreshold`
+   * changed files (starting threads costs more than it saves), else one per spare core.
+   */
+  readerThreads?: number;
 }
 
-/** A file found on disk, with the stat that tells whether it changed since the last import. */
-interface FoundFile {
-  path: string;
-  format: SourceFormat;
-  /** The actor folder it sits in; format A files name their actor inside. */
-  folderName: string | null;
-  stat: Stats;
-}
-
-/** A file read and parsed (or not) in this run. */
-interface ReadFile {
-  found: FoundFile;
-  record: SourceFileRecord;
-  contribution?: SourceContribution;
-  problem?: ManifestProblem;
-}
-
-const batchSize = 250;
+/** Changed files from which reading on other threads pays for starting them. */
+export const threadedImportThreshold = 2000;
+const filesPerReadBatch = 400;
+const actorsPerTransaction = 250;
 
 /**
  * Imports every manifest under the data directory into SQLite (SPEC.md §3). Files whose
  * size and mtime are unchanged are not read; an actor is re-merged from all its files
  * when any of them changed. A file that cannot be read is reported with its JSON path and
  * its actor is left as it was; the other actors import.
+ *
+ * Changed files are read in batches (on reader threads for a large import) ordered so an
+ * actor's format A manifest and its folder's files travel together; each actor is merged
+ * and written as soon as all its changed files are read, while later batches are parsed.
  */
 export async function importManifests(ctx: AppContext, options: ImportOptions = {}): Promise<ImportReport> {
   const { db } = ctx;
@@ -62,10 +54,33 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   const report: ImportReport = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [] };
 
   const read = new Map<string, ReadFile>();
-  const readOnce = (file: FoundFile): ReadFile => {
+  const changed: FoundFile[] = [];
+  // Character ids whose format A file cannot be read: their folders must not pass for actors without a manifest.
+  const unreadableFormatA = new Set<string>();
+  const noteUnreadable = (file: FoundFile) => {
+    if (file.format === "format_a") unreadableFormatA.add(basename(file.path).replace(/_manifest\.json$/, ""));
+  };
+  // Format A files are named by character id: which actor each holds is known once read (or from SQLite).
+  const formatAByName = new Map<string, FoundFile>();
+  for (const file of found.all) {
+    const row = known.get(file.path);
+    if (options.force || !row || !unchanged(row, file)) {
+      changed.push(file);
+      continue;
+    }
+    if (row.error) {
+      report.problems.push(JSON.parse(row.error) as ManifestProblem);
+      noteUnreadable(file);
+    }
+    const name = row.actorId === null ? undefined : nameByActorId.get(row.actorId);
+    if (file.format === "format_a" && name) formatAByName.set(name, file);
+  }
+  const pending = new Set(changed.map((file) => file.path));
+
+  const readInline = (file: FoundFile): ReadFile => {
     let result = read.get(file.path);
     if (!result) {
-      result = readSourceFile(ctx, file);
+      result = readSourceFile(file, ctx.config.s3);
       read.set(file.path, result);
       report.filesRead += 1;
     }
@@ -75,39 +90,9 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   // Which actors need merging again: those with a file that is new or changed since last time.
   const affected = new Set<string>();
   const blocked = new Set<string>();
-  // Character ids whose format A file cannot be read: their folders must not pass for actors without a manifest.
-  const unreadableFormatA = new Set<string>();
-  const noteUnreadable = (file: FoundFile) => {
-    if (file.format === "format_a") unreadableFormatA.add(basename(file.path).replace(/_manifest\.json$/, ""));
-  };
-  for (const file of found.all) {
-    const row = known.get(file.path);
-    if (!options.force && row && unchanged(row, file.stat)) {
-      if (row.error) {
-        report.problems.push(JSON.parse(row.error) as ManifestProblem);
-        noteUnreadable(file);
-      }
-      continue;
-    }
-    const result = readOnce(file);
-    const name = result.contribution?.actorName ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined);
-    if (name) affected.add(name);
-    if (result.problem) noteUnreadable(file);
-    if (result.problem && name) blocked.add(name);
-  }
-  // A folder new to SQLite is an actor to import, with or without a manifest of its own.
-  for (const name of found.folders.keys()) if (!actorIdByName.has(name)) affected.add(name);
-
-  // Format A files are named by character id: which actor each holds is known once read.
-  const formatAByName = new Map<string, FoundFile>();
-  for (const file of found.formatA) {
-    const result = read.get(file.path);
-    const knownActor = known.get(file.path)?.actorId;
-    const name = result ? result.contribution?.actorName : knownActor !== undefined && knownActor !== null ? nameByActorId.get(knownActor) : undefined;
-    if (name) formatAByName.set(name, file);
-  }
-
-  const names = [...affected].sort();
+  /** Affected actors not imported yet in this run. */
+  const waiting = new Set<string>();
+  const imagesOf = new Map<string, number>();
   const batch: ActorImport[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
@@ -115,32 +100,104 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
     batch.length = 0;
     await yieldToEventLoop();
   };
-  for (const [done, name] of names.entries()) {
-    options.onProgress?.(done, names.length);
-    const actorFiles = [formatAByName.get(name), ...(found.folders.get(name) ?? [])].filter((file): file is FoundFile => !!file);
-    const results = actorFiles.map(readOnce);
-    const problems = results.flatMap((result) => (result.problem ? [result.problem] : []));
-    if (problems.length > 0 || blocked.has(name)) continue;
+  const actorFilesOf = (name: string) =>
+    [formatAByName.get(name), ...(found.folders.get(name) ?? [])].filter((file): file is FoundFile => !!file);
+  const importActor = async (name: string) => {
+    waiting.delete(name);
+    const results = actorFilesOf(name).map(readInline);
+    if (blocked.has(name) || results.some((result) => result.problem)) return;
     const contributions = results.map((result) => result.contribution!);
     const hasManifest = results.some((r) => r.found.format === "format_a" || r.found.format === "format_b");
     if (!hasManifest) {
-      if (!found.folders.has(name) || unreadableFormatA.has(parseActorName(name).characterId ?? "")) continue;
+      if (!found.folders.has(name) || unreadableFormatA.has(parseActorName(name).characterId ?? "")) return;
       contributions.push(folderContribution(ctx, name));
     }
     const merged = mergeSources(name, contributions);
     batch.push({ merged, files: results.map((result) => result.record) });
-    report.actorsImported += 1;
-    report.imagesImported += merged.images.length;
-    if (batch.length >= batchSize) await flush();
+    imagesOf.set(name, merged.images.length);
+    if (batch.length >= actorsPerTransaction) await flush();
+  };
+  const takeResults = (results: ReadFile[]) => {
+    for (const result of results) {
+      const file = result.found;
+      read.set(file.path, result);
+      pending.delete(file.path);
+      report.filesRead += 1;
+      const row = known.get(file.path);
+      const name = result.contribution?.actorName ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined);
+      if (file.format === "format_a" && result.contribution) formatAByName.set(result.contribution.actorName, file);
+      if (result.problem) noteUnreadable(file);
+      if (!name) continue;
+      // An actor imported already in this run gets a file it lacked: it is merged again.
+      affected.add(name);
+      waiting.add(name);
+      if (result.problem) blocked.add(name);
+    }
+  };
+
+  const batches = readBatches(changed);
+  // Checkpoint once at the end, not every 1,000 pages: a bulk import then writes the WAL once
+  // and copies it back in one sequential pass (measured: about 0.6 s of 6.5 s on 500,000 images).
+  const autoCheckpoint = db.$client.pragma("wal_autocheckpoint", { simple: true }) as number;
+  db.$client.pragma("wal_autocheckpoint = 0");
+  const threads = options.readerThreads ?? (changed.length >= threadedImportThreshold ? undefined : 0);
+  const pool = threads === 0 ? null : new SourceReadPool(threads);
+  try {
+    // All batches are queued at once: the threads parse ahead while this thread writes.
+    const inFlight = pool ? batches.map((files) => pool.read(files, ctx.config.s3)) : [];
+    for (const [i, files] of batches.entries()) {
+      takeResults(pool ? await inFlight[i]! : files.map((file) => readSourceFile(file, ctx.config.s3)));
+      options.onProgress?.(i, batches.length + 1);
+      for (const name of [...waiting]) {
+        // Ready once none of its files waits in a later batch (actors without a manifest wait for all: see below).
+        const files = actorFilesOf(name);
+        if (files.some((file) => pending.has(file.path))) continue;
+        if (!files.some((file) => file.format === "format_a" || file.format === "format_b")) continue;
+        await importActor(name);
+      }
+    }
+  } finally {
+    await pool?.close();
+    db.$client.pragma(`wal_autocheckpoint = ${autoCheckpoint}`);
   }
+  // Actors still waiting, and folders new to SQLite (with or without a manifest of their own),
+  // once every format A file is read and unreadable ones are known.
+  for (const name of found.folders.keys()) {
+    if (actorIdByName.has(name) || affected.has(name)) continue;
+    affected.add(name);
+    waiting.add(name);
+  }
+  for (const name of [...waiting].sort()) await importActor(name);
   await flush();
-  options.onProgress?.(names.length, names.length);
+  if (changed.length > 0) db.$client.pragma("wal_checkpoint(PASSIVE)");
+  report.actorsImported = imagesOf.size;
+  report.imagesImported = [...imagesOf.values()].reduce((sum, count) => sum + count, 0);
+  options.onProgress?.(batches.length + 1, batches.length + 1);
 
   const failed = [...read.values()].filter((result) => result.problem);
   recordFailedSources(db, failed.map((result) => result.record));
   report.problems.push(...failed.map((result) => result.problem!));
-  report.actorsUnchanged = actorIdByName.size - names.filter((name) => actorIdByName.has(name)).length;
+  report.actorsUnchanged = [...actorIdByName.keys()].filter((name) => !affected.has(name)).length;
   return report;
+}
+
+/**
+ * Changed files in batches, each actor's files together: format A files are named by
+ * character id and actor folders start with it, so sorting by that key (format A first)
+ * keeps an actor's manifest and its folder's files side by side.
+ */
+function readBatches(changed: FoundFile[]): FoundFile[][] {
+  const key = (file: FoundFile) =>
+    file.folderName === null ? basename(file.path).replace(/_manifest\.json$/, "") : (parseActorName(file.folderName).characterId ?? file.folderName);
+  const ordered = [...changed].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    if (ka !== kb) return ka < kb ? -1 : 1;
+    return (a.folderName === null ? 0 : 1) - (b.folderName === null ? 0 : 1);
+  });
+  const batches: FoundFile[][] = [];
+  for (let start = 0; start < ordered.length; start += filesPerReadBatch) batches.push(ordered.slice(start, start + filesPerReadBatch));
+  return batches;
 }
 
 interface Discovery {
@@ -157,7 +214,7 @@ function discoverSourceFiles(ctx: AppContext): Discovery {
     if (!entry.endsWith("_manifest.json")) continue;
     const path = join(layout.manifestsDir, entry);
     const stat = statOrNull(path);
-    if (stat?.isFile()) formatA.push({ path, format: "format_a", folderName: null, stat });
+    if (stat?.isFile()) formatA.push({ path, format: "format_a", folderName: null, size: stat.size, mtimeMs: stat.mtimeMs });
   }
   const folders = new Map<string, FoundFile[]>();
   for (const name of listDir(layout.actorsDir)) {
@@ -176,56 +233,11 @@ function discoverSourceFiles(ctx: AppContext): Discovery {
     ];
     for (const [path, format] of candidates) {
       const stat = statOrNull(path);
-      if (stat?.isFile()) files.push({ path, format, folderName: name, stat });
+      if (stat?.isFile()) files.push({ path, format, folderName: name, size: stat.size, mtimeMs: stat.mtimeMs });
     }
     folders.set(name, files);
   }
   return { all: [...formatA, ...[...folders.values()].flat()], formatA, folders };
-}
-
-function readSourceFile(ctx: AppContext, file: FoundFile): ReadFile {
-  const base = { path: file.path, format: file.format, sizeBytes: file.stat.size, mtimeMs: file.stat.mtimeMs };
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file.path);
-  } catch (error) {
-    return failed(file, { ...base, contentHash: "" }, { file: file.path, jsonPath: "$", reason: `unreadable: ${messageOf(error)}` });
-  }
-  const record = { ...base, sizeBytes: bytes.length, contentHash: contentHashOf(bytes), error: null };
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString("utf8"));
-  } catch (error) {
-    return failed(file, record, { file: file.path, jsonPath: "$", reason: `invalid JSON: ${messageOf(error)}` });
-  }
-  try {
-    const contribution = parseSource(ctx, file, value);
-    if (file.folderName && contribution.actorName !== file.folderName) {
-      const reason = `actor_id ${JSON.stringify(contribution.actorName)} does not match its folder ${JSON.stringify(file.folderName)}`;
-      return failed(file, record, { file: file.path, jsonPath: "$.actor_id", reason });
-    }
-    return { found: file, record, contribution };
-  } catch (error) {
-    if (error instanceof ManifestError) return failed(file, record, error.problem);
-    return failed(file, record, { file: file.path, jsonPath: "$", reason: messageOf(error) });
-  }
-}
-
-function parseSource(ctx: AppContext, file: FoundFile, value: unknown): SourceContribution {
-  switch (file.format) {
-    case "format_a":
-      return parseFormatA(value, file.path);
-    case "format_b":
-      return parseFormatB(value, file.path);
-    case "prompt_metadata":
-      return parsePromptMetadata(value, file.path, file.folderName!, file.stat.mtime.toISOString());
-    case "response":
-      return parseLegacyResponse(value, file.path, file.folderName!, ctx.config.s3);
-  }
-}
-
-function failed(found: FoundFile, record: Omit<SourceFileRecord, "error">, problem: ManifestProblem): ReadFile {
-  return { found, record: { ...record, error: JSON.stringify(problem) }, problem };
 }
 
 /** An actor with a training-data folder and no manifest: its images are the files in the folder. */
@@ -253,12 +265,8 @@ function folderContribution(ctx: AppContext, name: string): SourceContribution {
   return { file: folder, format: "format_a", updatedAt: null, actorName: name, images, listsImages: true };
 }
 
-function unchanged(row: SourceFileRow, stat: Stats): boolean {
-  return row.sizeBytes === stat.size && row.mtimeMs === stat.mtimeMs;
-}
-
-export function contentHashOf(bytes: Buffer | string): string {
-  return createHash("sha1").update(bytes).digest("hex");
+function unchanged(row: SourceFileRow, file: FoundFile): boolean {
+  return row.sizeBytes === file.size && row.mtimeMs === file.mtimeMs;
 }
 
 function listDir(path: string): string[] {
@@ -277,8 +285,4 @@ function statOrNull(path: string): Stats | null {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -6,7 +6,8 @@ import { auditActors, type ActorAuditResult } from "./audit.ts";
 import type { JobRunner } from "./jobs.ts";
 import { pruneLocal } from "./prune-local.ts";
 import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
-import { scanActors, type ActorScanResult, type S3Access } from "./scan.ts";
+import { scanActors, type ActorScanResult } from "./scan.ts";
+import type { S3Access } from "./s3-client.ts";
 import { syncActors, type SyncReport } from "./sync.ts";
 
 /** Which actors a job works on. */

@@ -1,5 +1,5 @@
 import type { AppContext } from "../context.ts";
-import type { S3Access } from "./audit.ts";
+import type { S3Access } from "./s3-client.ts";
 import { assertImageFilename, imagesOf, operationReport, resolveActor, type ActorRef, type OperationReport } from "./operation-common.ts";
 import type { ActorPlan } from "./plan.ts";
 import { ActorLocks, applyActorPlan } from "./write-through.ts";

@@ -15,6 +15,12 @@ import type { S3Config } from "../config.ts";
 import { actorPrefix, assertSafeName, isTrainingImageFilename, UnsafeNameError } from "./layout.ts";
 
 /** The fixed key pair s3rver accepts; used only for the embedded server, never for AWS. */
+/** The S3 side of a run: a client and the configuration it talks to (an `S3Connection` fits). */
+export interface S3Access {
+  client: S3Client;
+  s3Config: S3Config;
+}
+
 export const s3rverCredentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
 
 export interface S3ClientOptions {

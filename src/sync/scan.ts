@@ -1,5 +1,4 @@
 import { readdir, stat } from "node:fs/promises";
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import { allActorIds, loadActorForScan, writeActorScan, type ActorScanSnapshot, type ScannedImageChanges, type ScannedImageInsert } from "../db/scan-writes.ts";
@@ -7,13 +6,8 @@ import type { ActorRow, ImageRow, SyncStatus } from "../db/schema.ts";
 import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename, s3KeyOf, s3UrlOf, UnsafeNameError } from "./layout.ts";
-import { describeS3Error, isPlainMd5Etag, listActorObjects, type ListedObject } from "./s3-client.ts";
-
-/** The S3 side a scan talks to (an `S3Connection` or a test world's `s3`). */
-export interface S3Access {
-  client: S3Client;
-  s3Config: S3Config;
-}
+import { describeS3Error, isPlainMd5Etag, listActorObjects, type ListedObject, type S3Access } from "./s3-client.ts";
+import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 
 export interface LocalFile {
   filename: string;
@@ -88,14 +82,6 @@ export interface ScanReport {
   totalSizeBytes: number;
 }
 
-/** Thrown (and reported per actor) when a listing looks like a wrong prefix, credentials or an unmounted disk. */
-export class SuspectListingError extends Error {
-  constructor(readonly reasons: string[]) {
-    super(`suspect listing, nothing changed (re-run with --allow-suspect to apply it): ${reasons.join("; ")}`);
-    this.name = "SuspectListingError";
-  }
-}
-
 /**
  * Scans many actors (SPEC.md §6), a few at a time. One actor failing (S3 refused after
  * retries, unreadable folder, suspect listing) is reported and never stops the others.
@@ -158,7 +144,7 @@ export async function scanActor(ctx: AppContext, s3: S3Access, actorId: number, 
     });
     if (plan.suspectReasons.length > 0 && !options.allowSuspect) {
       result.outcome = "suspect";
-      result.error = new SuspectListingError(plan.suspectReasons).message;
+      result.error = new SuspectListingError(name, plan.suspectReasons).message;
       fillCounts(result, snapshot.actor);
       return result;
     }
@@ -338,30 +324,27 @@ export function planActorScan(input: ScanPlanInput): ScanPlan {
   return plan;
 }
 
-/** The suspect-listing guard (SPEC.md §6), per side: an empty listing that removes something, or too large a share. */
+/** The suspect-listing guard (SPEC.md §6) over what this scan would remove on each side. */
 function suspectReasons(input: ScanPlanInput, plan: ScanPlan): string[] {
-  const total = input.snapshot.images.length;
-  const reasons: string[] = [];
-  const share = (count: number) => `${count} of ${total} images (${Math.round((count / total) * 100)} %)`;
-  const limit = `more than the allowed ${Math.round(input.maxRemoveShare * 100)} %`;
-  const s3Removed = plan.report.removedFromS3.length;
-  if (s3Removed > 0 && input.objects.length === 0) {
-    reasons.push(`the S3 listing of ${input.s3Config.bucket}/${input.s3Config.prefix}${input.snapshot.actor.name}/ is empty but ${share(s3Removed)} were known in S3 (wrong bucket, prefix or credentials?)`);
-  } else if (s3Removed > 0 && s3Removed / total > input.maxRemoveShare) {
-    reasons.push(`the S3 listing would remove ${share(s3Removed)}, ${limit}`);
-  }
+  const sides: SideListing[] = [
+    {
+      side: "s3",
+      known: input.snapshot.images.filter((row) => expectedInS3(row, input.local === null)).length,
+      removed: plan.report.removedFromS3.length,
+      empty: input.objects.length === 0,
+      emptyReason: `the listing of ${input.s3Config.bucket}/${input.s3Config.prefix}${input.snapshot.actor.name}/ is empty`,
+    },
+  ];
   if (input.local) {
-    const localRemoved = plan.report.removedLocally.length;
-    const where = `the local folder data/actors/${input.snapshot.actor.name}/training_data`;
-    if (localRemoved > 0 && input.local.files.length === 0) {
-      reasons.push(
-        `${where} ${input.local.folderMissing ? "does not exist" : "has no images"} but ${share(localRemoved)} were known on disk (unmounted disk or wrong data directory?)`,
-      );
-    } else if (localRemoved > 0 && localRemoved / total > input.maxRemoveShare) {
-      reasons.push(`${where} would remove ${share(localRemoved)}, ${limit}`);
-    }
+    sides.push({
+      side: "local",
+      known: input.snapshot.images.filter(expectedLocally).length,
+      removed: plan.report.removedLocally.length,
+      empty: input.local.files.length === 0,
+      emptyReason: input.local.folderMissing ? "the folder does not exist" : "no image is in the folder",
+    });
   }
-  return reasons;
+  return suspectListingReasons(input.snapshot.images.length, sides, input.maxRemoveShare);
 }
 
 /** Whether the last known state puts the image in S3 (so its absence now is a removal). */

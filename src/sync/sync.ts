@@ -2,7 +2,8 @@ import { inArray } from "drizzle-orm";
 import pLimit from "p-limit";
 import type { AppContext } from "../context.ts";
 import { images } from "../db/schema.ts";
-import { auditActors, type S3Access } from "./audit.ts";
+import { auditActors } from "./audit.ts";
+import type { S3Access } from "./s3-client.ts";
 import { importManifests } from "./import.ts";
 import { addPlanTotals, planActorSync, planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
 import { ActorLocks, applyActorPlan, type ActorApplyResult, type StepOutcome } from "./write-through.ts";
@@ -38,7 +39,7 @@ export interface SyncReport {
   totals: PlanTotals;
   results: ActorApplyResult[];
   /** Actors that could not be planned (audit refused: S3 error, suspect listing) or applied. */
-  failedActors: { name: string; error: string }[];
+  failedActors: { name: string; error: string; suspect?: boolean }[];
   failedSteps: number;
   seconds: number;
 }
@@ -93,7 +94,7 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
     ...(options.actorIds ? { actorIds: options.actorIds } : { all: true as const }),
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
-      if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed" });
+      if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspect ? { suspect: true } : {}) });
       if (result?.ok) {
         const plan = planActors(ctx, [{ id: result.actorId, name: result.name }], planOptions)[0]!;
         report.plans.push(plan);

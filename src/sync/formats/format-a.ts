@@ -6,9 +6,12 @@ import { roundMb, safeFilename, sameJson, setField, syncStatus, type SourceContr
 
 /**
  * Format A: `data/actor_manifests/{characterId}_manifest.json` (seeds 001, 002, 004).
- * Loose objects: fields this service does not know are kept and written back.
+ * Only known fields are read here; fields this service does not know are kept because the
+ * exporter starts from the file itself (checked unchanged by its content hash). Plain
+ * objects, not loose ones: zod's compiled fast path made a cold import of 500,000 entries
+ * about twice as fast.
  */
-const entrySchema = z.looseObject({
+const entrySchema = z.object({
   filename: safeFilename,
   local_path: z.string().nullish(),
   s3_url: z.string().nullish(),
@@ -22,12 +25,12 @@ const entrySchema = z.looseObject({
   prompt: z.string().nullish(),
 });
 
-const manifestSchema = z.looseObject({
+const manifestSchema = z.object({
   character_id: z.union([z.string().min(1), z.number().int().nonnegative()]),
   character_name: safeFilename,
   training_data: z.array(entrySchema).default([]),
   training_data_updated: z.string().nullish(),
-  statistics: z.looseObject({}).nullish(),
+  statistics: z.object({}).nullish(),
 });
 
 export function parseFormatA(value: unknown, file: string): SourceContribution {

@@ -5,7 +5,7 @@ import { safeFilename, sameJson, setField, type SourceContribution } from "./fie
 import { isObject, orderLike, type ExportInput } from "./format-a.ts";
 
 /** Format B: `data/actors/{name}/training_data/manifest.json` (seed 003), the S3-side manifest. */
-const imageSchema = z.looseObject({
+const imageSchema = z.object({
   s3_url: z.string().nullish(),
   s3_key: z.string().nullish(),
   prompt: z.string().nullish(),
@@ -21,7 +21,7 @@ const imageSchema = z.looseObject({
   good: z.boolean().nullish(),
 });
 
-const generationSchema = z.looseObject({
+const generationSchema = z.object({
   generation_id: z.number().int(),
   type: z.string().min(1),
   generated_at: z.string().nullish(),
@@ -29,7 +29,7 @@ const generationSchema = z.looseObject({
   metadata: z.unknown().optional(),
 });
 
-const manifestSchema = z.looseObject({
+const manifestSchema = z.object({
   actor_id: safeFilename,
   created_at: z.string().nullish(),
   updated_at: z.string().nullish(),

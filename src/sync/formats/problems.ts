@@ -23,12 +23,15 @@ export function jsonPathOf(path: readonly PropertyKey[]): string {
   }, "$");
 }
 
-/** Parses with a zod schema; the first issue becomes a ManifestError naming the file and JSON path. */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown, file: string): z.infer<T> {
+/**
+ * Parses with a zod schema; the first issue becomes a ManifestError naming the file and
+ * JSON path. `at` is where `value` sits in the file, for parts parsed one by one.
+ */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, file: string, at: readonly PropertyKey[] = []): z.infer<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  throw new ManifestError({ file, jsonPath: jsonPathOf(issue.path), reason: describeIssue(issue, value) });
+  throw new ManifestError({ file, jsonPath: jsonPathOf([...at, ...issue.path]), reason: describeIssue(issue, value) });
 }
 
 function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {

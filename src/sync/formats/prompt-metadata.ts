@@ -10,7 +10,7 @@ import { isTrainingImageFilename } from "../layout.ts";
  * shapes seen are accepted: an object keyed by filename, or a list of entries with a
  * `filename`. Keys that are not image filenames are other tools' data and are kept.
  */
-const entrySchema = z.looseObject({
+const entrySchema = z.object({
   good: z.boolean().nullish(),
   prompt: z.string().nullish(),
   prompt_preview: z.string().nullish(),
@@ -23,11 +23,10 @@ export function parsePromptMetadata(value: unknown, file: string, actorName: str
   if (Array.isArray(value)) {
     for (const entry of parseWith(listSchema, value, file)) if (entry.filename) entries.push(fieldsOf(entry.filename, entry));
   } else if (isObject(value)) {
-    const imageKeys = Object.keys(value).filter(isTrainingImageFilename);
-    const keyed = parseWith(z.object(Object.fromEntries(imageKeys.map((key) => [key, entrySchema]))), value, file);
-    for (const key of imageKeys) {
-      safeFilename.parse(key);
-      entries.push(fieldsOf(key, keyed[key] as z.infer<typeof entrySchema>));
+    // One static schema per entry: a schema built per file would be compiled anew for each.
+    for (const key of Object.keys(value).filter(isTrainingImageFilename)) {
+      parseWith(safeFilename, key, file, [key]);
+      entries.push(fieldsOf(key, parseWith(entrySchema, value[key], file, [key])));
     }
   } else {
     parseWith(z.union([listSchema, z.record(z.string(), z.unknown())]), value, file);
