@@ -36,3 +36,24 @@ describe("the demo data set", () => {
     for (const [path, value] of before) expect(JSON.parse(readFileSync(path, "utf8")), path).toEqual(value);
   });
 });
+
+describe("reading on a thread", () => {
+  it("imports the same rows and reports the same problems as reading inline", async () => {
+    const threaded = makeStoreWorld();
+    try {
+      await writeDemoData(threaded.dataDir, { s3: threaded.ctx.config.s3 });
+      const threadedReport = await importManifests(threaded.ctx, { readerThreads: 1 });
+      expect(threadedReport).toMatchObject({ actorsImported: report.actorsImported, imagesImported: report.imagesImported });
+      expect(threadedReport.problems.map((p) => [p.file.slice(threaded.dataDir.length), p.jsonPath, p.reason]).sort()).toEqual(
+        report.problems.map((p) => [p.file.slice(world.dataDir.length), p.jsonPath, p.reason]).sort(),
+      );
+      const rows = (w: StoreWorld) =>
+        w.ctx.db.$client
+          .prepare("SELECT a.name, i.filename, i.status, i.md5, i.size_bytes, i.good, i.prompt FROM images i JOIN actors a ON a.id = i.actor_id ORDER BY 1, 2")
+          .all();
+      expect(rows(threaded)).toEqual(rows(world));
+    } finally {
+      threaded.dispose();
+    }
+  });
+});
