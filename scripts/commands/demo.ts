@@ -1,8 +1,6 @@
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../src/config.ts";
-import { writeDemoData } from "../../src/sync/demo.ts";
+import { holdsStudioData, writeDemoData } from "../../src/sync/demo.ts";
 import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
 import { ensureBucket } from "../../src/sync/s3-client.ts";
 import { connectS3, usesEmbeddedS3 } from "../../src/sync/s3-setup.ts";
@@ -13,17 +11,6 @@ interface DemoFlags {
   force?: boolean;
   json?: boolean;
   s3?: boolean;
-}
-
-/** Whether the data directory already holds actors or manifests (the SQLite file and .s3rver do not count). */
-function holdsData(dataDir: string): boolean {
-  return ["actors", "actor_manifests"].some((folder) => {
-    try {
-      return readdirSync(join(dataDir, folder)).length > 0;
-    } catch {
-      return false;
-    }
-  });
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -41,7 +28,7 @@ export function registerDemoCommand(program: Command): void {
     .action(async (flags: DemoFlags) => {
       try {
         const config = loadConfig(process.env, { dataDir: flags.dataDir });
-        if (holdsData(config.dataDir) && !flags.force) {
+        if (holdsStudioData(config.dataDir) && !flags.force) {
           throw new Error(`${config.dataDir} already holds actors or manifests; pass --force to write the demo over them`);
         }
         const dataSet = await writeDemoData(config.dataDir, { s3: config.s3 });

@@ -1,17 +1,17 @@
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../src/config.ts";
 import { consoleLogger, makeContext, type AppContext } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
 import { graphqlEndpoint, startServer } from "../../src/server.ts";
-import { writeDemoData } from "../../src/sync/demo.ts";
+import { holdsStudioData, writeDemoData } from "../../src/sync/demo.ts";
 import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import { ensureBucket } from "../../src/sync/s3-client.ts";
 import { JobRunner } from "../../src/sync/jobs.ts";
 import { connectS3, type S3Connection } from "../../src/sync/s3-setup.ts";
 import { recoverIntents } from "../../src/sync/write-through.ts";
+import { auditActors } from "../../src/sync/audit.ts";
+import { scanActors } from "../../src/sync/scan.ts";
 import { withCommonOptions, type CommonFlags } from "./common.ts";
 
 interface ServeFlags extends CommonFlags {
@@ -19,17 +19,6 @@ interface ServeFlags extends CommonFlags {
   port?: string;
   demo?: boolean;
   import?: boolean;
-}
-
-/** Whether the data directory holds actors or manifests yet (the SQLite file and .s3rver do not count). */
-function holdsData(dataDir: string): boolean {
-  return ["actors", "actor_manifests"].some((folder) => {
-    try {
-      return readdirSync(join(dataDir, folder)).length > 0;
-    } catch {
-      return false;
-    }
-  });
 }
 
 export function registerServeCommand(program: Command): void {
@@ -65,7 +54,8 @@ export function registerServeCommand(program: Command): void {
         await s3?.stop();
         s3 = undefined;
       }
-      if (flags.demo !== false && !holdsData(config.dataDir)) {
+      const writeDemo = flags.demo !== false && !holdsStudioData(config.dataDir);
+      if (writeDemo) {
         ctx.logger.info(`${config.dataDir} is empty: writing the demo data set`);
         const dataSet = await writeDemoData(config.dataDir, { s3: config.s3 });
         if (s3?.embedded) {
@@ -89,6 +79,12 @@ export function registerServeCommand(program: Command): void {
           ctx.logger.warn(`interrupted changes not settled yet (${error instanceof Error ? error.message : String(error)}): the next start tries again`);
         }
         ctx.s3 = s3;
+        // A fresh demo shows every status of SPEC.md §2 at once: scan (adds the orphans) and audit it.
+        if (writeDemo) {
+          await scanActors(ctx, s3, { all: true });
+          const audit = await auditActors(ctx, s3, { all: true });
+          ctx.logger.info(`audited the demo: ${Object.entries(audit.counts).map(([status, count]) => `${count} ${status}`).join(", ")}`);
+        }
       }
       // One job runner per process; it marks jobs a crash left running as interrupted.
       ctx.jobs = new JobRunner(ctx);

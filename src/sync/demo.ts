@@ -21,6 +21,7 @@
  * `healthyManifests` lists the files an import then export must give back unchanged; 0012's
  * format A is left out (response.json names an image it lacks, so the merge adds it).
  */
+import { readdirSync } from "node:fs";
 import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { loadConfig, type S3Config } from "../config.ts";
@@ -110,6 +111,17 @@ export interface DemoDataSet {
   brokenFiles: DemoBrokenFile[];
   /** Format A, format B and prompt_metadata files of healthy actors: import then export must give back the same JSON value. */
   healthyManifests: string[];
+}
+
+/** Whether the data directory already holds actors or manifests (the SQLite file and .s3rver do not count). */
+export function holdsStudioData(dataDir: string): boolean {
+  return ["actors", "actor_manifests"].some((folder) => {
+    try {
+      return readdirSync(join(dataDir, folder)).length > 0;
+    } catch {
+      return false;
+    }
+  });
 }
 
 export interface DemoOptions {

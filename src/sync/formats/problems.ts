@@ -41,7 +41,8 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
     (node, key) => (node !== null && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined),
     root,
   );
-  const shown = received === undefined ? "" : ` (got ${truncate(JSON.stringify(received))})`;
+  const text = received === undefined ? undefined : truncate(JSON.stringify(received));
+  const shown = text === undefined || issue.message.includes(text) ? "" : ` (got ${text})`;
   return `${issue.message}${shown}`;
 }
 
