@@ -1,26 +1,11 @@
-import { execFile } from "node:child_process";
 import { statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
 import { bytesFor, deleteImageObject, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { cli } from "../helpers/cli.ts";
 import { createWorld, type World } from "../helpers/world.ts";
-
-const run = promisify(execFile);
-const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
-
-/** Runs the real CLI entry point with only the environment given (plus PATH), never the host's AWS settings. */
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? "", ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let server: TestS3Server;
 let world: World;
