@@ -1,4 +1,4 @@
-import type { SourceFormat } from "../sync/formats/fields.ts";
+import type { ImageFields, SourceFormat } from "../sync/formats/fields.ts";
 import type { MergedActor } from "../sync/merge.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
@@ -16,6 +16,8 @@ export interface SourceFileRecord {
 export interface ActorImport {
   merged: MergedActor;
   files: SourceFileRecord[];
+  /** Not in SQLite before this import: it has no rows to remove. */
+  isNew: boolean;
 }
 
 /**
@@ -52,7 +54,7 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
   const importedAt = new Date().toISOString();
   const run = sqlite.transaction(() => {
     const actorIds: number[] = [];
-    for (const { merged, files } of batch) {
+    for (const { merged, files, isNew } of batch) {
       const actorId = upsertActor.pluck().get(merged) as number;
       actorIds.push(actorId);
       const generationIds = new Map<number, number>();
@@ -60,30 +62,8 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
         const row = { actorId, ...generation, metadata: jsonOrNull(generation.metadata) };
         generationIds.set(generation.generationKey, upsertGeneration.pluck().get(row) as number);
       }
-      upsertImages(
-        merged.images.map((image) => [
-          actorId,
-          image.filename,
-          image.index ?? null,
-          image.s3Key ?? null,
-          image.s3Url ?? null,
-          image.localPath ?? null,
-          image.md5 ?? null,
-          image.sizeBytes ?? null,
-          image.modifiedAt ?? null,
-          image.modifiedTimestamp ?? null,
-          image.prompt ?? null,
-          image.promptPreview ?? null,
-          image.generatedAt ?? null,
-          image.generationKey == null ? null : (generationIds.get(image.generationKey) ?? null),
-          image.source ?? null,
-          image.status ?? null,
-          image.good == null ? null : image.good ? 1 : 0,
-          image.s3Etag ?? null,
-          image.s3LastModified ?? null,
-        ]),
-      );
-      removeUnlisted.run(actorId, JSON.stringify(merged.images.map((image) => image.filename)));
+      upsertImages(actorId, merged.images, generationIds);
+      if (!isNew) removeUnlisted.run(actorId, JSON.stringify(merged.images.map((image) => image.filename)));
       for (const file of files) upsertSource.run({ ...file, actorId, importedAt });
       refreshActorStatistics(db, [actorId]);
       // SQLite now says what the files say, unless they disagreed with each other.
@@ -113,10 +93,11 @@ const imageColumns = [
 const rowsPerStatement = 50;
 
 /**
- * Upserts image rows many to a statement with positional parameters: measured on 500,000
- * rows, 2.9 s against 5.4 s for one row a statement with named parameters.
+ * Upserts image rows many to a statement with positional parameters, bound from one flat
+ * array per statement: measured on 500,000 rows, 2.9 s against 5.4 s for one row a
+ * statement with named parameters (and no array per row for the collector to sweep).
  */
-function multiRowUpsert(sqlite: Db["$client"]): (rows: unknown[][]) => void {
+function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, images: readonly ImageFields[], generationIds: Map<number, number>) => void {
   const statements = new Map<number, ReturnType<typeof sqlite.prepare>>();
   const statementFor = (count: number) => {
     let statement = statements.get(count);
@@ -131,10 +112,35 @@ function multiRowUpsert(sqlite: Db["$client"]): (rows: unknown[][]) => void {
     }
     return statement;
   };
-  return (rows) => {
-    for (let start = 0; start < rows.length; start += rowsPerStatement) {
-      const chunk = rows.slice(start, start + rowsPerStatement);
-      statementFor(chunk.length).run(chunk.flat());
+  return (actorId, images, generationIds) => {
+    for (let start = 0; start < images.length; start += rowsPerStatement) {
+      const end = Math.min(images.length, start + rowsPerStatement);
+      const params: unknown[] = [];
+      for (let i = start; i < end; i++) {
+        const image = images[i]!;
+        params.push(
+          actorId,
+          image.filename,
+          image.index ?? null,
+          image.s3Key ?? null,
+          image.s3Url ?? null,
+          image.localPath ?? null,
+          image.md5 ?? null,
+          image.sizeBytes ?? null,
+          image.modifiedAt ?? null,
+          image.modifiedTimestamp ?? null,
+          image.prompt ?? null,
+          image.promptPreview ?? null,
+          image.generatedAt ?? null,
+          image.generationKey == null ? null : (generationIds.get(image.generationKey) ?? null),
+          image.source ?? null,
+          image.status ?? null,
+          image.good == null ? null : image.good ? 1 : 0,
+          image.s3Etag ?? null,
+          image.s3LastModified ?? null,
+        );
+      }
+      statementFor(end - start).run(params);
     }
   };
 }
