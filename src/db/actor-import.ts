@@ -1,4 +1,4 @@
-import type { ImageFields, SourceFormat } from "../sync/formats/fields.ts";
+import type { SourceFormat } from "../sync/formats/fields.ts";
 import type { MergedActor } from "../sync/merge.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
@@ -13,11 +13,57 @@ export interface SourceFileRecord {
   error: string | null;
 }
 
+/**
+ * A merged actor in the form the writer binds: image columns as one flat array (the
+ * actor_id slot left 0, the generation slot holding the manifest's generation key), so a
+ * reader thread can prepare it and hand it over as plain values.
+ */
+export interface PreparedActor {
+  actor: Pick<MergedActor, "characterId" | "name" | "descriptor" | "age" | "gender" | "manifestUpdatedAt" | "sourcesDisagree">;
+  generations: MergedActor["generations"];
+  imageCount: number;
+  imageValues: unknown[];
+}
+
 export interface ActorImport {
-  merged: MergedActor;
+  prepared: PreparedActor;
   files: SourceFileRecord[];
   /** Not in SQLite before this import: it has no rows to remove. */
   isNew: boolean;
+}
+
+export function prepareActor(merged: MergedActor): PreparedActor {
+  const { images, generations, ...actor } = merged;
+  const imageValues: unknown[] = [];
+  for (const image of images) {
+    imageValues.push(
+      0,
+      image.filename,
+      image.index ?? null,
+      image.s3Key ?? null,
+      image.s3Url ?? null,
+      image.localPath ?? null,
+      image.md5 ?? null,
+      image.sizeBytes ?? null,
+      image.modifiedAt ?? null,
+      image.modifiedTimestamp ?? null,
+      image.prompt ?? null,
+      image.promptPreview ?? null,
+      image.generatedAt ?? null,
+      image.generationKey ?? null,
+      image.source ?? null,
+      image.status ?? null,
+      image.good == null ? null : image.good ? 1 : 0,
+      image.s3Etag ?? null,
+      image.s3LastModified ?? null,
+    );
+  }
+  return {
+    actor: { characterId: actor.characterId, name: actor.name, descriptor: actor.descriptor, age: actor.age, gender: actor.gender, manifestUpdatedAt: actor.manifestUpdatedAt, sourcesDisagree: actor.sourcesDisagree },
+    generations,
+    imageCount: images.length,
+    imageValues,
+  };
 }
 
 /**
@@ -54,20 +100,21 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
   const importedAt = new Date().toISOString();
   const run = sqlite.transaction(() => {
     const actorIds: number[] = [];
-    for (const { merged, files, isNew } of batch) {
-      const actorId = upsertActor.pluck().get(merged) as number;
+    for (const { prepared, files, isNew } of batch) {
+      const { actor, generations, imageValues } = prepared;
+      const actorId = upsertActor.pluck().get(actor) as number;
       actorIds.push(actorId);
       const generationIds = new Map<number, number>();
-      for (const generation of merged.generations) {
+      for (const generation of generations) {
         const row = { actorId, ...generation, metadata: jsonOrNull(generation.metadata) };
         generationIds.set(generation.generationKey, upsertGeneration.pluck().get(row) as number);
       }
-      upsertImages(actorId, merged.images, generationIds);
-      if (!isNew) removeUnlisted.run(actorId, JSON.stringify(merged.images.map((image) => image.filename)));
+      upsertImages(actorId, imageValues, generationIds);
+      if (!isNew) removeUnlisted.run(actorId, JSON.stringify(filenamesOf(imageValues)));
       for (const file of files) upsertSource.run({ ...file, actorId, importedAt });
       refreshActorStatistics(db, [actorId]);
       // SQLite now says what the files say, unless they disagreed with each other.
-      if (!merged.sourcesDisagree) markExported.run(actorId);
+      if (!actor.sourcesDisagree) markExported.run(actorId);
     }
     return actorIds;
   });
@@ -92,12 +139,21 @@ const imageColumns = [
 ];
 const rowsPerStatement = 50;
 
+const actorSlot = 0;
+const generationSlot = imageColumns.indexOf("generation_id");
+
+function filenamesOf(imageValues: readonly unknown[]): unknown[] {
+  const filenames: unknown[] = [];
+  for (let offset = 1; offset < imageValues.length; offset += imageColumns.length) filenames.push(imageValues[offset]);
+  return filenames;
+}
+
 /**
- * Upserts image rows many to a statement with positional parameters, bound from one flat
- * array per statement: measured on 500,000 rows, 2.9 s against 5.4 s for one row a
- * statement with named parameters (and no array per row for the collector to sweep).
+ * Upserts image rows many to a statement with positional parameters bound from the
+ * prepared flat array: measured on 500,000 rows, 2.9 s against 5.4 s for one row a
+ * statement with named parameters (and no object or array per row to collect).
  */
-function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, images: readonly ImageFields[], generationIds: Map<number, number>) => void {
+function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, imageValues: unknown[], generationIds: Map<number, number>) => void {
   const statements = new Map<number, ReturnType<typeof sqlite.prepare>>();
   const statementFor = (count: number) => {
     let statement = statements.get(count);
@@ -112,35 +168,17 @@ function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, images: readon
     }
     return statement;
   };
-  return (actorId, images, generationIds) => {
-    for (let start = 0; start < images.length; start += rowsPerStatement) {
-      const end = Math.min(images.length, start + rowsPerStatement);
-      const params: unknown[] = [];
-      for (let i = start; i < end; i++) {
-        const image = images[i]!;
-        params.push(
-          actorId,
-          image.filename,
-          image.index ?? null,
-          image.s3Key ?? null,
-          image.s3Url ?? null,
-          image.localPath ?? null,
-          image.md5 ?? null,
-          image.sizeBytes ?? null,
-          image.modifiedAt ?? null,
-          image.modifiedTimestamp ?? null,
-          image.prompt ?? null,
-          image.promptPreview ?? null,
-          image.generatedAt ?? null,
-          image.generationKey == null ? null : (generationIds.get(image.generationKey) ?? null),
-          image.source ?? null,
-          image.status ?? null,
-          image.good == null ? null : image.good ? 1 : 0,
-          image.s3Etag ?? null,
-          image.s3LastModified ?? null,
-        );
-      }
-      statementFor(end - start).run(params);
+  const width = imageColumns.length;
+  return (actorId, imageValues, generationIds) => {
+    for (let offset = 0; offset < imageValues.length; offset += width) {
+      imageValues[offset + actorSlot] = actorId;
+      const key = imageValues[offset + generationSlot];
+      if (key !== null) imageValues[offset + generationSlot] = generationIds.get(key as number) ?? null;
+    }
+    const rows = imageValues.length / width;
+    for (let start = 0; start < rows; start += rowsPerStatement) {
+      const end = Math.min(rows, start + rowsPerStatement);
+      statementFor(end - start).run(imageValues.slice(start * width, end * width));
     }
   };
 }

@@ -2,7 +2,7 @@ import { readdirSync, statSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../context.ts";
-import { recordFailedSources, writeImportedActors, type ActorImport } from "../db/actor-import.ts";
+import { prepareActor, recordFailedSources, writeImportedActors, type ActorImport, type PreparedActor } from "../db/actor-import.ts";
 import { sourceFiles, actors, type SourceFileRow } from "../db/schema.ts";
 import type { ImageFields, SourceContribution, SourceFormat } from "./formats/fields.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
@@ -10,6 +10,7 @@ import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName }
 import { mergeSources } from "./merge.ts";
 import { readSourceFile, type FoundFile, type ReadFile } from "./source-files.ts";
 import { SourceReadPool } from "./source-read-pool.ts";
+import type { UnitResult } from "./source-read-worker.ts";
 
 export interface ImportReport {
   actorsImported: number;
@@ -112,9 +113,9 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
       if (!found.folders.has(name) || unreadableFormatA.has(parseActorName(name).characterId ?? "")) return;
       contributions.push(folderContribution(ctx, name));
     }
-    const merged = mergeSources(name, contributions);
-    batch.push({ merged, files: results.map((result) => result.record), isNew: !actorIdByName.has(name) });
-    imagesOf.set(name, merged.images.length);
+    const prepared = prepareActor(mergeSources(name, contributions));
+    batch.push({ prepared, files: results.map((result) => result.record), isNew: !actorIdByName.has(name) });
+    imagesOf.set(name, prepared.imageCount);
     if (batch.length >= actorsPerTransaction) await flush();
   };
   const takeResults = (results: ReadFile[]) => {
@@ -124,8 +125,9 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
       pending.delete(file.path);
       report.filesRead += 1;
       const row = known.get(file.path);
-      const name = result.contribution?.actorName ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined);
-      if (file.format === "format_a" && result.contribution) formatAByName.set(result.contribution.actorName, file);
+      const named = result.contribution?.actorName ?? result.actorName;
+      const name = named ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined);
+      if (file.format === "format_a" && named) formatAByName.set(named, file);
       if (result.problem) noteUnreadable(file);
       if (!name) continue;
       // An actor imported already in this run gets a file it lacked: it is merged again.
@@ -135,14 +137,36 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
     }
   };
 
-  const batches = readBatches(changed);
+  /** An actor a reader thread merged: written as it is, if the unit held every file the actor has. */
+  const takePrepared = (unit: UnitResult & { prepared: PreparedActor }) => {
+    const name = unit.prepared.actor.name;
+    const inUnit = new Set(unit.results.map((result) => result.found.path));
+    if (blocked.has(name) || !actorFilesOf(name).every((file) => inUnit.has(file.path))) {
+      // Merged from too few files: forget these reads (they carry no contributions) so the actor is read again here.
+      for (const path of inUnit) read.delete(path);
+      return;
+    }
+    batch.push({ prepared: unit.prepared, files: unit.results.map((result) => result.record), isNew: !actorIdByName.has(name) });
+    imagesOf.set(name, unit.prepared.imageCount);
+    waiting.delete(name);
+  };
+
+  const batches = readBatches(found.all, pending);
   const threads = options.readerThreads ?? (changed.length >= threadedImportThreshold ? undefined : 0);
   const pool = threads === 0 ? null : new SourceReadPool(threads);
   try {
-    // All batches are queued at once: the threads parse ahead while this thread writes.
-    const inFlight = pool ? batches.map((files) => pool.read(files, ctx.config.s3)) : [];
-    for (const [i, files] of batches.entries()) {
-      takeResults(pool ? await inFlight[i]! : files.map((file) => readSourceFile(file, ctx.config.s3)));
+    // All batches are queued at once: the threads read ahead while this thread writes.
+    const inFlight = pool ? batches.map((units) => pool.read(units, ctx.config.s3)) : [];
+    for (const [i, units] of batches.entries()) {
+      // Read here, only the changed files are read now; an actor's unchanged ones are read when it is merged.
+      const unitResults: UnitResult[] = pool
+        ? await inFlight[i]!
+        : units.map((files) => ({ results: files.filter((file) => pending.has(file.path)).map((file) => readSourceFile(file, ctx.config.s3)) }));
+      for (const unit of unitResults) {
+        takeResults(unit.results);
+        if (unit.prepared) takePrepared(unit as UnitResult & { prepared: PreparedActor });
+      }
+      if (batch.length >= actorsPerTransaction) await flush();
       options.onProgress?.(i, batches.length + 1);
       for (const name of [...waiting]) {
         // Ready once none of its files waits in a later batch (actors without a manifest wait for all: see below).
@@ -176,21 +200,35 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
 }
 
 /**
- * Changed files in batches, each actor's files together: format A files are named by
- * character id and actor folders start with it, so sorting by that key (format A first)
- * keeps an actor's manifest and its folder's files side by side.
+ * Units of files that share a character id (format A files are named by it, actor folders
+ * start with it), format A first, kept where any file changed, in batches of about
+ * `filesPerReadBatch` files: a unit is normally one actor, read and merged together.
  */
-function readBatches(changed: FoundFile[]): FoundFile[][] {
+function readBatches(all: readonly FoundFile[], changed: ReadonlySet<string>): FoundFile[][][] {
   const key = (file: FoundFile) =>
     file.folderName === null ? basename(file.path).replace(/_manifest\.json$/, "") : (parseActorName(file.folderName).characterId ?? file.folderName);
-  const ordered = [...changed].sort((a, b) => {
-    const ka = key(a);
-    const kb = key(b);
-    if (ka !== kb) return ka < kb ? -1 : 1;
-    return (a.folderName === null ? 0 : 1) - (b.folderName === null ? 0 : 1);
-  });
-  const batches: FoundFile[][] = [];
-  for (let start = 0; start < ordered.length; start += filesPerReadBatch) batches.push(ordered.slice(start, start + filesPerReadBatch));
+  const units = new Map<string, FoundFile[]>();
+  for (const file of all) {
+    const unit = units.get(key(file));
+    if (unit) unit.push(file);
+    else units.set(key(file), [file]);
+  }
+  const batches: FoundFile[][][] = [];
+  let current: FoundFile[][] = [];
+  let files = 0;
+  for (const unitKey of [...units.keys()].sort()) {
+    const unit = units.get(unitKey)!;
+    if (!unit.some((file) => changed.has(file.path))) continue;
+    unit.sort((a, b) => (a.folderName === null ? 0 : 1) - (b.folderName === null ? 0 : 1));
+    current.push(unit);
+    files += unit.length;
+    if (files >= filesPerReadBatch) {
+      batches.push(current);
+      current = [];
+      files = 0;
+    }
+  }
+  if (current.length > 0) batches.push(current);
   return batches;
 }
 

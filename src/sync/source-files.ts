@@ -27,6 +27,8 @@ export interface ReadFile {
   found: FoundFile;
   record: SourceFileRecord;
   contribution?: SourceContribution;
+  /** The actor the file names, kept when a reader thread merged it and dropped the contribution. */
+  actorName?: string;
   problem?: ManifestProblem;
 }
 
