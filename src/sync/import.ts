@@ -48,8 +48,17 @@ const actorsPerTransaction = 250;
  */
 export async function importManifests(ctx: AppContext, options: ImportOptions = {}): Promise<ImportReport> {
   const { db } = ctx;
-  const found = discoverSourceFiles(ctx);
   const known = new Map(db.select().from(sourceFiles).all().map((row) => [row.path, row]));
+  // Many entries SQLite has never seen: start the reader threads now, so they load while the files are statted.
+  const entries = listDir(ctx.layout.manifestsDir).length + listDir(ctx.layout.actorsDir).length;
+  const early = options.readerThreads !== 0 && entries - known.size >= threadedImportThreshold ? new SourceReadPool(options.readerThreads) : null;
+  let found: Discovery;
+  try {
+    found = discoverSourceFiles(ctx);
+  } catch (error) {
+    await early?.close();
+    throw error;
+  }
   const actorIdByName = new Map(db.select({ id: actors.id, name: actors.name }).from(actors).all().map((a) => [a.name, a.id]));
   const nameByActorId = new Map([...actorIdByName].map(([name, id]) => [id, name]));
   const report: ImportReport = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [] };
@@ -152,8 +161,9 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   };
 
   const batches = readBatches(found.all, pending);
-  const threads = options.readerThreads ?? (changed.length >= threadedImportThreshold ? undefined : 0);
-  const pool = threads === 0 ? null : new SourceReadPool(threads);
+  const threaded = options.readerThreads !== undefined ? options.readerThreads > 0 : changed.length >= threadedImportThreshold;
+  if (early && !threaded) await early.close();
+  const pool = threaded ? (early ?? new SourceReadPool(options.readerThreads)) : null;
   try {
     // All batches are queued at once: the threads read ahead while this thread writes.
     const inFlight = pool ? batches.map((units) => pool.read(units, ctx.config.s3)) : [];
