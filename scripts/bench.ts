@@ -11,7 +11,8 @@
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { runContentBench, type BenchFigure } from "./bench/content.ts";
+import { runContentBench } from "./bench/content.ts";
+import type { BenchFigure } from "./bench/figures.ts";
 import { runApiBench } from "./bench/api.ts";
 import { runImportBench } from "./bench/import.ts";
 import { runSyncBench } from "./bench/sync.ts";

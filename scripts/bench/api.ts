@@ -14,7 +14,7 @@ import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { graphqlEndpoint, startServer } from "../../src/server.ts";
 import { benchActorName } from "../../src/sync/bench-data.ts";
 import { importManifests } from "../../src/sync/import.ts";
-import type { BenchFigure } from "./content.ts";
+import type { BenchFigure } from "./figures.ts";
 import { metadataScaleDataDir } from "./import.ts";
 
 export interface ApiBenchOptions {

@@ -25,6 +25,7 @@ import { s3KeyOf, s3UrlOf } from "../../src/sync/layout.ts";
 import { Md5Pool } from "../../src/sync/md5-pool.ts";
 import { createS3Client, ensureBucket, putObjectWithMd5, s3rverCredentials } from "../../src/sync/s3-client.ts";
 import { startS3rverProcess } from "../../src/sync/s3rver-process.ts";
+import { median, type BenchFigure } from "./figures.ts";
 
 export interface ContentBenchOptions {
   actors?: number;
@@ -35,16 +36,6 @@ export interface ContentBenchOptions {
   /** Runs of each measurement; the median is reported. Default 5. */
   runs?: number;
   log?: (line: string) => void;
-}
-
-export interface BenchFigure {
-  name: string;
-  value: number;
-  unit: string;
-  /** The bar from SPEC.md §10, when the figure has one. */
-  bar?: { op: ">=" | "<="; value: number; unit: string };
-  pass?: boolean;
-  note?: string;
 }
 
 export interface ContentBenchResult {
@@ -264,10 +255,6 @@ async function md5sum(groups: string[][]): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 function round(value: number): number {
   return Math.round(value * 10) / 10;

@@ -10,7 +10,7 @@ import { makeContext, silentLogger } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
 import { writeMetadataScale } from "../../src/sync/bench-data.ts";
 import { importManifests } from "../../src/sync/import.ts";
-import type { BenchFigure } from "./content.ts";
+import { median, type BenchFigure } from "./figures.ts";
 
 export interface ImportBenchOptions {
   /** Folder holding the generated data set; reused when it is already there. */
@@ -69,7 +69,3 @@ export async function runImportBench(options: ImportBenchOptions): Promise<Bench
   ];
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}

@@ -43,7 +43,7 @@ import { createS3Client, ensureBucket, listObjects, s3rverCredentials } from "..
 import { startS3rverProcess, type S3rverProcess } from "../../src/sync/s3rver-process.ts";
 import { scanActors } from "../../src/sync/scan.ts";
 import { syncActors } from "../../src/sync/sync.ts";
-import type { BenchFigure } from "./content.ts";
+import { median, type BenchFigure } from "./figures.ts";
 
 export interface SyncBenchOptions {
   actors?: number;
@@ -311,11 +311,6 @@ function mbps(bytes: number, seconds: number): number {
   return round(bytes / 1e6 / seconds);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 function round(value: number): number {
   return Math.round(value * 100) / 100;
