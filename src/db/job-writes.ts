@@ -1,3 +1,4 @@
+import type { PlanTotals } from "../sync/plan.ts";
 import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { jobActors, jobs, type JobActorRow, type JobRow } from "./schema.ts";
 import type { Db } from "./store.ts";
@@ -109,20 +110,12 @@ export function jobActorsByJobIds(db: Db, jobIds: readonly number[], options: { 
   return jobIds.map((id) => byJob.get(id) ?? []);
 }
 
-export interface JobSummaryRow {
+export interface JobSummaryRow extends PlanTotals {
   jobId: number;
   succeeded: number;
   failed: number;
   skipped: number;
   pending: number;
-  uploads: number;
-  uploadBytes: number;
-  downloads: number;
-  downloadBytes: number;
-  overwrites: number;
-  overwriteBytes: number;
-  deletes: number;
-  deleteBytes: number;
   synced: number;
   localOnly: number;
   s3Only: number;

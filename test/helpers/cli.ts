@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
+import type { World } from "./world.ts";
 
 const run = promisify(execFile);
 const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
@@ -20,4 +21,16 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** The environment that points the CLI at a test world's data directory and s3rver (and no home AWS settings). */
+export function cliEnv(world: World): Record<string, string> {
+  return {
+    DATA_DIR: world.dataDir,
+    S3_ENDPOINT: world.config.s3.endpoint!,
+    S3_BUCKET: world.config.s3.bucket,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    HOME: world.dataDir,
+  };
 }

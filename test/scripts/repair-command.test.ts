@@ -6,7 +6,7 @@ import { s3KeyOf } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { cli } from "../helpers/cli.ts";
+import { cli, cliEnv } from "../helpers/cli.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
@@ -26,14 +26,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const env = () => ({
-  DATA_DIR: world.dataDir,
-  S3_ENDPOINT: world.config.s3.endpoint!,
-  S3_BUCKET: world.config.s3.bucket,
-  AWS_ACCESS_KEY_ID: "S3RVER",
-  AWS_SECRET_ACCESS_KEY: "S3RVER",
-  HOME: world.dataDir,
-});
+const env = () => cliEnv(world);
 const head = (filename: string) => headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, A, filename));
 
 describe("actor-manifests sync, delete, rate", () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
 import { deleteImageObject, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { cli } from "../helpers/cli.ts";
+import { cli, cliEnv } from "../helpers/cli.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
@@ -27,14 +27,7 @@ afterAll(async () => {
 });
 
 describe("actor-manifests scan", () => {
-  const env = () => ({
-    DATA_DIR: world.dataDir,
-    S3_ENDPOINT: world.config.s3.endpoint!,
-    S3_BUCKET: world.config.s3.bucket,
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    HOME: world.dataDir,
-  });
+  const env = () => cliEnv(world);
 
   it("scans one actor by name and prints JSON for scripts", async () => {
     const { code, stdout } = await cli(["scan", "--actor", A, "--json"], env());
