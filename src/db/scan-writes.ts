@@ -126,14 +126,6 @@ export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stal
   });
 }
 
-/** Only the check time moves: a scan that found nothing to write still says when it looked. */
-export function markActorChecked(db: Db, actorId: number, checkedAt: string): void {
-  db.transaction((tx) => {
-    tx.update(images).set({ checkedAt }).where(eq(images.actorId, actorId)).run();
-    tx.update(actors).set({ lastCheckedAt: checkedAt }).where(eq(actors.id, actorId)).run();
-  });
-}
-
 /** Ids of every actor, by name (a scan of `--all`). */
 export function allActorIds(db: Db): number[] {
   return db
