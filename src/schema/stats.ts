@@ -7,6 +7,7 @@ import {
   imageAggregates,
   type ActorGrouping,
   type GroupRow,
+  type Totals,
 } from "../db/stats-queries.ts";
 import { Actor } from "./actor.ts";
 import { builder, maxPageSize } from "./builder.ts";
@@ -15,19 +16,7 @@ import { InvalidFilterError } from "./errors.ts";
 import { ActorFilterInput, humanSize, RatingEnum, SyncStatusEnum, toActorFilter } from "./inputs.ts";
 
 /** Counts of a set of images (one actor's, or all the actors a filter picks). */
-export interface ImageStatisticsShape {
-  imageCount: number;
-  syncedCount: number;
-  localOnlyCount: number;
-  s3OnlyCount: number;
-  outOfSyncCount: number;
-  missingCount: number;
-  uncheckedCount: number;
-  goodCount: number;
-  badCount: number;
-  unratedCount: number;
-  totalSizeBytes: number;
-}
+export type ImageStatisticsShape = Omit<Totals, "actorCount" | "fullySyncedActorCount">;
 
 export const ImageStatistics = builder.objectRef<ImageStatisticsShape>("ImageStatistics").implement({
   description: "Counts of a set of training images by sync status and by rating, and their total size.",
