@@ -1,9 +1,9 @@
-import { sql } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
-import { actors, type SyncStatus } from "../db/schema.ts";
+import { actorsForAudit } from "../db/audit-writes.ts";
+import type { SyncStatus } from "../db/schema.ts";
 import type { JobActorWrite } from "../db/job-writes.ts";
 import { auditActors, type ActorAuditResult } from "./audit.ts";
-import type { JobRunner } from "./jobs.ts";
+import type { JobKind, JobReporter, JobRunner } from "./jobs.ts";
 import { pruneLocal } from "./prune-local.ts";
 import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
 import { scanActors, type ActorScanResult } from "./scan.ts";
@@ -60,10 +60,7 @@ type JobContext = AppContext & { jobs: JobRunner; s3: S3Access };
 
 /** Scans the selected actors as a job (SPEC.md §6): one actor row as each finishes. */
 export function startScanJob(ctx: JobContext, selection: ActorSelection, options: ScanJobOptions = {}): number {
-  return ctx.jobs.start("scan", { ...selectionParams(ctx, selection), ...options }, {}, async (reporter) => {
-    const selected = selectedActors(ctx, selection);
-    reporter.progress({ actorsTotal: selected.length, phase: "scan" });
-    reporter.actorsPending(selected);
+  return startActorJob(ctx, "scan", selection, options, {}, "scan", async (reporter, selected) => {
     await scanActors(ctx, ctx.s3, {
       actorIds: selected.map((actor) => actor.id),
       allowSuspect: options.allowSuspect,
@@ -78,10 +75,7 @@ export function startScanJob(ctx: JobContext, selection: ActorSelection, options
 
 /** Audits the selected actors as a job (content check through the hash cache). */
 export function startAuditJob(ctx: JobContext, selection: ActorSelection, options: ScanJobOptions = {}): number {
-  return ctx.jobs.start("audit", { ...selectionParams(ctx, selection), ...options }, {}, async (reporter) => {
-    const selected = selectedActors(ctx, selection);
-    reporter.progress({ actorsTotal: selected.length, phase: "audit" });
-    reporter.actorsPending(selected);
+  return startActorJob(ctx, "audit", selection, options, {}, "audit", async (reporter, selected) => {
     const byName = new Map(selected.map((actor) => [actor.name, actor.id]));
     const report = await auditActors(ctx, ctx.s3, {
       actorIds: selected.map((actor) => actor.id),
@@ -98,10 +92,7 @@ export function startAuditJob(ctx: JobContext, selection: ActorSelection, option
 
 /** Syncs the selected actors as a job (SPEC.md §7); a dry run records each actor's plan and changes nothing. */
 export function startSyncJob(ctx: JobContext, selection: ActorSelection, options: SyncJobOptions): number {
-  return ctx.jobs.start("sync", { ...selectionParams(ctx, selection), ...options }, { dryRun: options.dryRun }, async (reporter) => {
-    const selected = selectedActors(ctx, selection);
-    reporter.progress({ actorsTotal: selected.length, phase: "audit" });
-    reporter.actorsPending(selected);
+  return startActorJob(ctx, "sync", selection, options, { dryRun: options.dryRun }, "audit", async (reporter, selected) => {
     const announced = new Set<string>();
     const report = await syncActors(ctx, ctx.s3, {
       actorIds: selected.map((actor) => actor.id),
@@ -201,19 +192,27 @@ function auditRow(result: ActorAuditResult): JobActorWrite {
   };
 }
 
-function selectedActors(ctx: AppContext, selection: ActorSelection): { id: number; name: string }[] {
-  const query = ctx.db.select({ id: actors.id, name: actors.name }).from(actors);
-  if ("all" in selection) return query.orderBy(actors.name).all();
-  return query
-    .where(sql`${actors.id} IN (SELECT value FROM json_each(${JSON.stringify(selection.actorIds)}))`)
-    .orderBy(actors.name)
-    .all();
-}
-
-/** The job's parameters as recorded: actor names rather than row ids, which mean nothing to a reader. */
-function selectionParams(ctx: AppContext, selection: ActorSelection): { all: boolean; actors: string[] } {
-  if ("all" in selection) return { all: true, actors: [] };
-  return { all: false, actors: selectedActors(ctx, selection).map((actor) => actor.name) };
+/**
+ * Starts a job over the selected actors, read once: recorded by name (row ids mean nothing
+ * to a reader of the job history), shown as pending, then handed to `work`.
+ */
+function startActorJob(
+  ctx: JobContext,
+  kind: JobKind,
+  selection: ActorSelection,
+  params: object,
+  options: { dryRun?: boolean },
+  phase: string,
+  work: (reporter: JobReporter, selected: { id: number; name: string }[]) => Promise<void>,
+): number {
+  const all = "all" in selection;
+  const selected = actorsForAudit(ctx.db, all ? "all" : selection.actorIds);
+  const recorded = { all, actors: all ? [] : selected.map((actor) => actor.name), ...params };
+  return ctx.jobs.start(kind, recorded, options, async (reporter) => {
+    reporter.progress({ actorsTotal: selected.length, phase });
+    reporter.actorsPending(selected);
+    await work(reporter, selected);
+  });
 }
 
 export interface PruneLocalJobOptions {
@@ -228,10 +227,7 @@ export interface PruneLocalJobOptions {
  * the max-delete limit fails the job before anything is deleted.
  */
 export function startPruneLocalJob(ctx: JobContext, selection: ActorSelection, options: PruneLocalJobOptions): number {
-  return ctx.jobs.start("prune_local", { ...selectionParams(ctx, selection), ...options }, { dryRun: options.dryRun }, async (reporter) => {
-    const selected = selectedActors(ctx, selection);
-    reporter.progress({ actorsTotal: selected.length, phase: "audit" });
-    reporter.actorsPending(selected);
+  return startActorJob(ctx, "prune_local", selection, options, { dryRun: options.dryRun }, "audit", async (reporter, selected) => {
     const report = await pruneLocal(ctx, ctx.s3, {
       actorIds: selected.map((actor) => actor.id),
       dryRun: options.dryRun,
