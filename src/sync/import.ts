@@ -50,11 +50,12 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   const { db } = ctx;
   const known = new Map(db.select().from(sourceFiles).all().map((row) => [row.path, row]));
   // Many entries SQLite has never seen: start the reader threads now, so they load while the files are statted.
-  const entries = listDir(ctx.layout.manifestsDir).length + listDir(ctx.layout.actorsDir).length;
-  const early = options.readerThreads !== 0 && entries - known.size >= threadedImportThreshold ? new SourceReadPool(options.readerThreads) : null;
+  let early = null as SourceReadPool | null;
   let found: Discovery;
   try {
-    found = discoverSourceFiles(ctx);
+    found = discoverSourceFiles(ctx, (entries) => {
+      if (options.readerThreads !== 0 && entries - known.size >= threadedImportThreshold) early = new SourceReadPool(options.readerThreads);
+    });
   } catch (error) {
     await early?.close();
     throw error;
@@ -249,17 +250,21 @@ interface Discovery {
   folders: Map<string, FoundFile[]>;
 }
 
-function discoverSourceFiles(ctx: AppContext): Discovery {
+/** Lists and stats the source files; `listed` hears how many entries there are before the stat calls begin. */
+function discoverSourceFiles(ctx: AppContext, listed: (entries: number) => void): Discovery {
   const { layout } = ctx;
+  const manifestEntries = listDir(layout.manifestsDir);
+  const actorEntries = listDir(layout.actorsDir);
+  listed(manifestEntries.length + actorEntries.length);
   const formatA: FoundFile[] = [];
-  for (const entry of listDir(layout.manifestsDir)) {
+  for (const entry of manifestEntries) {
     if (!entry.endsWith("_manifest.json")) continue;
     const path = join(layout.manifestsDir, entry);
     const stat = statOrNull(path);
     if (stat?.isFile()) formatA.push({ path, format: "format_a", folderName: null, size: stat.size, mtimeMs: stat.mtimeMs });
   }
   const folders = new Map<string, FoundFile[]>();
-  for (const name of listDir(layout.actorsDir)) {
+  for (const name of actorEntries) {
     let folder: string;
     try {
       folder = layout.trainingDir(name);
