@@ -10,7 +10,6 @@ interface AuditFlags extends CommonFlags {
   actor?: string[];
   all?: boolean;
   allowSuspect?: boolean;
-  /** False with --no-list. */
   list?: boolean;
 }
 
@@ -20,7 +19,10 @@ export function registerAuditCommand(program: Command): void {
       "verify content: MD5 of each local file (through the hash cache, in worker threads) against the S3 content MD5, and record each image's status",
     )
     .option("--allow-suspect", "audit even when a listing is empty or would take more than MAX_REMOVE_SHARE of an actor's images off a side")
-    .option("--no-list", "take the S3 side (ETag, size) as the last scan recorded it instead of listing S3 again (the content check right after a scan)")
+    .option(
+      "--list",
+      "list S3 first; by default the S3 side (ETag, size) is taken as the last scan, sync or `audit --list` recorded it (actors never listed are listed)",
+    )
     .action((flags: AuditFlags) =>
       runWithContext(flags, async (ctx) => {
         const actorIds = selectActorIds(ctx, flags);
@@ -32,7 +34,7 @@ export function registerAuditCommand(program: Command): void {
           const report = await auditActors(ctx, s3, {
             ...(everyActor ? { all: true as const } : { actorIds }),
             allowSuspect: flags.allowSuspect,
-            listS3: flags.list !== false,
+            listS3: flags.list === true,
             onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
           });
           bar.stop();
@@ -52,8 +54,26 @@ function summarize(report: AuditReport): string[] {
       `${report.filesFromCache} unchanged from the hash cache` +
       (report.bytesDownloaded > 0 ? `, downloaded ${formatBytes(report.bytesDownloaded)} to check multipart objects` : ""),
     ...statusTable({ ...report.counts, unchecked: 0 }, report.bytesTotal),
+    ...listingAge(report),
     ...report.actors.flatMap(describeActor),
   ];
+}
+
+/** How old the S3 side compared with is, and how many actors were confirmed unchanged: what the statuses rest on. */
+function listingAge(report: AuditReport): string[] {
+  const audited = report.actors.filter((actor) => actor.ok);
+  const fromLastListing = audited.filter((actor) => actor.s3ListedAt !== actor.checkedAt);
+  const oldest = fromLastListing.map((actor) => actor.s3ListedAt ?? "").sort()[0];
+  const unchanged = audited.filter((actor) => actor.unchanged).length;
+  const lines = [];
+  if (oldest !== undefined) {
+    lines.push(
+      `S3 side as last listed for ${fromLastListing.length} actors (oldest listing ${oldest}), listed now for ${audited.length - fromLastListing.length}: ` +
+        "`scan` or `audit --list` lists it again.",
+    );
+  }
+  if (unchanged > 0) lines.push(`${unchanged} actors unchanged since their last audit (same rows, same image files): statuses confirmed without reading them.`);
+  return lines;
 }
 
 /** Per-actor lines only where something needs attention, so a clean audit of thousands stays short. */

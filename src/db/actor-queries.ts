@@ -5,6 +5,7 @@ import type { Db } from "./store.ts";
 /** Selects an actors row under its drizzle (camelCase) property names. */
 export const actorColumns = `a.id AS id, a.character_id AS characterId, a.name AS name, a.descriptor AS descriptor,
   a.age AS age, a.gender AS gender, a.manifest_updated_at AS manifestUpdatedAt, a.last_checked_at AS lastCheckedAt,
+  a.s3_listed_at AS s3ListedAt,
   a.revision AS revision, a.exported_revision AS exportedRevision, a.total_count AS totalCount,
   a.synced_count AS syncedCount, a.local_only_count AS localOnlyCount, a.s3_only_count AS s3OnlyCount,
   a.out_of_sync_count AS outOfSyncCount, a.missing_count AS missingCount, a.unchecked_count AS uncheckedCount,

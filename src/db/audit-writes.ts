@@ -1,4 +1,5 @@
 import { sep } from "node:path";
+import { recordAuditBasis, type AuditBasis } from "./audit-basis.ts";
 import type { ActorRow, ImageRow, SyncStatus } from "./schema.ts";
 import { cachedStatement, jsonList } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
@@ -33,7 +34,7 @@ export type AuditedImage = Pick<
 export interface ActorAuditSnapshot {
   /** The actor's revision when its rows were read: the write is refused if it moved meanwhile. */
   revision: number;
-  lastCheckedAt: string | null;
+  s3ListedAt: string | null;
   images: AuditedImage[];
 }
 
@@ -42,8 +43,8 @@ export interface ActorAuditSnapshot {
  * keyed by the absolute path `folder/filename`), read together with the actor's revision.
  */
 export function loadActorForAudit(db: Db, actorId: number, folder: string): ActorAuditSnapshot | null {
-  const actor = cachedStatement(db, `SELECT revision, last_checked_at AS lastCheckedAt FROM actors WHERE id = ?`).get(actorId) as
-    | { revision: number; lastCheckedAt: string | null }
+  const actor = cachedStatement(db, `SELECT revision, s3_listed_at AS s3ListedAt FROM actors WHERE id = ?`).get(actorId) as
+    | { revision: number; s3ListedAt: string | null }
     | undefined;
   if (!actor) return null;
   const images = cachedStatement(
@@ -75,6 +76,9 @@ export interface ActorAuditWrite {
   actorId: number;
   snapshot: ActorAuditSnapshot;
   outcomes: readonly ImageAuditOutcome[];
+  /** The S3 side was listed by this audit (not taken from the last listing). */
+  listed: boolean;
+  basis: Omit<AuditBasis, "revision">;
 }
 
 const auditedColumns = [
@@ -96,7 +100,8 @@ const exportedColumns = ["status", "md5", "sizeBytes"] as const satisfies readon
  * Writes the audits of some actors in one short transaction: the rows that changed, the
  * check time of every row and actor, and the statistics (which also bumps the revision)
  * of actors where something the manifests show changed, so an audit that changed nothing
- * leaves the manifests alone. An actor whose revision moved since its rows were read
+ * leaves the manifests alone, and the basis a later audit may confirm instead of redoing
+ * (audit-basis.ts). An actor whose revision moved since its rows were read
  * (another writer changed it) is "stale": nothing of it is written, and the caller audits
  * it again.
  */
@@ -132,7 +137,11 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
     const writtenIds = jsonList(written.map((write) => write.actorId));
     cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, writtenIds);
     cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, writtenIds);
+    const listedIds = jsonList(written.filter((write) => write.listed).map((write) => write.actorId));
+    cachedStatement(db, `UPDATE actors SET s3_listed_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, listedIds);
     refreshActorStatistics(db, visible);
+    // After the statistics: the basis carries the revision they left.
+    for (const write of written) recordAuditBasis(db, write.actorId, write.basis);
     return results;
   })();
 }

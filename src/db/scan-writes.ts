@@ -1,5 +1,6 @@
 import { asc, eq, sql } from "drizzle-orm";
 import { actors, generations, images, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
+import { forgetAuditBasis } from "./audit-basis.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -119,8 +120,10 @@ export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stal
     for (const update of write.updates) {
       if (Object.keys(update.changes).length > 0) tx.update(images).set(update.changes).where(eq(images.id, update.id)).run();
     }
+    // New rows or ETags and stats the manifests do not show: the last audit's outcome no longer stands on its own.
+    if (write.inserts.length > 0 || write.updates.some((update) => Object.keys(update.changes).length > 0)) forgetAuditBasis(db, write.actorId);
     tx.update(images).set({ checkedAt: write.checkedAt }).where(eq(images.actorId, write.actorId)).run();
-    tx.update(actors).set({ lastCheckedAt: write.checkedAt }).where(eq(actors.id, write.actorId)).run();
+    tx.update(actors).set({ lastCheckedAt: write.checkedAt, s3ListedAt: write.checkedAt }).where(eq(actors.id, write.actorId)).run();
     if (write.visible) refreshActorStatistics(db, [write.actorId]) // same connection, so inside this transaction;
     return "written";
   });

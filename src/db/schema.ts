@@ -17,6 +17,8 @@ export const actors = sqliteTable(
     gender: text("gender"),
     manifestUpdatedAt: text("manifest_updated_at"),
     lastCheckedAt: text("last_checked_at"),
+    /** When the actor's S3 prefix was last listed (scan, sync, `audit --list`): the age of the S3 side an audit compares with. */
+    s3ListedAt: text("s3_listed_at"),
     /** Bumped by every change of the actor or its images; exports compare it. */
     revision: integer("revision").notNull().default(0),
     /** Revision last written to the manifests (export skips actors already written). */
@@ -143,6 +145,26 @@ export const hashCache = sqliteTable("hash_cache", {
   /** Status-change time: catches an in-place edit whose mtime was set back (utimes cannot set ctime). */
   ctimeMs: real("ctime_ms"),
   md5: text("md5").notNull(),
+});
+
+/**
+ * What the last audit of an actor rested on (see audit-basis.ts): while the actor's rows are
+ * as that audit left them (same revision, no scan since) and the folder's image files stat
+ * the same, a new audit would find exactly what it found, so it need not look at a row.
+ */
+export const auditBases = sqliteTable("audit_bases", {
+  actorId: integer("actor_id")
+    .primaryKey()
+    .references(() => actors.id, { onDelete: "cascade" }),
+  /** The actor's revision right after the audit wrote. */
+  revision: integer("revision").notNull(),
+  /** Digest of the training folder's image files (name, size, mtime, ctime, inode); "s3-only" in that mode. */
+  localDigest: text("local_digest").notNull(),
+  /** Digest of the actor's S3 listing the rows reflect (key, ETag, size, last-modified); null when not listed. */
+  s3Digest: text("s3_digest"),
+  /** Images in the folder or prefix that no manifest lists, as JSON lists of filenames. */
+  untrackedLocal: text("untracked_local").notNull().default("[]"),
+  untrackedS3: text("untracked_s3").notNull().default("[]"),
 });
 
 export type ActorRow = typeof actors.$inferSelect;

@@ -37,6 +37,10 @@ Actor.implement({
     gender: t.exposeString("gender", { nullable: true, description: "Gender part of the name; null when the name has another shape." }),
     manifestUpdatedAt: t.exposeString("manifestUpdatedAt", { nullable: true, description: "When the manifest says its training data last changed (ISO 8601)." }),
     lastCheckedAt: t.exposeString("lastCheckedAt", { nullable: true, description: "When a scan or audit last checked this actor; null if never." }),
+    s3ListedAt: t.exposeString("s3ListedAt", {
+      nullable: true,
+      description: "When the actor's S3 prefix was last listed (scan, sync, or audit with `listS3`): an audit compares with the S3 side as of then. Null if never.",
+    }),
     statistics: t.field({
       type: ImageStatistics,
       description: "Counts of the actor's images by status and rating, and their total size (kept in step with every change).",

@@ -510,16 +510,21 @@ builder.mutationFields((t) => ({
   }),
   auditActor: t.field({
     type: ActorCheckPayload,
-    description: "Audits one actor now (content check: local MD5s through the hash cache, S3 MD5s from ETag or metadata) and returns its statuses with fresh statistics.",
+    description:
+      "Audits one actor now (content check: local MD5s through the hash cache against the S3 content MD5s of the last listing, or of a new one with `listS3`) and returns its statuses with fresh statistics.",
     args: {
       name: t.arg.string({ required: true, description: "Actor name." }),
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even when a listing looks suspect." }),
+      listS3: t.arg.boolean({
+        defaultValue: false,
+        description: "List S3 first; by default the S3 side is compared as the last scan, sync or listing audit recorded it (`Actor.s3ListedAt`).",
+      }),
     },
     errors: { types: actorErrors, directResult: true, union: { name: "AuditActorResult", description: "What the audit found, or why it did not run." } },
     resolve: async (_root, args, ctx) => {
       const s3 = requireS3(ctx);
       const actor = requireActor(ctx, args.name);
-      const run = () => auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false });
+      const run = () => auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false, listS3: args.listS3 ?? false });
       const result = await (ctx.app.jobs ? ctx.app.jobs.locks.run(actor.id, run) : run());
       if (!result.ok) {
         const reason = result.error ?? "audit failed";
@@ -594,11 +599,18 @@ builder.mutationFields((t) => ({
       actors: t.arg.stringList({ description: "Actor names; or set `all`." }),
       all: t.arg.boolean({ defaultValue: false, description: "Every actor." }),
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even where a listing looks suspect." }),
+      listS3: t.arg.boolean({
+        defaultValue: false,
+        description: "List S3 first; by default the S3 side is compared as the last scan, sync or listing audit recorded it (`Actor.s3ListedAt`).",
+      }),
     },
     errors: { types: startErrors, directResult: true, union: { name: "StartAuditResult", description: "The job started, or why it did not start." } },
     resolve: (_root, args, ctx) => {
       const { s3, jobs } = requireJobs(ctx);
-      const id = startAuditJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), { allowSuspect: args.allowSuspect ?? false });
+      const id = startAuditJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), {
+        allowSuspect: args.allowSuspect ?? false,
+        listS3: args.listS3 ?? false,
+      });
       return jobById(ctx.app.db, id)!;
     },
   }),

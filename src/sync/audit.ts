@@ -4,9 +4,9 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
 import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
+import { auditCandidates, confirmUnchangedAudits, s3OnlyLocalDigest, type AuditBasis, type AuditCandidate } from "../db/audit-basis.ts";
 import {
   actorNeedsExport,
-  actorsForAudit,
   loadActorForAudit,
   writeActorAudits,
   type ActorAuditWrite,
@@ -36,9 +36,9 @@ export interface AuditOptions {
   /** Audit even when a listing looks suspect (empty, or most of the actor gone): the explicit override of SPEC.md §6. */
   allowSuspect?: boolean;
   /**
-   * List S3 (default true). False takes the S3 side (ETag, size) from what the last scan or
-   * audit recorded, with no listing: the content check after a fresh scan. An actor never
-   * checked before is listed anyway.
+   * List the actors' S3 prefixes first (default false). An audit verifies content (SPEC.md
+   * §6): by default it compares with the S3 side (ETag, size) as the last listing recorded
+   * it — a scan, a sync or an audit with this option — and lists only actors never listed.
    */
   listS3?: boolean;
   /** Actors in flight at once (their files queue in the hashing pool while listings run); default 256. */
@@ -84,6 +84,13 @@ export interface ActorAuditResult {
   manifestsWritten: string[];
   exportProblems: { file: string; reason: string }[];
   checkedAt: string | null;
+  /** When the S3 side compared with was listed (now, when this audit listed it). */
+  s3ListedAt: string | null;
+  /**
+   * Nothing changed since the last audit (same rows, same image files, same listing when
+   * listed): its statuses were confirmed without reading a row or a file.
+   */
+  unchanged: boolean;
 }
 
 export interface AuditReport {
@@ -113,12 +120,13 @@ export async function auditActor(ctx: AppContext, s3: S3Access, actorId: number,
 }
 
 /**
- * Verifies content for the chosen actors: lists S3 (one listing of the whole prefix for
- * `all`; none with `listS3: false`), stats the local files and takes their MD5 through the
- * hash cache (hashing what changed in worker threads while the listing is on its way),
- * tells each image's status by the table of SPEC.md §2, writes it with the time it was
- * checked in short transactions, and writes the actor's manifests through. One actor's
- * failure is reported and never stops the others.
+ * Verifies content for the chosen actors: takes the S3 side from the last listing (or
+ * lists it: one listing of the whole prefix for `all`), stats the local files and takes
+ * their MD5 through the hash cache (hashing what changed in worker threads while a
+ * listing is on its way), tells each image's status by the table of SPEC.md §2, writes it
+ * with the time it was checked in short transactions, and writes the actor's manifests
+ * through. An actor unchanged since its last audit is confirmed from a digest of its
+ * folder (see audit-basis.ts). One actor's failure is reported and never stops the others.
  */
 export async function auditActors(
   ctx: AppContext,
@@ -126,7 +134,7 @@ export async function auditActors(
   options: AuditOptions & ({ actorIds: readonly number[] } | { all: true }),
 ): Promise<AuditReport> {
   const started = performance.now();
-  const selected = actorsForAudit(ctx.db, "all" in options ? "all" : options.actorIds);
+  const selected = auditCandidates(ctx.db, "all" in options ? "all" : options.actorIds);
   const ownPool = options.pool === undefined;
   const pool = options.pool ?? new Md5Pool();
   const hashCache = new HashCache(ctx.db, pool);
@@ -139,14 +147,23 @@ export async function auditActors(
 
   try {
     progress();
-    const listS3 = options.listS3 ?? true;
+    const listS3 = options.listS3 ?? false;
     // Every actor: one listing of the whole prefix (a page per 1,000 keys), not a request per actor.
     const listings = listS3 && "all" in options ? listAllActors(s3).catch((error: unknown) => new Error(describeS3Error(error))) : undefined;
     const gate = pLimit(Math.max(1, options.actorConcurrency ?? 256));
     await Promise.all(
       selected.map((actor) =>
         gate(async () => {
-          const result = await auditOne(ctx, s3, actor, { hashCache, writer, listings, listS3, allowSuspect: options.allowSuspect ?? false });
+          const listActor = once(() => actorObjects(s3, actor.name, listings));
+          const oneOptions = {
+            hashCache,
+            writer,
+            listActor,
+            listS3: listS3 || actor.s3ListedAt === null,
+            allowSuspect: options.allowSuspect ?? false,
+            lastBasis: actor.basis,
+          };
+          const result = (await confirmUnchanged(ctx, actor, oneOptions)) ?? (await auditOne(ctx, s3, actor, oneOptions));
           results.push(result);
           actorsDone += 1;
           progress(result);
@@ -180,10 +197,13 @@ export async function auditActors(
 interface AuditOneOptions {
   hashCache: HashCache;
   writer: AuditWriter;
-  /** Objects of every actor from one listing (or the error it met); undefined: list this actor. */
-  listings: Promise<Map<string, ListedObject[]> | Error> | undefined;
+  /** The actor's objects as listed now (one request, or its part of the listing of every actor), asked for once. */
+  listActor: () => Promise<ListedObject[]>;
+  /** Compare with a listing made now, rather than the last one recorded. */
   listS3: boolean;
   allowSuspect: boolean;
+  /** What the actor's last audit rested on, as read when this audit began. */
+  lastBasis: AuditBasis | null;
 }
 
 interface LocalSide {
@@ -194,6 +214,43 @@ interface LocalSide {
 /** Times an actor is audited again when another writer changed it meanwhile. */
 const staleRetries = 2;
 
+/**
+ * The audit of an actor whose rows are as its last audit left them, and whose image files
+ * and (when listed) S3 listing digest as they did then: that audit's statuses stand, so
+ * they are confirmed as checked now without reading a row or a file. Null: audit it in full.
+ */
+async function confirmUnchanged(ctx: AppContext, actor: AuditCandidate, options: AuditOneOptions): Promise<ActorAuditResult | null> {
+  const basis = actor.basis;
+  if (!basis || basis.revision !== actor.revision || (options.listS3 && basis.s3Digest === null)) return null;
+  const s3Only = ctx.config.storageMode === "s3-only";
+  let digests: [string, string | null];
+  try {
+    digests = await Promise.all([
+      s3Only ? s3OnlyLocalDigest : options.hashCache.pool.folderDigest(ctx.layout.trainingDir(actor.name)),
+      options.listS3 ? options.listActor().then(listingDigest) : null,
+    ]);
+  } catch {
+    return null; // the full audit meets the same failure and reports it
+  }
+  if (digests[0] !== basis.localDigest || (options.listS3 && digests[1] !== basis.s3Digest)) return null;
+  const confirmed = await options.writer.confirm({ actorId: actor.id, revision: actor.revision, listed: options.listS3 });
+  if (!confirmed) return null;
+  const result = emptyResult(actor);
+  Object.assign(result, {
+    ok: true,
+    unchanged: true,
+    counts: { ...actor.counts },
+    filesFromCache: s3Only ? 0 : actor.counts.synced + actor.counts.local_only + actor.counts.out_of_sync,
+    bytesTotal: actor.bytesPresent,
+    untrackedLocal: basis.untrackedLocal,
+    untrackedS3: options.listS3 ? basis.untrackedS3 : [],
+    checkedAt: confirmed.checkedAt,
+    s3ListedAt: options.listS3 ? confirmed.checkedAt : actor.s3ListedAt,
+  });
+  if (actor.revision > actor.exportedRevision) await writeManifestsThrough(ctx, actor.id, result);
+  return result;
+}
+
 async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id" | "name">, options: AuditOneOptions): Promise<ActorAuditResult> {
   let result = emptyResult(actor);
   try {
@@ -203,18 +260,20 @@ async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id
       if (written !== "stale") break;
       if (attempt >= staleRetries) throw new Error("another writer kept changing this actor; audit it again later");
     }
-    // Write-through (SPEC.md §7): the manifests carry what the audit learned.
-    if (actorNeedsExport(ctx.db, actor.id)) {
-      const exported = await exportManifests(ctx, { actorIds: [actor.id] });
-      result.manifestsWritten = exported.filesWritten;
-      result.exportProblems = exported.problems;
-    }
+    if (actorNeedsExport(ctx.db, actor.id)) await writeManifestsThrough(ctx, actor.id, result);
   } catch (error) {
     result.ok = false;
     if (error instanceof SuspectListingError) result.suspect = true;
     result.error = result.suspect ? (error as Error).message : describeS3Error(error);
   }
   return result;
+}
+
+/** Write-through (SPEC.md §7): the manifests carry what the audit learned. */
+async function writeManifestsThrough(ctx: AppContext, actorId: number, result: ActorAuditResult): Promise<void> {
+  const exported = await exportManifests(ctx, { actorIds: [actorId] });
+  result.manifestsWritten = exported.filesWritten;
+  result.exportProblems = exported.problems;
 }
 
 function emptyResult(actor: Pick<ActorRow, "id" | "name">): ActorAuditResult {
@@ -235,6 +294,8 @@ function emptyResult(actor: Pick<ActorRow, "id" | "name">): ActorAuditResult {
     manifestsWritten: [],
     exportProblems: [],
     checkedAt: null,
+    s3ListedAt: null,
+    unchanged: false,
   };
 }
 
@@ -256,21 +317,23 @@ async function auditOnce(
   const snapshot = loadActorForAudit(db, actor.id, folder);
   if (!snapshot) throw new Error(`actor ${actor.name} is gone`);
   const rows = snapshot.images;
-  // The S3 side as the last scan or audit recorded it serves only an actor that was checked before.
-  const listS3 = options.listS3 || snapshot.lastCheckedAt === null;
-  const listing: Promise<ListedObject[]> = listS3 ? actorObjects(s3, actor.name, options.listings) : Promise.resolve(recordedObjects(s3, actor.name, rows));
+  // The S3 side as the last listing recorded it serves only an actor that was listed before.
+  const listS3 = options.listS3 || snapshot.s3ListedAt === null;
+  const listing: Promise<ListedObject[]> = listS3 ? options.listActor() : Promise.resolve(recordedObjects(s3, actor.name, rows));
   listing.catch(() => {}); // awaited below; no unhandled rejection while the local side runs
 
   // Local side, stat only (mirrored mode), then MD5s through the hash cache.
   const localOf = new Map<number, LocalSide | null>();
   let localNames = new Set<string>();
   let folderExists = false;
+  let localDigest = s3OnlyLocalDigest;
   // One safe segment under the actor's folder (what layout.imagePath checks), without re-deriving the folder per file.
   const pathOf = (filename: string) => join(folder, assertSafeName(filename));
   if (!s3Only) {
     // In a worker: thousands of stat(2) calls are the main cost of an audit of an unchanged tree.
     const local = await options.hashCache.pool.statFolder(folder, rows.map((row) => assertSafeName(row.filename)));
     folderExists = local.exists;
+    localDigest = local.digest;
     localNames = new Set(local.names.filter(isTrainingImageFilename));
     rows.forEach((row, i) => {
       const stat = local.stats[i];
@@ -311,10 +374,13 @@ async function auditOnce(
   const objects = new Map(listed.map((object) => [object.filename, object]));
   const s3Of = new Map<number, ListedObject | null>();
   const prefix = actorPrefix(s3.s3Config, actor.name);
+  let headed = false;
   for (const row of rows) {
     // A key recorded outside the actor's prefix (legacy manifests) is not in the listing: HEAD it.
-    if (listS3 && row.s3Key && !row.s3Key.startsWith(prefix)) s3Of.set(row.id, await headAsListed(s3, row.s3Key, row.filename));
-    else s3Of.set(row.id, objects.get(row.filename) ?? null);
+    if (listS3 && row.s3Key && !row.s3Key.startsWith(prefix)) {
+      s3Of.set(row.id, await headAsListed(s3, row.s3Key, row.filename));
+      headed = true;
+    } else s3Of.set(row.id, objects.get(row.filename) ?? null);
   }
 
   const tracked = new Set(rows.map((row) => row.filename));
@@ -391,9 +457,19 @@ async function auditOnce(
     });
   }
 
-  const written = await options.writer.write({ actorId: actor.id, snapshot, outcomes });
+  // What a later audit may confirm instead of redoing. The S3 digest stands for the listing the rows
+  // now reflect: this one, or (no listing) the last audit's, if nothing changed the rows since.
+  const last = options.lastBasis?.revision === snapshot.revision ? options.lastBasis : null;
+  const basis = {
+    localDigest,
+    s3Digest: listS3 ? (headed ? null : listingDigest(listed)) : (last?.s3Digest ?? null),
+    untrackedLocal: result.untrackedLocal,
+    untrackedS3: listS3 ? result.untrackedS3 : (last?.untrackedS3 ?? []),
+  };
+  const written = await options.writer.write({ actorId: actor.id, snapshot, outcomes, listed: listS3, basis });
   if (written.outcome === "written") {
     result.checkedAt = written.checkedAt;
+    result.s3ListedAt = listS3 ? written.checkedAt : snapshot.s3ListedAt;
     result.ok = true;
   }
   return written.outcome;
@@ -430,6 +506,7 @@ function recordedObjects(s3: S3Access, name: string, rows: readonly AuditedImage
  */
 class AuditWriter {
   private queue: { write: ActorAuditWrite; resolve(value: { outcome: "written" | "stale"; checkedAt: string }): void; reject(error: unknown): void }[] = [];
+  private confirmations: { confirmation: UnchangedConfirmation; resolve(value: { checkedAt: string } | null): void; reject(error: unknown): void }[] = [];
   private scheduled = false;
 
   constructor(
@@ -440,34 +517,57 @@ class AuditWriter {
   write(write: ActorAuditWrite): Promise<{ outcome: "written" | "stale"; checkedAt: string }> {
     return new Promise((resolve, reject) => {
       this.queue.push({ write, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  /** Marks an unchanged actor checked now; null when its rows changed meanwhile (audit it in full). */
+  confirm(confirmation: UnchangedConfirmation): Promise<{ checkedAt: string } | null> {
+    return new Promise((resolve, reject) => {
+      this.confirmations.push({ confirmation, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
     const batch = this.queue.splice(0);
+    const confirmations = this.confirmations.splice(0);
     const checkedAt = new Date().toISOString();
     let outcomes: ("written" | "stale")[];
+    let confirmed: boolean[];
     try {
-      outcomes = this.db.$client.transaction(() => {
+      [outcomes, confirmed] = this.db.$client.transaction(() => {
         this.hashCache.flush();
-        return writeActorAudits(
-          this.db,
-          batch.map((item) => item.write),
-          checkedAt,
-        );
+        return [
+          writeActorAudits(
+            this.db,
+            batch.map((item) => item.write),
+            checkedAt,
+          ),
+          confirmUnchangedAudits(
+            this.db,
+            confirmations.map((item) => item.confirmation),
+            checkedAt,
+          ),
+        ] as const;
       })();
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      for (const item of [...batch, ...confirmations]) item.reject(error);
       return;
     }
     batch.forEach((item, i) => item.resolve({ outcome: outcomes[i]!, checkedAt }));
+    confirmations.forEach((item, i) => item.resolve(confirmed[i] ? { checkedAt } : null));
   }
 }
+
+type UnchangedConfirmation = Parameters<typeof confirmUnchangedAudits>[1][number];
 
 /** The status table of SPEC.md §2; in s3-only mode an image is in S3 or MISSING. */
 export function statusOf(sides: {
@@ -532,6 +632,21 @@ async function actorObjects(
 async function headAsListed(s3: S3Access, key: string, filename: string): Promise<ListedObject | null> {
   const head = await headObject(s3.client, s3.s3Config.bucket, key);
   return head ? { key, filename, size: head.size, etag: head.etag, lastModified: head.lastModified } : null;
+}
+
+/** Digest of an actor's listing (key, ETag, size, last-modified of each object, in key order). */
+function listingDigest(objects: readonly ListedObject[]): string {
+  const hash = createHash("md5");
+  for (const object of [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    hash.update(`${object.key}\0${object.etag}\0${object.size}\0${object.lastModified}\n`);
+  }
+  return hash.digest("hex");
+}
+
+/** A function that calls `make` the first time and returns that same promise after. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
 }
 
 /** One listing of the whole prefix, grouped by actor name (`{prefix}{name}/{filename}`). */

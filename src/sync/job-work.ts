@@ -50,6 +50,11 @@ export interface ScanJobOptions {
   allowSuspect?: boolean;
 }
 
+export interface AuditJobOptions extends ScanJobOptions {
+  /** List S3 first instead of comparing with the last listing. */
+  listS3?: boolean;
+}
+
 export interface SyncJobOptions {
   direction: SyncDirection;
   outOfSync: OutOfSyncResolution;
@@ -74,12 +79,13 @@ export function startScanJob(ctx: JobContext, selection: ActorSelection, options
 }
 
 /** Audits the selected actors as a job (content check through the hash cache). */
-export function startAuditJob(ctx: JobContext, selection: ActorSelection, options: ScanJobOptions = {}): number {
+export function startAuditJob(ctx: JobContext, selection: ActorSelection, options: AuditJobOptions = {}): number {
   return startActorJob(ctx, "audit", selection, options, {}, "audit", async (reporter, selected) => {
     const byName = new Map(selected.map((actor) => [actor.name, actor.id]));
     const report = await auditActors(ctx, ctx.s3, {
       actorIds: selected.map((actor) => actor.id),
       allowSuspect: options.allowSuspect,
+      listS3: options.listS3,
       onProgress: (progress) => {
         reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesHashed });
         if (progress.actor) reporter.actorChanged({ id: byName.get(progress.actor) ?? null, name: progress.actor });

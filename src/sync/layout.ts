@@ -26,10 +26,11 @@ export function assertSafeName(value: string): string {
   return value;
 }
 
-const imageExtension = /\.(jpe?g|png)$/i;
+/** What makes a filename a training image (also handed to the hashing workers, which cannot import this module). */
+export const trainingImagePattern = /\.(jpe?g|png)$/i;
 
 export function isTrainingImageFilename(filename: string): boolean {
-  return imageExtension.test(filename);
+  return trainingImagePattern.test(filename);
 }
 
 /** The `{index}` of `{name}_{index}.{ext}`, or null when the filename has another shape. */

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { trainingImagePattern } from "./layout.ts";
 
 /** What hashing one file found: its MD5, multipart ETags asked for, and the stat of what was read. */
 export interface FileHash {
@@ -27,6 +28,8 @@ export interface FolderStat {
   names: string[];
   /** One per requested filename: null when it is missing or not a regular file. */
   stats: (FileStat | null)[];
+  /** Digest of the folder's image files as `folderDigest` gives it. */
+  digest: string;
 }
 
 export interface Md5PoolOptions {
@@ -47,7 +50,10 @@ export class HashFileError extends Error {
   }
 }
 
-type Request = { kind: "hash"; path: string; partSizes: number[] } | { kind: "statFolder"; folder: string; filenames: string[] };
+type Request =
+  | { kind: "hash"; path: string; partSizes: number[] }
+  | { kind: "statFolder"; folder: string; filenames: string[] }
+  | { kind: "folderDigest"; folder: string };
 
 interface Job {
   id: number;
@@ -58,7 +64,8 @@ interface Job {
 
 type WorkerAnswer =
   | (FileHash & { id: number; kind: "hash"; error?: undefined })
-  | { id: number; kind: "statFolder"; exists: boolean; names: string[]; stats: (number[] | null)[]; error?: undefined }
+  | { id: number; kind: "statFolder"; exists: boolean; names: string[]; stats: (number[] | null)[]; digest: string; error?: undefined }
+  | { id: number; kind: "folderDigest"; digest: string; error?: undefined }
   | { id: number; error: { message: string; code?: string } };
 
 interface Slot {
@@ -67,7 +74,7 @@ interface Slot {
   jobs: Job[][];
 }
 
-/** Folder stats queued together go in one message: a message costs more than the stats of a small folder. */
+/** Folder stats and digests queued together go in one message: a message costs more than the stats of a small folder. */
 const statFoldersPerMessage = 32;
 
 /** Jobs queued in each worker: the next file is already waiting when one finishes. */
@@ -122,7 +129,19 @@ export class Md5Pool {
       exists: answer.exists,
       names: answer.names,
       stats: answer.stats.map((s) => (s ? { size: s[0]!, mtimeMs: s[1]!, ctimeMs: s[2]!, inode: s[3]! } : null)),
+      digest: answer.digest,
     };
+  }
+
+  /**
+   * Digest of the image files in `folder` (name, type, size, mtime, ctime, inode of each;
+   * "absent" when there is no folder): equal digests mean none was added, removed or written.
+   */
+  async folderDigest(folder: string): Promise<string> {
+    const answer = await this.submit({ kind: "folderDigest", folder });
+    if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
+    if (answer.kind !== "folderDigest") throw new Error("md5 worker answered out of turn");
+    return answer.digest;
   }
 
   async close(): Promise<void> {
@@ -141,7 +160,8 @@ export class Md5Pool {
   }
 
   private startWorker(bufferSize: number): Slot {
-    const worker = new Worker(workerUrl, { workerData: { bufferSize } });
+    const imagePattern = { source: trainingImagePattern.source, flags: trainingImagePattern.flags };
+    const worker = new Worker(workerUrl, { workerData: { bufferSize, imagePattern } });
     // Idle workers must not keep a CLI process alive; busy ones are ref'd in dispatch().
     worker.unref();
     const slot: Slot = { worker, jobs: [] };
@@ -177,8 +197,8 @@ export class Md5Pool {
         if (this.queue.length === 0) return;
         if (slot.jobs.length > depth) continue;
         const jobs = [this.queue.shift()!];
-        if (jobs[0]!.request.kind === "statFolder") {
-          while (jobs.length < statFoldersPerMessage && this.queue[0]?.request.kind === "statFolder") jobs.push(this.queue.shift()!);
+        if (jobs[0]!.request.kind !== "hash") {
+          while (jobs.length < statFoldersPerMessage && this.queue[0] && this.queue[0].request.kind !== "hash") jobs.push(this.queue.shift()!);
         }
         slot.jobs.push(jobs);
         slot.worker.ref();

@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
+const imagePattern = new RegExp(workerData?.imagePattern?.source ?? "$^", workerData?.imagePattern?.flags);
 
 /**
  * One pass over the file: the whole-file MD5 and, for each requested part size, the
@@ -74,32 +75,71 @@ function hashFile(job) {
 }
 
 /**
- * A folder's entries and the stat of some files in it ([size, mtimeMs, ctimeMs, ino], or
- * null when missing or not a regular file). The caller has checked each filename is one
- * safe path segment.
+ * A folder's entries, the stat of some files in it ([size, mtimeMs, ctimeMs, ino], or
+ * null when missing or not a regular file), and the digest of its image files (see
+ * folderDigest). The caller has checked each filename is one safe path segment.
  * @param {{ id: number, folder: string, filenames: string[] }} job
  */
 function statFolder(job) {
+  const listing = listImages(job.folder);
+  if (!listing) return { id: job.id, kind: "statFolder", exists: false, names: [], stats: job.filenames.map(() => null), digest: absentDigest };
+  const present = new Set(listing.names);
+  const stats = job.filenames.map((filename) => {
+    if (!present.has(filename)) return null;
+    const stat = listing.images.get(filename) ?? statOf(join(job.folder, filename));
+    return stat && stat.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
+  });
+  return { id: job.id, kind: "statFolder", exists: true, names: listing.names, stats, digest: digestOf(listing.images) };
+}
+
+/**
+ * Digest of a folder's image files: name, type, size, mtime, ctime and inode of each, in
+ * name order. Equal digests mean no image file was added, removed, replaced or written
+ * (a write moves ctime, which no tool can set back).
+ * @param {{ id: number, folder: string }} job
+ */
+function folderDigest(job) {
+  const listing = listImages(job.folder);
+  return { id: job.id, kind: "folderDigest", digest: listing ? digestOf(listing.images) : absentDigest };
+}
+
+const absentDigest = "absent";
+
+/** @param {string} folder */
+function listImages(folder) {
   /** @type {string[]} */
   let names;
   try {
-    names = readdirSync(job.folder);
+    names = readdirSync(folder);
   } catch (error) {
-    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ENOENT") return { id: job.id, kind: "statFolder", exists: false, names: [], stats: job.filenames.map(() => null) };
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ENOENT") return null;
     throw error;
   }
-  const present = new Set(names);
-  const stats = job.filenames.map((filename) => {
-    if (!present.has(filename)) return null;
-    const stat = statSync(join(job.folder, filename), { throwIfNoEntry: false });
-    return stat && stat.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
-  });
-  return { id: job.id, kind: "statFolder", exists: true, names, stats };
+  /** @type {Map<string, import("node:fs").Stats | undefined>} */
+  const images = new Map();
+  for (const name of names.filter((entry) => imagePattern.test(entry)).sort()) images.set(name, statOf(join(folder, name)));
+  return { names, images };
+}
+
+/** @param {string} path */
+function statOf(path) {
+  return statSync(path, { throwIfNoEntry: false });
+}
+
+/** @param {Map<string, import("node:fs").Stats | undefined>} images */
+function digestOf(images) {
+  let text = "";
+  for (const [name, stat] of images) {
+    text += stat ? `${name}\0${stat.isFile() ? "f" : "o"}\0${stat.size}\0${stat.mtimeMs}\0${stat.ctimeMs}\0${stat.ino}\n` : `${name}\0gone\n`;
+  }
+  return createHash("md5").update(text).digest("hex");
 }
 
 function answer(job) {
   try {
-    return job.kind === "statFolder" ? statFolder(job) : { kind: "hash", ...hashFile(job) };
+    if (job.kind === "statFolder") return statFolder(job);
+    if (job.kind === "folderDigest") return folderDigest(job);
+    return { kind: "hash", ...hashFile(job) };
   } catch (error) {
     const err = /** @type {NodeJS.ErrnoException} */ (error);
     return { id: job.id, error: { message: err.message, code: err.code } };

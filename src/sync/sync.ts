@@ -92,6 +92,7 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
   await importManifests(ctx);
   await auditActors(ctx, s3, {
     ...(options.actorIds ? { actorIds: options.actorIds } : { all: true as const }),
+    listS3: true, // a plan is only as good as the S3 side it starts from
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
       if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspect ? { suspect: true } : {}) });

@@ -253,7 +253,7 @@ export async function writeManifests(
   await importManifests(ctx);
   const written = [...exported.filesWritten];
   if (s3) {
-    const audit = await auditActor(ctx, s3, actorId);
+    const audit = await auditActor(ctx, s3, actorId, { listS3: true });
     if (audit.exportProblems.length > 0) throw new Error(audit.exportProblems.map((problem) => problem.reason).join("; "));
     written.push(...audit.manifestsWritten);
   }
@@ -295,7 +295,7 @@ export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<Rec
     for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
       await recoverAddedImage(ctx, s3, actorId, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
     }
-    const audit = await auditActor(ctx, s3, actorId);
+    const audit = await auditActor(ctx, s3, actorId, { listS3: true });
     if (!audit.ok) {
       ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
       continue;

@@ -52,17 +52,25 @@ describe("actor-manifests audit", () => {
     const second = await cli(["audit", "--all", "--json"], env());
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ bytesHashed: 0, filesFromCache: 8, counts: { synced: 6, local_only: 1, out_of_sync: 1 } });
+    // The summary says what the statuses rest on: the last listing, and actors confirmed unchanged.
+    const third = await cli(["audit", "--all"], env());
+    expect(third.stdout).toMatch(/S3 side as last listed for 2 actors \(oldest listing 20\d\d-/);
+    expect(third.stdout).toMatch(/2 actors unchanged since their last audit/);
   });
 
-  it("exits non-zero on an unknown actor and on a suspect listing", async () => {
+  it("exits non-zero on an unknown actor and on a suspect listing (--list)", async () => {
     const unknown = await cli(["audit", "--actor", "nobody"], env());
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown actor/);
     for (let i = 0; i < 4; i++) await deleteImageObject(world, B, `${B}_${i}.jpg`);
-    const suspect = await cli(["audit", "--actor", B], env());
+    // Without --list the audit compares with the last listing, where the objects still are.
+    const recorded = await cli(["audit", "--actor", B, "--json"], env());
+    expect(recorded.code).toBe(0);
+    expect(JSON.parse(recorded.stdout).counts).toMatchObject({ synced: 3 });
+    const suspect = await cli(["audit", "--actor", B, "--list"], env());
     expect(suspect.code).toBe(1);
     expect(suspect.stdout).toMatch(/S3 listing looks suspect/);
-    const forced = await cli(["audit", "--actor", B, "--allow-suspect", "--json"], env());
+    const forced = await cli(["audit", "--actor", B, "--list", "--allow-suspect", "--json"], env());
     expect(forced.code).toBe(0);
     expect(JSON.parse(forced.stdout).counts).toMatchObject({ local_only: 4 });
   });

@@ -11,10 +11,13 @@ import {
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { actors, images, type SyncStatus } from "../../src/db/schema.ts";
+import { writeActorScan } from "../../src/db/scan-writes.ts";
 import { auditActor, auditActors } from "../../src/sync/audit.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import { s3KeyOf } from "../../src/sync/layout.ts";
 import { Md5Pool } from "../../src/sync/md5-pool.ts";
+import { rateImages } from "../../src/sync/rate-images.ts";
+import { scanActor } from "../../src/sync/scan.ts";
 import { entryA, writeFormatA } from "../helpers/manifests.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
@@ -217,7 +220,7 @@ describe("audit", () => {
 
     await putObject(name, `${name}_3.jpg`, imageBytes());
     const poolBefore = pool.bytesRead;
-    await auditActor(world.ctx, world.s3, actorId, { pool });
+    await auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
     expect(pool.bytesRead - poolBefore).toBe(0);
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "synced", "out_of_sync"]);
   });
@@ -253,13 +256,19 @@ describe("audit", () => {
     const rows = rowsOf(actorId);
     expect(rows[0]).toMatchObject({ s3Etag: etags[0], s3Md5: md5(big), s3Md5Etag: etags[0], md5: md5(big) });
 
-    // A second audit knows every object's MD5 from its unchanged ETag: nothing read, nothing downloaded.
-    const poolBefore = pool.bytesRead;
-    const warm = await auditActor(world.ctx, world.s3, actorId, { pool });
+    // A second audit listing S3 again finds the same listing and the same files: confirmed, nothing read or asked.
+    let poolBefore = pool.bytesRead;
+    const warm = await auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
+    expect(warm).toMatchObject({ ok: true, unchanged: true, bytesDownloaded: 0, s3Md5Sources: {} });
     expect(pool.bytesRead - poolBefore).toBe(0);
-    expect(warm.bytesDownloaded).toBe(0);
-    // Including the one with metadata: no HEAD is needed while its ETag is the same.
-    expect(warm.s3Md5Sources).toEqual({ verified: 4 });
+
+    // With the local-only file rewritten the actor is audited in full; every object's MD5 is
+    // known from its unchanged ETag (no HEAD, no download) and only the rewritten file is read.
+    writeFileSync(join(world.ctx.layout.trainingDir(name), `${name}_4.jpg`), imageBytes());
+    poolBefore = pool.bytesRead;
+    const again = await auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
+    expect(again).toMatchObject({ unchanged: false, bytesDownloaded: 0, s3Md5Sources: { verified: 4 } });
+    expect(pool.bytesRead - poolBefore).toBe(20_000);
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "out_of_sync", "synced", "local_only"]);
   });
 
@@ -283,13 +292,13 @@ describe("audit", () => {
     }
     const checkedBefore = rowsOf(actorId).map((row) => row.checkedAt);
 
-    const refused = await auditActors(world.ctx, world.s3, { actorIds: [actorId], pool });
+    const refused = await auditActors(world.ctx, world.s3, { actorIds: [actorId], pool, listS3: true });
     expect(refused.failed).toBe(1);
     expect(refused.actors[0]!.error).toMatch(/S3 listing looks suspect: the listing is empty/);
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "synced", "synced"]);
     expect(rowsOf(actorId).map((row) => row.checkedAt)).toEqual(checkedBefore);
 
-    const forced = await auditActors(world.ctx, world.s3, { actorIds: [actorId], pool, allowSuspect: true });
+    const forced = await auditActors(world.ctx, world.s3, { actorIds: [actorId], pool, listS3: true, allowSuspect: true });
     expect(forced.failed).toBe(0);
     expect(statusesOf(actorId)).toEqual(["local_only", "local_only", "local_only", "local_only"]);
   });
@@ -327,19 +336,135 @@ describe("audit", () => {
   });
 });
 
-describe("audit without listing S3 (--no-list)", () => {
-  it("takes the S3 side as last recorded, and lists an actor never checked before", async () => {
+describe("audit against the last listing (the default)", () => {
+  it("takes the S3 side as the last listing recorded it; a scan or --list brings it up to date", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
     const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
-    // Never checked: listed anyway, so the statuses are real.
-    await auditActor(world.ctx, world.s3, actorId, { pool, listS3: false });
+    // Never listed: listed anyway, so the statuses are real.
+    const first = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "synced", "synced"]);
+    expect(first.s3ListedAt).toBe(first.checkedAt);
 
     await putObject(name, `${name}_0.jpg`, imageBytes());
-    await auditActor(world.ctx, world.s3, actorId, { pool, listS3: false });
+    const stale = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "synced", "synced"]);
-    await auditActor(world.ctx, world.s3, actorId, { pool });
+    // It says which listing it compared with.
+    expect(stale.s3ListedAt).toBe(first.checkedAt);
+    expect(stale.checkedAt! > first.checkedAt!).toBe(true);
+
+    const listed = await auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
     expect(statusesOf(actorId)).toEqual(["out_of_sync", "synced", "synced", "synced"]);
+    expect(listed.s3ListedAt).toBe(listed.checkedAt);
+
+    // A scan records the listing; the audit after it compares with that.
+    await putObject(name, `${name}_0.jpg`, files[0]!);
+    await putObject(name, `${name}_1.jpg`, imageBytes());
+    await scanActor(world.ctx, world.s3, actorId);
+    const scannedAt = world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.s3ListedAt;
+    const afterScan = await auditActor(world.ctx, world.s3, actorId, { pool });
+    expect(statusesOf(actorId)).toEqual(["synced", "out_of_sync", "synced", "synced"]);
+    expect(afterScan.s3ListedAt).toBe(scannedAt);
+  });
+});
+
+describe("warm audit: an actor unchanged since its last audit", () => {
+  it("is confirmed from its folder digest without reading a row or a file, with the time it was checked", async () => {
+    world = await createWorld({ server });
+    const files = Array.from({ length: 5 }, () => imageBytes());
+    const actorId = await makeActor("0042", name, [...files.slice(0, 4).map((bytes) => ({ local: bytes, s3: bytes })), { local: files[4] }]);
+    const cold = await auditActor(world.ctx, world.s3, actorId, { pool });
+    expect(cold.unchanged).toBe(false);
+
+    const poolBefore = pool.bytesRead;
+    const warm = await auditActor(world.ctx, world.s3, actorId, { pool });
+    expect(pool.bytesRead - poolBefore).toBe(0);
+    expect(warm).toMatchObject({ ok: true, unchanged: true, counts: cold.counts, bytesTotal: cold.bytesTotal, filesFromCache: 5, statusChanges: [] });
+    expect(warm.checkedAt! > cold.checkedAt!).toBe(true);
+    expect(rowsOf(actorId).every((row) => row.checkedAt === warm.checkedAt)).toBe(true);
+    expect(world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.lastCheckedAt).toBe(warm.checkedAt);
+  });
+
+  it("is audited in full again when a file is added, replaced or touched, or when anything changed its rows", async () => {
+    world = await createWorld({ server });
+    const files = Array.from({ length: 4 }, () => imageBytes());
+    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await auditActor(world.ctx, world.s3, actorId, { pool });
+    const folder = world.ctx.layout.trainingDir(name);
+    const audit = () => auditActor(world.ctx, world.s3, actorId, { pool });
+
+    // A training image no manifest lists: found, and still reported while nothing else changes.
+    writeFileSync(join(folder, `${name}_9.jpg`), imageBytes());
+    expect(await audit()).toMatchObject({ unchanged: false, untrackedLocal: [`${name}_9.jpg`] });
+    expect(await audit()).toMatchObject({ unchanged: true, untrackedLocal: [`${name}_9.jpg`] });
+
+    // Not an image: plays no part.
+    writeFileSync(join(folder, "notes.txt"), "hello");
+    expect((await audit()).unchanged).toBe(true);
+
+    // A file replaced by another of the same size, then its mtime set back: ctime still moved.
+    const edited = join(folder, `${name}_2.jpg`);
+    const { atime, mtime } = statSync(edited);
+    writeFileSync(edited, imageBytes());
+    utimesSync(edited, atime, mtime);
+    const replaced = await audit();
+    expect(replaced).toMatchObject({ unchanged: false, statusChanges: [{ filename: `${name}_2.jpg`, from: "synced", to: "out_of_sync" }] });
+
+    // A file removed.
+    unlinkSync(join(folder, `${name}_3.jpg`));
+    expect(await audit()).toMatchObject({ unchanged: false, statusChanges: [{ filename: `${name}_3.jpg`, from: "synced", to: "s3_only" }] });
+    expect((await audit()).unchanged).toBe(true);
+
+    // Its rows changed by another writer: a rating (the revision moves) ...
+    await rateImages(world.ctx, { actor: name, filenames: [`${name}_0.jpg`], good: true });
+    expect((await audit()).unchanged).toBe(false);
+    expect((await audit()).unchanged).toBe(true);
+    // ... or a scan that records what the manifests do not show: an object put again with the
+    // same content (a new last-modified) ...
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // S3 times have whole seconds
+    await putObject(name, `${name}_0.jpg`, files[0]!);
+    expect((await scanActor(world.ctx, world.s3, actorId)).changed).toEqual([`${name}_0.jpg`]);
+    expect((await audit()).unchanged).toBe(false);
+    // ... or an object changed in S3.
+    await putObject(name, `${name}_1.jpg`, imageBytes());
+    await scanActor(world.ctx, world.s3, actorId);
+    const afterScan = await audit();
+    expect(afterScan.unchanged).toBe(false);
+    expect(statusesOf(actorId)[1]).toBe("out_of_sync");
+  });
+
+  it("is audited in full after a scan wrote to its rows, even what moves no revision", async () => {
+    world = await createWorld({ server });
+    const files = Array.from({ length: 2 }, () => imageBytes());
+    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await auditActor(world.ctx, world.s3, actorId, { pool });
+    const before = world.db.select().from(actors).where(eq(actors.id, actorId)).get()!;
+    const row = rowsOf(actorId)[0]!;
+    // A column the manifests do not show (what a scan records when it learns an ETag or a stat).
+    const written = writeActorScan(world.db, {
+      actorId,
+      expectedRevision: before.revision,
+      checkedAt: new Date().toISOString(),
+      inserts: [],
+      updates: [{ id: row.id, changes: { s3LastModified: "2020-01-01T00:00:00.000Z" } }],
+      visible: false,
+    });
+    expect(written).toBe("written");
+    expect(world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.revision).toBe(before.revision);
+    expect((await auditActor(world.ctx, world.s3, actorId, { pool })).unchanged).toBe(false);
+  });
+
+  it("with --list, is audited in full when the listing changed", async () => {
+    world = await createWorld({ server });
+    const files = Array.from({ length: 3 }, () => imageBytes());
+    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await auditActor(world.ctx, world.s3, actorId, { pool });
+    const audit = () => auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
+    expect((await audit()).unchanged).toBe(true);
+    await putObject(name, `${name}_7.jpg`, imageBytes());
+    expect(await audit()).toMatchObject({ unchanged: false, untrackedS3: [`${name}_7.jpg`] });
+    expect(await audit()).toMatchObject({ unchanged: true, untrackedS3: [`${name}_7.jpg`] });
+    // Without --list the last listing's untracked objects are not reported as if seen now.
+    expect(await auditActor(world.ctx, world.s3, actorId, { pool })).toMatchObject({ unchanged: true, untrackedS3: [] });
   });
 });

@@ -1,0 +1,125 @@
+import type { SyncStatus } from "./schema.ts";
+import { cachedStatement, jsonList } from "./statements.ts";
+import type { Db } from "./store.ts";
+
+/**
+ * What an audit's outcome rested on besides the rows themselves (table audit_bases): the
+ * digest of the training folder's image files and of the S3 listing, and what it found
+ * untracked. While an actor's rows are as that audit left them (its revision has not
+ * moved and no scan has written since) and both digests are the same again, a new audit
+ * would compute exactly the same statuses, so it confirms them without reading a row:
+ * the warm audit of SPEC.md §6 costs the stat(2) of each file and one short write.
+ */
+export interface AuditBasis {
+  revision: number;
+  localDigest: string;
+  s3Digest: string | null;
+  untrackedLocal: string[];
+  untrackedS3: string[];
+}
+
+/** The local digest in s3-only mode, where the folder plays no part in the statuses. */
+export const s3OnlyLocalDigest = "s3-only";
+
+/** An actor chosen for an audit, with its last audit's basis and the statistics an unchanged audit reports. */
+export interface AuditCandidate {
+  id: number;
+  name: string;
+  revision: number;
+  exportedRevision: number;
+  s3ListedAt: string | null;
+  counts: Record<SyncStatus, number>;
+  /** Bytes of the images present on either side (every status but missing). */
+  bytesPresent: number;
+  basis: AuditBasis | null;
+}
+
+interface CandidateRow {
+  id: number;
+  name: string;
+  revision: number;
+  exportedRevision: number;
+  s3ListedAt: string | null;
+  synced: number;
+  localOnly: number;
+  s3Only: number;
+  outOfSync: number;
+  missing: number;
+  bytesPresent: number;
+  basisRevision: number | null;
+  localDigest: string | null;
+  s3Digest: string | null;
+  untrackedLocal: string | null;
+  untrackedS3: string | null;
+}
+
+const candidateColumns = `a.id, a.name, a.revision, a.exported_revision AS exportedRevision, a.s3_listed_at AS s3ListedAt,
+  a.synced_count AS synced, a.local_only_count AS localOnly, a.s3_only_count AS s3Only, a.out_of_sync_count AS outOfSync,
+  a.missing_count AS missing, a.synced_bytes + a.local_only_bytes + a.s3_only_bytes + a.out_of_sync_bytes AS bytesPresent,
+  b.revision AS basisRevision, b.local_digest AS localDigest, b.s3_digest AS s3Digest,
+  b.untracked_local AS untrackedLocal, b.untracked_s3 AS untrackedS3
+  FROM actors a LEFT JOIN audit_bases b ON b.actor_id = a.id`;
+
+/** The actors to audit (every one, or those of `actorIds`), by name. */
+export function auditCandidates(db: Db, actorIds: readonly number[] | "all"): AuditCandidate[] {
+  const rows = (
+    actorIds === "all"
+      ? cachedStatement(db, `SELECT ${candidateColumns} ORDER BY a.name`).all()
+      : cachedStatement(db, `SELECT ${candidateColumns} WHERE a.id IN (SELECT value FROM json_each(?)) ORDER BY a.name`).all(jsonList(actorIds))
+  ) as CandidateRow[];
+  return rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    revision: row.revision,
+    exportedRevision: row.exportedRevision,
+    s3ListedAt: row.s3ListedAt,
+    counts: { synced: row.synced, local_only: row.localOnly, s3_only: row.s3Only, out_of_sync: row.outOfSync, missing: row.missing },
+    bytesPresent: row.bytesPresent,
+    basis:
+      row.basisRevision === null
+        ? null
+        : {
+            revision: row.basisRevision,
+            localDigest: row.localDigest!,
+            s3Digest: row.s3Digest,
+            untrackedLocal: JSON.parse(row.untrackedLocal!) as string[],
+            untrackedS3: JSON.parse(row.untrackedS3!) as string[],
+          },
+  }));
+}
+
+/** Records the basis of an audit just written; call in the transaction that wrote it, after the statistics. */
+export function recordAuditBasis(db: Db, actorId: number, basis: Omit<AuditBasis, "revision">): void {
+  cachedStatement(
+    db,
+    `INSERT OR REPLACE INTO audit_bases (actor_id, revision, local_digest, s3_digest, untracked_local, untracked_s3)
+     SELECT id, revision, ?, ?, ?, ? FROM actors WHERE id = ?`,
+  ).run(basis.localDigest, basis.s3Digest, JSON.stringify(basis.untrackedLocal), JSON.stringify(basis.untrackedS3), actorId);
+}
+
+/**
+ * A writer other than the audit changed the actor's rows without moving its revision (a
+ * scan records ETags and stats the manifests do not show): the next audit looks at every row.
+ */
+export function forgetAuditBasis(db: Db, actorId: number): void {
+  cachedStatement(db, `DELETE FROM audit_bases WHERE actor_id = ?`).run(actorId);
+}
+
+/**
+ * Marks as checked now the actors an audit found unchanged, each only if its rows are
+ * still as its basis says (nothing wrote since the audit read it). Returns, per actor,
+ * whether it was confirmed; call inside a transaction.
+ */
+export function confirmUnchangedAudits(db: Db, confirmations: readonly { actorId: number; revision: number; listed: boolean }[], checkedAt: string): boolean[] {
+  const stillBasis = cachedStatement(
+    db,
+    `SELECT 1 FROM actors a JOIN audit_bases b ON b.actor_id = a.id WHERE a.id = ? AND a.revision = ? AND b.revision = a.revision`,
+  ).pluck();
+  const confirmed = confirmations.map((item) => stillBasis.get(item.actorId, item.revision) === 1);
+  const ids = (listed: boolean) => jsonList(confirmations.filter((item, i) => confirmed[i] && item.listed === listed).map((item) => item.actorId));
+  const all = jsonList(confirmations.filter((_, i) => confirmed[i]).map((item) => item.actorId));
+  cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, all);
+  cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, ids(false));
+  cachedStatement(db, `UPDATE actors SET last_checked_at = ?, s3_listed_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, checkedAt, ids(true));
+  return confirmed;
+}
