@@ -2,6 +2,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/store.ts";
 import type { JobRunner } from "./sync/jobs.ts";
 import { DataLayout } from "./sync/layout.ts";
+import type { Md5Pool } from "./sync/md5-pool.ts";
 import type { S3Access } from "./sync/s3-client.ts";
 
 /** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
@@ -29,6 +30,11 @@ export interface AppContext {
   s3?: S3Access;
   /** Runs long operations in the background with progress (the server); the CLI calls the sync functions directly. */
   jobs?: JobRunner;
+  /**
+   * Hashing threads shared by every audit of a long-lived process (the server): starting
+   * them costs more than the audit of an unchanged actor. Without it each audit starts its own.
+   */
+  hashing?: Md5Pool;
 }
 
 export function makeContext(config: Config, db: Db, logger: Logger = consoleLogger): AppContext {

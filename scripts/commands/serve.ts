@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../../src/config.ts";
 import { consoleLogger, makeContext, type AppContext } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
+import { Md5Pool } from "../../src/sync/md5-pool.ts";
 import { graphqlEndpoint, startServer } from "../../src/server.ts";
 import { holdsStudioData, writeDemoData } from "../../src/sync/demo.ts";
 import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
@@ -88,6 +89,7 @@ export function registerServeCommand(program: Command): void {
       }
       // One job runner per process; it marks jobs a crash left running as interrupted.
       ctx.jobs = new JobRunner(ctx);
+      ctx.hashing = new Md5Pool();
       const server = await startServer(ctx);
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : config.port;
@@ -107,6 +109,7 @@ export function registerServeCommand(program: Command): void {
       console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;
     } finally {
+      await ctx?.hashing?.close();
       await s3?.stop();
       if (ctx) closeStore(ctx.db);
     }

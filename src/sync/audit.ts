@@ -31,7 +31,7 @@ import { describeS3Error, headObject, listActorObjects, listObjects, type Listed
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 
 export interface AuditOptions {
-  /** Hashing pool to use (its `bytesRead` counts what was read); default a pool made and closed here. */
+  /** Hashing pool to use (its `bytesRead` counts what was read); default the context's, else one made and closed here. */
   pool?: Md5Pool;
   /** Audit even when a listing looks suspect (empty, or most of the actor gone): the explicit override of SPEC.md §6. */
   allowSuspect?: boolean;
@@ -135,15 +135,16 @@ export async function auditActors(
 ): Promise<AuditReport> {
   const started = performance.now();
   const selected = auditCandidates(ctx.db, "all" in options ? "all" : options.actorIds);
-  const ownPool = options.pool === undefined;
-  const pool = options.pool ?? new Md5Pool();
+  const shared = options.pool ?? ctx.hashing;
+  const pool = shared ?? new Md5Pool();
   const hashCache = new HashCache(ctx.db, pool);
   const writer = new AuditWriter(ctx.db, hashCache);
-  const poolBytesAtStart = pool.bytesRead;
   const results: ActorAuditResult[] = [];
   let actorsDone = 0;
+  // Counted from this audit's own results: a shared pool also counts other audits' reads.
+  let bytesHashed = 0;
   const progress = (result?: ActorAuditResult) =>
-    options.onProgress?.({ actorsDone, actorsTotal: selected.length, bytesHashed: pool.bytesRead - poolBytesAtStart, actor: result?.name, result });
+    options.onProgress?.({ actorsDone, actorsTotal: selected.length, bytesHashed, actor: result?.name, result });
 
   try {
     progress();
@@ -166,13 +167,14 @@ export async function auditActors(
           const result = (await confirmUnchanged(ctx, actor, oneOptions)) ?? (await auditOne(ctx, s3, actor, oneOptions));
           results.push(result);
           actorsDone += 1;
+          bytesHashed += result.bytesHashed;
           progress(result);
         }),
       ),
     );
   } finally {
     hashCache.flush(); // what actors that failed had hashed
-    if (ownPool) await pool.close();
+    if (!shared) await pool.close();
   }
 
   results.sort((a, b) => a.name.localeCompare(b.name));

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { jobs } from "../../src/db/schema.ts";
 import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
 import { JobRunner } from "../../src/sync/jobs.ts";
+import { Md5Pool } from "../../src/sync/md5-pool.ts";
 import { s3KeyOf } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { makeActor, putImage, bytesFor } from "../helpers/actors.ts";
@@ -22,14 +23,16 @@ afterAll(async () => {
 });
 afterEach(async () => {
   await world.ctx.jobs?.idle();
+  await world.ctx.hashing?.close();
   await world.close();
 });
 
-/** A world whose context carries S3 and a job runner, as `serve` builds it, and the API over it. */
+/** A world whose context carries S3, a job runner and hashing threads, as `serve` builds it, and the API over it. */
 async function apiWorld(): Promise<void> {
   world = await createWorld({ server });
   world.ctx.s3 = world.s3;
   world.ctx.jobs = new JobRunner(world.ctx);
+  world.ctx.hashing = new Md5Pool();
   api = createApi(world.ctx);
 }
 
@@ -248,7 +251,7 @@ describe("scanActor and auditActor", () => {
   const audit = `mutation ($name: String!) {
     auditActor(name: $name) {
       __typename
-      ... on ActorCheckPayload { filesHashed counts { synced localOnly s3Only outOfSync } statusChanges { filename from to }
+      ... on ActorCheckPayload { filesHashed bytesHashed counts { synced localOnly s3Only outOfSync } statusChanges { filename from to }
         actor { statistics { syncedCount outOfSyncCount } } }
       ... on Error { message }
     }
@@ -270,11 +273,26 @@ describe("scanActor and auditActor", () => {
 
     // Same size, other bytes: only a content check can tell.
     const { writeFileSync } = await import("node:fs");
-    writeFileSync(world.ctx.layout.imagePath(A, `${A}_0.jpg`), bytesFor("edited"));
+    const edited = bytesFor("edited");
+    writeFileSync(world.ctx.layout.imagePath(A, `${A}_0.jpg`), edited);
+    const readBefore = world.ctx.hashing!.bytesRead;
     const audited = await graphql(audit, { name: A });
     expect(audited.auditActor).toMatchObject({ __typename: "ActorCheckPayload", counts: { synced: 1, outOfSync: 1, s3Only: 1 } });
     expect(audited.auditActor.statusChanges).toContainEqual({ filename: `${A}_0.jpg`, from: "SYNCED", to: "OUT_OF_SYNC" });
     expect(audited.auditActor.actor.statistics).toEqual({ syncedCount: 1, outOfSyncCount: 1 });
+    // The server's hashing threads did the work (none started per request).
+    expect(audited.auditActor.bytesHashed).toBeGreaterThanOrEqual(edited.length);
+    expect(world.ctx.hashing!.bytesRead - readBefore).toBe(audited.auditActor.bytesHashed);
+
+    // An object changed behind the manifest's back: the audit compares with the last listing
+    // (the scan's) unless asked to list again.
+    await putImage(world, A, `${A}_1.jpg`, bytesFor("changed in S3"));
+    const listedBy = `query { actor(name: "${A}") { ... on Actor { s3ListedAt } } }`;
+    const scannedAt = (await graphql(listedBy)).actor.s3ListedAt;
+    expect((await graphql(audit, { name: A })).auditActor.counts).toMatchObject({ synced: 1, outOfSync: 1 });
+    const relisted = await graphql(audit.replace("auditActor(name: $name)", "auditActor(name: $name, listS3: true)"), { name: A });
+    expect(relisted.auditActor.counts).toMatchObject({ synced: 0, outOfSync: 2 });
+    expect((await graphql(listedBy)).actor.s3ListedAt > scannedAt).toBe(true);
   });
 
   it("answers typed errors: unknown actor, hostile name, no actors, unknown job", async () => {
