@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
@@ -35,6 +35,39 @@ export function writeFileAtomic(path: string, content: string | Buffer, hooks: A
     fsyncSync(folderFd);
   } finally {
     closeSync(folderFd);
+  }
+}
+
+/** `.{name}.{pid}.{8 hex}.tmp`, as writeFileAtomic names its temporary files. */
+const temporaryName = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes the temporary files of atomic writes a killed process left in `folder` (the
+ * write never happened: the target still holds the old content). A file whose process is
+ * still running is an atomic write in progress and is left alone. Returns the paths removed.
+ */
+export function removeAbandonedTemporaryFiles(folder: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const abandoned = entries.filter((entry) => {
+    const pid = temporaryName.exec(entry)?.[1];
+    return pid !== undefined && !isRunning(Number(pid));
+  });
+  for (const entry of abandoned) unlinkSync(join(folder, entry));
+  return abandoned.map((entry) => join(folder, entry));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, under another user.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -13,6 +13,7 @@ import type { S3Access } from "./s3-client.ts";
 import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
 import { importManifests } from "./import.ts";
+import { removeAbandonedTemporaryFiles } from "./atomic-write.ts";
 import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
@@ -274,20 +275,23 @@ export interface RecoveryReport {
 
 /**
  * Settles the intents a crash left pending (SPEC.md §7), by looking at S3 and disk:
- * temporary files of interrupted downloads are removed; a deletion that was asked for is
- * finished; everything else is settled by auditing the actor, which records what each
- * side really holds (an upload not verified is not synced) and writes the manifests.
+ * temporary files of interrupted downloads and manifest writes are removed; a deletion
+ * that was asked for is finished; everything else is settled by auditing the actor, which
+ * records what each side really holds (an upload not verified is not synced) and writes
+ * the manifests.
  */
 export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<RecoveryReport> {
   const pending = pendingIntents(ctx.db);
-  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: [] };
+  // Format A manifests of every actor live in one folder: one look covers any interrupted export.
+  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: removeAbandonedTemporaryFiles(ctx.layout.manifestsDir) };
   const byActor = new Map<number, typeof pending>();
   for (const intent of pending) byActor.set(intent.actorId, [...(byActor.get(intent.actorId) ?? []), intent]);
   for (const [actorId, actorIntents] of byActor) {
     const actor = ctx.db.select().from(actors).where(eq(actors.id, actorId)).get();
     if (!actor) continue;
     report.actors.push(actor.name);
-    report.temporaryFilesRemoved.push(...removeTemporaryFiles(ctx.layout.trainingDir(actor.name)));
+    const folder = ctx.layout.trainingDir(actor.name);
+    report.temporaryFilesRemoved.push(...removeTemporaryFiles(folder), ...removeAbandonedTemporaryFiles(folder));
     for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
       const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
       await performStep(ctx, s3, actorId, actor.name, step);

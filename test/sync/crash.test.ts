@@ -94,11 +94,16 @@ async function runChild(world: World, killWhen: (events: ChildEvent[]) => boolea
 
 const transfers = (events: ChildEvent[]) => events.filter((event) => event.phase === "transfer").length;
 
+/** Temporary files of downloads and of atomic manifest writes (`.{name}.{pid}.{hex}.tmp`). */
 function temporaryFiles(world: World): string[] {
-  return actorNames.flatMap((name) => {
-    const folder = world.ctx.layout.trainingDir(name);
-    return existsSync(folder) ? readdirSync(folder).filter((entry) => entry.startsWith(temporaryPrefix)).map((entry) => join(folder, entry)) : [];
-  });
+  const folders = [world.ctx.layout.manifestsDir, ...actorNames.map((name) => world.ctx.layout.trainingDir(name))];
+  return folders.flatMap((folder) =>
+    existsSync(folder)
+      ? readdirSync(folder)
+          .filter((entry) => entry.startsWith(temporaryPrefix) || (entry.startsWith(".") && entry.endsWith(".tmp")))
+          .map((entry) => join(folder, entry))
+      : [],
+  );
 }
 
 /** The next start: a new connection to the SQLite file, then recovery of pending intents. */

@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { actors, images } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
-import { writeFileAtomic } from "../../src/sync/atomic-write.ts";
+import { removeAbandonedTemporaryFiles, writeFileAtomic } from "../../src/sync/atomic-write.ts";
 import { exportManifests } from "../../src/sync/export.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import { entryA, writeFormatA, writeJson } from "../helpers/manifests.ts";
@@ -144,6 +145,32 @@ describe("atomic replacement", () => {
     expect(temporary.startsWith(join(world.dataDir, "actor_manifests", ".0042_manifest.json."))).toBe(true);
     expect(readFileSync(path, "utf8")).toBe(before);
     expect(readdirSync(join(world.dataDir, "actor_manifests"))).toEqual(["0042_manifest.json"]);
+  });
+
+  it("a process killed before the rename leaves the old file and a temporary one, which the next start removes", () => {
+    const folder = join(world.root, "manifests");
+    mkdirSync(folder);
+    const path = join(folder, "0042_manifest.json");
+    writeFileSync(path, "old");
+    // A real SIGKILL between the fsync of the temporary file and the rename.
+    const child = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "-e", `
+        import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), "src/sync/atomic-write.ts"))};
+        writeFileAtomic(${JSON.stringify(path)}, "new", { beforeRename: () => process.kill(process.pid, "SIGKILL") });`],
+      { encoding: "utf8" },
+    );
+    expect(child.signal).toBe("SIGKILL");
+    expect(readFileSync(path, "utf8")).toBe("old");
+    const left = readdirSync(folder).filter((entry) => entry.endsWith(".tmp"));
+    expect(left).toHaveLength(1);
+    expect(readFileSync(join(folder, left[0]!), "utf8")).toBe("new");
+    // One of a running process (this one) is a write in progress: kept.
+    const inProgress = `.0043_manifest.json.${process.pid}.0123abcd.tmp`;
+    writeFileSync(join(folder, inProgress), "half");
+
+    expect(removeAbandonedTemporaryFiles(folder)).toEqual([join(folder, left[0]!)]);
+    expect(readdirSync(folder).sort()).toEqual([inProgress, "0042_manifest.json"]);
   });
 
   it("replaces content whole and leaves no temporary file behind", () => {
