@@ -97,6 +97,8 @@ export function renderFormatA(previous: unknown, input: ExportInput): Record<str
     const sizeMb = image.sizeBytes == null ? null : roundMb(image.sizeBytes);
     put("filename", image.filename);
     put("local_path", image.localPath);
+    // A local copy known to be gone (pruned, or deleted locally): the path is no longer true.
+    if (image.localPath === null && image.status === "s3_only" && entry.local_path != null) entry.local_path = null;
     put("s3_url", image.s3Url);
     put("md5_hash", image.md5);
     put("size_bytes", image.sizeBytes);
