@@ -104,22 +104,3 @@ export function recordAuditBasis(db: Db, actorId: number, basis: Omit<AuditBasis
 export function forgetAuditBasis(db: Db, actorId: number): void {
   cachedStatement(db, `DELETE FROM audit_bases WHERE actor_id = ?`).run(actorId);
 }
-
-/**
- * Marks as checked now the actors an audit found unchanged, each only if its rows are
- * still as its basis says (nothing wrote since the audit read it). Returns, per actor,
- * whether it was confirmed; call inside a transaction.
- */
-export function confirmUnchangedAudits(db: Db, confirmations: readonly { actorId: number; revision: number; listed: boolean }[], checkedAt: string): boolean[] {
-  const stillBasis = cachedStatement(
-    db,
-    `SELECT 1 FROM actors a JOIN audit_bases b ON b.actor_id = a.id WHERE a.id = ? AND a.revision = ? AND b.revision = a.revision`,
-  ).pluck();
-  const confirmed = confirmations.map((item) => stillBasis.get(item.actorId, item.revision) === 1);
-  const ids = (listed: boolean) => jsonList(confirmations.filter((item, i) => confirmed[i] && item.listed === listed).map((item) => item.actorId));
-  const all = jsonList(confirmations.filter((_, i) => confirmed[i]).map((item) => item.actorId));
-  cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, all);
-  cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, ids(false));
-  cachedStatement(db, `UPDATE actors SET last_checked_at = ?, s3_listed_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, checkedAt, ids(true));
-  return confirmed;
-}

@@ -134,16 +134,38 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
       }
       if (changedVisible) visible.push(write.actorId);
     }
-    const writtenIds = jsonList(written.map((write) => write.actorId));
-    cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, writtenIds);
-    cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, writtenIds);
-    const listedIds = jsonList(written.filter((write) => write.listed).map((write) => write.actorId));
-    cachedStatement(db, `UPDATE actors SET s3_listed_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, listedIds);
+    markChecked(db, written, checkedAt);
     refreshActorStatistics(db, visible);
     // After the statistics: the basis carries the revision they left.
     for (const write of written) recordAuditBasis(db, write.actorId, write.basis);
     return results;
   })();
+}
+
+/**
+ * Marks as checked now the actors an audit found unchanged since their last audit, each
+ * only if its rows are still as its basis says (nothing wrote since the audit read it).
+ * Returns, per actor, whether it was confirmed.
+ */
+export function confirmUnchangedAudits(db: Db, confirmations: readonly { actorId: number; revision: number; listed: boolean }[], checkedAt: string): boolean[] {
+  const stillBasis = cachedStatement(
+    db,
+    `SELECT 1 FROM actors a JOIN audit_bases b ON b.actor_id = a.id WHERE a.id = ? AND a.revision = ? AND b.revision = a.revision`,
+  ).pluck();
+  return db.$client.transaction(() => {
+    const confirmed = confirmations.map((item) => stillBasis.get(item.actorId, item.revision) === 1);
+    markChecked(db, confirmations.filter((_, i) => confirmed[i]), checkedAt);
+    return confirmed;
+  })();
+}
+
+/** The check time of every row and of the actor, and the listing time of those whose S3 side was listed. */
+function markChecked(db: Db, checked: readonly { actorId: number; listed: boolean }[], checkedAt: string): void {
+  const ids = jsonList(checked.map((item) => item.actorId));
+  cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, ids);
+  cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, ids);
+  const listedIds = jsonList(checked.filter((item) => item.listed).map((item) => item.actorId));
+  cachedStatement(db, `UPDATE actors SET s3_listed_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, listedIds);
 }
 
 /** Whether the actor's manifests lag behind its rows (changed now, or by an earlier run whose export failed). */

@@ -4,9 +4,10 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
 import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
-import { auditCandidates, confirmUnchangedAudits, s3OnlyLocalDigest, type AuditBasis, type AuditCandidate } from "../db/audit-basis.ts";
+import { auditCandidates, s3OnlyLocalDigest, type AuditBasis, type AuditCandidate } from "../db/audit-basis.ts";
 import {
   actorNeedsExport,
+  confirmUnchangedAudits,
   loadActorForAudit,
   writeActorAudits,
   type ActorAuditWrite,
