@@ -274,7 +274,9 @@ describe("prune local", () => {
     expect([0, 1, 2, 3].map((i) => rows().get(file(i))!.status)).toEqual(["s3_only", "s3_only", "out_of_sync", "local_only"]);
     expect(manifest().statistics).toMatchObject({ training_s3_only_count: 2, training_out_of_sync_count: 1, training_local_only_count: 1 });
     // The manifest no longer points at the deleted files.
-    const entries = new Map(manifest().training_data.map((entry: { filename: string }) => [entry.filename, entry]));
+    const entries = new Map<string, { local_path?: string | null }>(
+      manifest().training_data.map((entry: { filename: string; local_path?: string | null }) => [entry.filename, entry]),
+    );
     expect([0, 1, 2, 3].map((i) => entries.get(file(i))?.local_path ?? null)).toEqual([null, null, expect.any(String), expect.any(String)]);
   });
 
