@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
@@ -42,23 +42,13 @@ export function writeFileAtomic(path: string, content: string | Buffer, hooks: A
 const temporaryName = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /**
- * Removes the temporary files of atomic writes a killed process left in `folder` (the
- * write never happened: the target still holds the old content). A file whose process is
- * still running is an atomic write in progress and is left alone. Returns the paths removed.
+ * Whether a folder entry is the temporary file of an atomic write whose process was killed
+ * (the write never happened: the target still holds the old content). One whose process
+ * still runs is a write in progress.
  */
-export function removeAbandonedTemporaryFiles(folder: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(folder);
-  } catch {
-    return [];
-  }
-  const abandoned = entries.filter((entry) => {
-    const pid = temporaryName.exec(entry)?.[1];
-    return pid !== undefined && !isRunning(Number(pid));
-  });
-  for (const entry of abandoned) unlinkSync(join(folder, entry));
-  return abandoned.map((entry) => join(folder, entry));
+export function isAbandonedTemporaryFile(entry: string): boolean {
+  const pid = temporaryName.exec(entry)?.[1];
+  return pid !== undefined && !isRunning(Number(pid));
 }
 
 function isRunning(pid: number): boolean {

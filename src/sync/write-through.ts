@@ -13,7 +13,7 @@ import type { S3Access } from "./s3-client.ts";
 import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
 import { importManifests } from "./import.ts";
-import { removeAbandonedTemporaryFiles } from "./atomic-write.ts";
+import { isAbandonedTemporaryFile } from "./atomic-write.ts";
 import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
@@ -283,15 +283,14 @@ export interface RecoveryReport {
 export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<RecoveryReport> {
   const pending = pendingIntents(ctx.db);
   // Format A manifests of every actor live in one folder: one look covers any interrupted export.
-  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: removeAbandonedTemporaryFiles(ctx.layout.manifestsDir) };
+  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.manifestsDir) };
   const byActor = new Map<number, typeof pending>();
   for (const intent of pending) byActor.set(intent.actorId, [...(byActor.get(intent.actorId) ?? []), intent]);
   for (const [actorId, actorIntents] of byActor) {
     const actor = ctx.db.select().from(actors).where(eq(actors.id, actorId)).get();
     if (!actor) continue;
     report.actors.push(actor.name);
-    const folder = ctx.layout.trainingDir(actor.name);
-    report.temporaryFilesRemoved.push(...removeTemporaryFiles(folder), ...removeAbandonedTemporaryFiles(folder));
+    report.temporaryFilesRemoved.push(...removeTemporaryFiles(ctx.layout.trainingDir(actor.name)));
     for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
       const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
       await performStep(ctx, s3, actorId, actor.name, step);
@@ -342,14 +341,15 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
   });
 }
 
-function removeTemporaryFiles(folder: string): string[] {
+/** Removes what interrupted downloads and atomic writes of killed processes left in `folder`; returns the paths. */
+export function removeTemporaryFiles(folder: string): string[] {
   let entries: string[];
   try {
     entries = readdirSync(folder);
   } catch {
     return [];
   }
-  const removed = entries.filter((entry) => entry.startsWith(temporaryPrefix)).map((entry) => join(folder, entry));
+  const removed = entries.filter((entry) => entry.startsWith(temporaryPrefix) || isAbandonedTemporaryFile(entry)).map((entry) => join(folder, entry));
   for (const path of removed) unlinkSync(path);
   return removed;
 }

@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { actors, images } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
-import { removeAbandonedTemporaryFiles, writeFileAtomic } from "../../src/sync/atomic-write.ts";
+import { writeFileAtomic } from "../../src/sync/atomic-write.ts";
 import { exportManifests } from "../../src/sync/export.ts";
 import { importManifests } from "../../src/sync/import.ts";
+import { removeTemporaryFiles } from "../../src/sync/write-through.ts";
 import { entryA, writeFormatA, writeJson } from "../helpers/manifests.ts";
 import { makeStoreWorld, type StoreWorld } from "../helpers/store-world.ts";
 
@@ -169,7 +170,7 @@ describe("atomic replacement", () => {
     const inProgress = `.0043_manifest.json.${process.pid}.0123abcd.tmp`;
     writeFileSync(join(folder, inProgress), "half");
 
-    expect(removeAbandonedTemporaryFiles(folder)).toEqual([join(folder, left[0]!)]);
+    expect(removeTemporaryFiles(folder)).toEqual([join(folder, left[0]!)]);
     expect(readdirSync(folder).sort()).toEqual([inProgress, "0042_manifest.json"]);
   });
 
