@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { auditActors, type ActorAuditResult, type AuditReport } from "../../src/sync/audit.ts";
 import { allActorIds } from "../../src/db/scan-writes.ts";
 import { selectActorIds } from "./actor-selection.ts";

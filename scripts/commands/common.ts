@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import cliProgress from "cli-progress";
 import { loadConfig, type ConfigOverrides } from "../../src/config.ts";
 import { consoleLogger, makeContext, silentLogger, type AppContext } from "../../src/context.ts";
@@ -37,7 +37,7 @@ function collect(value: string, previous: string[]): string[] {
  */
 export async function runWithContext(
   flags: CommonFlags & ConfigOverrides,
-  run: (ctx: AppContext) => Promise<number | void>,
+  run: (ctx: AppContext) => Promise<number | undefined>,
 ): Promise<void> {
   let ctx: AppContext | undefined;
   try {

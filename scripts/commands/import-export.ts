@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { exportManifests } from "../../src/sync/export.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import { progressBar, printResult, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";

@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import cliProgress from "cli-progress";
 import { addImages } from "../../src/sync/add-images.ts";
 import { deleteImages, deleteTargets, type DeleteFrom } from "../../src/sync/delete-images.ts";

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import type { Command } from "commander";
 import { scanActors, type ActorScanResult } from "../../src/sync/scan.ts";
 import { selectActorIds } from "./actor-selection.ts";
 import { withS3 } from "./with-s3.ts";

@@ -128,7 +128,9 @@ export function recordFailedSources(db: Db, files: SourceFileRecord[]): void {
     VALUES (@path, NULL, @format, @sizeBytes, @mtimeMs, @contentHash, @error)
     ON CONFLICT(path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms,
       content_hash = excluded.content_hash, error = excluded.error`);
-  db.$client.transaction(() => files.forEach((file) => upsert.run(file)))();
+  db.$client.transaction(() => {
+    for (const file of files) upsert.run(file);
+  })();
 }
 
 /** Manifest-derived image columns, in the order the importer binds them. */

@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
-import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import { auditCandidates, s3OnlyLocalDigest, type AuditBasis, type AuditCandidate } from "../db/audit-basis.ts";
 import {
@@ -565,8 +564,8 @@ class AuditWriter {
       for (const item of [...batch, ...confirmations]) item.reject(error);
       return;
     }
-    batch.forEach((item, i) => item.resolve({ outcome: outcomes[i]!, checkedAt }));
-    confirmations.forEach((item, i) => item.resolve(confirmed[i] ? { checkedAt } : null));
+    for (const [i, item] of batch.entries()) item.resolve({ outcome: outcomes[i]!, checkedAt });
+    for (const [i, item] of confirmations.entries()) item.resolve(confirmed[i] ? { checkedAt } : null);
   }
 }
 

@@ -187,7 +187,7 @@ export function writeContentScale(dataDir: string, options: ContentScaleOptions 
   const actorCount = options.actors ?? 100;
   const perActor = options.imagesPerActor ?? 20;
   const size = options.bytesPerImage ?? 300 * 1024;
-  const s3 = options.s3 ?? loadConfig({}).s3;
+  const _s3 = options.s3 ?? loadConfig({}).s3;
   const layout = new DataLayout(dataDir);
   mkdirSync(layout.manifestsDir, { recursive: true });
   const files: ContentScaleResult["files"] = [];

@@ -1,4 +1,4 @@
-import { hashCache } from "../db/schema.ts";
+import type { hashCache } from "../db/schema.ts";
 import { cachedStatement } from "../db/statements.ts";
 import type { Db } from "../db/store.ts";
 import type { FileHash, Md5Pool } from "./md5-pool.ts";

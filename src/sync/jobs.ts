@@ -202,7 +202,10 @@ export class JobRunner {
   private schedule(job: RunningJob): void {
     if (job.timer) return;
     const wait = job.lastFlush + this.intervalMs - Date.now();
-    if (wait <= 0) return this.flush(job, "running");
+    if (wait <= 0) {
+      this.flush(job, "running");
+      return;
+    }
     job.timer = setTimeout(() => {
       job.timer = null;
       if (this.running.has(job.id)) this.flush(job, "running");

@@ -87,7 +87,7 @@ function statFolder(job) {
   const stats = job.filenames.map((filename) => {
     if (!present.has(filename)) return null;
     const stat = listing.images.get(filename) ?? statOf(join(job.folder, filename));
-    return stat && stat.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
+    return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
   });
   return { id: job.id, kind: "statFolder", exists: true, names: listing.names, stats, digest: digestOf(listing.images) };
 }

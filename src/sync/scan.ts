@@ -1,3 +1,4 @@
+import type { Dirent } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
@@ -134,7 +135,6 @@ export async function scanActor(ctx: AppContext, s3: S3Access, actorId: number, 
       s3Config: s3.s3Config,
       relativeImagePath: (filename) => ctx.layout.relativeImagePath(name, filename),
       maxRemoveShare: ctx.config.maxRemoveShare,
-      checkedAt,
     });
     const result = baseResult(actorId, name);
     Object.assign(result, plan.report, {
@@ -183,7 +183,7 @@ async function exportAfterScan(ctx: AppContext, actorId: number, result: ActorSc
 
 /** The image files of a training folder, stat only. Non-image files (manifests, prompts) are not listed. */
 export async function walkTrainingFolder(folder: string): Promise<LocalListing> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(folder, { withFileTypes: true });
   } catch (error) {
@@ -223,7 +223,6 @@ export interface ScanPlanInput {
   s3Config: S3Config;
   relativeImagePath: (filename: string) => string;
   maxRemoveShare: number;
-  checkedAt: string;
 }
 
 export interface ScanPlan {
@@ -249,7 +248,7 @@ const visibleColumns = ["status", "sizeBytes", "modifiedAt", "modifiedTimestamp"
  * was recorded with; a changed file clears it (audit hashes it again).
  */
 export function planActorScan(input: ScanPlanInput): ScanPlan {
-  const { snapshot, objects, local, s3Config, checkedAt } = input;
+  const { snapshot, objects, local, s3Config } = input;
   const name = snapshot.actor.name;
   const s3Only = local === null;
   const objectByName = new Map(objects.map((object) => [object.filename, object]));

@@ -51,9 +51,18 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const messages: World["messages"] = [];
   const forward = options.logger ?? silentLogger;
   const logger: Logger = {
-    info: (message) => (messages.push({ level: "info", message }), forward.info(message)),
-    warn: (message) => (messages.push({ level: "warn", message }), forward.warn(message)),
-    error: (message) => (messages.push({ level: "error", message }), forward.error(message)),
+    info: (message) => {
+      messages.push({ level: "info", message });
+      forward.info(message);
+    },
+    warn: (message) => {
+      messages.push({ level: "warn", message });
+      forward.warn(message);
+    },
+    error: (message) => {
+      messages.push({ level: "error", message });
+      forward.error(message);
+    },
   };
   const ctx = makeContext(config, db, logger);
   const client = server.client(config.s3, options.clientOptions);

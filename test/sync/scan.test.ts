@@ -302,7 +302,6 @@ describe("planActorScan (stat rules without I/O)", () => {
       s3Config,
       relativeImagePath: (name) => `data/actors/${A}/training_data/${name}`,
       maxRemoveShare: 0.5,
-      checkedAt: "2025-06-01T00:00:00.000Z",
     });
   }
 
