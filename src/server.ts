@@ -1,6 +1,8 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
+import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { getOperationAST, GraphQLError, type ExecutionResult } from "graphql";
 import { createYoga, handleStreamOrSingleExecutionResult, type Plugin, type YogaServerInstance } from "graphql-yoga";
@@ -9,6 +11,7 @@ import { cachedStatement } from "./db/statements.ts";
 import { defaultQueryFor, renderGraphiQLPage, useGraphiQLAssets } from "./graphiql.ts";
 import { createGraphQLContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
+import { maxAliases, maxTokens, useQueryCostLimit } from "./schema/query-cost.ts";
 
 export const graphqlEndpoint = "/graphql";
 const defaultMaxBodyBytes = 1024 * 1024;
@@ -59,7 +62,10 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
       useBodyLimit(options),
       useGraphiQLAssets(),
       useCSRFPrevention({ requestHeaders: ["x-graphql-yoga-csrf"] }),
+      maxTokensPlugin({ n: maxTokens }),
+      maxAliasesPlugin({ n: maxAliases }),
       maxDepthPlugin({ n: options.maxDepth ?? 14, flattenFragments: true }),
+      useQueryCostLimit(),
       useMutationToken(app),
       useMaskUnexpectedErrors(app, development),
     ],

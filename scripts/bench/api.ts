@@ -3,6 +3,9 @@
  * generated manifests, the real server on a loopback port, requests over HTTP one at a
  * time. Reports p50/p99 of opening an actor's training data (bar: p99 under 10 ms) and of
  * `stats` across all actors (bar: under 20 ms), plus the first `stats` after a write.
+ * Cost attacks (SPEC.md §9): 300 aliases of a filter that scans the images table (bar:
+ * refused or answered within 1 s), and reads sent meanwhile and during one admitted full
+ * scan (bar: each answered within 100 ms).
  */
 import { rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -60,6 +63,15 @@ const statsQuery = /* GraphQL */ `
     }
   }`;
 
+/** The reported attack: 300 aliases of a filename filter that no index serves (27 KB). */
+const scanAttackQuery = `{ ${Array.from(
+  { length: 300 },
+  (_, i) => `a${i}: images(first: 1, filter: { filenameContains: "zz${i}" }) { ... on ImageConnection { edges { node { filename } } } }`,
+).join(" ")} }`;
+
+/** One scan the cost limit admits: a status filter over every image, counted. */
+const fullScanQuery = `{ images(first: 1, filter: { status: [MISSING] }) { ... on ImageConnection { totalCount } } }`;
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
@@ -104,6 +116,10 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
     for (let i = 0; i < Math.min(requests, 500); i++) stats.push(await post(statsQuery));
     open.sort((a, b) => a - b);
     stats.sort((a, b) => a - b);
+
+    const readDuring = (name: string) => post(openActorQuery, { name });
+    const attack = await timedWhileReading(url, scanAttackQuery, () => readDuring(names[0]!));
+    const scan = await timedWhileReading(url, fullScanQuery, () => readDuring(names[1]!));
     const figure = (name: string, value: number, bar?: number, note?: string): BenchFigure => ({
       name,
       value: round(value),
@@ -117,11 +133,33 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
       figure("api: stats across all actors p50", percentile(stats, 50)),
       figure("api: stats across all actors p99", percentile(stats, 99), 20, `${stats.length} requests`),
       figure("api: first stats after a write", coldStats, undefined, "no cache: per-actor and per-generation statistics only"),
+      figure("api: 300-alias scan attack", attack.elapsed, 1000, attack.refusal ? `refused: ${attack.refusal}` : "answered"),
+      figure("api: read during the attack, slowest", attack.slowestRead, 100, `${attack.reads} reads`),
+      figure("api: read during a full image scan, slowest", scan.slowestRead, 100, `${scan.reads} reads during a ${round(scan.elapsed)} ms scan of ${perActor * imported.actorsImported} images`),
     ];
   } finally {
     await new Promise((resolveClose) => server.close(resolveClose));
     closeStore(ctx.db);
   }
+}
+
+/**
+ * Sends `query` and, until it is answered, one read after another; reports how long the
+ * query took, why it was refused (if it was), and the slowest read.
+ */
+async function timedWhileReading(url: string, query: string, read: () => Promise<number>) {
+  const started = performance.now();
+  let answered = false;
+  const response = fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) })
+    .then((res) => res.json() as Promise<{ errors?: { message: string }[] }>)
+    .finally(() => {
+      answered = true;
+    });
+  const reads: number[] = [];
+  do reads.push(await read());
+  while (!answered);
+  const body = await response;
+  return { elapsed: performance.now() - started, refusal: body.errors?.[0]?.message, slowestRead: Math.max(...reads), reads: reads.length };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

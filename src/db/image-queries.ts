@@ -1,5 +1,6 @@
 import { actorWhere, InvalidFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
+import { scanInWindows } from "./scan-windows.ts";
 import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
@@ -133,25 +134,77 @@ export function imageCountsByActorIds(db: Db, actorIds: readonly number[], filte
   return actorIds.map((id) => counts.get(id) ?? 0);
 }
 
-/** Images across actors, in id order (the order they were first recorded), starting after image id `afterId`. */
-export function pageImages(
+/**
+ * Whether reading a selection of images across actors must scan the images table: no index
+ * serves an image filter, nor an actor filter that does not name its actors (the
+ * `actor_id` index serves named ones). Query cost and the scan windows both follow this.
+ */
+export function imageSelectionScans(filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): boolean {
+  if (actorFilter?.names || actorFilter?.characterIds) return false;
+  return hasCriteria(filter) || hasCriteria(actorFilter);
+}
+
+function hasCriteria(filter: object | undefined): boolean {
+  return filter !== undefined && Object.keys(filter).length > 0;
+}
+
+function lastImageId(db: Db): number {
+  return (cachedStatement(db, "SELECT coalesce(max(i.id), 0) AS id FROM images i").get() as { id: number }).id;
+}
+
+/**
+ * Images across actors, in id order (the order they were first recorded), starting after
+ * image id `afterId`. A selection that scans reads the table in windows of rowids, taking
+ * turns with other requests, until it has the page.
+ */
+export async function pageImages(
   db: Db,
   filter: ImageFilter | undefined,
   actorFilter: ActorFilter | undefined,
   first: number,
   afterId?: number,
-): ImagePage<ImageRow> {
+): Promise<ImagePage<ImageRow>> {
   const where = scopedImageWhere(filter, actorFilter);
-  const keyset = afterId !== undefined ? "AND i.id > ?" : "";
-  const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
-  const params = [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1];
-  const rows = (cachedStatement(db, sql).all(...params) as Record<string, unknown>[]).map(toImageRow);
+  let raw: Record<string, unknown>[];
+  if (imageSelectionScans(filter, actorFilter)) {
+    // NOT INDEXED keeps the plan on the rowid range: the actor_id index would read every picked actor's rows per window.
+    const statement = cachedStatement(
+      db,
+      `SELECT ${imageColumns} FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND (${where.sql}) ORDER BY i.id LIMIT ?`,
+    );
+    raw = [];
+    await scanInWindows(db, afterId ?? 0, lastImageId(db), (from, to) => {
+      raw.push(...(statement.all(from, to, ...where.params, first + 1 - raw.length) as Record<string, unknown>[]));
+      return raw.length <= first;
+    });
+  } else {
+    const keyset = afterId !== undefined ? "AND i.id > ?" : "";
+    const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
+    raw = cachedStatement(db, sql).all(...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1) as Record<string, unknown>[];
+  }
+  const rows = raw.map(toImageRow);
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
 }
 
-export function countImages(db: Db, filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): number {
+/** How many images the actors a filter picks hold, from their statistics columns (no image row is read). */
+export function imageCountFromStatistics(db: Db, actorFilter: ActorFilter | undefined): number {
+  const actors = actorWhere(actorFilter);
+  return (cachedStatement(db, `SELECT total(a.total_count) AS n FROM actors a WHERE ${actors.sql}`).get(...actors.params) as { n: number }).n;
+}
+
+/** How many images a selection holds; a selection that scans counts window by window. */
+export async function countImages(db: Db, filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): Promise<number> {
+  if (!hasCriteria(filter)) return imageCountFromStatistics(db, actorFilter);
   const where = scopedImageWhere(filter, actorFilter);
-  return (cachedStatement(db, `SELECT count(*) AS n FROM images i WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
+  if (!imageSelectionScans(filter, actorFilter))
+    return (cachedStatement(db, `SELECT count(*) AS n FROM images i WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
+  const statement = cachedStatement(db, `SELECT count(*) AS n FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND (${where.sql})`);
+  let count = 0;
+  await scanInWindows(db, 0, lastImageId(db), (from, to) => {
+    count += (statement.get(from, to, ...where.params) as { n: number }).n;
+    return true;
+  });
+  return count;
 }
 
 /** The image filter, restricted to the actors an actor filter picks. */

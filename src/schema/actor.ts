@@ -16,6 +16,7 @@ import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cu
 import { InvalidFilterError, listErrors, UnknownActorError, UnsafeNameError } from "./errors.ts";
 import { Generation } from "./generation.ts";
 import { ActorFilterInput, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
+import { actorsCost } from "./query-cost.ts";
 import { ImageStatistics } from "./stats.ts";
 import { TrainingImage } from "./training-image.ts";
 
@@ -152,7 +153,7 @@ builder.queryFields((t) => ({
         orderBy: t.arg({ type: ActorOrderInput, description: "Sort order (default: by name)." }),
       },
       errors: { types: listErrors, directResult: true, union: { name: "ActorsResult", description: "A page of actors, or why the arguments were refused." } },
-      complexity: connectionComplexity,
+      complexity: actorsCost,
       resolve: (_root, args, ctx) => {
         const first = pageSize(args);
         const filter = toActorFilter(args.filter);

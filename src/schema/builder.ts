@@ -41,12 +41,11 @@ export const builder = new SchemaBuilder<{
     lastArgOptions: { description: "Not supported: pages go forward only, with `first` and `after`." },
     beforeArgOptions: { description: "Not supported: pages go forward only, with `first` and `after`." },
   },
+  // Costs only: the limit is enforced per request, before execution, by useQueryCostLimit (query-cost.ts).
   complexity: {
     defaultComplexity: 1,
     // Connections multiply by their `first`; other lists here are short (generations, groups).
     defaultListMultiplier: 1,
-    // 100 actors with 20 images each and every image field is about 40,000.
-    limit: { complexity: 120_000 },
   },
 });
 

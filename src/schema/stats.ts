@@ -14,6 +14,7 @@ import { builder, maxPageSize } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { InvalidFilterError } from "./errors.ts";
 import { ActorFilterInput, humanSize, RatingEnum, SyncStatusEnum, toActorFilter } from "./inputs.ts";
+import { statsCost } from "./query-cost.ts";
 
 /** Counts of a set of images (one actor's, or all the actors a filter picks). */
 export type ImageStatisticsShape = Omit<Totals, "actorCount" | "fullySyncedActorCount">;
@@ -174,6 +175,7 @@ builder.queryField("stats", (t) =>
     description: "Figures across actors: totals, counts by status and rating, groupings, and actors below a good-image count.",
     args: { filter: t.arg({ type: ActorFilterInput, description: "Only actors matching this." }) },
     errors: { types: [InvalidFilterError], directResult: true, union: { name: "StatsResult", description: "The figures, or why the filter was refused." } },
+    complexity: statsCost,
     resolve: (_root, args) => {
       const filter = toActorFilter(args.filter);
       if (filter) validateActorFilter(filter);

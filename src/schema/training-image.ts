@@ -3,10 +3,11 @@ import { validateActorFilter } from "../db/actor-queries.ts";
 import type { ImageRow } from "../db/schema.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
-import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
+import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
 import { listErrors } from "./errors.ts";
 import { Generation } from "./generation.ts";
 import { ActorFilterInput, SyncStatusEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
+import { imagesCost } from "./query-cost.ts";
 
 const previewLength = 120;
 
@@ -66,8 +67,8 @@ builder.queryFields((t) => ({
         actorFilter: t.arg({ type: ActorFilterInput, description: "Only images of actors matching this." }),
       },
       errors: { types: listErrors, directResult: true, union: { name: "ImagesResult", description: "A page of images, or why the arguments were refused." } },
-      complexity: connectionComplexity,
-      resolve: (_root, args, ctx) => {
+      complexity: imagesCost,
+      resolve: async (_root, args, ctx) => {
         const first = pageSize(args);
         const filter = toImageFilter(args.filter);
         const actorFilter = toActorFilter(args.actorFilter);
@@ -75,7 +76,7 @@ builder.queryFields((t) => ({
         if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
         const afterId =
           args.after != null ? decodeCursor(args.after, "images", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
-        const page = pageImages(ctx.app.db, filter, actorFilter, first, afterId);
+        const page = await pageImages(ctx.app.db, filter, actorFilter, first, afterId);
         const edges = page.rows.map((row) => ({ cursor: encodeCursor("images", [row.id]), node: row }));
         return {
           edges,
