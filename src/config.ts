@@ -20,6 +20,12 @@ export interface Config {
   host: string;
   port: number;
   apiToken: string | undefined;
+  /** Browser origins (`scheme://host:port`) granted CORS; every other foreign origin is refused. */
+  corsOrigins: string[];
+  /** Host names the service answers to besides loopback and its bind address (DNS rebinding guard). */
+  allowedHosts: string[];
+  /** Largest multipart request (image uploads), streamed to disk while counted. */
+  maxUploadBytes: number;
   storageMode: StorageMode;
   s3: S3Config;
   /** Share of an actor's images a listing may remove before it is treated as suspect. */
@@ -38,12 +44,21 @@ export interface ConfigOverrides {
   s3Prefix?: string;
 }
 
+/** `a, b,c` → ["a", "b", "c"]; unset or empty → []. */
+const commaList = z
+  .string()
+  .default("")
+  .transform((text) => text.split(",").map((item) => item.trim()).filter((item) => item.length > 0));
+
 const configSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   DB_PATH: z.string().min(1).optional(),
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   API_TOKEN: z.string().min(1).optional(),
+  CORS_ORIGINS: commaList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  ALLOWED_HOSTS: commaList,
+  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
   STORAGE_MODE: z.enum(storageModes).default("mirrored"),
   S3_ENDPOINT: z.url().optional(),
   S3_BUCKET: z.string().min(3).default("story-boards-assets"),
@@ -81,6 +96,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigOv
     host: e.HOST,
     port: e.PORT,
     apiToken: e.API_TOKEN,
+    // An origin is compared as the browser sends it: scheme://host[:port], no path, no trailing slash.
+    corsOrigins: e.CORS_ORIGINS.map((origin) => new URL(origin).origin),
+    allowedHosts: e.ALLOWED_HOSTS.map((host) => host.toLowerCase()),
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
     storageMode: e.STORAGE_MODE,
     s3: {
       endpoint: e.S3_ENDPOINT,

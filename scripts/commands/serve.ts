@@ -3,6 +3,7 @@ import { loadConfig } from "../../src/config.ts";
 import { consoleLogger, makeContext, type AppContext } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
 import { Md5Pool } from "../../src/sync/md5-pool.ts";
+import { assertServableConfig } from "../../src/request-guard.ts";
 import { graphqlEndpoint, startServer } from "../../src/server.ts";
 import { holdsStudioData, writeDemoData } from "../../src/sync/demo.ts";
 import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
@@ -44,6 +45,8 @@ export function registerServeCommand(program: Command): void {
         port: flags.port === undefined ? undefined : Number(flags.port),
         storageMode: flags.storageMode,
       });
+      // Before the demo data, the database or S3: nothing is written for a refused start.
+      assertServableConfig(config);
       ctx = makeContext(config, openStore(config.dbPath), consoleLogger);
       // The S3 side: AWS or S3_ENDPOINT by configuration, else the embedded loopback s3rver under $DATA_DIR/.s3rver.
       // Without it the API still answers reads; S3 mutations answer NotConfiguredError.

@@ -19,6 +19,7 @@ import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { ErrorInterface, InvalidFilterError, UnknownActorError, UnsafeNameError } from "./errors.ts";
 import { RatingEnum } from "./inputs.ts";
+import { UploadedFile } from "../uploads.ts";
 import {
   announce,
   freshActor,
@@ -252,7 +253,8 @@ builder.mutationFields((t) => ({
       const images = await Promise.all(
         args.images.map(async (image) => ({
           filename: image.filename ?? image.file.name,
-          bytes: new Uint8Array(await image.file.arrayBuffer()),
+          // A file the server staged on disk is read from there, never into memory.
+          ...(image.file instanceof UploadedFile ? { path: image.file.path } : { bytes: new Uint8Array(await image.file.arrayBuffer()) }),
           prompt: image.prompt ?? null,
         })),
       );

@@ -48,10 +48,11 @@ const temporaryName = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
  */
 export function isAbandonedTemporaryFile(entry: string): boolean {
   const pid = temporaryName.exec(entry)?.[1];
-  return pid !== undefined && !isRunning(Number(pid));
+  return pid !== undefined && !processRuns(Number(pid));
 }
 
-function isRunning(pid: number): boolean {
+/** Whether a process of this machine runs under `pid` (its temporary files are still in use). */
+export function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

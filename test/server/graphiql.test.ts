@@ -1,16 +1,12 @@
-import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser } from "playwright-core";
 import { startServer } from "../../src/server.ts";
 import { insertActors, makeApiWorld, planActors, type ApiWorld } from "../helpers/api-world.ts";
+import { launchChromium, runBrowserTests } from "../helpers/chromium.ts";
 
-const chromiumPath = "/usr/bin/chromium";
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium) console.warn(`skipping the GraphiQL browser test: ${chromiumPath} is absent (apt-get install chromium)`);
-
-describe.skipIf(!haveChromium && !process.env.CI)("GraphiQL in headless Chromium, with no network", () => {
+describe.runIf(runBrowserTests)("GraphiQL in headless Chromium, with no network", () => {
   let world: ApiWorld;
   let server: Server;
   let browser: Browser;
@@ -21,10 +17,7 @@ describe.skipIf(!haveChromium && !process.env.CI)("GraphiQL in headless Chromium
     insertActors(world.ctx.db, planActors(8));
     server = await startServer(world.ctx);
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,0 +1,17 @@
+import { existsSync } from "node:fs";
+import { chromium, type Browser } from "playwright-core";
+
+/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it): no browser download. */
+export const chromiumPath = "/usr/bin/chromium";
+
+/** Browser tests run where Chromium is, and always in CI, where its absence is a failure. */
+export const runBrowserTests = existsSync(chromiumPath) || Boolean(process.env.CI);
+if (!existsSync(chromiumPath)) console.warn(`browser tests: ${chromiumPath} is absent (apt-get install chromium)`);
+
+/** Headless, with every background connection off: this machine has no network beyond loopback. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
