@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { imageIndexOf, s3KeyOf } from "./layout.ts";
 import { assertImageFilename, ImageExistsError, operationReport, resolveActor, type ActorRef, type OperationReport } from "./operation-common.ts";
 import type { ActorPlan, AddStep } from "./plan.ts";
 import { headObject } from "./s3-client.ts";
-import { temporaryPrefix } from "./transfer.ts";
+import { temporaryPathIn } from "./transfer.ts";
 import { ActorLocks, applyActorPlan } from "./write-through.ts";
 
 /** One image to add: a file (CLI) or bytes (a GraphQL upload). */
@@ -102,7 +102,7 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
       const generation = createGeneration(ctx.db, actor.id, type, options.generationMetadata, options.images.length);
       const steps: AddStep[] = [];
       for (const image of options.images) {
-        const stagedPath = join(stagingDir, `${temporaryPrefix}${image.filename}.${randomBytes(4).toString("hex")}.tmp`);
+        const stagedPath = temporaryPathIn(stagingDir);
         staged.push(stagedPath);
         const md5 = await stageFile(image, stagedPath);
         steps.push(stepOf(image, stagedPath, md5, generation.id));

@@ -12,17 +12,25 @@ export class UnsafeNameError extends Error {
   }
 }
 
+/** The longest file name local file systems take (NAME_MAX), in UTF-8 bytes. */
+export const maxNameBytes = 255;
+/** S3's limit on an object key, in UTF-8 bytes. */
+export const maxS3KeyBytes = 1024;
+
 /**
  * A filename or actor name is data, never a path (SPEC.md §3): one plain path segment,
- * no separators, no `..`, no NUL, nothing that resolves elsewhere.
+ * no separators, no `..`, no NUL, nothing that resolves elsewhere. A leading `.` is
+ * refused too: the service's own temporary files start with one, so a user's file can
+ * never be taken (and removed by recovery) for one of them.
  */
 export function assertSafeName(value: string): string {
   if (typeof value !== "string" || value.length === 0) throw new UnsafeNameError(String(value), "empty");
   if (value.includes("\0")) throw new UnsafeNameError(value, "contains a NUL byte");
   if (value.includes("/") || value.includes("\\")) throw new UnsafeNameError(value, "contains a path separator");
-  if (value === "." || value === ".." || value.includes("..")) throw new UnsafeNameError(value, "contains '..'");
+  if (value.includes("..")) throw new UnsafeNameError(value, "contains '..'");
+  if (value.startsWith(".")) throw new UnsafeNameError(value, "starts with '.' (reserved for the service's temporary files)");
   if (/^[a-zA-Z]:/.test(value)) throw new UnsafeNameError(value, "looks like a drive path");
-  if (value.length > 255) throw new UnsafeNameError(value, "longer than 255 characters");
+  if (Buffer.byteLength(value, "utf8") > maxNameBytes) throw new UnsafeNameError(value, `longer than ${maxNameBytes} bytes (UTF-8)`);
   return value;
 }
 
@@ -108,8 +116,11 @@ export function actorPrefix(s3: S3Config, name: string): string {
   return `${s3.prefix}${assertSafeName(name)}/`;
 }
 
+/** The object key of an image; refused (naming the filename) when it would pass S3's key limit. */
 export function s3KeyOf(s3: S3Config, name: string, filename: string): string {
-  return `${actorPrefix(s3, name)}${assertSafeName(filename)}`;
+  const key = `${actorPrefix(s3, name)}${assertSafeName(filename)}`;
+  if (Buffer.byteLength(key, "utf8") > maxS3KeyBytes) throw new UnsafeNameError(filename, `makes an S3 key longer than ${maxS3KeyBytes} bytes`);
+  return key;
 }
 
 export function s3UrlOf(s3: S3Config, key: string): string {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
@@ -93,7 +93,7 @@ export async function downloadFile(
   const etag = unquoteEtag(answer.ETag);
   const metadataMd5 = answer.Metadata?.md5?.toLowerCase() ?? null;
   const expected = options.expectedMd5 ?? metadataMd5 ?? (isPlainMd5Etag(etag) ? etag!.toLowerCase() : null);
-  const temporary = temporaryPathFor(path);
+  const temporary = temporaryPathIn(dirname(path));
   const hash = createHash("md5");
   let size = 0;
   try {
@@ -137,11 +137,15 @@ export async function deleteLocalFile(path: string): Promise<void> {
   }
 }
 
-/** Temporary files of interrupted downloads start with this, so recovery can find and remove them. */
+/**
+ * Temporary files of interrupted downloads and uploads start with this, so recovery can find
+ * and remove them; no user's file can (names starting with `.` are refused).
+ */
 export const temporaryPrefix = ".am-download.";
 
-function temporaryPathFor(path: string): string {
-  return join(dirname(path), `${temporaryPrefix}${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+/** A new temporary file in `folder`: random, not the target's name, so it fits NAME_MAX whatever that name's length. */
+export function temporaryPathIn(folder: string): string {
+  return join(folder, `${temporaryPrefix}${randomBytes(8).toString("hex")}.tmp`);
 }
 
 async function md5OfFile(path: string): Promise<string> {

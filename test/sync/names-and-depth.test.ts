@@ -1,0 +1,110 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { s3KeyOf } from "../../src/sync/layout.ts";
+import { listObjects } from "../../src/sync/s3-client.ts";
+import { makeActor } from "../helpers/actors.ts";
+import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { createWorld, type World } from "../helpers/world.ts";
+
+// Attacks of issue 9 (item 5) through the real API: hostile names.
+
+let server: TestS3Server;
+let world: World;
+let api: Api;
+
+beforeAll(async () => {
+  server = await startTestS3Server();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+afterEach(async () => {
+  await world.close();
+});
+
+async function apiWorld(env: Record<string, string> = {}): Promise<void> {
+  world = await createWorld({ server, env });
+  world.ctx.s3 = world.s3;
+  api = createApi(world.ctx);
+}
+
+const A = "0042_european_30_male";
+
+/**
+ * Sends one file through `addImages` as a browser does (GraphQL multipart request), named by
+ * the file itself or, `asArgument`, by the `filename` argument.
+ */
+async function upload(filename: string, options: { asArgument?: boolean } = {}): Promise<any> {
+  const body = new FormData();
+  body.set(
+    "operations",
+    JSON.stringify({
+      query: `mutation ($file: File!, $filename: String) { addImages(name: "${A}", images: [{ file: $file, filename: $filename }]) {
+        __typename ... on InvalidFilenameError { value reason } ... on ImageOperationPayload { failedSteps steps { filename ok error } } ... on Error { message } } }`,
+      variables: { file: null, filename: options.asArgument ? filename : null },
+    }),
+  );
+  body.set("map", JSON.stringify({ 0: ["variables.file"] }));
+  body.set("0", new File([new Uint8Array(Buffer.from("not really a jpeg"))], filename, { type: "image/jpeg" }));
+  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body });
+  const answer = (await response.json()) as any;
+  expect(answer.errors).toBeUndefined();
+  return answer.data.addImages;
+}
+
+/** Everything the attack could have changed: the files of the data directory (SQLite aside) and every object of the bucket. */
+async function footprint(): Promise<{ files: string[]; keys: string[] }> {
+  const files = readdirSync(world.dataDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.name.startsWith("actor-manifests.db"))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+  const keys: string[] = [];
+  for await (const object of listObjects(world.s3.client, world.config.s3.bucket, "")) keys.push(object.key);
+  return { files, keys: keys.sort() };
+}
+
+describe("filenames from a request are data", () => {
+  const refused: [string, string, RegExp, { asArgument?: boolean }][] = [
+    ["recovery's own temporary-file prefix", ".am-download.evil.jpg", /starts with '\.'/, {}],
+    ["a leading dot", ".hidden.jpg", /starts with '\.'/, {}],
+    // 130 characters, 256 bytes: a limit counted in characters lets it through.
+    ["a name over 255 bytes (UTF-8) though under 255 characters", `${"é".repeat(126)}.jpg`, /longer than 255 bytes/, { asArgument: true }],
+  ];
+  for (const [label, filename, rule, options] of refused) {
+    it(`addImages refuses ${label} with InvalidFilenameError naming the rule, writing nothing`, async () => {
+      await apiWorld();
+      await makeActor(world, { name: A, images: [{ local: true, s3: true }] });
+      const before = await footprint();
+      const result = await upload(filename, options);
+      expect(result).toMatchObject({ __typename: "InvalidFilenameError", value: filename, reason: expect.stringMatching(rule) });
+      expect(await footprint()).toEqual(before);
+    });
+  }
+
+  it("refuses a filename that would make an S3 key over 1024 bytes, naming the limit", async () => {
+    // A long configured prefix: actor name and filename are each within 255 bytes, the key is not within 1024.
+    await apiWorld({ S3_PREFIX: "long-prefix/".repeat(70) });
+    await makeActor(world, { name: A, images: [] });
+    const filename = `${A}_${"7".repeat(200)}.jpg`;
+    const before = await footprint();
+    const result = await upload(filename);
+    expect(result).toMatchObject({ __typename: "InvalidFilenameError", value: filename, reason: expect.stringMatching(/S3 key longer than 1024 bytes/) });
+    expect(await footprint()).toEqual(before);
+  });
+
+  it("adds an image with a 230-byte name: its temporary files fit the file system's 255-byte limit too", async () => {
+    await apiWorld();
+    await makeActor(world, { name: A, images: [] });
+    // Staged as `.am-download.{name}.{hex}.tmp`, this name made a 256-byte file name: "Unexpected error.".
+    // (Longer names are valid in S3 but not in s3rver, which stores each object as a file named after its key.)
+    const filename = `${A}_${"7".repeat(230 - A.length - 5)}.jpg`;
+    expect(Buffer.byteLength(filename)).toBe(230);
+    const result = await upload(filename);
+    expect(result).toMatchObject({ __typename: "ImageOperationPayload", failedSteps: 0, steps: [{ filename, ok: true }] });
+    expect(existsSync(world.ctx.layout.imagePath(A, filename))).toBe(true);
+    expect((await footprint()).keys).toEqual([s3KeyOf(world.config.s3, A, filename)]);
+  });
+});
+
