@@ -23,7 +23,7 @@ import {
   type ContentMd5Source,
   type S3ContentMd5,
 } from "./content-md5.ts";
-import { exportManifests } from "./export.ts";
+import { exportManifests, type ExportProblem } from "./export.ts";
 import { HashCache, type LocalFileStat, type LocalHash } from "./hash-cache.ts";
 import { actorPrefix, assertSafeName, isTrainingImageFilename, s3KeyOf } from "./layout.ts";
 import { Md5Pool } from "./md5-pool.ts";
@@ -82,7 +82,7 @@ export interface ActorAuditResult {
   untrackedLocal: string[];
   untrackedS3: string[];
   manifestsWritten: string[];
-  exportProblems: { file: string; reason: string }[];
+  exportProblems: ExportProblem[];
   checkedAt: string | null;
   /** When the S3 side compared with was listed (now, when this audit listed it). */
   s3ListedAt: string | null;

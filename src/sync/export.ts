@@ -21,11 +21,29 @@ export class ManifestConflictError extends Error {
   }
 }
 
+/** A manifest that could not be rendered or written for another reason than a conflict (the file is named). */
+export class ManifestWriteError extends Error {
+  constructor(
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(`${file}: not written: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = "ManifestWriteError";
+  }
+}
+
+export interface ExportProblem {
+  file: string;
+  reason: string;
+  /** Another tool changed the file: importing it again settles this, unlike a failed write. */
+  changedOnDisk: boolean;
+}
+
 export interface ExportReport {
   filesWritten: string[];
   actorsExported: number;
   actorsSkipped: number;
-  problems: { file: string; reason: string }[];
+  problems: ExportProblem[];
 }
 
 export interface ExportOptions {
@@ -69,15 +87,20 @@ export async function exportManifests(ctx: AppContext, options: ExportOptions = 
       report.filesWritten.push(...exportActor(ctx, actor, options));
       report.actorsExported += 1;
     } catch (error) {
-      if (!(error instanceof ManifestConflictError)) throw error;
-      report.problems.push({ file: error.file, reason: error.message });
+      // One actor's file never stops the others (SPEC.md §3).
+      if (!(error instanceof ManifestConflictError || error instanceof ManifestWriteError)) throw error;
+      report.problems.push({ file: error.file, reason: error.message, changedOnDisk: error instanceof ManifestConflictError });
       report.actorsSkipped += 1;
     }
   }
   return report;
 }
 
-/** Exports one actor; throws ManifestConflictError (writing nothing) when any of its files was edited by another tool. */
+/**
+ * Exports one actor; throws ManifestConflictError (writing nothing) when any of its files was
+ * edited by another tool, and ManifestWriteError naming the file that could not be rendered
+ * or written.
+ */
 function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): string[] {
   const { db, layout, config } = ctx;
   const rows = db.select().from(images).where(eq(images.actorId, actor.id)).orderBy(asc(images.index), asc(images.filename)).all();
@@ -107,20 +130,24 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
 
   // Check every file before writing any, so a conflict leaves all of the actor's files as they were.
   // An untouched actor only gets the files it lacks, unless forced.
-  const planned = targets.map((target) => {
-    const previous = readUnchanged(target.path, sources.get(target.format));
-    if (previous !== undefined && !touched && !options.force) return { ...target, next: undefined, changed: false };
-    const next = target.render(previous?.value);
-    const changed = previous === undefined || JSON.stringify(previous.value) !== JSON.stringify(next);
-    return { ...target, next, changed };
-  });
+  const planned = targets.map((target) =>
+    namingFile(target.path, () => {
+      const previous = readUnchanged(target.path, sources.get(target.format));
+      if (previous !== undefined && !touched && !options.force) return { ...target, text: undefined };
+      // Rendered to text here, before any file is written: a value that cannot be written stops the actor, not half of it.
+      const text = manifestText(target.render(previous?.value));
+      return { ...target, text: previous === undefined || manifestText(previous.value) !== text ? text : undefined };
+    }),
+  );
   const written: string[] = [];
   for (const target of planned) {
-    if (!target.changed) continue;
-    const text = `${JSON.stringify(target.next, null, 2)}\n`;
-    mkdirSync(dirname(target.path), { recursive: true });
-    writeFileAtomic(target.path, text, options.atomicWriteHooks);
-    recordWritten(ctx, actor.id, target.path, target.format, text);
+    const text = target.text;
+    if (text === undefined) continue;
+    namingFile(target.path, () => {
+      mkdirSync(dirname(target.path), { recursive: true });
+      writeFileAtomic(target.path, text, options.atomicWriteHooks);
+      recordWritten(ctx, actor.id, target.path, target.format, text);
+    });
     written.push(target.path);
   }
   db.update(actors)
@@ -131,6 +158,20 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     .where(and(eq(actors.id, actor.id), eq(actors.revision, actor.revision)))
     .run();
   return written;
+}
+
+function manifestText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** Runs work on one file; a failure other than a conflict becomes a ManifestWriteError naming it. */
+function namingFile<T>(file: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (error instanceof ManifestConflictError) throw error;
+    throw new ManifestWriteError(file, error);
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import type { SourceContribution, SourceFormat } from "./formats/fields.ts";
 import { parseFormatA } from "./formats/format-a.ts";
 import { parseFormatB } from "./formats/format-b.ts";
 import { parseLegacyResponse } from "./formats/legacy-response.ts";
+import { assertJsonDepth } from "./formats/json-depth.ts";
 import { parsePromptMetadata } from "./formats/prompt-metadata.ts";
 import { ManifestError, type ManifestProblem } from "./formats/problems.ts";
 
@@ -52,6 +53,7 @@ export function readSourceFile(file: FoundFile, s3: S3Config): ReadFile {
     return failed(file, record, { file: file.path, jsonPath: "$", reason: `invalid JSON: ${messageOf(error)}` });
   }
   try {
+    assertJsonDepth(value, file.path);
     const contribution = parseSource(file, value, s3);
     if (file.folderName && contribution.actorName !== file.folderName) {
       const reason = `actor_id ${JSON.stringify(contribution.actorName)} does not match its folder ${JSON.stringify(file.folderName)}`;

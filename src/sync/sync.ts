@@ -96,7 +96,10 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
       if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspect ? { suspect: true } : {}) });
-      if (result?.ok) {
+      // A manifest that cannot be written: nothing is changed that it could not then record.
+      const unwritable = result?.exportProblems.filter((problem) => !problem.changedOnDisk) ?? [];
+      if (result?.ok && unwritable.length > 0) report.failedActors.push({ name: result.name, error: unwritable.map((problem) => problem.reason).join("; ") });
+      else if (result?.ok) {
         const plan = planActors(ctx, [{ id: result.actorId, name: result.name }], planOptions)[0]!;
         report.plans.push(plan);
         addPlanTotals(report.totals, plan);

@@ -250,6 +250,9 @@ export async function writeManifests(
 ): Promise<{ manifestsWritten: string[]; reimported: boolean }> {
   const exported = await exportManifests(ctx, { actorIds: [actorId], createPromptMetadata });
   if (exported.problems.length === 0) return { manifestsWritten: exported.filesWritten, reimported: false };
+  // A file that cannot be written is not settled by reading it again.
+  const unwritable = exported.problems.filter((problem) => !problem.changedOnDisk);
+  if (unwritable.length > 0) throw new Error(unwritable.map((problem) => problem.reason).join("; "));
   ctx.logger.warn(`${exported.problems.map((problem) => problem.file).join(", ")} changed on disk during the operation: importing it again`);
   await importManifests(ctx);
   const written = [...exported.filesWritten];

@@ -153,7 +153,7 @@ describe("a manifest edited by another tool is never overwritten", () => {
     world.ctx.db.update(actors).set({ revision: 99 }).run();
 
     const report = await exportManifests(world.ctx);
-    expect(report.problems).toEqual([{ file: path, reason: expect.stringMatching(/0001_manifest\.json: changed on disk since it was last read/) }]);
+    expect(report.problems).toEqual([{ file: path, reason: expect.stringMatching(/0001_manifest\.json: changed on disk since it was last read/), changedOnDisk: true }]);
     expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(edited);
     expect(readFileSync(other, "utf8")).toContain("0005_european_30_male");
 

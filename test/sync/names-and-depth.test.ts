@@ -1,14 +1,16 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { actors } from "../../src/db/schema.ts";
 import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
 import { s3KeyOf } from "../../src/sync/layout.ts";
 import { listObjects } from "../../src/sync/s3-client.ts";
 import { makeActor } from "../helpers/actors.ts";
+import { cli, cliEnv } from "../helpers/cli.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
-// Attacks of issue 9 (item 5) through the real API: hostile names.
+// Attacks of issue 9 (items 5 and 6) through the real API and CLI: hostile names and deep JSON.
 
 let server: TestS3Server;
 let world: World;
@@ -108,3 +110,78 @@ describe("filenames from a request are data", () => {
   });
 });
 
+/** A format A manifest whose unknown field `notes` nests `levels` objects deep (text built by hand: JSON.stringify overflows on it). */
+function writeDeepManifest(characterId: string, name: string, levels: number): string {
+  const path = world.ctx.layout.formatAPath(characterId);
+  const notes = `${'{"a":'.repeat(levels - 1)}{}${"}".repeat(levels - 1)}`;
+  mkdirSync(world.ctx.layout.manifestsDir, { recursive: true });
+  writeFileSync(path, `{"character_id":"${characterId}","character_name":"${name}","training_data":[],"notes":${notes}}`);
+  return path;
+}
+
+const healthy = ["0001_european_20_female", "0003_east_asian_40_male"];
+
+describe("JSON nested deeper than 64 levels", () => {
+  it("is refused at import with file and JSON path; the other actors import, export and sync", async () => {
+    world = await createWorld({ server });
+    const env = cliEnv(world);
+    for (const name of healthy) await makeActor(world, { name, images: [{ local: true }], importAfter: false });
+    const deep = writeDeepManifest("0002", "0002_nordic_50_male", 20_000);
+    const deepBytes = readFileSync(deep);
+    // At the limit is fine: 64 levels in all, the manifest itself being the first.
+    writeDeepManifest("0004", "0004_latina_22_female", 63);
+
+    const imported = await cli(["import", "--json"], env);
+    expect(imported.code).toBe(1);
+    const report = JSON.parse(imported.stdout);
+    expect(report.problems).toEqual([
+      { file: deep, jsonPath: `$.notes${".a".repeat(63)}`, reason: "nested deeper than 64 levels" },
+    ]);
+    const names = world.db.select({ name: actors.name }).from(actors).all().map((row) => row.name).sort();
+    expect(names).toEqual([healthy[0], "0003_east_asian_40_male", "0004_latina_22_female"]);
+
+    const exported = await cli(["export", "--force", "--json"], env);
+    expect(exported.stderr).toBe("");
+    expect(JSON.parse(exported.stdout).problems).toEqual([]);
+    expect(exported.code).toBe(0);
+
+    const synced = await cli(["sync", "--all", "--json"], env);
+    expect(JSON.parse(synced.stdout).failedActors).toEqual([]);
+    expect(synced.code).toBe(0);
+    expect((await footprint()).keys).toEqual(healthy.map((name) => s3KeyOf(world.config.s3, name, `${name}_0.jpg`)).sort());
+    expect(readFileSync(deep)).toEqual(deepBytes);
+  });
+});
+
+describe("an actor whose manifest cannot be written", () => {
+  it("is named in export and sync, and never stops the others", async () => {
+    world = await createWorld({ server });
+    const env = cliEnv(world);
+    const broken = "0000_european_33_male"; // sorted first: before, its failure stopped every actor after it
+    // Nothing to copy, but a status the audit corrects: only its manifest has to be written.
+    await makeActor(world, { name: broken, images: [{ local: true, s3: true, status: "local_only" }], importAfter: false });
+    for (const name of healthy) await makeActor(world, { name, images: [{ local: true }], importAfter: false });
+    expect((await cli(["import"], env)).code).toBe(0);
+    // The manifest becomes a folder: reading and replacing it fail (EISDIR), whoever runs.
+    const brokenPath = world.ctx.layout.formatAPath("0000");
+    rmSync(brokenPath);
+    mkdirSync(brokenPath);
+    // The others lose theirs: an export has to write them again.
+    for (const name of healthy) rmSync(world.ctx.layout.formatAPath(name.slice(0, 4)));
+
+    const exported = await cli(["export", "--force", "--json"], env);
+    expect(exported.code).toBe(1);
+    expect(JSON.parse(exported.stdout)).toMatchObject({
+      filesWritten: healthy.map((name) => world.ctx.layout.formatAPath(name.slice(0, 4))),
+      problems: [{ file: brokenPath, reason: expect.stringContaining(`${brokenPath}: not written`) }],
+    });
+
+    const synced = await cli(["sync", "--all", "--json"], env);
+    expect(synced.code).toBe(1);
+    const report = JSON.parse(synced.stdout);
+    expect(report.failedActors).toEqual([{ name: broken, error: expect.stringContaining(brokenPath) }]);
+    // The others were uploaded and written through.
+    expect((await footprint()).keys).toEqual(expect.arrayContaining(healthy.map((name) => s3KeyOf(world.config.s3, name, `${name}_0.jpg`))));
+    for (const name of healthy) expect(JSON.parse(readFileSync(world.ctx.layout.formatAPath(name.slice(0, 4)), "utf8")).training_data[0].status).toBe("synced");
+  });
+});
