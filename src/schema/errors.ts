@@ -48,7 +48,7 @@ builder.objectType(UnknownActorError, {
 
 builder.objectType(UnsafeNameError, {
   name: "InvalidFilenameError",
-  description: "A filename or actor name that is not one plain path segment (separator, `..`, NUL, too long).",
+  description: "A filename or actor name refused by a rule `reason` names: a separator, `..`, NUL, a leading `.`, over 255 bytes, or an S3 key over 1024 bytes.",
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof UnsafeNameError,
   fields: (t) => ({
