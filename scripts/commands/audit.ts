@@ -89,6 +89,7 @@ function describeActor(result: ActorAuditResult): string[] {
   );
   list("untracked locally (run scan to add)", result.untrackedLocal);
   list("untracked in S3 (run scan to add)", result.untrackedS3);
+  list("symbolic links (never followed)", result.links);
   list(
     "manifest not written",
     result.exportProblems.map((problem) => problem.reason),

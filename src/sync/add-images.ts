@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AppContext } from "../context.ts";
@@ -11,6 +11,7 @@ import { imageIndexOf, s3KeyOf } from "./layout.ts";
 import { assertImageFilename, ImageExistsError, operationReport, resolveActor, type ActorRef, type OperationReport } from "./operation-common.ts";
 import type { ActorPlan, AddStep } from "./plan.ts";
 import { headObject } from "./s3-client.ts";
+import { createNewFile, makeRealFolder } from "./safe-files.ts";
 import { temporaryPathIn } from "./transfer.ts";
 import { ActorLocks, applyActorPlan } from "./write-through.ts";
 
@@ -93,7 +94,9 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
   // Staged beside the target (same file system: the final link or rename is atomic, and
   // recovery removes leftovers by their prefix); in s3-only mode in a temporary folder.
   const stagingDir = placeLocally ? ctx.layout.trainingDir(actor.name) : await mkdtemp(join(tmpdir(), "am-add-"));
-  await mkdir(stagingDir, { recursive: true });
+  // Staged files are only written in real folders of the data directory (a link is never followed).
+  const stagingRoot = placeLocally ? ctx.layout.root : stagingDir;
+  if (placeLocally) makeRealFolder(stagingRoot, stagingDir);
   const staged: string[] = [];
   const locks = options.locks ?? new ActorLocks();
   try {
@@ -104,7 +107,7 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
       for (const image of options.images) {
         const stagedPath = temporaryPathIn(stagingDir);
         staged.push(stagedPath);
-        const md5 = await stageFile(image, stagedPath);
+        const md5 = await stageFile(image, stagingRoot, stagedPath);
         steps.push(stepOf(image, stagedPath, md5, generation.id));
       }
       const plan: ActorPlan = { actorId: actor.id, name: actor.name, steps, skipped: [] };
@@ -119,17 +122,15 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
   }
 }
 
-/** Writes the image's content to the staging file, fsynced, and returns its MD5. */
-async function stageFile(image: NewImage, stagedPath: string): Promise<string> {
-  if (image.bytes) await writeFile(stagedPath, image.bytes, { flag: "wx" });
-  else await copyFile(image.path!, stagedPath);
-  const handle = await open(stagedPath, "r");
+/** Writes the image's content to a new staging file under `root`, fsynced, and returns its MD5. */
+async function stageFile(image: NewImage, root: string, stagedPath: string): Promise<string> {
+  const content = image.bytes ?? (await readFile(image.path!));
+  const file = await createNewFile(root, stagedPath);
   try {
-    await handle.sync();
+    await file.writeFile(content);
+    await file.sync();
   } finally {
-    await handle.close();
+    await file.close();
   }
-  return createHash("md5")
-    .update(await readFile(stagedPath))
-    .digest("hex");
+  return createHash("md5").update(content).digest("hex");
 }

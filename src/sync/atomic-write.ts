@@ -1,17 +1,21 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import { assertPlaceable, newFileFlags } from "./safe-files.ts";
 
 /**
  * Replaces a file atomically (SPEC.md §3): temporary file in the same folder, fsync,
  * rename over the target, then fsync of the folder so the rename itself survives a
  * power cut. write-file-atomic skips that last step, hence this small function.
- * A crash at any point leaves either the old or the new content, never a mix.
+ * A crash at any point leaves either the old or the new content, never a mix. Nothing is
+ * written through a link (SPEC.md §3): the folders under `root` and the target's place are
+ * checked before the temporary file is created and again right before the rename.
  */
-export function writeFileAtomic(path: string, content: string | Buffer, hooks: AtomicWriteHooks = {}): void {
+export function writeFileAtomic(root: string, path: string, content: string | Buffer, hooks: AtomicWriteHooks = {}): void {
   const folder = dirname(path);
+  assertPlaceable(root, path);
   const temporary = join(folder, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  const fd = openSync(temporary, "wx", 0o644);
+  const fd = openSync(temporary, newFileFlags, 0o644);
   try {
     const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
     let written = 0;
@@ -19,18 +23,19 @@ export function writeFileAtomic(path: string, content: string | Buffer, hooks: A
     fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
-    unlinkSync(temporary);
+    rmSync(temporary, { force: true });
     throw error;
   }
   closeSync(fd);
   try {
     hooks.beforeRename?.(temporary);
+    assertPlaceable(root, path);
     renameSync(temporary, path);
   } catch (error) {
-    unlinkSync(temporary);
+    rmSync(temporary, { force: true });
     throw error;
   }
-  const folderFd = openSync(folder, "r");
+  const folderFd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
     fsyncSync(folderFd);
   } finally {

@@ -27,6 +27,7 @@ import { exportManifests, type ExportProblem } from "./export.ts";
 import { HashCache, type LocalFileStat, type LocalHash } from "./hash-cache.ts";
 import { actorPrefix, assertSafeName, isTrainingImageFilename, s3KeyOf } from "./layout.ts";
 import { Md5Pool } from "./md5-pool.ts";
+import { assertRealFolder } from "./safe-files.ts";
 import { describeS3Error, headObject, listActorObjects, listObjects, type ListedObject, type S3Access } from "./s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 
@@ -81,6 +82,8 @@ export interface ActorAuditResult {
   /** Training images in the actor's folder or prefix that no manifest lists (scan adds them). */
   untrackedLocal: string[];
   untrackedS3: string[];
+  /** Image names in the actor's folder that are symbolic links: never followed, never transferred (SPEC.md §3). */
+  links: string[];
   manifestsWritten: string[];
   exportProblems: ExportProblem[];
   checkedAt: string | null;
@@ -225,10 +228,17 @@ async function confirmUnchanged(ctx: AppContext, actor: AuditCandidate, options:
   const basis = actor.basis;
   if (!basis || basis.revision !== actor.revision || (options.listS3 && basis.s3Digest === null)) return null;
   const s3Only = ctx.config.storageMode === "s3-only";
-  let digests: [string, string | null];
+  const localDigest = async (): Promise<string | null> => {
+    const folder = ctx.layout.trainingDir(actor.name);
+    assertRealFolder(ctx.layout.root, folder);
+    const local = await options.hashCache.pool.folderDigest(folder);
+    // A folder holding links is audited in full, which reports them.
+    return local.links.length > 0 ? null : local.digest;
+  };
+  let digests: [string | null, string | null];
   try {
     digests = await Promise.all([
-      s3Only ? s3OnlyLocalDigest : options.hashCache.pool.folderDigest(ctx.layout.trainingDir(actor.name)),
+      s3Only ? s3OnlyLocalDigest : localDigest(),
       options.listS3 ? options.listActor().then(listingDigest) : null,
     ]);
   } catch {
@@ -293,6 +303,7 @@ function emptyResult(actor: Pick<ActorRow, "id" | "name">): ActorAuditResult {
     s3Md5Sources: {},
     untrackedLocal: [],
     untrackedS3: [],
+    links: [],
     manifestsWritten: [],
     exportProblems: [],
     checkedAt: null,
@@ -332,11 +343,13 @@ async function auditOnce(
   // One safe segment under the actor's folder (what layout.imagePath checks), without re-deriving the folder per file.
   const pathOf = (filename: string) => join(folder, assertSafeName(filename));
   if (!s3Only) {
+    assertRealFolder(layout.root, folder);
     // In a worker: thousands of stat(2) calls are the main cost of an audit of an unchanged tree.
     const local = await options.hashCache.pool.statFolder(folder, rows.map((row) => assertSafeName(row.filename)));
     folderExists = local.exists;
     localDigest = local.digest;
-    localNames = new Set(local.names.filter(isTrainingImageFilename));
+    result.links = local.links;
+    localNames = new Set(local.names.filter((name) => isTrainingImageFilename(name) && !local.links.includes(name)));
     rows.forEach((row, i) => {
       const stat = local.stats[i];
       localOf.set(row.id, stat ? { path: pathOf(row.filename), stat } : null);

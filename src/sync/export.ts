@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { dirname } from "node:path";
 import { and, asc, eq, gt, inArray, notExists, or, sql } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
@@ -8,6 +8,7 @@ import type { SourceFormat } from "./formats/fields.ts";
 import { renderFormatA, type ExportInput } from "./formats/format-a.ts";
 import { renderFormatB } from "./formats/format-b.ts";
 import { renderPromptMetadata } from "./formats/prompt-metadata.ts";
+import { assertRealFolder, makeRealFolder, readRegularFileSync } from "./safe-files.ts";
 import { contentHashOf } from "./source-files.ts";
 
 /** Another tool changed a manifest since this service last read or wrote it (SPEC.md §3). */
@@ -132,7 +133,7 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
   // An untouched actor only gets the files it lacks, unless forced.
   const planned = targets.map((target) =>
     namingFile(target.path, () => {
-      const previous = readUnchanged(target.path, sources.get(target.format));
+      const previous = readUnchanged(layout.root, target.path, sources.get(target.format));
       if (previous !== undefined && !touched && !options.force) return { ...target, text: undefined };
       // Rendered to text here, before any file is written: a value that cannot be written stops the actor, not half of it.
       const text = manifestText(target.render(previous?.value));
@@ -144,8 +145,8 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     const text = target.text;
     if (text === undefined) continue;
     namingFile(target.path, () => {
-      mkdirSync(dirname(target.path), { recursive: true });
-      writeFileAtomic(target.path, text, options.atomicWriteHooks);
+      makeRealFolder(layout.root, dirname(target.path));
+      writeFileAtomic(layout.root, target.path, text, options.atomicWriteHooks);
       recordWritten(ctx, actor.id, target.path, target.format, text);
     });
     written.push(target.path);
@@ -178,17 +179,18 @@ function namingFile<T>(file: string, work: () => T): T {
  * The file's current JSON value, provided it is what this service last read or wrote;
  * undefined when there is no file yet.
  */
-function readUnchanged(path: string, source: SourceFileRow | undefined): { value: unknown } | undefined {
-  if (!existsSync(path)) return undefined;
+function readUnchanged(root: string, path: string, source: SourceFileRow | undefined): { value: unknown } | undefined {
+  // A link in the file's place (or on the way to it) is in the way too, and never followed.
+  if (!assertRealFolder(root, dirname(path)) || !lstatSync(path, { throwIfNoEntry: false })) return undefined;
   if (!source) throw new ManifestConflictError(path, "a file this service never read is in the way");
   if (source.error) throw new ManifestConflictError(path, "the file could not be imported");
-  const bytes = readFileSync(path);
+  const bytes = readRegularFileSync(path);
   if (contentHashOf(bytes) !== source.contentHash) throw new ManifestConflictError(path, "changed on disk since it was last read");
   return { value: JSON.parse(bytes.toString("utf8")) };
 }
 
 function recordWritten(ctx: AppContext, actorId: number, path: string, format: SourceFormat, text: string): void {
-  const stat = statSync(path);
+  const stat = lstatSync(path);
   const row = { path, actorId, format, sizeBytes: stat.size, mtimeMs: stat.mtimeMs, contentHash: contentHashOf(text), error: null };
   ctx.db
     .insert(sourceFiles)

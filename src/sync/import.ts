@@ -1,4 +1,4 @@
-import { readdirSync, statSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../context.ts";
@@ -10,6 +10,7 @@ import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName }
 import { mergeSources } from "./merge.ts";
 import { readSourceFile, type FoundFile, type ReadFile } from "./source-files.ts";
 import { SourceReadPool } from "./source-read-pool.ts";
+import { assertRealFolder, UnsafePathError } from "./safe-files.ts";
 import type { UnitResult } from "./source-read-worker.ts";
 
 export interface ImportReport {
@@ -62,7 +63,7 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   }
   const actorIdByName = new Map(db.select({ id: actors.id, name: actors.name }).from(actors).all().map((a) => [a.name, a.id]));
   const nameByActorId = new Map([...actorIdByName].map(([name, id]) => [id, name]));
-  const report: ImportReport = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [] };
+  const report: ImportReport = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [...found.folderProblems] };
 
   const read = new Map<string, ReadFile>();
   const changed: FoundFile[] = [];
@@ -248,20 +249,33 @@ interface Discovery {
   formatA: FoundFile[];
   /** Actor folder name → the manifest-like files in its training_data folder. */
   folders: Map<string, FoundFile[]>;
+  /** Folders not looked into: a symbolic link (SPEC.md §3), or not a folder. */
+  folderProblems: ManifestProblem[];
 }
 
 /** Lists and stats the source files; `listed` hears how many entries there are before the stat calls begin. */
 function discoverSourceFiles(ctx: AppContext, listed: (entries: number) => void): Discovery {
   const { layout } = ctx;
-  const manifestEntries = listDir(layout.manifestsDir);
-  const actorEntries = listDir(layout.actorsDir);
+  const folderProblems: ManifestProblem[] = [];
+  /** Whether the folders down to `folder` are real folders; a link is reported (named) and not followed. */
+  const isRealFolder = (folder: string) => {
+    try {
+      return assertRealFolder(layout.root, folder);
+    } catch (error) {
+      if (!(error instanceof UnsafePathError)) throw error;
+      folderProblems.push({ file: error.path, jsonPath: "$", reason: error.reason });
+      return false;
+    }
+  };
+  const manifestEntries = isRealFolder(layout.manifestsDir) ? listDir(layout.manifestsDir) : [];
+  const actorEntries = isRealFolder(layout.actorsDir) ? listDir(layout.actorsDir) : [];
   listed(manifestEntries.length + actorEntries.length);
   const formatA: FoundFile[] = [];
   for (const entry of manifestEntries) {
     if (!entry.endsWith("_manifest.json")) continue;
     const path = join(layout.manifestsDir, entry);
-    const stat = statOrNull(path);
-    if (stat?.isFile()) formatA.push({ path, format: "format_a", folderName: null, size: stat.size, mtimeMs: stat.mtimeMs });
+    const found = foundFile(path, "format_a", null);
+    if (found) formatA.push(found);
   }
   const folders = new Map<string, FoundFile[]>();
   for (const name of actorEntries) {
@@ -271,7 +285,7 @@ function discoverSourceFiles(ctx: AppContext, listed: (entries: number) => void)
     } catch {
       continue; // a folder name that is not a safe actor name is never an actor
     }
-    if (!statOrNull(folder)?.isDirectory()) continue;
+    if (!isRealFolder(folder)) continue;
     const files: FoundFile[] = [];
     const candidates: [string, SourceFormat][] = [
       [layout.formatBPath(name), "format_b"],
@@ -279,12 +293,19 @@ function discoverSourceFiles(ctx: AppContext, listed: (entries: number) => void)
       [layout.responsePath(name), "response"],
     ];
     for (const [path, format] of candidates) {
-      const stat = statOrNull(path);
-      if (stat?.isFile()) files.push({ path, format, folderName: name, size: stat.size, mtimeMs: stat.mtimeMs });
+      const found = foundFile(path, format, name);
+      if (found) files.push(found);
     }
     folders.set(name, files);
   }
-  return { all: [...formatA, ...[...folders.values()].flat()], formatA, folders };
+  return { all: [...formatA, ...[...folders.values()].flat()], formatA, folders, folderProblems };
+}
+
+/** A regular file, or a link in a manifest's place: found, so that reading it refuses it and reports it by name. */
+function foundFile(path: string, format: SourceFormat, folderName: string | null): FoundFile | null {
+  const stat = lstatOrNull(path);
+  if (!stat?.isFile() && !stat?.isSymbolicLink()) return null;
+  return { path, format, folderName, size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
 /** An actor with a training-data folder and no manifest: its images are the files in the folder. */
@@ -298,8 +319,8 @@ function folderContribution(ctx: AppContext, name: string): SourceContribution {
     } catch {
       continue;
     }
-    const stat = statOrNull(join(folder, filename));
-    if (!stat?.isFile()) continue;
+    const stat = lstatOrNull(join(folder, filename));
+    if (!stat?.isFile()) continue; // a link is never followed: scan reports it
     images.push({
       filename,
       index: imageIndexOf(name, filename),
@@ -325,9 +346,9 @@ function listDir(path: string): string[] {
   }
 }
 
-function statOrNull(path: string): Stats | null {
+function lstatOrNull(path: string): Stats | null {
   try {
-    return statSync(path);
+    return lstatSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;

@@ -26,10 +26,18 @@ export interface FileStat {
 export interface FolderStat {
   exists: boolean;
   names: string[];
-  /** One per requested filename: null when it is missing or not a regular file. */
+  /** One per requested filename: null when it is missing or not a regular file (a link is not followed). */
   stats: (FileStat | null)[];
+  /** Image entries that are symbolic links: never followed, reported (SPEC.md §3). */
+  links: string[];
   /** Digest of the folder's image files as `folderDigest` gives it. */
   digest: string;
+}
+
+export interface FolderDigest {
+  digest: string;
+  /** Image entries that are symbolic links (never followed). */
+  links: string[];
 }
 
 export interface Md5PoolOptions {
@@ -64,8 +72,8 @@ interface Job {
 
 type WorkerAnswer =
   | (FileHash & { id: number; kind: "hash"; error?: undefined })
-  | { id: number; kind: "statFolder"; exists: boolean; names: string[]; stats: (number[] | null)[]; digest: string; error?: undefined }
-  | { id: number; kind: "folderDigest"; digest: string; error?: undefined }
+  | { id: number; kind: "statFolder"; exists: boolean; names: string[]; links: string[]; stats: (number[] | null)[]; digest: string; error?: undefined }
+  | ({ id: number; kind: "folderDigest"; error?: undefined } & FolderDigest)
   | { id: number; error: { message: string; code?: string } };
 
 interface Slot {
@@ -128,6 +136,7 @@ export class Md5Pool {
     return {
       exists: answer.exists,
       names: answer.names,
+      links: answer.links,
       stats: answer.stats.map((s) => (s ? { size: s[0]!, mtimeMs: s[1]!, ctimeMs: s[2]!, inode: s[3]! } : null)),
       digest: answer.digest,
     };
@@ -137,11 +146,11 @@ export class Md5Pool {
    * Digest of the image files in `folder` (name, type, size, mtime, ctime, inode of each;
    * "absent" when there is no folder): equal digests mean none was added, removed or written.
    */
-  async folderDigest(folder: string): Promise<string> {
+  async folderDigest(folder: string): Promise<FolderDigest> {
     const answer = await this.submit({ kind: "folderDigest", folder });
     if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
     if (answer.kind !== "folderDigest") throw new Error("md5 worker answered out of turn");
-    return answer.digest;
+    return { digest: answer.digest, links: answer.links };
   }
 
   async close(): Promise<void> {

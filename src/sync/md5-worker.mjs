@@ -1,7 +1,7 @@
 // Worker of md5-pool.ts: hashes files, and lists and stats folders. Plain JavaScript on purpose: a worker thread does not
 // inherit tsx's loader (neither under `tsx` nor under vitest), and a .mjs file needs none.
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 
@@ -15,11 +15,12 @@ const imagePattern = new RegExp(workerData?.imagePattern?.source ?? "$^", worker
  * @param {{ id: number, path: string, partSizes: number[] }} job
  */
 function hashFile(job) {
-  const fd = openSync(job.path, "r");
+  const fd = openRegularFile(job.path);
   try {
     // Stat the open descriptor before reading: if the file changes while being read its
     // mtime moves past this one, so the hash cache will not trust this result next time.
     const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new Error("is not a regular file");
     const whole = createHash("md5");
     const parts = job.partSizes.map((partSize) => ({
       partSize,
@@ -74,33 +75,48 @@ function hashFile(job) {
   }
 }
 
+// The rule of safe-files.ts (which this plain-JavaScript worker cannot import): never through a
+// link, even one swapped in since the folder was listed; O_NONBLOCK so that a FIFO does not hang.
+const readFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** @param {string} path */
+function openRegularFile(path) {
+  try {
+    return openSync(path, readFlags);
+  } catch (error) {
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ELOOP") throw Object.assign(new Error("is a symbolic link (never followed)"), { code: "ELOOP" });
+    throw error;
+  }
+}
+
 /**
  * A folder's entries, the stat of some files in it ([size, mtimeMs, ctimeMs, ino], or
- * null when missing or not a regular file), and the digest of its image files (see
- * folderDigest). The caller has checked each filename is one safe path segment.
+ * null when missing or not a regular file: a link is not followed), the image entries that
+ * are symbolic links, and the digest of its image files (see folderDigest). The caller has
+ * checked each filename is one safe path segment, and that the folder is no link.
  * @param {{ id: number, folder: string, filenames: string[] }} job
  */
 function statFolder(job) {
   const listing = listImages(job.folder);
-  if (!listing) return { id: job.id, kind: "statFolder", exists: false, names: [], stats: job.filenames.map(() => null), digest: absentDigest };
+  if (!listing) return { id: job.id, kind: "statFolder", exists: false, names: [], links: [], stats: job.filenames.map(() => null), digest: absentDigest };
   const present = new Set(listing.names);
   const stats = job.filenames.map((filename) => {
     if (!present.has(filename)) return null;
     const stat = listing.images.get(filename) ?? statOf(join(job.folder, filename));
     return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
   });
-  return { id: job.id, kind: "statFolder", exists: true, names: listing.names, stats, digest: digestOf(listing.images) };
+  return { id: job.id, kind: "statFolder", exists: true, names: listing.names, links: listing.links, stats, digest: digestOf(listing.images) };
 }
 
 /**
  * Digest of a folder's image files: name, type, size, mtime, ctime and inode of each, in
  * name order. Equal digests mean no image file was added, removed, replaced or written
- * (a write moves ctime, which no tool can set back).
+ * (a write moves ctime, which no tool can set back). With it, the image entries that are links.
  * @param {{ id: number, folder: string }} job
  */
 function folderDigest(job) {
   const listing = listImages(job.folder);
-  return { id: job.id, kind: "folderDigest", digest: listing ? digestOf(listing.images) : absentDigest };
+  return { id: job.id, kind: "folderDigest", digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
 }
 
 const absentDigest = "absent";
@@ -118,12 +134,13 @@ function listImages(folder) {
   /** @type {Map<string, import("node:fs").Stats | undefined>} */
   const images = new Map();
   for (const name of names.filter((entry) => imagePattern.test(entry)).sort()) images.set(name, statOf(join(folder, name)));
-  return { names, images };
+  const links = [...images].filter(([, stat]) => stat?.isSymbolicLink()).map(([name]) => name);
+  return { names, images, links };
 }
 
 /** @param {string} path */
 function statOf(path) {
-  return statSync(path, { throwIfNoEntry: false });
+  return lstatSync(path, { throwIfNoEntry: false });
 }
 
 /** @param {Map<string, import("node:fs").Stats | undefined>} images */

@@ -1,13 +1,16 @@
-import { existsSync, readFileSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { rename } from "node:fs/promises";
+import { dirname } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { failIntent, recordIntent, settleIntents } from "../db/intents.ts";
 import { actors, images, sourceFiles, type ActorRow } from "../db/schema.ts";
 import { exportManifests } from "./export.ts";
 import { isObject } from "./formats/format-a.ts";
+import { parseJsonText } from "./formats/json-text.ts";
 import { parseLegacyResponse } from "./formats/legacy-response.ts";
 import { importManifests } from "./import.ts";
+import { assertPlaceable, assertRealFolder, readRegularFileSync } from "./safe-files.ts";
 import { ActorLocks } from "./write-through.ts";
 
 export interface MigrateLegacyOptions {
@@ -45,7 +48,7 @@ export interface MigrateLegacyReport {
  */
 export async function migrateLegacy(ctx: AppContext, options: MigrateLegacyOptions = {}): Promise<MigrateLegacyReport> {
   const selected = (options.actorIds ? ctx.db.select().from(actors).all().filter((a) => options.actorIds!.includes(a.id)) : ctx.db.select().from(actors).all())
-    .filter((actor) => existsSync(ctx.layout.responsePath(actor.name)))
+    .filter((actor) => lstatSync(ctx.layout.responsePath(actor.name), { throwIfNoEntry: false }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const report: MigrateLegacyReport = { dryRun: options.dryRun ?? false, actors: [], failed: 0 };
   if (selected.length === 0) return report;
@@ -87,6 +90,7 @@ async function migrateOne(ctx: AppContext, actor: ActorRow, migration: ActorMigr
     if (missing.length > 0) throw new Error(`format A does not list ${missing.join(", ")}; response.json kept`);
 
     const backupPath = `${migration.responsePath}.bak-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    assertPlaceable(ctx.layout.root, backupPath);
     await rename(migration.responsePath, backupPath);
     // The importer no longer finds response.json: forget it, so no stale record points at it.
     ctx.db.delete(sourceFiles).where(and(eq(sourceFiles.path, migration.responsePath), eq(sourceFiles.format, "response"))).run();
@@ -99,7 +103,7 @@ async function migrateOne(ctx: AppContext, actor: ActorRow, migration: ActorMigr
 }
 
 function listedInResponse(ctx: AppContext, actor: ActorRow, path: string): string[] {
-  const value: unknown = JSON.parse(readFileSync(path, "utf8"));
+  const value = readJsonFile(ctx, path);
   const contribution = parseLegacyResponse(value, path, actor.name, ctx.config.s3);
   return contribution.images.map((image) => image.filename).sort();
 }
@@ -116,8 +120,14 @@ function formatAPathOf(ctx: AppContext, actor: ActorRow): string {
 /** Filenames the actor's format A manifest on disk lists (none when it has no manifest yet). */
 function listedInFormatA(ctx: AppContext, actor: ActorRow): Set<string> {
   const path = formatAPathOf(ctx, actor);
-  if (!existsSync(path)) return new Set();
-  const doc: unknown = JSON.parse(readFileSync(path, "utf8"));
+  if (!lstatSync(path, { throwIfNoEntry: false })) return new Set();
+  const doc = readJsonFile(ctx, path);
   const entries = isObject(doc) && Array.isArray(doc.training_data) ? doc.training_data : [];
   return new Set(entries.flatMap((entry) => (isObject(entry) && typeof entry.filename === "string" ? [entry.filename] : [])));
+}
+
+/** A JSON file of the data directory, never read through a link; an error names the file, never quotes it. */
+function readJsonFile(ctx: AppContext, path: string): unknown {
+  assertRealFolder(ctx.layout.root, dirname(path));
+  return parseJsonText(readRegularFileSync(path).toString("utf8"), path);
 }

@@ -1,5 +1,5 @@
 import type { Dirent } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import { allActorIds, loadActorForScan, writeActorScan, type ActorScanSnapshot, type ScannedImageChanges, type ScannedImageInsert } from "../db/scan-writes.ts";
@@ -7,6 +7,7 @@ import type { ActorRow, ImageRow, SyncStatus } from "../db/schema.ts";
 import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename, s3KeyOf, s3UrlOf, UnsafeNameError } from "./layout.ts";
+import { assertRealFolder, symlinkReason } from "./safe-files.ts";
 import { describeS3Error, isPlainMd5Etag, listActorObjects, type ListedObject, type S3Access } from "./s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 
@@ -118,7 +119,7 @@ export async function scanActor(ctx: AppContext, s3: S3Access, actorId: number, 
   try {
     [listing, local] = await Promise.all([
       listActorObjects(s3.client, s3.s3Config, name),
-      s3Only ? Promise.resolve(null) : walkTrainingFolder(ctx.layout.trainingDir(name)),
+      s3Only ? Promise.resolve(null) : walkTrainingFolder(ctx.layout.root, ctx.layout.trainingDir(name)),
     ]);
   } catch (error) {
     // A failed request or walk says nothing about what exists: nothing is marked deleted.
@@ -181,10 +182,15 @@ async function exportAfterScan(ctx: AppContext, actorId: number, result: ActorSc
   for (const problem of result.exportProblems) ctx.logger.warn(`scan of ${result.name}: manifest not written: ${problem}`);
 }
 
-/** The image files of a training folder, stat only. Non-image files (manifests, prompts) are not listed. */
-export async function walkTrainingFolder(folder: string): Promise<LocalListing> {
+/**
+ * The image files of a training folder under the data directory `root`, stat only. Non-image
+ * files (manifests, prompts) are not listed; links are skipped, named (SPEC.md §3), and a
+ * link on the way to the folder is an error that names it.
+ */
+export async function walkTrainingFolder(root: string, folder: string): Promise<LocalListing> {
   let entries: Dirent[];
   try {
+    if (!assertRealFolder(root, folder)) return { files: [], skipped: [], folderMissing: true };
     entries = await readdir(folder, { withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { files: [], skipped: [], folderMissing: true };
@@ -193,7 +199,9 @@ export async function walkTrainingFolder(folder: string): Promise<LocalListing> 
   const skipped: LocalListing["skipped"] = [];
   const candidates: string[] = [];
   for (const entry of entries) {
-    if (!isTrainingImageFilename(entry.name) || !(entry.isFile() || entry.isSymbolicLink())) continue;
+    if (!isTrainingImageFilename(entry.name)) continue;
+    if (entry.isSymbolicLink()) skipped.push({ name: entry.name, reason: symlinkReason });
+    if (!entry.isFile()) continue;
     try {
       candidates.push(assertSafeName(entry.name));
     } catch (error) {
@@ -203,7 +211,8 @@ export async function walkTrainingFolder(folder: string): Promise<LocalListing> 
   const stats = await Promise.all(
     candidates.map(async (filename) => {
       try {
-        const s = await stat(`${folder}/${filename}`);
+        // lstat: a file swapped for a link since readdir is not followed (and not listed).
+        const s = await lstat(`${folder}/${filename}`);
         return s.isFile() ? { filename, size: s.size, mtimeMs: s.mtimeMs } : null;
       } catch (error) {
         // Deleted between readdir and stat: simply absent.

@@ -1,14 +1,15 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { S3Config } from "../config.ts";
 import type { SourceFileRecord } from "../db/actor-import.ts";
 import type { SourceContribution, SourceFormat } from "./formats/fields.ts";
 import { parseFormatA } from "./formats/format-a.ts";
 import { parseFormatB } from "./formats/format-b.ts";
 import { parseLegacyResponse } from "./formats/legacy-response.ts";
-import { assertJsonDepth } from "./formats/json-depth.ts";
 import { parsePromptMetadata } from "./formats/prompt-metadata.ts";
+import { assertJsonDepth } from "./formats/json-depth.ts";
+import { parseJsonText } from "./formats/json-text.ts";
 import { ManifestError, type ManifestProblem } from "./formats/problems.ts";
+import { readRegularFileSync, UnsafePathError } from "./safe-files.ts";
 
 /**
  * A manifest-like file found on disk, with the stat that tells whether it changed since
@@ -41,18 +42,14 @@ export function readSourceFile(file: FoundFile, s3: S3Config): ReadFile {
   const base = { path: file.path, format: file.format, sizeBytes: file.size, mtimeMs: file.mtimeMs };
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file.path);
+    bytes = readRegularFileSync(file.path);
   } catch (error) {
-    return failed(file, { ...base, contentHash: "" }, { file: file.path, jsonPath: "$", reason: `unreadable: ${messageOf(error)}` });
+    const reason = error instanceof UnsafePathError ? error.reason : `unreadable: ${messageOf(error)}`;
+    return failed(file, { ...base, contentHash: "" }, { file: file.path, jsonPath: "$", reason });
   }
   const record = { ...base, sizeBytes: bytes.length, contentHash: contentHashOf(bytes), error: null };
-  let value: unknown;
   try {
-    value = JSON.parse(bytes.toString("utf8"));
-  } catch (error) {
-    return failed(file, record, { file: file.path, jsonPath: "$", reason: `invalid JSON: ${messageOf(error)}` });
-  }
-  try {
+    const value = parseJsonText(bytes.toString("utf8"), file.path);
     assertJsonDepth(value, file.path);
     const contribution = parseSource(file, value, s3);
     if (file.folderName && contribution.actorName !== file.folderName) {

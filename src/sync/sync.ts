@@ -5,6 +5,7 @@ import { images } from "../db/schema.ts";
 import { auditActors } from "./audit.ts";
 import type { S3Access } from "./s3-client.ts";
 import { importManifests } from "./import.ts";
+import { symlinkReason } from "./safe-files.ts";
 import { addPlanTotals, planActorSync, planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
 import { ActorLocks, applyActorPlan, type ActorApplyResult, type StepOutcome } from "./write-through.ts";
 
@@ -100,7 +101,7 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
       const unwritable = result?.exportProblems.filter((problem) => !problem.changedOnDisk) ?? [];
       if (result?.ok && unwritable.length > 0) report.failedActors.push({ name: result.name, error: unwritable.map((problem) => problem.reason).join("; ") });
       else if (result?.ok) {
-        const plan = planActors(ctx, [{ id: result.actorId, name: result.name }], planOptions)[0]!;
+        const plan = skipLinks(planActors(ctx, [{ id: result.actorId, name: result.name }], planOptions)[0]!, result.links);
         report.plans.push(plan);
         addPlanTotals(report.totals, plan);
         if (!report.dryRun && plan.steps.length > 0) applying.push(gate(() => apply(plan)));
@@ -122,6 +123,14 @@ function planActors(ctx: AppContext, selected: { id: number; name: string }[], o
   const byActor = new Map<number, typeof rows>();
   for (const row of rows) byActor.set(row.actorId, [...(byActor.get(row.actorId) ?? []), row]);
   return selected.map((actor) => planActorSync(actor, byActor.get(actor.id) ?? [], options));
+}
+
+/** An image whose local name is a symbolic link is neither uploaded nor downloaded (SPEC.md §3): skipped, named. */
+function skipLinks(plan: ActorPlan, links: readonly string[]): ActorPlan {
+  if (links.length === 0) return plan;
+  const linked = new Set(links);
+  const steps = plan.steps.filter((step) => !linked.has(step.filename));
+  return { ...plan, steps, skipped: [...plan.skipped, ...links.map((filename) => ({ filename, reason: symlinkReason }))] };
 }
 
 function finish(report: SyncReport, started: number): SyncReport {

@@ -1,14 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { type FileHandle, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { S3Access } from "./s3-client.ts";
 import { MiB } from "./content-md5.ts";
 import { contentTypeOf, headObject, isPlainMd5Etag, putObjectWithMd5, unquoteEtag, UploadVerificationError } from "./s3-client.ts";
+import { createNewFile, openRegularFile, placeFile } from "./safe-files.ts";
 
 /** Files above this go up in parts (@aws-sdk/lib-storage), like the AWS CLI's default threshold. */
 export const multipartThreshold = 8 * MiB;
@@ -37,39 +36,41 @@ export class ContentChangedError extends Error {
  * Uploads a local file with its MD5 in `x-amz-meta-md5` and checks what S3 stored before
  * anyone may call it synced: a single PUT carries Content-MD5 (the server refuses a
  * corrupted body) and answers the ETag; a multipart upload is checked by HEAD (size and
- * metadata MD5). `expectedMd5`, when given, must still be the file's content.
+ * metadata MD5). `expectedMd5`, when given, must still be the file's content. The file is a
+ * regular file under `root`, read through one descriptor opened without following a link.
  */
-export async function uploadFile(s3: S3Access, key: string, path: string, expectedMd5?: string): Promise<StoredObject> {
-  const { size } = await stat(path);
-  if (size <= multipartThreshold) {
-    const body = await readFile(path);
-    const md5 = createHash("md5").update(body).digest("hex");
-    if (expectedMd5 && md5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${md5}, audited as ${expectedMd5}`);
-    const put = await putObjectWithMd5(s3.client, s3.s3Config.bucket, key, body, { md5 });
-    return { md5, size: body.length, etag: put.etag, lastModified: new Date().toISOString() };
+export async function uploadFile(s3: S3Access, key: string, root: string, path: string, expectedMd5?: string): Promise<StoredObject> {
+  const { handle, stat } = await openRegularFile(root, path);
+  const size = stat.size;
+  const body = size <= multipartThreshold ? null : Readable.from(chunksOf(handle));
+  try {
+    if (!body) {
+      const bytes = await handle.readFile();
+      const md5 = createHash("md5").update(bytes).digest("hex");
+      if (expectedMd5 && md5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${md5}, audited as ${expectedMd5}`);
+      const put = await putObjectWithMd5(s3.client, s3.s3Config.bucket, key, bytes, { md5 });
+      return { md5, size: bytes.length, etag: put.etag, lastModified: new Date().toISOString() };
+    }
+    const md5 = expectedMd5 ?? (await md5OfHandle(handle));
+    const upload = new Upload({
+      client: s3.client,
+      partSize: multipartPartSize,
+      queueSize: 4,
+      params: { Bucket: s3.s3Config.bucket, Key: key, Body: body, ContentType: contentTypeOf(key), Metadata: { md5 } },
+    });
+    await upload.done();
+    const head = await headObject(s3.client, s3.s3Config.bucket, key);
+    if (!head) throw new UploadVerificationError(key, "the object is not there after the upload");
+    if (head.size !== size) throw new UploadVerificationError(key, `stored ${head.size} bytes, the file has ${size}`);
+    if (head.metadataMd5 !== md5) throw new UploadVerificationError(key, `stored metadata MD5 ${head.metadataMd5}, the file's is ${md5}`);
+    // The file may have changed while it streamed: its MD5 now must still be the one stored.
+    const after = await md5OfHandle(handle);
+    if (after !== md5) throw new ContentChangedError(path, "changed during the upload");
+    return { md5, size, etag: head.etag, lastModified: head.lastModified };
+  } finally {
+    body?.destroy(); // a failed upload stops reading before the descriptor closes
+    await handle.close();
   }
-  const md5 = expectedMd5 ?? (await md5OfFile(path));
-  const upload = new Upload({
-    client: s3.client,
-    partSize: multipartPartSize,
-    queueSize: 4,
-    params: {
-      Bucket: s3.s3Config.bucket,
-      Key: key,
-      Body: createReadStream(path),
-      ContentType: contentTypeOf(key),
-      Metadata: { md5 },
-    },
-  });
-  await upload.done();
-  const head = await headObject(s3.client, s3.s3Config.bucket, key);
-  if (!head) throw new UploadVerificationError(key, "the object is not there after the upload");
-  if (head.size !== size) throw new UploadVerificationError(key, `stored ${head.size} bytes, the file has ${size}`);
-  if (head.metadataMd5 !== md5) throw new UploadVerificationError(key, `stored metadata MD5 ${head.metadataMd5}, the file's is ${md5}`);
-  // The file may have changed while it streamed: its MD5 now must still be the one stored.
-  const after = await md5OfFile(path);
-  if (after !== md5) throw new ContentChangedError(path, "changed during the upload");
-  return { md5, size, etag: head.etag, lastModified: head.lastModified };
 }
 
 export interface DownloadedFile {
@@ -81,60 +82,50 @@ export interface DownloadedFile {
  * Downloads an object into the actor's folder: streamed into a temporary file beside the
  * target while hashing, checked against the object's content MD5 (metadata or plain
  * ETag) and size, fsynced, then put in place. Without `overwrite`, an existing file is
- * never replaced (link fails instead of clobbering); with it, the rename is atomic.
+ * never replaced (link fails instead of clobbering); with it, the rename is atomic. Nothing
+ * is written through a link: the folders under `root` are checked before the temporary file
+ * is created and again before it is put in place, and a link in the target's place is refused.
  */
 export async function downloadFile(
   s3: S3Access,
   key: string,
+  root: string,
   path: string,
   options: { overwrite: boolean; expectedMd5?: string | null },
 ): Promise<DownloadedFile> {
-  const answer = await s3.client.send(new GetObjectCommand({ Bucket: s3.s3Config.bucket, Key: key }));
-  const etag = unquoteEtag(answer.ETag);
-  const metadataMd5 = answer.Metadata?.md5?.toLowerCase() ?? null;
-  const expected = options.expectedMd5 ?? metadataMd5 ?? (isPlainMd5Etag(etag) ? etag!.toLowerCase() : null);
+  // Created first: the folder check and the new file come before anything is fetched.
   const temporary = temporaryPathIn(dirname(path));
-  const hash = createHash("md5");
-  let size = 0;
+  const file = await createNewFile(root, temporary);
   try {
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    await pipeline(answer.Body as NodeJS.ReadableStream, counter, createWriteStream(temporary, { flags: "wx" }));
+    const answer = await s3.client.send(new GetObjectCommand({ Bucket: s3.s3Config.bucket, Key: key }));
+    const etag = unquoteEtag(answer.ETag);
+    const metadataMd5 = answer.Metadata?.md5?.toLowerCase() ?? null;
+    const expected = options.expectedMd5 ?? metadataMd5 ?? (isPlainMd5Etag(etag) ? etag!.toLowerCase() : null);
+    const hash = createHash("md5");
+    let size = 0;
+    for await (const chunk of answer.Body as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      size += chunk.length;
+      for (let written = 0; written < chunk.length; ) written += (await file.write(chunk, written)).bytesWritten;
+    }
     const md5 = hash.digest("hex");
     if (answer.ContentLength !== undefined && size !== answer.ContentLength) {
       throw new Error(`${key}: received ${size} bytes of ${answer.ContentLength}`);
     }
     if (expected !== null && md5 !== expected) throw new Error(`${key}: downloaded content MD5 ${md5} is not the object's ${expected}`);
-    await fsyncPath(temporary);
-    if (options.overwrite) await rename(temporary, path);
-    else {
-      await link(temporary, path);
-      await unlink(temporary);
-    }
-    await fsyncPath(dirname(path));
+    await file.sync();
+    await placeFile(root, temporary, path, options.overwrite);
     return { md5, size };
   } catch (error) {
     await unlink(temporary).catch(() => {});
     throw error;
+  } finally {
+    await file.close();
   }
 }
 
 export async function deleteObject(s3: S3Access, key: string): Promise<void> {
   await s3.client.send(new DeleteObjectCommand({ Bucket: s3.s3Config.bucket, Key: key }));
-}
-
-/** Removes a local file; one already gone is fine (the intent may be re-applied after a crash). */
-export async function deleteLocalFile(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
 }
 
 /**
@@ -148,17 +139,23 @@ export function temporaryPathIn(folder: string): string {
   return join(folder, `${temporaryPrefix}${randomBytes(8).toString("hex")}.tmp`);
 }
 
-async function md5OfFile(path: string): Promise<string> {
+/** MD5 of an open file's whole content (from its start, whatever the descriptor's position). */
+export async function md5OfHandle(handle: FileHandle): Promise<string> {
   const hash = createHash("md5");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of chunksOf(handle)) hash.update(chunk);
   return hash.digest("hex");
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+/**
+ * An open file's content from its start, a MiB at a time, read through the descriptor
+ * (a stream of the FileHandle that does not close it keeps the handle from ever closing).
+ */
+async function* chunksOf(handle: FileHandle): AsyncGenerator<Buffer> {
+  for (let position = 0; ; ) {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
   }
 }

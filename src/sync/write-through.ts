@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
-import { createReadStream, existsSync, readdirSync, unlinkSync } from "node:fs";
-import { link, open, rename, stat, unlink } from "node:fs/promises";
+import { lstatSync, readdirSync, unlinkSync } from "node:fs";
+import { lstat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
@@ -17,7 +16,8 @@ import { isAbandonedTemporaryFile } from "./atomic-write.ts";
 import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
-import { ContentChangedError, deleteLocalFile, deleteObject, downloadFile, temporaryPrefix, uploadFile } from "./transfer.ts";
+import { assertRealFolder, openRegularFile, placeFile, removeRegularFile } from "./safe-files.ts";
+import { ContentChangedError, deleteObject, downloadFile, md5OfHandle, temporaryPrefix, uploadFile } from "./transfer.ts";
 
 /** Serializes work on one actor (SPEC.md §7: "for the same actor one at a time"); other actors run in parallel. */
 export class ActorLocks {
@@ -119,7 +119,7 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
     }
     case "delete": {
       if (step.fromS3) await deleteObject(needS3(s3Access, step), key);
-      if (step.fromLocal) await deleteLocalFile(path);
+      if (step.fromLocal) await removeRegularFile(layout.root, path);
       recordDeletion(db, actorId, step.filename, null);
       return;
     }
@@ -127,8 +127,8 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
   const s3 = needS3(s3Access, step);
   switch (step.kind) {
     case "upload": {
-      const stored = await uploadFile(s3, key, path, step.expectedMd5 ?? undefined);
-      const local = await stat(path);
+      const stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined);
+      const local = await lstat(path);
       recordTransfer(db, actorId, step.filename, {
         md5: stored.md5,
         size: stored.size,
@@ -142,8 +142,8 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
       return;
     }
     case "download": {
-      const downloaded = await downloadFile(s3, key, path, { overwrite: step.overwrite, expectedMd5: step.expectedMd5 });
-      const local = await stat(path);
+      const downloaded = await downloadFile(s3, key, layout.root, path, { overwrite: step.overwrite, expectedMd5: step.expectedMd5 });
+      const local = await lstat(path);
       const row = s3RowOf(ctx, actorId, step.filename);
       recordTransfer(db, actorId, step.filename, {
         ...downloaded,
@@ -173,8 +173,8 @@ async function pruneLocalCopy(
   path: string,
   expectedMd5: string,
 ): Promise<void> {
-  const local = await stat(path);
-  const localMd5 = await md5OfFile(path);
+  const { handle, stat: local } = await openRegularFile(ctx.layout.root, path);
+  const localMd5 = await md5OfHandle(handle).finally(() => handle.close());
   if (localMd5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${localMd5}, audited as ${expectedMd5}; kept`);
   const head = await headObject(s3.client, s3.s3Config.bucket, key);
   if (!head) throw new Error(`${key}: not in S3 any more; local copy kept`);
@@ -182,21 +182,18 @@ async function pruneLocalCopy(
   const row = s3RowOf(ctx, actorId, filename);
   const s3Md5 = head.metadataMd5 ?? (isPlainMd5Etag(head.etag) ? head.etag.toLowerCase() : row?.s3Md5Etag === head.etag ? row?.s3Md5 : null);
   if (s3Md5 !== localMd5) throw new Error(`${key}: S3 content MD5 ${s3Md5 ?? "unknown"} is not the file's ${localMd5}; local copy kept`);
-  await unlink(path);
+  await removeRegularFile(ctx.layout.root, path);
 }
 
 /** Uploads a staged file verified, puts it in place locally (mirrored) without clobbering unless asked, then writes its row. */
 async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: string, key: string, path: string, step: AddStep): Promise<void> {
-  const stored = await uploadFile(s3, key, step.stagedPath, step.md5);
+  // Staged in the actor's folder (mirrored) or in a temporary folder of its own (s3-only).
+  const stagingRoot = step.placeLocally ? ctx.layout.root : dirname(step.stagedPath);
+  const stored = await uploadFile(s3, key, stagingRoot, step.stagedPath, step.md5);
   let localMtimeMs: number | null = null;
   if (step.placeLocally) {
-    if (step.overwrite) await rename(step.stagedPath, path);
-    else {
-      await link(step.stagedPath, path);
-      await unlink(step.stagedPath);
-    }
-    localMtimeMs = (await stat(path)).mtimeMs;
-    await fsyncFolder(dirname(path));
+    await placeFile(ctx.layout.root, step.stagedPath, path, step.overwrite);
+    localMtimeMs = (await lstat(path)).mtimeMs;
   }
   recordAddedImage(ctx.db, actorId, {
     filename: step.filename,
@@ -216,21 +213,6 @@ async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: st
     generationId: step.generationId,
     source: step.source,
   });
-}
-
-async function fsyncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function md5OfFile(path: string): Promise<string> {
-  const hash = createHash("md5");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
@@ -286,14 +268,14 @@ export interface RecoveryReport {
 export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<RecoveryReport> {
   const pending = pendingIntents(ctx.db);
   // Format A manifests of every actor live in one folder: one look covers any interrupted export.
-  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.manifestsDir) };
+  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.root, ctx.layout.manifestsDir) };
   const byActor = new Map<number, typeof pending>();
   for (const intent of pending) byActor.set(intent.actorId, [...(byActor.get(intent.actorId) ?? []), intent]);
   for (const [actorId, actorIntents] of byActor) {
     const actor = ctx.db.select().from(actors).where(eq(actors.id, actorId)).get();
     if (!actor) continue;
     report.actors.push(actor.name);
-    report.temporaryFilesRemoved.push(...removeTemporaryFiles(ctx.layout.trainingDir(actor.name)));
+    report.temporaryFilesRemoved.push(...removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name)));
     for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
       const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
       await performStep(ctx, s3, actorId, actor.name, step);
@@ -322,7 +304,7 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
   const key = s3KeyOf(s3.s3Config, name, step.filename);
   const path = ctx.layout.imagePath(name, step.filename);
   const head = await headObject(s3.client, s3.s3Config.bucket, key);
-  const local = step.placeLocally && existsSync(path);
+  const local = step.placeLocally && lstatSync(path, { throwIfNoEntry: false })?.isFile() === true;
   if (!head && !local) return;
   recordAddedImage(ctx.db, actorId, {
     filename: step.filename,
@@ -335,7 +317,7 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
     s3Etag: head?.etag ?? null,
     s3LastModified: head?.lastModified ?? null,
     localPath: local ? ctx.layout.relativeImagePath(name, step.filename) : null,
-    localMtimeMs: local ? (await stat(path)).mtimeMs : null,
+    localMtimeMs: local ? (await lstat(path)).mtimeMs : null,
     prompt: step.prompt,
     promptPreview: step.prompt === null ? null : step.prompt.slice(0, 100),
     generatedAt: new Date().toISOString(),
@@ -344,15 +326,23 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
   });
 }
 
-/** Removes what interrupted downloads and atomic writes of killed processes left in `folder`; returns the paths. */
-export function removeTemporaryFiles(folder: string): string[] {
+/**
+ * Removes what interrupted downloads and atomic writes of killed processes left in `folder`
+ * under the data directory `root`; returns the paths. Only regular files in a real folder are
+ * ours: a folder reached through a link is not looked into, and a link is never removed.
+ */
+export function removeTemporaryFiles(root: string, folder: string): string[] {
   let entries: string[];
   try {
+    if (!assertRealFolder(root, folder)) return [];
     entries = readdirSync(folder);
   } catch {
     return [];
   }
-  const removed = entries.filter((entry) => entry.startsWith(temporaryPrefix) || isAbandonedTemporaryFile(entry)).map((entry) => join(folder, entry));
+  const removed = entries
+    .filter((entry) => entry.startsWith(temporaryPrefix) || isAbandonedTemporaryFile(entry))
+    .map((entry) => join(folder, entry))
+    .filter((path) => lstatSync(path, { throwIfNoEntry: false })?.isFile());
   for (const path of removed) unlinkSync(path);
   return removed;
 }

@@ -159,7 +159,7 @@ describe("atomic replacement", () => {
       process.execPath,
       ["--import", "tsx", "-e", `
         import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), "src/sync/atomic-write.ts"))};
-        writeFileAtomic(${JSON.stringify(path)}, "new", { beforeRename: () => process.kill(process.pid, "SIGKILL") });`],
+        writeFileAtomic(${JSON.stringify(world.root)}, ${JSON.stringify(path)}, "new", { beforeRename: () => process.kill(process.pid, "SIGKILL") });`],
       { encoding: "utf8" },
     );
     expect(child.signal).toBe("SIGKILL");
@@ -171,14 +171,14 @@ describe("atomic replacement", () => {
     const inProgress = `.0043_manifest.json.${process.pid}.0123abcd.tmp`;
     writeFileSync(join(folder, inProgress), "half");
 
-    expect(removeTemporaryFiles(folder)).toEqual([join(folder, left[0]!)]);
+    expect(removeTemporaryFiles(world.root, folder)).toEqual([join(folder, left[0]!)]);
     expect(readdirSync(folder).sort()).toEqual([inProgress, "0042_manifest.json"]);
   });
 
   it("replaces content whole and leaves no temporary file behind", () => {
     const path = join(world.root, "file.json");
     writeFileSync(path, "old");
-    writeFileAtomic(path, "new content");
+    writeFileAtomic(world.root, path, "new content");
     expect(readFileSync(path, "utf8")).toBe("new content");
     expect(readdirSync(world.root).filter((entry) => entry.endsWith(".tmp"))).toEqual([]);
   });

@@ -1,0 +1,177 @@
+import { constants, fstatSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from "node:fs";
+import { link, lstat, open, rename, unlink, type FileHandle } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
+
+/**
+ * The service reads and writes only regular files inside the data directory (SPEC.md §3).
+ * A symbolic link below it, to a file or a folder, is reported and never followed, even
+ * one swapped in during an operation: files are opened with O_NOFOLLOW and checked on the
+ * descriptor (O_EXCL for new ones), and the folders from the data directory down are
+ * checked with lstat right before a file in them is opened, created, renamed or removed.
+ * The data directory itself may be a link: it is the user's choice of where the data lives.
+ */
+
+/** A path the service refuses to follow or touch: a symbolic link, or not a regular file or folder. */
+export class UnsafePathError extends Error {
+  override name = "UnsafePathError";
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+  }
+}
+
+export const symlinkReason = "is a symbolic link (never followed)";
+
+// O_NONBLOCK: opening a FIFO put in a file's place must not hang; a regular file ignores it.
+const readFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** Flags of a new file: created here or refused (O_EXCL also refuses a link, even a dangling one). */
+export const newFileFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Checks every folder from `root` down to `folder` (root excluded) is a real folder, not a
+ * link: true when it exists, false when one is missing. Throws UnsafePathError naming the link.
+ */
+export function assertRealFolder(root: string, folder: string): boolean {
+  return walkFolders(root, folder, false);
+}
+
+/** As assertRealFolder, creating the missing folders one at a time (mkdir -p would follow a link). */
+export function makeRealFolder(root: string, folder: string): void {
+  walkFolders(root, folder, true);
+}
+
+function walkFolders(root: string, folder: string, create: boolean): boolean {
+  const below = relative(root, folder);
+  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
+  let current = root;
+  for (const part of below.split(sep).filter(Boolean)) {
+    current = join(current, part);
+    let stats = lstatOrNull(current);
+    if (!stats && create) {
+      try {
+        mkdirSync(current);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      stats = lstatOrNull(current);
+    }
+    if (!stats) return false;
+    if (stats.isSymbolicLink()) throw new UnsafePathError(current, symlinkReason);
+    if (!stats.isDirectory()) throw new UnsafePathError(current, "is not a folder");
+  }
+  return true;
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+}
+
+/** An open regular file and the stat of that very descriptor. */
+export interface OpenedFile {
+  handle: FileHandle;
+  stat: Stats;
+}
+
+/** Opens a regular file under `root` for reading: never through a link, never anything but a regular file. */
+export async function openRegularFile(root: string, path: string): Promise<OpenedFile> {
+  assertRealFolder(root, dirname(path));
+  let handle: FileHandle;
+  try {
+    handle = await open(path, readFlags);
+  } catch (error) {
+    throw refusalOf(path, error);
+  }
+  const stat = await handle.stat();
+  if (stat.isFile()) return { handle, stat };
+  await handle.close();
+  throw new UnsafePathError(path, "is not a regular file");
+}
+
+/**
+ * The content of a regular file, read through a descriptor opened without following a
+ * link. The caller has checked its folders (import checks each folder as it lists it).
+ */
+export function readRegularFileSync(path: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, readFlags);
+  } catch (error) {
+    throw refusalOf(path, error);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new UnsafePathError(path, "is not a regular file");
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Creates a new file under `root` for writing: refused if anything (a link included) has its name. */
+export async function createNewFile(root: string, path: string): Promise<FileHandle> {
+  assertRealFolder(root, dirname(path));
+  try {
+    return await open(path, newFileFlags, 0o644);
+  } catch (error) {
+    throw refusalOf(path, error);
+  }
+}
+
+/** What a rename into `target` needs, checked right before it: real folders, and no link in the target's place. */
+export function assertPlaceable(root: string, target: string): void {
+  if (!assertRealFolder(root, dirname(target))) throw new UnsafePathError(dirname(target), "does not exist");
+  if (lstatOrNull(target)?.isSymbolicLink()) throw new UnsafePathError(target, symlinkReason);
+}
+
+/**
+ * Puts a finished temporary file in place under `root`: renamed over the target when
+ * `overwrite`, else linked (which never replaces an existing file) and unlinked; then the
+ * folder is fsynced so the change survives a power cut.
+ */
+export async function placeFile(root: string, temporary: string, target: string, overwrite: boolean): Promise<void> {
+  assertPlaceable(root, target);
+  if (overwrite) await rename(temporary, target);
+  else {
+    await link(temporary, target);
+    await unlink(temporary);
+  }
+  await fsyncFolder(dirname(target));
+}
+
+/** Removes a regular file under `root` (one already gone is fine); a link in its place is refused, not removed. */
+export async function removeRegularFile(root: string, path: string): Promise<void> {
+  assertRealFolder(root, dirname(path));
+  let stats: Stats;
+  try {
+    stats = await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  if (stats.isSymbolicLink()) throw new UnsafePathError(path, symlinkReason);
+  if (!stats.isFile()) throw new UnsafePathError(path, "is not a regular file");
+  await unlink(path);
+}
+
+export async function fsyncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function refusalOf(path: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  // ELOOP is what O_NOFOLLOW answers for a link; EEXIST what O_EXCL answers for anything in the way.
+  if (code === "ELOOP") return new UnsafePathError(path, symlinkReason);
+  if (code === "EEXIST" && lstatOrNull(path)?.isSymbolicLink()) return new UnsafePathError(path, symlinkReason);
+  return error;
+}
