@@ -35,6 +35,8 @@ export interface AppContext {
    * them costs more than the audit of an unchanged actor. Without it each audit starts its own.
    */
   hashing?: Md5Pool;
+  /** Aborted when the process is asked to stop (SIGTERM): long work ends at its next safe point. */
+  stopping?: AbortSignal;
 }
 
 export function makeContext(config: Config, db: Db, logger: Logger = consoleLogger): AppContext {

@@ -1,3 +1,4 @@
+import type { Server } from "node:http";
 import type { Command } from "commander";
 import { loadConfig } from "../../src/config.ts";
 import { consoleLogger, makeContext, type AppContext } from "../../src/context.ts";
@@ -37,6 +38,8 @@ export function registerServeCommand(program: Command): void {
   ).action(async (flags: ServeFlags) => {
     let ctx: AppContext | undefined;
     let s3: S3Connection | undefined;
+    // Aborted on SIGTERM/SIGINT: long work stops at its next safe point.
+    const stopping = new AbortController();
     try {
       const config = loadConfig(process.env, {
         dataDir: flags.dataDir,
@@ -91,6 +94,7 @@ export function registerServeCommand(program: Command): void {
         }
       }
       // One job runner per process; it marks jobs a crash left running as interrupted.
+      ctx.stopping = stopping.signal;
       ctx.jobs = new JobRunner(ctx);
       ctx.hashing = new Md5Pool();
       const server = await startServer(ctx);
@@ -98,15 +102,11 @@ export function registerServeCommand(program: Command): void {
       const port = typeof address === "object" && address ? address.port : config.port;
       const host = config.host.includes(":") ? `[${config.host}]` : config.host;
       ctx.logger.info(`GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${!s3 ? "none, reads only" : s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
-      await new Promise<void>((resolveStop) => {
-        const stop = () => {
-          server.close(() => resolveStop());
-          // Subscription streams (server-sent events) would hold the server open.
-          server.closeAllConnections();
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
+      const signal = await new Promise<NodeJS.Signals>((resolveStop) => {
+        process.once("SIGINT", () => resolveStop("SIGINT"));
+        process.once("SIGTERM", () => resolveStop("SIGTERM"));
       });
+      await stopServing(ctx, server, stopping, signal);
       process.exitCode = 0;
     } catch (error) {
       console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
@@ -116,5 +116,31 @@ export function registerServeCommand(program: Command): void {
       await s3?.stop();
       if (ctx) closeStore(ctx.db);
     }
+    // Keep-alive timers of ended event streams would hold the process; everything is closed.
+    process.exit();
   });
+}
+
+/** Seconds a stop may take in all (SPEC.md §7: a few); past them the process exits anyway. */
+const stopDeadlineMs = 5_000;
+/** Of which running jobs get this long to reach a safe point. */
+const jobGraceMs = 3_000;
+
+/**
+ * Graceful stop: no new connection or job, work ends at its next safe point (write-through
+ * starts no new step), subscriptions end, jobs still running at the deadline are recorded as
+ * interrupted; then the caller closes the database. One log line says what happened.
+ */
+async function stopServing(ctx: AppContext, server: Server, stopping: AbortController, signal: NodeJS.Signals): Promise<void> {
+  const deadline = setTimeout(() => {
+    console.error(`error: ${signal}: could not stop within ${stopDeadlineMs / 1000} s; exiting`);
+    process.exit(1);
+  }, stopDeadlineMs);
+  deadline.unref();
+  stopping.abort();
+  server.close();
+  server.closeIdleConnections();
+  const running = (await ctx.jobs?.shutdown(jobGraceMs)) ?? 0;
+  server.closeAllConnections();
+  ctx.logger.info(`${signal}: stopped serving; ${running} running job(s) stopped at a safe point or recorded as interrupted`);
 }

@@ -83,6 +83,8 @@ export class JobRunner {
   private readonly now: () => Date;
   /** How many jobs a crash had left `running` when this runner started. */
   readonly interruptedAtStart: number;
+  /** Set by `shutdown`: no job starts, and a job still running at the deadline is recorded as interrupted. */
+  private closed = false;
 
   constructor(
     private readonly ctx: AppContext,
@@ -96,6 +98,7 @@ export class JobRunner {
 
   /** Records the job and runs `work` in the background; returns the job's id at once. */
   start(kind: JobKind, params: unknown, options: { dryRun?: boolean }, work: JobWork): number {
+    if (this.closed || this.ctx.stopping?.aborted) throw new Error("the service is stopping: no new job starts");
     const id = createJob(this.ctx.db, { kind, params, dryRun: options.dryRun ?? false, startedAt: this.now().toISOString() });
     const job: RunningJob = {
       id,
@@ -149,6 +152,30 @@ export class JobRunner {
     return stream;
   }
 
+  /**
+   * Graceful stop (SIGTERM): ends every subscription, gives running jobs `graceMs` to reach
+   * their safe point (`ctx.stopping` makes write-through start no new step), then records
+   * those still running as interrupted, so the database can close under no job.
+   * Returns how many jobs were running when it was called.
+   */
+  async shutdown(graceMs: number): Promise<number> {
+    const running = [...this.running.values()];
+    this.actorChanges.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise((resolveGrace) => (timer = setTimeout(resolveGrace, graceMs)))]);
+    clearTimeout(timer);
+    this.closed = true;
+    const at = this.now().toISOString();
+    for (const job of this.running.values()) {
+      if (job.timer) clearTimeout(job.timer);
+      finishJob(this.ctx.db, job.id, "interrupted", at, "interrupted: the service stopped before the job reached a safe point");
+      job.events.publish(this.eventOf(job, "interrupted", [], "interrupted"));
+      job.events.close();
+    }
+    this.running.clear();
+    return running.length;
+  }
+
   /** Publishes an actor change made outside a job (an inline mutation). */
   actorChanged(change: ActorChange): void {
     this.actorChanges.publish(change);
@@ -184,6 +211,12 @@ export class JobRunner {
       state = "failed";
       error = failure instanceof Error ? failure.message : String(failure);
       this.ctx.logger.error(`job ${job.id} (${job.kind}) failed: ${failure instanceof Error ? (failure.stack ?? failure.message) : error}`);
+    }
+    // Past the shutdown deadline the job was recorded as interrupted, and the database may be closed.
+    if (this.closed) return;
+    if (this.ctx.stopping?.aborted) {
+      state = "interrupted";
+      error ??= "interrupted: the service stopped; steps not begun are left for the next run";
     }
     if (job.timer) clearTimeout(job.timer);
     try {

@@ -70,6 +70,8 @@ export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan:
   const name = plan.name;
   const intentIds: number[] = [];
   const outcomes = await settleLimit(plan.steps, options.concurrency ?? 8, async (step): Promise<StepOutcome> => {
+    // The safe point of a shutdown: a step not begun is left for the next run, whole.
+    if (ctx.stopping?.aborted) return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
     const intentId = recordIntent(ctx.db, plan.actorId, step.filename, step.kind, step);
     try {
       await performStep(ctx, s3, plan.actorId, name, step);
