@@ -10,7 +10,9 @@ import { s3KeyOf } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { scanActor } from "../../src/sync/scan.ts";
 import { syncActors } from "../../src/sync/sync.ts";
-import { applyActorPlan } from "../../src/sync/write-through.ts";
+import { addImages } from "../../src/sync/add-images.ts";
+import { recordIntent } from "../../src/db/intents.ts";
+import { applyActorPlan, recoverIntents } from "../../src/sync/write-through.ts";
 import { makeActor } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
@@ -194,6 +196,29 @@ describe("symbolic links are reported and never followed", () => {
     expect(readdirSync(outsideFolder)).toEqual([]);
     expect(await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, name, file(0)))).toBeNull();
     await expectNothingLeaked(before, first, second);
+  });
+
+  it("add-images and crash recovery never write into or clean up a training_data folder that links outside", async () => {
+    const actor = await makeActor(world, { name, images: [{ local: true, s3: true }] });
+    const training = world.ctx.layout.trainingDir(name);
+    const outsideFolder = join(outside, "elsewhere");
+    mkdirSync(outsideFolder);
+    // Named like the service's own temporary files: recovery must not take them for its own.
+    writeFileSync(join(outsideFolder, ".am-download.0123456789abcdef.tmp"), "someone else's");
+    rmSync(training, { recursive: true });
+    symlinkSync(outsideFolder, training);
+    const before = outsideFiles();
+
+    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(5), bytes: Buffer.from("new image") }] })).rejects.toThrow(
+      `${training}: is a symbolic link`,
+    );
+    // An interrupted upload of this actor: the next start recovers it, and removes its temporary files.
+    recordIntent(world.db, actor.id, file(0), "upload", { kind: "upload", filename: file(0) });
+    const recovery = await recoverIntents(world.ctx, world.s3);
+    expect(recovery.temporaryFilesRemoved).toEqual([]);
+    expect(world.messages.map((m) => m.message)).toContainEqual(expect.stringContaining(`${training}: is a symbolic link`));
+    expect(await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, name, file(5)))).toBeNull();
+    await expectNothingLeaked(before);
   });
 
   it("a manifest folder swapped for a link during an export's atomic write is not written through", async () => {
