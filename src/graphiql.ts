@@ -108,32 +108,24 @@ export function defaultQueryFor(actorName: string | null): string {
     ? `
   # One actor's training data, as the Training Data tab shows it.
   actor(name: ${JSON.stringify(actorName)}) {
-    ... on Actor {
-      name
-      characterId
-      descriptor
-      age
-      gender
-      lastCheckedAt
-      statistics {
-        totalCount syncedCount localOnlyCount s3OnlyCount
-        outOfSyncCount missingCount goodCount totalSize
-      }
-      trainingImages(first: 10) {
-        ... on TrainingImageConnection {
-          totalCount
-          edges {
-            node {
-              filename status good sizeBytes checkedAt
-              promptPreview generation { type }
-            }
-          }
-          pageInfo { hasNextPage endCursor }
-        }
-        ... on Error { message }
-      }
+    name
+    characterId
+    descriptor
+    age
+    gender
+    lastCheckedAt
+    statistics {
+      totalCount syncedCount localOnlyCount s3OnlyCount
+      outOfSyncCount missingCount goodCount totalSize
     }
-    ... on Error { message }
+    trainingImages(first: 10) {
+      totalCount
+      nodes {
+        filename status good sizeBytes checkedAt
+        promptPreview generation { type }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
   }`
     : "";
   return `# actor-manifests: training images across disk and S3.
@@ -141,17 +133,15 @@ export function defaultQueryFor(actorName: string | null): string {
 {
   # Figures across all actors.
   stats {
-    ... on Stats {
-      actorCount
-      fullySyncedActorCount
-      images { totalCount goodCount badCount unratedCount totalSize }
-      # "How many GB are only local?"
-      byStatus { status imageCount size }
-      # "Which actors still need good images?"
-      actorsBelowGoodCount(threshold: 10, first: 3) {
-        count
-        actors { name statistics { goodCount } }
-      }
+    actorCount
+    fullySyncedActorCount
+    images { totalCount goodCount badCount unratedCount totalSize }
+    # "How many GB are only local?"
+    byStatus { status imageCount size }
+    # "Which actors still need good images?"
+    actorsBelowGoodCount(threshold: 10, first: 3) {
+      count
+      actors { name statistics { goodCount } }
     }
   }${actorPart}
 }

@@ -31,46 +31,39 @@ export interface ApiBenchOptions {
 const openActorQuery = /* GraphQL */ `
   query OpenActor($name: String!) {
     actor(name: $name) {
-      ... on Actor {
-        name characterId descriptor age gender manifestUpdatedAt lastCheckedAt
-        statistics { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
-        trainingImages(first: 100) {
-          ... on TrainingImageConnection {
-            totalCount
-            edges { node { filename index s3Key s3Url localPath md5 etag sizeBytes modifiedAt prompt promptPreview generatedAt status good checkedAt generation { type } } }
-            pageInfo { hasNextPage endCursor }
-          }
-        }
+      name characterId descriptor age gender manifestUpdatedAt lastCheckedAt
+      statistics { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
+      trainingImages(first: 100) {
+        totalCount
+        nodes { filename index s3Key s3Url localPath md5 etag sizeBytes modifiedAt prompt promptPreview generatedAt status good checkedAt generation { type } }
+        pageInfo { hasNextPage endCursor }
       }
-      ... on Error { message }
     }
   }`;
 
 const statsQuery = /* GraphQL */ `
   query Stats {
     stats {
-      ... on Stats {
-        actorCount fullySyncedActorCount
-        images { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
-        byStatus { status imageCount sizeBytes }
-        byRating { rating imageCount }
-        byDescriptor { key actorCount imageCount }
-        byGender { key actorCount imageCount }
-        byAgeBand { key actorCount imageCount }
-        byGenerationType { type actorCount imageCount }
-        actorsBelowGoodCount(threshold: 10, first: 20) { count actors { name } }
-      }
+      actorCount fullySyncedActorCount
+      images { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
+      byStatus { status imageCount sizeBytes }
+      byRating { rating imageCount }
+      byDescriptor { key actorCount imageCount }
+      byGender { key actorCount imageCount }
+      byAgeBand { key actorCount imageCount }
+      byGenerationType { type actorCount imageCount }
+      actorsBelowGoodCount(threshold: 10, first: 20) { count actors { name } }
     }
   }`;
 
 /** The reported attack: 300 aliases of a filename filter that no index serves (27 KB). */
 const scanAttackQuery = `{ ${Array.from(
   { length: 300 },
-  (_, i) => `a${i}: images(first: 1, filter: { filenameContains: "zz${i}" }) { ... on ImageConnection { edges { node { filename } } } }`,
+  (_, i) => `a${i}: images(first: 1, filter: { filenameContains: "zz${i}" }) { nodes { filename } }`,
 ).join(" ")} }`;
 
 /** One scan the cost limit admits: a status filter over every image, counted. */
-const fullScanQuery = `{ images(first: 1, filter: { status: [MISSING] }) { ... on ImageConnection { totalCount } } }`;
+const fullScanQuery = `{ images(first: 1, filter: { status: [MISSING] }) { totalCount } }`;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

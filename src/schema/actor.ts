@@ -13,7 +13,7 @@ import { assertSafeName, normalizeCharacterId } from "../sync/layout.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
-import { InvalidFilterError, listErrors, UnknownActorError, UnsafeNameError } from "./errors.ts";
+import { InvalidFilterError, notFound, readWithArguments, UnknownActorError } from "./errors.ts";
 import { Generation } from "./generation.ts";
 import { ActorFilterInput, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
 import { actorsCost } from "./query-cost.ts";
@@ -57,27 +57,27 @@ Actor.implement({
       nullable: true,
       description: "One training image by filename (case-sensitive); null when the actor has no such image.",
       args: { filename: t.arg.string({ required: true, description: "e.g. `0042_european_30_male_3.jpg`." }) },
-      errors: { types: [UnsafeNameError], directResult: true, union: { name: "ActorTrainingImageResult", description: "The image, or why the filename was refused." } },
-      resolve: (actor, args, ctx) => imageByFilename(ctx.app.db, actor.id, assertSafeName(args.filename)),
+      resolve: (actor, args, ctx) => readWithArguments(() => imageByFilename(ctx.app.db, actor.id, assertSafeName(args.filename)), "filename"),
     }),
     trainingImages: t.connection(
       {
         type: TrainingImage,
-        description: "The actor's training images ordered by index, then filename; read from SQLite only.",
+        nullable: true,
+        description: "The actor's training images ordered by index, then filename; read from SQLite only. Null (with an error) when an argument is refused.",
         args: { filter: t.arg({ type: TrainingImageFilterInput, description: "Only images matching this." }) },
-        errors: { types: listErrors, directResult: true, union: { name: "ActorTrainingImagesResult", description: "A page of training images, or why the arguments were refused." } },
         complexity: connectionComplexity,
-        resolve: async (actor, args, ctx) => {
-          const first = pageSize(args);
-          const filter = toImageFilter(args.filter);
-          if (filter) validateImageFilter(filter);
-          const after = args.after != null ? decodeActorImageCursor(args.after) : undefined;
-          const page = await ctx.loaders.imagePages(filter, first, after).load(actor.id);
-          return {
-            ...imageConnection(page.rows, page.hasNextPage, after !== undefined),
-            totalCount: () => (filter ? ctx.loaders.imageCounts(filter).load(actor.id) : actor.totalCount),
-          };
-        },
+        resolve: (actor, args, ctx) =>
+          readWithArguments(async () => {
+            const first = pageSize(args);
+            const filter = toImageFilter(args.filter);
+            if (filter) validateImageFilter(filter);
+            const after = args.after != null ? decodeActorImageCursor(args.after) : undefined;
+            const page = await ctx.loaders.imagePages(filter, first, after).load(actor.id);
+            return {
+              ...imageConnection(page.rows, page.hasNextPage, after !== undefined),
+              totalCount: () => (filter ? ctx.loaders.imageCounts(filter).load(actor.id) : actor.totalCount),
+            };
+          }),
       },
       { name: "TrainingImageConnection", description: "A page of an actor's training images." },
       { name: "TrainingImageEdge", description: "A training image and its cursor." },
@@ -124,64 +124,61 @@ type ActorPageRow = ActorRow & { sortValue: string | number };
 builder.queryFields((t) => ({
   actor: t.field({
     type: Actor,
-    description: "One actor by name or by character id (give exactly one). Fails with UnknownActorError when there is none.",
+    nullable: true,
+    description: "One actor by name or by character id (give exactly one); null, with a NOT_FOUND error, when there is none.",
     args: {
       name: t.arg.string({ description: "Full name, e.g. `0042_european_30_male`." }),
       characterId: t.arg.string({ description: "Character id; `42` and `0042` both work." }),
     },
-    errors: {
-      types: [UnknownActorError, UnsafeNameError, InvalidFilterError],
-      directResult: true,
-      union: { name: "ActorResult", description: "The actor, or why there is none." },
-    },
-    resolve: (_root, args, ctx) => {
-      if ((args.name == null) === (args.characterId == null)) throw new InvalidFilterError("name", "give exactly one of name and characterId");
-      const row =
-        args.name != null
-          ? actorByName(ctx.app.db, assertSafeName(args.name))
-          : actorByCharacterId(ctx.app.db, normalizeCharacterId(args.characterId!));
-      if (!row) throw new UnknownActorError({ name: args.name, characterId: args.characterId });
-      return row;
-    },
+    resolve: (_root, args, ctx) =>
+      readWithArguments(() => {
+        if ((args.name == null) === (args.characterId == null)) throw new InvalidFilterError("name", "give exactly one of name and characterId");
+        const row =
+          args.name != null
+            ? actorByName(ctx.app.db, assertSafeName(args.name))
+            : actorByCharacterId(ctx.app.db, normalizeCharacterId(args.characterId!));
+        if (!row) throw notFound(new UnknownActorError({ name: args.name, characterId: args.characterId }).message, args.name != null ? "name" : "characterId");
+        return row;
+      }),
   }),
   actors: t.connection(
     {
       type: Actor,
-      description: "Actors matching a filter, in a chosen order, a page at a time.",
+      nullable: true,
+      description: "Actors matching a filter, in a chosen order, a page at a time. Null (with an error) when an argument is refused.",
       args: {
         filter: t.arg({ type: ActorFilterInput, description: "Only actors matching this." }),
         orderBy: t.arg({ type: ActorOrderInput, description: "Sort order (default: by name)." }),
       },
-      errors: { types: listErrors, directResult: true, union: { name: "ActorsResult", description: "A page of actors, or why the arguments were refused." } },
       complexity: actorsCost,
-      resolve: (_root, args, ctx) => {
-        const first = pageSize(args);
-        const filter = toActorFilter(args.filter);
-        if (filter) validateActorFilter(filter);
-        const order = { field: args.orderBy?.field ?? "name", descending: args.orderBy?.descending ?? false };
-        const list = `actors:${order.field}:${order.descending ? "desc" : "asc"}`;
-        const after =
-          args.after != null
-            ? decodeCursor(args.after, list, ([value, id]) =>
-                (typeof value === "string" || typeof value === "number") && typeof id === "number" ? { value, id } : undefined,
-              )
-            : undefined;
-        const page = pageActors(ctx.app.db, filter, order, first, after);
-        const edges = page.rows.map((row: ActorPageRow) => ({ cursor: encodeCursor(list, [row.sortValue, row.id]), node: row }));
-        return {
-          edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: after !== undefined,
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
-          },
-          totalCount: () => countActors(ctx.app.db, filter),
-        };
-      },
+      resolve: (_root, args, ctx) =>
+        readWithArguments(() => {
+          const first = pageSize(args);
+          const filter = toActorFilter(args.filter);
+          if (filter) validateActorFilter(filter);
+          const order = { field: args.orderBy?.field ?? "name", descending: args.orderBy?.descending ?? false };
+          const list = `actors:${order.field}:${order.descending ? "desc" : "asc"}`;
+          const after =
+            args.after != null
+              ? decodeCursor(args.after, list, ([value, id]) =>
+                  (typeof value === "string" || typeof value === "number") && typeof id === "number" ? { value, id } : undefined,
+                )
+              : undefined;
+          const page = pageActors(ctx.app.db, filter, order, first, after);
+          const edges = page.rows.map((row: ActorPageRow) => ({ cursor: encodeCursor(list, [row.sortValue, row.id]), node: row }));
+          return {
+            edges,
+            pageInfo: {
+              hasNextPage: page.hasNextPage,
+              hasPreviousPage: after !== undefined,
+              startCursor: edges[0]?.cursor ?? null,
+              endCursor: edges.at(-1)?.cursor ?? null,
+            },
+            totalCount: () => countActors(ctx.app.db, filter),
+          };
+        }),
     },
     { name: "ActorConnection", description: "A page of actors." },
     { name: "ActorEdge", description: "An actor and its cursor." },
   ),
 }));
-

@@ -32,6 +32,7 @@ export const builder = new SchemaBuilder<{
     cursorFieldOptions: { description: "Opaque position of this edge; pass it as `after` to continue from here." },
     nodeFieldOptions: { nullable: false, description: "The item at this position." },
     edgesFieldOptions: { nullable: false, description: "The items of this page with their cursors." },
+    nodesOnConnection: { description: "The items of this page, without cursors (`edges { node }` in short)." },
     hasNextPageFieldOptions: { description: "True when another page follows this one." },
     hasPreviousPageFieldOptions: { description: "True when this page does not start at the beginning of the list." },
     startCursorFieldOptions: { description: "Cursor of the first item of this page." },

@@ -1,3 +1,4 @@
+import { GraphQLError } from "graphql";
 import { InvalidFilterError } from "../db/actor-queries.ts";
 import { UnsafeNameError } from "../sync/layout.ts";
 import { builder } from "./builder.ts";
@@ -57,17 +58,6 @@ builder.objectType(UnsafeNameError, {
   }),
 });
 
-builder.objectType(BadCursorError, {
-  name: "BadCursorError",
-  description: "The `after` cursor was not issued by this list and order; start again without it.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof BadCursorError,
-  fields: (t) => ({
-    cursor: t.exposeString("cursor", { description: "The cursor as given." }),
-    reason: t.exposeString("reason", { description: "Why it was rejected." }),
-  }),
-});
-
 builder.objectType(InvalidFilterError, {
   name: "BadFilterError",
   description: "A filter or paging argument that cannot be answered (negative count, min above max, empty list, page too large).",
@@ -79,5 +69,37 @@ builder.objectType(InvalidFilterError, {
   }),
 });
 
-/** Error types every paged list can answer with. */
-export const listErrors = [BadCursorError, InvalidFilterError];
+/** A refused argument of a read: in `errors`, coded BAD_USER_INPUT, its message naming the argument. */
+export function badUserInput(argument: string, reason: string): GraphQLError {
+  return new GraphQLError(`Bad argument \`${argument}\`: ${reason}`, { extensions: { code: "BAD_USER_INPUT", argument } });
+}
+
+/** Nothing has the id or name a read asked for: the field is null and `errors` says why. */
+export function notFound(message: string, argument: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "NOT_FOUND", argument } });
+}
+
+/**
+ * Reads return their types, not unions (SPEC.md §8): an argument the layers below refuse
+ * (filter, cursor, unsafe name) becomes a BAD_USER_INPUT error and only this field is null.
+ * `nameArgument` is the argument an unsafe name came from.
+ */
+export function readWithArguments<T>(read: () => T, nameArgument = "name"): T {
+  try {
+    const value = read();
+    if (value instanceof Promise)
+      return value.catch((error: unknown) => {
+        throw asBadUserInput(error, nameArgument);
+      }) as T;
+    return value;
+  } catch (error) {
+    throw asBadUserInput(error, nameArgument);
+  }
+}
+
+function asBadUserInput(error: unknown, nameArgument: string): unknown {
+  if (error instanceof InvalidFilterError) return badUserInput(error.field, error.reason);
+  if (error instanceof BadCursorError) return badUserInput("after", error.message);
+  if (error instanceof UnsafeNameError) return badUserInput(nameArgument, error.message);
+  return error;
+}

@@ -12,7 +12,7 @@ import {
 import { Actor } from "./actor.ts";
 import { builder, maxPageSize } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
-import { InvalidFilterError } from "./errors.ts";
+import { badUserInput, readWithArguments } from "./errors.ts";
 import { ActorFilterInput, humanSize, RatingEnum, SyncStatusEnum, toActorFilter } from "./inputs.ts";
 import { statsCost } from "./query-cost.ts";
 
@@ -139,6 +139,7 @@ Stats.implement({
     }),
     actorsBelowGoodCount: t.field({
       type: ActorsBelowGoodCount,
+      nullable: true,
       description: "Actors with fewer than `threshold` images rated good: which actors still need good images.",
       args: {
         threshold: t.arg.int({ required: true, description: "Number of good images an actor should have." }),
@@ -147,8 +148,8 @@ Stats.implement({
       complexity: (args) => ({ field: 5, multiplier: Math.min(Math.max(args.first ?? 20, 1), maxPageSize) }),
       resolve: (s, args, ctx) => {
         const first = args.first ?? 20;
-        if (first < 0 || first > maxPageSize) throw new InvalidFilterError("first", `must be between 0 and ${maxPageSize}`);
-        if (args.threshold < 0) throw new InvalidFilterError("threshold", "must not be negative");
+        if (first < 0 || first > maxPageSize) throw badUserInput("first", `must be between 0 and ${maxPageSize}`);
+        if (args.threshold < 0) throw badUserInput("threshold", "must not be negative");
         return { threshold: args.threshold, ...actorsBelowGoodCount(ctx.app.db, s.filter, args.threshold, first) };
       },
     }),
@@ -174,12 +175,13 @@ builder.queryField("stats", (t) =>
     type: Stats,
     description: "Figures across actors: totals, counts by status and rating, groupings, and actors below a good-image count.",
     args: { filter: t.arg({ type: ActorFilterInput, description: "Only actors matching this." }) },
-    errors: { types: [InvalidFilterError], directResult: true, union: { name: "StatsResult", description: "The figures, or why the filter was refused." } },
+    nullable: true,
     complexity: statsCost,
-    resolve: (_root, args) => {
-      const filter = toActorFilter(args.filter);
-      if (filter) validateActorFilter(filter);
-      return { filter };
-    },
+    resolve: (_root, args) =>
+      readWithArguments(() => {
+        const filter = toActorFilter(args.filter);
+        if (filter) validateActorFilter(filter);
+        return { filter };
+      }),
   }),
 );

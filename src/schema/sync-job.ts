@@ -34,7 +34,7 @@ import { Actor } from "./actor.ts";
 import { builder, maxPageSize } from "./builder.ts";
 import { RequestLoaders, type GraphQLContext } from "./context.ts";
 import { decodeCursor, encodeCursor, pageSize, connectionComplexity } from "./cursor.ts";
-import { ErrorInterface, InvalidFilterError, listErrors, UnknownActorError, UnsafeNameError } from "./errors.ts";
+import { ErrorInterface, InvalidFilterError, notFound, readWithArguments, UnknownActorError, UnsafeNameError } from "./errors.ts";
 import { humanSize } from "./inputs.ts";
 import { ManifestConflictError } from "../sync/export.ts";
 
@@ -71,13 +71,6 @@ export class SuspectListingRefusal extends Error {
   }
 }
 
-export class UnknownJobError extends Error {
-  constructor(readonly jobId: string) {
-    super(`no job with id ${JSON.stringify(jobId)}`);
-    this.name = "UnknownJobError";
-  }
-}
-
 builder.objectType(NotConfiguredError, {
   name: "NotConfiguredError",
   description: "The server was started without what this operation needs (an S3 connection); reads still work.",
@@ -107,14 +100,6 @@ builder.objectType(SuspectListingRefusal, {
     actorName: t.exposeString("actorName", { description: "The actor whose listing looked wrong." }),
     reason: t.exposeString("reason", { description: "Why it looked wrong." }),
   }),
-});
-
-builder.objectType(UnknownJobError, {
-  name: "UnknownJobError",
-  description: "No job has this id.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof UnknownJobError,
-  fields: (t) => ({ jobId: t.exposeString("jobId", { description: "The id that was asked for." }) }),
 });
 
 const actorErrors = [UnknownActorError, UnsafeNameError, NotConfiguredError, S3RefusedError, SuspectListingRefusal];
@@ -358,43 +343,39 @@ export const SyncJob = builder.objectRef<JobRow>("SyncJob").implement({
   }),
 });
 
-function parseJobId(id: string): number {
-  const n = Number(id);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UnknownJobError(id);
-  return n;
-}
-
 builder.queryFields((t) => ({
   job: t.field({
     type: SyncJob,
-    description: "One job by id, running or past, with each actor's outcome.",
+    nullable: true,
+    description: "One job by id, running or past, with each actor's outcome; null, with a NOT_FOUND error, when there is none.",
     args: { id: t.arg.id({ required: true, description: "The id a `start…` mutation returned." }) },
-    errors: { types: [UnknownJobError], directResult: true, union: { name: "JobResult", description: "The job, or why there is none." } },
     resolve: (_root, args, ctx) => {
-      const row = jobById(ctx.app.db, parseJobId(String(args.id)));
-      if (!row) throw new UnknownJobError(String(args.id));
+      const id = Number(args.id);
+      const row = Number.isSafeInteger(id) && id > 0 ? jobById(ctx.app.db, id) : undefined;
+      if (!row) throw notFound(`no job with id ${JSON.stringify(String(args.id))}`, "id");
       return row;
     },
   }),
   jobs: t.connection(
     {
       type: SyncJob,
-      description: "Jobs, newest first.",
+      nullable: true,
+      description: "Jobs, newest first. Null (with an error) when an argument is refused.",
       args: { kind: t.arg({ type: JobKindEnum, description: "Only jobs of this kind." }) },
-      errors: { types: listErrors, directResult: true, union: { name: "JobsResult", description: "A page of jobs, or why the arguments were refused." } },
       complexity: connectionComplexity,
-      resolve: (_root, args, ctx) => {
-        const first = pageSize(args);
-        const after = args.after != null ? decodeCursor(args.after, "jobs", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
-        const kind = args.kind ?? undefined;
-        const page = pageJobs(ctx.app.db, first, after, kind);
-        const edges = page.rows.map((row) => ({ cursor: encodeCursor("jobs", [row.id]), node: row }));
-        return {
-          edges,
-          pageInfo: { hasNextPage: page.hasNextPage, hasPreviousPage: after !== undefined, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
-          totalCount: () => countJobs(ctx.app.db, kind),
-        };
-      },
+      resolve: (_root, args, ctx) =>
+        readWithArguments(() => {
+          const first = pageSize(args);
+          const after = args.after != null ? decodeCursor(args.after, "jobs", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
+          const kind = args.kind ?? undefined;
+          const page = pageJobs(ctx.app.db, first, after, kind);
+          const edges = page.rows.map((row) => ({ cursor: encodeCursor("jobs", [row.id]), node: row }));
+          return {
+            edges,
+            pageInfo: { hasNextPage: page.hasNextPage, hasPreviousPage: after !== undefined, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+            totalCount: () => countJobs(ctx.app.db, kind),
+          };
+        }),
     },
     { name: "SyncJobConnection", description: "A page of jobs." },
     { name: "SyncJobEdge", description: "A job and its cursor." },

@@ -4,7 +4,7 @@ import type { ImageRow } from "../db/schema.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
-import { listErrors } from "./errors.ts";
+import { readWithArguments } from "./errors.ts";
 import { Generation } from "./generation.ts";
 import { ActorFilterInput, SyncStatusEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
 import { imagesCost } from "./query-cost.ts";
@@ -61,34 +61,35 @@ builder.queryFields((t) => ({
   images: t.connection(
     {
       type: TrainingImage,
-      description: "Training images across all actors (or those an actor filter picks), in the order they were recorded.",
+      nullable: true,
+      description: "Training images across all actors (or those an actor filter picks), in the order they were recorded. Null (with an error) when an argument is refused.",
       args: {
         filter: t.arg({ type: TrainingImageFilterInput, description: "Only images matching this." }),
         actorFilter: t.arg({ type: ActorFilterInput, description: "Only images of actors matching this." }),
       },
-      errors: { types: listErrors, directResult: true, union: { name: "ImagesResult", description: "A page of images, or why the arguments were refused." } },
       complexity: imagesCost,
-      resolve: async (_root, args, ctx) => {
-        const first = pageSize(args);
-        const filter = toImageFilter(args.filter);
-        const actorFilter = toActorFilter(args.actorFilter);
-        if (filter) validateImageFilter(filter);
-        if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
-        const afterId =
-          args.after != null ? decodeCursor(args.after, "images", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
-        const page = await pageImages(ctx.app.db, filter, actorFilter, first, afterId);
-        const edges = page.rows.map((row) => ({ cursor: encodeCursor("images", [row.id]), node: row }));
-        return {
-          edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: afterId !== undefined,
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
-          },
-          totalCount: () => countImages(ctx.app.db, filter, actorFilter),
-        };
-      },
+      resolve: (_root, args, ctx) =>
+        readWithArguments(async () => {
+          const first = pageSize(args);
+          const filter = toImageFilter(args.filter);
+          const actorFilter = toActorFilter(args.actorFilter);
+          if (filter) validateImageFilter(filter);
+          if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
+          const afterId =
+            args.after != null ? decodeCursor(args.after, "images", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
+          const page = await pageImages(ctx.app.db, filter, actorFilter, first, afterId);
+          const edges = page.rows.map((row) => ({ cursor: encodeCursor("images", [row.id]), node: row }));
+          return {
+            edges,
+            pageInfo: {
+              hasNextPage: page.hasNextPage,
+              hasPreviousPage: afterId !== undefined,
+              startCursor: edges[0]?.cursor ?? null,
+              endCursor: edges.at(-1)?.cursor ?? null,
+            },
+            totalCount: () => countImages(ctx.app.db, filter, actorFilter),
+          };
+        }),
     },
     { name: "ImageConnection", description: "A page of training images across actors." },
     { name: "ImageEdge", description: "A training image and its cursor." },

@@ -1,3 +1,4 @@
+import { expect } from "vitest";
 import { actors, generations, images, type SyncStatus } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import type { Db } from "../../src/db/store.ts";
@@ -15,6 +16,16 @@ export interface GraphQLResponse<T> {
   status: number;
   headers: Headers;
   body: { data?: T; errors?: { message: string; extensions?: Record<string, unknown>; path?: (string | number)[] }[] };
+}
+
+type ResponseErrors = GraphQLResponse<unknown>["body"]["errors"];
+
+/** The one error of a response, which must carry BAD_USER_INPUT and name the argument. */
+export function expectBadInput(errors: ResponseErrors, argument: string) {
+  expect(errors, JSON.stringify(errors)).toHaveLength(1);
+  expect(errors![0]!.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument });
+  expect(errors![0]!.message).toContain(argument);
+  return errors![0]!;
 }
 
 export function makeApiWorld(options: { env?: Record<string, string>; api?: ApiOptions } = {}): ApiWorld {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { insertActors, makeApiWorld, planActors, type ApiWorld, type FixtureActor } from "../helpers/api-world.ts";
+import { expectBadInput, insertActors, makeApiWorld, planActors, type ApiWorld, type FixtureActor } from "../helpers/api-world.ts";
 
 let world: ApiWorld;
 let plan: FixtureActor[];
@@ -14,26 +14,15 @@ afterEach(() => world.dispose());
 const actorQuery = /* GraphQL */ `
   query ($name: String, $characterId: String, $first: Int, $after: String, $filter: TrainingImageFilterInput) {
     actor(name: $name, characterId: $characterId) {
-      __typename
-      ... on Actor {
-        name characterId descriptor age gender lastCheckedAt
-        statistics { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
-        generations { key type imageCount }
-        trainingImages(first: $first, after: $after, filter: $filter) {
-          __typename
-          ... on TrainingImageConnection {
-            totalCount
-            edges { cursor node { filename index status good sizeBytes s3Key s3Url localPath prompt promptPreview generation { type } actor { name } } }
-            pageInfo { hasNextPage hasPreviousPage endCursor }
-          }
-          ... on Error { message }
-          ... on BadCursorError { cursor reason }
-          ... on BadFilterError { field reason }
-        }
+      name characterId descriptor age gender lastCheckedAt
+      statistics { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
+      generations { key type imageCount }
+      trainingImages(first: $first, after: $after, filter: $filter) {
+        totalCount
+        nodes { filename index status good sizeBytes s3Key s3Url localPath prompt promptPreview generation { type } actor { name } }
+        edges { cursor node { filename } }
+        pageInfo { hasNextPage hasPreviousPage endCursor }
       }
-      ... on UnknownActorError { message requestedName requestedCharacterId }
-      ... on InvalidFilenameError { message value reason }
-      ... on BadFilterError { message field }
     }
   }`;
 
@@ -43,7 +32,7 @@ describe("actor", () => {
     const { body } = await world.graphql(actorQuery, { name: expected.name, first: 100 });
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     const actor = body.data.actor;
-    expect(actor).toMatchObject({ __typename: "Actor", name: expected.name, characterId: expected.characterId, descriptor: expected.descriptor, age: expected.age, gender: expected.gender });
+    expect(actor).toMatchObject({ name: expected.name, characterId: expected.characterId, descriptor: expected.descriptor, age: expected.age, gender: expected.gender });
     const count = (status: string | null) => expected.images.filter((i) => i.status === status).length;
     expect(actor.statistics).toEqual({
       totalCount: expected.images.length,
@@ -59,7 +48,8 @@ describe("actor", () => {
       totalSizeBytes: expected.images.reduce((sum, i) => sum + i.sizeBytes, 0),
     });
     expect(actor.generations.map((g: { type: string }) => g.type)).toEqual(expected.generations.map((g) => g.type));
-    const nodes = actor.trainingImages.edges.map((e: { node: unknown }) => e.node);
+    const nodes = actor.trainingImages.nodes;
+    expect(actor.trainingImages.edges.map((e: { node: unknown }) => e.node)).toEqual(nodes.map((n: { filename: string }) => ({ filename: n.filename })));
     expect(nodes.map((n: { filename: string }) => n.filename)).toEqual(expected.images.map((i) => i.filename));
     expect(nodes[0]).toMatchObject({
       status: expected.images[0]!.status?.toUpperCase() ?? null,
@@ -79,21 +69,25 @@ describe("actor", () => {
     }
   });
 
-  it("answers UnknownActorError for a name no actor has", async () => {
-    const { body } = await world.graphql(actorQuery, { name: "9999_nobody_40_male" });
-    expect(body.errors).toBeUndefined();
-    expect(body.data.actor).toMatchObject({ __typename: "UnknownActorError", requestedName: "9999_nobody_40_male", requestedCharacterId: null });
+  it("answers null and a NOT_FOUND error for a name no actor has, and still answers the other fields", async () => {
+    const { body } = await world.graphql(`{ actor(name: "9999_nobody_40_male") { name } stats { actorCount } }`);
+    expect(body.data).toEqual({ actor: null, stats: { actorCount: plan.length } });
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors![0]).toMatchObject({ path: ["actor"], extensions: { code: "NOT_FOUND", argument: "name" } });
+    expect(body.errors![0]!.message).toContain("9999_nobody_40_male");
   });
 
-  it("answers InvalidFilenameError for a name that is a path", async () => {
+  it("refuses a name that is a path as a bad argument", async () => {
     const { body } = await world.graphql(actorQuery, { name: "../../etc/passwd" });
-    expect(body.data.actor).toMatchObject({ __typename: "InvalidFilenameError", value: "../../etc/passwd" });
+    expect(body.data.actor).toBeNull();
+    expectBadInput(body.errors, "name");
   });
 
-  it("answers BadFilterError when neither or both of name and characterId are given", async () => {
+  it("refuses neither or both of name and characterId as a bad argument", async () => {
     for (const variables of [{}, { name: plan[0]!.name, characterId: "0001" }]) {
       const { body } = await world.graphql(actorQuery, variables);
-      expect(body.data.actor).toMatchObject({ __typename: "BadFilterError", field: "name" });
+      expect(body.data.actor).toBeNull();
+      expectBadInput(body.errors, "name");
     }
   });
 
@@ -105,8 +99,7 @@ describe("actor", () => {
     for (;;) {
       const { body }: { body: { data?: any } } = await world.graphql(actorQuery, { name: big.name, first: 10, after });
       const connection: any = body.data.actor.trainingImages;
-      expect(connection.__typename).toBe("TrainingImageConnection");
-      seen.push(...connection.edges.map((e: { node: { filename: string } }) => e.node.filename));
+      seen.push(...connection.nodes.map((n: { filename: string }) => n.filename));
       expect(connection.pageInfo.hasPreviousPage).toBe(after !== null);
       pages += 1;
       if (!connection.pageInfo.hasNextPage) break;
@@ -121,7 +114,7 @@ describe("actor", () => {
     const again1 = await world.graphql(actorQuery, { name: big.name, first: 5, after: cursor });
     const again2 = await world.graphql(actorQuery, { name: big.name, first: 5, after: cursor });
     expect(again1.body.data.actor.trainingImages.edges).toEqual(again2.body.data.actor.trainingImages.edges);
-    expect(again1.body.data.actor.trainingImages.edges[0].node.filename).toBe(big.images[10]!.filename);
+    expect(again1.body.data.actor.trainingImages.nodes[0].filename).toBe(big.images[10]!.filename);
   });
 
   it("filters an actor's images by status and rating, counting only matches", async () => {
@@ -130,35 +123,38 @@ describe("actor", () => {
     const expected = big.images.filter((i) => (i.status === "local_only" || i.status === "s3_only") && i.good === true).map((i) => i.filename);
     expect(expected.length).toBeGreaterThan(0);
     const connection = body.data.actor.trainingImages;
-    expect(connection.edges.map((e: { node: { filename: string } }) => e.node.filename)).toEqual(expected);
+    expect(connection.nodes.map((n: { filename: string }) => n.filename)).toEqual(expected);
     expect(connection.totalCount).toBe(expected.length);
     const unchecked = await world.graphql(actorQuery, { name: big.name, first: 100, filter: { checked: false } });
     expect(unchecked.body.data.actor.trainingImages.totalCount).toBe(big.images.filter((i) => i.status === null).length);
   });
 
-  it("answers BadCursorError for a cursor it did not issue, and BadFilterError for a bad page or filter", async () => {
+  it("refuses a cursor it did not issue, a bad page or a bad filter as a bad argument, keeping the actor", async () => {
     const big = plan[3]!;
     const garbage = await world.graphql(actorQuery, { name: big.name, after: "not-a-cursor" });
-    expect(garbage.body.data.actor.trainingImages).toMatchObject({ __typename: "BadCursorError", cursor: "not-a-cursor" });
-    const actorsPage = await world.graphql(`{ actors(first: 1) { ... on ActorConnection { pageInfo { endCursor } } } }`);
+    expect(garbage.body.data.actor).toMatchObject({ name: big.name, trainingImages: null });
+    expect(expectBadInput(garbage.body.errors, "after").path).toEqual(["actor", "trainingImages"]);
+    const actorsPage = await world.graphql(`{ actors(first: 1) { pageInfo { endCursor } } }`);
     const foreign = actorsPage.body.data.actors.pageInfo.endCursor;
     const wrongList = await world.graphql(actorQuery, { name: big.name, after: foreign });
-    expect(wrongList.body.data.actor.trainingImages.__typename).toBe("BadCursorError");
+    expectBadInput(wrongList.body.errors, "after");
     const tooMany = await world.graphql(actorQuery, { name: big.name, first: 100_000 });
-    expect(tooMany.body.data.actor.trainingImages).toMatchObject({ __typename: "BadFilterError", field: "first" });
+    expectBadInput(tooMany.body.errors, "first");
     const empty = await world.graphql(actorQuery, { name: big.name, filter: { status: [] } });
-    expect(empty.body.data.actor.trainingImages).toMatchObject({ __typename: "BadFilterError", field: "filter.status" });
+    expect(empty.body.data.actor.statistics.totalCount).toBe(big.images.length);
+    expectBadInput(empty.body.errors, "filter.status");
   });
 
   it("looks up one image by filename and refuses a filename that is a path", async () => {
-    const query = `query ($name: String!, $filename: String!) { actor(name: $name) { ... on Actor { trainingImage(filename: $filename) {
-      __typename ... on TrainingImage { filename } ... on InvalidFilenameError { value reason } } } } }`;
+    const query = `query ($name: String!, $filename: String!) { actor(name: $name) { name trainingImage(filename: $filename) { filename } } }`;
     const actor = plan[1]!;
     const found = await world.graphql(query, { name: actor.name, filename: actor.images[2]!.filename });
-    expect(found.body.data.actor.trainingImage).toEqual({ __typename: "TrainingImage", filename: actor.images[2]!.filename });
+    expect(found.body.data.actor.trainingImage).toEqual({ filename: actor.images[2]!.filename });
     const upper = await world.graphql(query, { name: actor.name, filename: actor.images[2]!.filename.toUpperCase() });
     expect(upper.body.data.actor.trainingImage).toBeNull();
+    expect(upper.body.errors).toBeUndefined();
     const hostile = await world.graphql(query, { name: actor.name, filename: "../x/../../secret.jpg" });
-    expect(hostile.body.data.actor.trainingImage).toMatchObject({ __typename: "InvalidFilenameError", value: "../x/../../secret.jpg" });
+    expect(hostile.body.data.actor).toEqual({ name: actor.name, trainingImage: null });
+    expect(expectBadInput(hostile.body.errors, "filename").message).toContain("../x/../../secret.jpg");
   });
 });

@@ -12,18 +12,14 @@ afterEach(() => world.dispose());
 const query = /* GraphQL */ `
   {
     actors(first: 100) {
-      ... on ActorConnection {
-        edges { node {
-          name
-          statistics { totalCount syncedCount goodCount totalSizeBytes }
-          generations { type }
-          trainingImages(first: 20) {
-            ... on TrainingImageConnection {
-              totalCount
-              edges { node { filename status good generation { type } actor { name } } }
-            }
-          }
-        } }
+      nodes {
+        name
+        statistics { totalCount syncedCount goodCount totalSizeBytes }
+        generations { type }
+        trainingImages(first: 20) {
+          totalCount
+          nodes { filename status good generation { type } actor { name } }
+        }
       }
     }
   }`;
@@ -34,12 +30,12 @@ describe("batching", () => {
     const { body } = await world.graphql(query);
     statements.stop();
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
-    const edges = body.data.actors.edges;
-    expect(edges).toHaveLength(100);
-    for (const edge of edges) {
-      expect(edge.node.trainingImages.edges).toHaveLength(20);
-      expect(edge.node.trainingImages.totalCount).toBe(25);
-      expect(edge.node.trainingImages.edges[0].node.actor.name).toBe(edge.node.name);
+    const actors = body.data.actors.nodes;
+    expect(actors).toHaveLength(100);
+    for (const actor of actors) {
+      expect(actor.trainingImages.nodes).toHaveLength(20);
+      expect(actor.trainingImages.totalCount).toBe(25);
+      expect(actor.trainingImages.nodes[0].actor.name).toBe(actor.name);
     }
     // actors page, generations by actor, image pages, generations by id; actors by id are already loaded.
     expect(statements.sql.length, statements.sql.join("\n---\n")).toBeLessThanOrEqual(5);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { images } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { eq } from "drizzle-orm";
-import { insertActors, makeApiWorld, planActors, type ApiWorld, type FixtureActor } from "../helpers/api-world.ts";
+import { expectBadInput, insertActors, makeApiWorld, planActors, type ApiWorld, type FixtureActor } from "../helpers/api-world.ts";
 
 let world: ApiWorld;
 let plan: FixtureActor[];
@@ -17,9 +17,7 @@ afterAll(() => world.dispose());
 const statsQuery = /* GraphQL */ `
   query ($filter: ActorFilterInput, $threshold: Int!) {
     stats(filter: $filter) {
-      __typename
-      ... on Stats {
-        actorCount
+      actorCount
         images { totalCount syncedCount localOnlyCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
         byStatus { status imageCount sizeBytes }
         byRating { rating imageCount }
@@ -27,9 +25,7 @@ const statsQuery = /* GraphQL */ `
         byGender { key actorCount }
         byAgeBand { key actorCount }
         byGenerationType { type actorCount generationCount imageCount }
-        actorsBelowGoodCount(threshold: $threshold, first: 3) { threshold count actors { name statistics { goodCount } } }
-      }
-      ... on BadFilterError { field }
+      actorsBelowGoodCount(threshold: $threshold, first: 3) { threshold count actors { name statistics { goodCount } } }
     }
   }`;
 
@@ -100,8 +96,12 @@ describe("stats", () => {
     expect(after.body.data.stats.images.localOnlyCount).toBe(before.body.data.stats.images.localOnlyCount - 1);
   });
 
-  it("answers BadFilterError for a bad filter or threshold", async () => {
+  it("refuses a bad filter, and a bad threshold without losing the other figures", async () => {
     const bad = await world.graphql(statsQuery, { filter: { ageMin: 60, ageMax: 10 }, threshold: 1 });
-    expect(bad.body.data.stats).toEqual({ __typename: "BadFilterError", field: "filter.ageMin" });
+    expect(bad.body.data.stats).toBeNull();
+    expectBadInput(bad.body.errors, "filter.ageMin");
+    const threshold = await world.graphql(statsQuery, { threshold: -1 });
+    expect(threshold.body.data.stats).toMatchObject({ actorCount: plan.length, actorsBelowGoodCount: null });
+    expectBadInput(threshold.body.errors, "threshold");
   });
 });

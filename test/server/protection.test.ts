@@ -34,7 +34,7 @@ describe("protection", () => {
     expect(wrong.status).toBe(401);
     const allowed = await w.graphql(mutation, undefined, { authorization: "Bearer s3cret-token" });
     expect(allowed.body.errors).toBeUndefined();
-    const query = await w.graphql(`{ actors(first: 1) { ... on ActorConnection { totalCount } } }`);
+    const query = await w.graphql(`{ actors(first: 1) { totalCount } }`);
     expect(query.body.data.actors.totalCount).toBe(3);
   });
 
@@ -47,11 +47,10 @@ describe("protection", () => {
     const w = world();
     let selection = "name";
     for (let level = 0; level < 5; level++)
-      selection = `actor { trainingImages(first: 1) { ... on TrainingImageConnection { edges { node { ${selection} } } } } }`;
-    const deep = await w.graphql(`{ images(first: 1) { ... on ImageConnection { edges { node { ${selection} } } } } }`);
+      selection = `actor { trainingImages(first: 1) { edges { node { ${selection} } } } }`;
+    const deep = await w.graphql(`{ images(first: 1) { edges { node { ${selection} } } } }`);
     expect(deep.body.errors?.[0]?.message).toMatch(/depth/i);
-    const costly = await w.graphql(`{ actors(first: 500) { ... on ActorConnection { edges { node { trainingImages(first: 500) {
-      ... on TrainingImageConnection { edges { node { filename status good } } } } } } } } }`);
+    const costly = await w.graphql(`{ actors(first: 500) { nodes { trainingImages(first: 500) { nodes { filename status good } } } } }`);
     expect(costly.body.errors?.[0]?.message).toMatch(/complexity/i);
   });
 
@@ -70,7 +69,7 @@ describe("protection", () => {
     const logger = { info() {}, warn() {}, error: (m: string) => messages.push(m) };
     Object.assign(w.ctx, makeContext(w.ctx.config, w.ctx.db, logger));
     w.ctx.db.$client.exec("DROP TABLE generations");
-    const { body, headers } = await w.graphql(`{ actor(characterId: "0001") { ... on Actor { generations { type } } } }`, undefined, { "x-request-id": "req-42" });
+    const { body, headers } = await w.graphql(`{ actor(characterId: "0001") { generations { type } } }`, undefined, { "x-request-id": "req-42" });
     expect(body.errors?.[0]?.message).toBe("Unexpected error.");
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: "INTERNAL_SERVER_ERROR", requestId: "req-42" });
     expect(headers.get("x-request-id")).toBe("req-42");

@@ -28,7 +28,7 @@ function addImageRows(w: ApiWorld, count: number) {
   refreshActorStatistics(w.ctx.db, [1]);
 }
 
-const scan = (alias: string) => `${alias}: images(first: 1, filter: { filenameContains: "zzN" }) { ... on ImageConnection { edges { node { filename } } } }`;
+const scan = (alias: string) => `${alias}: images(first: 1, filter: { filenameContains: "zzN" }) { nodes { filename } }`;
 
 describe("query cost", () => {
   it("refuses too many aliases before anything runs, naming the limit", async () => {
@@ -46,7 +46,7 @@ describe("query cost", () => {
 
   it("refuses a document of too many tokens", async () => {
     const w = world();
-    const { body } = await w.graphql(`{ stats { ... on Stats { ${"actorCount ".repeat(maxTokens)} } } }`);
+    const { body } = await w.graphql(`{ stats { ${"actorCount ".repeat(maxTokens)} } }`);
     expect(body.data).toBeUndefined();
     expect(body.errors?.[0]?.message).toContain(`Token limit of ${maxTokens} exceeded`);
   });
@@ -57,7 +57,7 @@ describe("query cost", () => {
     addImageRows(w, rows);
     const one = await w.graphql(`{ ${scan("a0")} }`);
     expect(one.body.errors).toBeUndefined();
-    expect(one.body.data.a0.edges).toEqual([]);
+    expect(one.body.data.a0.nodes).toEqual([]);
 
     const many = await w.graphql(`{ ${Array.from({ length: maxAliases }, (_, i) => scan(`a${i}`)).join(" ")} }`);
     expect(many.body.data).toBeUndefined();
@@ -67,7 +67,7 @@ describe("query cost", () => {
     expect(error?.extensions?.cost).toBeGreaterThanOrEqual((maxAliases * rows) / scannedRowsPerPoint);
 
     // The same page without a filter reads a few rows in id order: it costs what it returns.
-    const unfiltered = Array.from({ length: maxAliases }, (_, i) => `a${i}: images(first: 1) { ... on ImageConnection { edges { node { filename } } } }`);
+    const unfiltered = Array.from({ length: maxAliases }, (_, i) => `a${i}: images(first: 1) { nodes { filename } }`);
     expect((await w.graphql(`{ ${unfiltered.join(" ")} }`)).body.errors).toBeUndefined();
     // Named actors are read through the actor_id index.
     const named = await w.graphql(`{ ${scan("a0").replace("filter:", 'actorFilter: { names: ["0001_european_20_male"] }, filter:')} }`);
@@ -78,9 +78,9 @@ describe("query cost", () => {
     const w = world();
     addImageRows(w, 25_000);
     const { body } = await w.graphql(`{ images(first: 2, filter: { filenameContains: "bulk_2499" }) {
-      ... on ImageConnection { totalCount edges { node { filename } } pageInfo { hasNextPage } } } }`);
+      totalCount nodes { filename } pageInfo { hasNextPage } } }`);
     expect(body.errors).toBeUndefined();
-    expect(body.data.images.edges.map((e: { node: { filename: string } }) => e.node.filename)).toEqual(["bulk_2499.jpg", "bulk_24990.jpg"]);
+    expect(body.data.images.nodes.map((n: { filename: string }) => n.filename)).toEqual(["bulk_2499.jpg", "bulk_24990.jpg"]);
     expect(body.data.images.totalCount).toBe(11);
     expect(body.data.images.pageInfo.hasNextPage).toBe(true);
   });
@@ -90,14 +90,14 @@ describe("query cost", () => {
     addImageRows(w, 5 * scanWindowRows);
     const statements = countStatements(w.ctx.db);
     const finished: string[] = [];
-    const scanning = w.graphql(`{ images(first: 1, filter: { status: [MISSING] }) { ... on ImageConnection { totalCount } } }`).then((r) => {
+    const scanning = w.graphql(`{ images(first: 1, filter: { status: [MISSING] }) { totalCount } }`).then((r) => {
       finished.push("scan");
       return r;
     });
     // The read is sent once the scan has read its first window.
     while (!statements.sql.some((sql) => sql.includes("NOT INDEXED"))) await new Promise((resolve) => setImmediate(resolve));
     statements.stop();
-    const read = w.graphql(`{ actor(name: "0002_east_asian_27_female") { ... on Actor { name } } }`).then((r) => {
+    const read = w.graphql(`{ actor(name: "0002_east_asian_27_female") { name } }`).then((r) => {
       finished.push("read");
       return r;
     });
@@ -111,10 +111,10 @@ describe("query cost", () => {
     const w = world();
     const graphiql = await w.graphql(defaultQueryFor("0001_european_20_male"));
     expect(graphiql.body.errors).toBeUndefined();
-    const page = await w.graphql(`{ actors(first: 100, filter: { ageMin: 20 }, orderBy: { field: SIZE }) { ... on ActorConnection { totalCount edges { node {
+    const page = await w.graphql(`{ actors(first: 100, filter: { ageMin: 20 }, orderBy: { field: SIZE }) { totalCount nodes {
       name statistics { totalCount goodCount }
-      trainingImages(first: 20) { ... on TrainingImageConnection { totalCount edges { node { filename status good sizeBytes checkedAt promptPreview } } } }
-    } } } } stats { ... on Stats { actorCount byDescriptor { key imageCount } } } }`);
+      trainingImages(first: 20) { totalCount nodes { filename status good sizeBytes checkedAt promptPreview } }
+    } } stats { actorCount byDescriptor { key imageCount } } }`);
     expect(page.body.errors).toBeUndefined();
     expect(page.body.data.actors.totalCount).toBe(3);
   });
