@@ -159,7 +159,7 @@ export async function removeRegularFile(root: string, path: string): Promise<voi
   await unlink(path);
 }
 
-export async function fsyncFolder(folder: string): Promise<void> {
+async function fsyncFolder(folder: string): Promise<void> {
   const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
     await handle.sync();

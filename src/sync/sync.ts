@@ -130,7 +130,8 @@ function skipLinks(plan: ActorPlan, links: readonly string[]): ActorPlan {
   if (links.length === 0) return plan;
   const linked = new Set(links);
   const steps = plan.steps.filter((step) => !linked.has(step.filename));
-  return { ...plan, steps, skipped: [...plan.skipped, ...links.map((filename) => ({ filename, reason: symlinkReason }))] };
+  const skipped = plan.skipped.filter((entry) => !linked.has(entry.filename));
+  return { ...plan, steps, skipped: [...skipped, ...links.map((filename) => ({ filename, reason: symlinkReason }))] };
 }
 
 function finish(report: SyncReport, started: number): SyncReport {
