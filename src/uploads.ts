@@ -116,6 +116,8 @@ async function parseMultipartToDisk(request: Request, limits: RequestBodyLimits,
   await ensureUploadsDir(limits.dir);
   const parser = busboy({
     headers: { "content-type": request.headers.get("content-type") ?? "" },
+    // Browsers send filenames as UTF-8; busboy's default (latin1) would turn "é" into "Ã©".
+    defParamCharset: "utf8",
     limits: { fieldSize: limits.maxJsonBytes, fields: 16, files: 1000 },
   });
   const fields = new Map<string, string>();

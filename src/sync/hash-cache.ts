@@ -63,7 +63,11 @@ export class HashCache {
   ): Promise<LocalHash> {
     const hit = partSizes.length === 0 ? this.cachedMd5(stat, cached) : undefined;
     if (hit) return hit;
+    const startedAt = Date.now();
     const hash = await this.pool.hash(path, partSizes);
+    // Racily clean (git's rule, SPEC.md §6): a file stamped within the timestamp granularity of
+    // its hashing could change again under the same stat, so its MD5 is not remembered.
+    if (Math.max(hash.mtimeMs, hash.ctimeMs) >= startedAt - racyWindowMs) return { ...hash, fromCache: false };
     // Keyed by the stat of the descriptor that was read, taken before reading.
     this.pending.set(path, {
       path,
@@ -99,6 +103,9 @@ export class HashCache {
     cachedStatement(this.db, `DELETE FROM hash_cache WHERE path IN (SELECT value FROM json_each(?))`).run(JSON.stringify(paths));
   }
 }
+
+/** How coarse file timestamps can be here (Linux stamps them from a 1–10 ms clock); md5-worker.mjs has the twin. */
+const racyWindowMs = 20;
 
 function matches(row: CachedMd5, stat: LocalFileStat): boolean {
   return (

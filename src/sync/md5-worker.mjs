@@ -121,6 +121,12 @@ function folderDigest(job) {
 
 const absentDigest = "absent";
 
+/**
+ * File timestamps tick coarser than they print (Linux stamps them from a clock that moves every
+ * 1–10 ms): within this much of now, an unchanged stat does not prove unchanged content (hash-cache.ts has the twin).
+ */
+const racyWindowMs = 20;
+
 /** @param {string} folder */
 function listImages(folder) {
   /** @type {string[]} */
@@ -145,8 +151,12 @@ function statOf(path) {
 
 /** @param {Map<string, import("node:fs").Stats | undefined>} images */
 function digestOf(images) {
+  // A file written within the timestamp granularity of now could be written again with the
+  // same stat (git's racily-clean case): such a folder gets a digest that never matches.
+  const racyAfter = Date.now() - racyWindowMs;
   let text = "";
   for (const [name, stat] of images) {
+    if (stat && Math.max(stat.mtimeMs, stat.ctimeMs) >= racyAfter) return `racy-${racyAfter}-${Math.random()}`;
     text += stat ? `${name}\0${stat.isFile() ? "f" : "o"}\0${stat.size}\0${stat.mtimeMs}\0${stat.ctimeMs}\0${stat.ino}\n` : `${name}\0gone\n`;
   }
   return createHash("md5").update(text).digest("hex");

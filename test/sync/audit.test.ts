@@ -116,6 +116,8 @@ function formatAEntries(characterId: string): { filename: string; status?: strin
 }
 
 const name = "0042_east_asian_30_male";
+/** Lets file timestamps age past their granularity: a file stamped "now" is racily clean and never trusted by its stat. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
 
 describe("audit", () => {
   it("tells every status of the table, with the time it was checked, and writes the manifests through", async () => {
@@ -368,11 +370,34 @@ describe("audit against the last listing (the default)", () => {
   });
 });
 
+describe("racily clean files (SPEC.md §6)", () => {
+  it("trusts no stat taken within the timestamp granularity of a write: such a file is hashed again", async () => {
+    world = await createWorld({ server });
+    const bytes = imageBytes();
+    const actorId = await makeActor("0042", name, [{ local: bytes, s3: bytes }]);
+    const path = world.ctx.layout.imagePath(name, `${name}_0.jpg`);
+    // A stamp at (or after) the moment of hashing: as if written again in the same tick, unseen.
+    const now = Date.now() / 1000;
+    utimesSync(path, now, now + 60);
+    await auditActor(world.ctx, world.s3, actorId, { pool });
+    const again = await auditActor(world.ctx, world.s3, actorId, { pool });
+    expect(again).toMatchObject({ unchanged: false, filesFromCache: 0 });
+    // Once its stamps are older than the granularity, the stat is trusted.
+    utimesSync(path, now - 60, now - 60);
+    await settle();
+    await auditActor(world.ctx, world.s3, actorId, { pool });
+    const poolBefore = pool.bytesRead;
+    expect(await auditActor(world.ctx, world.s3, actorId, { pool })).toMatchObject({ unchanged: true, filesFromCache: 1 });
+    expect(pool.bytesRead - poolBefore).toBe(0);
+  });
+});
+
 describe("warm audit: an actor unchanged since its last audit", () => {
   it("is confirmed from its folder digest without reading a row or a file, with the time it was checked", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 5 }, () => imageBytes());
     const actorId = await makeActor("0042", name, [...files.slice(0, 4).map((bytes) => ({ local: bytes, s3: bytes })), { local: files[4] }]);
+    await settle();
     const cold = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(cold.unchanged).toBe(false);
 
@@ -389,9 +414,13 @@ describe("warm audit: an actor unchanged since its last audit", () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
     const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const folder = world.ctx.layout.trainingDir(name);
-    const audit = () => auditActor(world.ctx, world.s3, actorId, { pool });
+    const audit = async () => {
+      await settle();
+      return auditActor(world.ctx, world.s3, actorId, { pool });
+    };
 
     // A training image no manifest lists: found, and still reported while nothing else changes.
     writeFileSync(join(folder, `${name}_9.jpg`), imageBytes());
