@@ -1,8 +1,8 @@
 import { resolve, join } from "node:path";
 import { z } from "zod";
+import { configFileAsEnvironment, readConfigFile, storageModes, type StorageMode } from "./config-file.ts";
 
-export const storageModes = ["mirrored", "s3-only"] as const;
-export type StorageMode = (typeof storageModes)[number];
+export { storageModes, type StorageMode };
 
 export interface S3Config {
   /** Custom endpoint of an S3-compatible server; undefined means AWS itself. */
@@ -68,8 +68,11 @@ const configSchema = z.object({
   MAX_REMOVE_SHARE: z.coerce.number().min(0).max(1).default(0.5),
 });
 
+/** Flags, then the environment, then the data directory's configuration file (SPEC.md §9), then defaults. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigOverrides = {}): Config {
+  const file = readConfigFile(resolve(flags.dataDir ?? env.DATA_DIR ?? "./data"));
   const merged = {
+    ...definedEntries(configFileAsEnvironment(file)),
     ...env,
     ...definedEntries({
       DATA_DIR: flags.dataDir,

@@ -245,6 +245,7 @@ function summarizeMigration(report: MigrateLegacyReport): string[] {
 interface PruneFlags extends SelectionFlags {
   maxDelete: number;
   allowSuspect?: boolean;
+  switchToS3Only?: boolean;
 }
 
 function registerPruneLocal(program: Command): void {
@@ -253,6 +254,7 @@ function registerPruneLocal(program: Command): void {
     .option("--dry-run", "print what would be deleted and kept, and change nothing")
     .addOption(maxDeleteOption())
     .option("--allow-suspect", "audit even when a listing is empty or would take most of an actor's images off a side")
+    .option("--switch-to-s3-only", "record the data directory as s3-only first (required unless it is already): its syncs then never download what was pruned")
     .action((flags: PruneFlags) =>
       runWithContext(flags, async (ctx) => {
         const actorIds = selectActorIds(ctx, flags);
@@ -263,6 +265,7 @@ function registerPruneLocal(program: Command): void {
             dryRun: flags.dryRun,
             maxDelete: flags.maxDelete,
             allowSuspect: flags.allowSuspect,
+            switchToS3Only: flags.switchToS3Only,
             onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
           });
           bar.stop();

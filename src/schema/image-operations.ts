@@ -5,6 +5,7 @@ import { deleteImages, type DeleteFrom } from "../sync/delete-images.ts";
 import { ManifestConflictError } from "../sync/export.ts";
 import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/job-work.ts";
 import { migrateLegacy, type ActorMigration } from "../sync/migrate-legacy.ts";
+import { assertPrunable, StorageModeError } from "../sync/prune-local.ts";
 import {
   defaultMaxDelete,
   ImageExistsError,
@@ -51,6 +52,14 @@ builder.objectType(NotAnImageError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof NotAnImageError,
   fields: (t) => ({ filename: t.exposeString("filename", { description: "The filename as given." }) }),
+});
+
+builder.objectType(StorageModeError, {
+  name: "StorageModeError",
+  description: "Pruning asked of a data directory whose recorded storage mode is mirrored (its syncs would download the pruned files again); pass `switchToS3Only: true` to record it as s3-only.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof StorageModeError,
+  fields: (t) => ({ file: t.exposeString("file", { description: "The data directory's configuration file that records the mode." }) }),
 });
 
 builder.objectType(MaxDeleteError, {
@@ -295,14 +304,24 @@ builder.mutationFields((t) => ({
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only plan: list what would be deleted and kept." }),
       maxDelete: t.arg.int({ defaultValue: defaultMaxDelete, description: `The job fails, deleting nothing, when more local files would be deleted (default ${defaultMaxDelete}).` }),
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even where a listing looks suspect." }),
+      switchToS3Only: t.arg.boolean({
+        defaultValue: false,
+        description: "Record the data directory as s3-only first (required unless it is already): its syncs then never download what was pruned.",
+      }),
     },
-    errors: { types: startErrors, directResult: true, union: { name: "StartPruneLocalResult", description: "The job started, or why it did not start." } },
+    errors: {
+      types: [...startErrors, StorageModeError],
+      directResult: true,
+      union: { name: "StartPruneLocalResult", description: "The job started, or why it did not start." },
+    },
     resolve: (_root, args, ctx) => {
       const { s3, jobs } = requireJobs(ctx);
+      assertPrunable(ctx.app, args.switchToS3Only ?? false);
       const id = startPruneLocalJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), {
         dryRun: args.dryRun ?? false,
         maxDelete: args.maxDelete ?? defaultMaxDelete,
         allowSuspect: args.allowSuspect ?? false,
+        switchToS3Only: args.switchToS3Only ?? false,
       });
       return jobById(ctx.app.db, id)!;
     },

@@ -225,6 +225,7 @@ export interface PruneLocalJobOptions {
   dryRun: boolean;
   maxDelete?: number;
   allowSuspect?: boolean;
+  switchToS3Only?: boolean;
 }
 
 /**
@@ -239,6 +240,7 @@ export function startPruneLocalJob(ctx: JobContext, selection: ActorSelection, o
       dryRun: options.dryRun,
       maxDelete: options.maxDelete,
       allowSuspect: options.allowSuspect,
+      switchToS3Only: options.switchToS3Only,
       locks: ctx.jobs.locks,
       onProgress: (progress) => reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal }),
     });

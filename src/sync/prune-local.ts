@@ -1,5 +1,6 @@
 import { inArray } from "drizzle-orm";
 import pLimit from "p-limit";
+import { configFilePath, readConfigFile, writeStorageMode } from "../config-file.ts";
 import type { AppContext } from "../context.ts";
 import { images, type ImageRow, type SyncStatus } from "../db/schema.ts";
 import { auditActors, type AuditProgress } from "./audit.ts";
@@ -18,6 +19,21 @@ export interface PruneLocalOptions {
   allowSuspect?: boolean;
   locks?: ActorLocks;
   onProgress?: (progress: AuditProgress) => void;
+  /** Record the data directory as s3-only first: pruning a mirrored data directory is refused otherwise. */
+  switchToS3Only?: boolean;
+}
+
+/**
+ * Pruning asked of a data directory whose recorded mode is mirrored: its next sync would
+ * download everything pruned again (SPEC.md §5). The mode is switched on request only.
+ */
+export class StorageModeError extends Error {
+  override name = "StorageModeError";
+  constructor(readonly file: string) {
+    super(
+      `prune-local deletes local copies, which the data directory's mirrored mode (${file}) would download again: switch it to s3-only with --switch-to-s3-only (GraphQL: switchToS3Only: true)`,
+    );
+  }
 }
 
 export interface KeptImage {
@@ -41,6 +57,7 @@ export interface PruneLocalReport extends OperationReport {
  * it happens. Every other local file is kept, with the reason.
  */
 export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLocalOptions = {}): Promise<PruneLocalReport> {
+  assertPrunable(ctx, options.switchToS3Only ?? false);
   // The audit must see the local side, which s3-only mode does not look at.
   const mirrored: AppContext = { ...ctx, config: { ...ctx.config, storageMode: "mirrored" } };
   const audit = await auditActors(mirrored, s3, {
@@ -71,6 +88,12 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
   const limit = options.maxDelete ?? defaultMaxDelete;
   if (deletions > limit) throw new MaxDeleteError(limit, deletions, "prune-local");
   if (options.dryRun) return { ...operationReport(true, plans, []), kept, failedActors };
+  if (options.switchToS3Only) {
+    // Recorded before the first deletion, so that no later run (a crash included) downloads what goes.
+    writeStorageMode(ctx.config.dataDir, "s3-only");
+    ctx.config.storageMode = "s3-only";
+    ctx.logger.info(`${configFilePath(ctx.config.dataDir)}: storage mode is now s3-only`);
+  }
 
   const locks = options.locks ?? new ActorLocks();
   const gate = pLimit(4);
@@ -95,6 +118,11 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
     }
   }
   return { ...operationReport(false, plans, results), kept, failedActors };
+}
+
+/** Pruning needs the data directory recorded as s3-only, or the caller's word to record it so. */
+export function assertPrunable(ctx: AppContext, switchToS3Only: boolean): void {
+  if (!switchToS3Only && readConfigFile(ctx.config.dataDir).storageMode !== "s3-only") throw new StorageModeError(configFilePath(ctx.config.dataDir));
 }
 
 /** Why a local file stays; null when there is no local file to keep. */

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { jobs } from "../../src/db/schema.ts";
@@ -410,7 +411,11 @@ describe("image operations as mutations", () => {
   it("runs prune-local as a job: a dry run lists what would go and what stays", async () => {
     await apiWorld();
     await makeActors();
-    const started = await graphql(`mutation { startPruneLocal(actors: ["${A}"], dryRun: true) { ... on SyncJob { id kind dryRun } ... on Error { message } } }`);
+    const refused = await graphql(`mutation { startPruneLocal(actors: ["${A}"], dryRun: true) { __typename ... on StorageModeError { file message } } }`);
+    expect(refused.startPruneLocal).toMatchObject({ __typename: "StorageModeError", file: join(world.dataDir, "actor-manifests.config.json") });
+    const started = await graphql(
+      `mutation { startPruneLocal(actors: ["${A}"], dryRun: true, switchToS3Only: true) { ... on SyncJob { id kind dryRun } ... on Error { message } } }`,
+    );
     expect(started.startPruneLocal).toMatchObject({ kind: "PRUNE_LOCAL", dryRun: true });
     expect((await followJob(started.startPruneLocal.id)).at(-1)).toMatchObject({ state: "SUCCEEDED" });
     const { job } = await graphql(jobQuery, { id: started.startPruneLocal.id });

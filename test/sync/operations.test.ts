@@ -2,6 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
+import { loadConfig } from "../../src/config.ts";
+import { readConfigFile } from "../../src/config-file.ts";
 import { actors, generations, images, intents } from "../../src/db/schema.ts";
 import { addImages } from "../../src/sync/add-images.ts";
 import { deleteImages } from "../../src/sync/delete-images.ts";
@@ -10,6 +12,7 @@ import { s3KeyOf, s3UrlOf, UnsafeNameError } from "../../src/sync/layout.ts";
 import { migrateLegacy } from "../../src/sync/migrate-legacy.ts";
 import { ImageExistsError, MaxDeleteError, UnknownActorError, UnknownImageError } from "../../src/sync/operation-common.ts";
 import { pruneLocal } from "../../src/sync/prune-local.ts";
+import { syncActors } from "../../src/sync/sync.ts";
 import { rateImages } from "../../src/sync/rate-images.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
@@ -254,7 +257,10 @@ describe("prune local", () => {
       images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: bytesFor("different") }, { local: true }],
     });
     const before = await snapshot([0, 1, 2, 3].map(file));
-    const dry = await pruneLocal(world.ctx, world.s3, { dryRun: true });
+    // The data directory is mirrored: pruning is refused unless it switches the mode.
+    await expect(pruneLocal(world.ctx, world.s3, { dryRun: true })).rejects.toMatchObject({ name: "StorageModeError" });
+    const dry = await pruneLocal(world.ctx, world.s3, { dryRun: true, switchToS3Only: true });
+    expect(readConfigFile(world.dataDir).storageMode).toBeUndefined();
     expect(dry.plans[0]!.steps.map((s) => s.filename)).toEqual([file(0), file(1)]);
     expect(dry.kept.map((k) => [k.filename, k.status])).toEqual([
       [file(2), "out_of_sync"],
@@ -264,11 +270,14 @@ describe("prune local", () => {
     expect(dry.kept[1]!.reason).toMatch(/only copy is local/);
     expect([0, 1, 2, 3].every((i) => localExists(file(i)))).toBe(true);
 
-    await expect(pruneLocal(world.ctx, world.s3, { maxDelete: 1 })).rejects.toMatchObject({ name: "MaxDeleteError", limit: 1, count: 2 });
+    await expect(pruneLocal(world.ctx, world.s3, { maxDelete: 1, switchToS3Only: true })).rejects.toMatchObject({ name: "MaxDeleteError", limit: 1, count: 2 });
     expect(readdirSync(world.ctx.layout.trainingDir(name)).sort()).toEqual(before.files);
 
-    const report = await pruneLocal(world.ctx, world.s3);
+    const report = await pruneLocal(world.ctx, world.s3, { switchToS3Only: true });
     expect(report.failedSteps).toBe(0);
+    // The mode belongs to the data directory now: a later run, with no flag, is s3-only and downloads nothing back.
+    expect(readConfigFile(world.dataDir).storageMode).toBe("s3-only");
+    expect(loadConfig({ DATA_DIR: world.dataDir }).storageMode).toBe("s3-only");
     expect([0, 1, 2, 3].map((i) => localExists(file(i)))).toEqual([false, false, true, true]);
     expect(await head(file(0))).not.toBeNull();
     expect([0, 1, 2, 3].map((i) => rows().get(file(i))!.status)).toEqual(["s3_only", "s3_only", "out_of_sync", "local_only"]);
@@ -278,11 +287,14 @@ describe("prune local", () => {
       manifest().training_data.map((entry: { filename: string; local_path?: string | null }) => [entry.filename, entry]),
     );
     expect([0, 1, 2, 3].map((i) => entries.get(file(i))?.local_path ?? null)).toEqual([null, null, expect.any(String), expect.any(String)]);
+    // A sync does not download what was pruned on purpose.
+    const resync = await syncActors(world.ctx, world.s3, { dryRun: true });
+    expect(resync.totals.downloads).toBe(0);
   });
 
   it("keeps a local file changed after the audit", async () => {
     await makeActor(world, { name, images: [{ local: true, s3: true }] });
-    const dry = await pruneLocal(world.ctx, world.s3, { dryRun: true });
+    const dry = await pruneLocal(world.ctx, world.s3, { dryRun: true, switchToS3Only: true });
     expect(dry.totals.deletes).toBe(1);
     // A file edited in place with its size kept: the audit cache would not see it, the prune's re-check does.
     const path = world.ctx.layout.imagePath(name, file(0));
