@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx, so the bin needs no build step.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../scripts/cli.ts");
+// Compiled JavaScript (`npm run build`, run by `npm ci` through `prepare`): no TypeScript
+// is compiled at run time, so `--help` starts like a native tool (SPEC.md §9).
+await import("../dist/scripts/cli.js");

@@ -45,12 +45,12 @@ const statsQuery = /* GraphQL */ `
   query Stats {
     stats {
       actorCount fullySyncedActorCount
-      images { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes }
+      images { totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes localOnlyBytes goodBytes }
       byStatus { status imageCount sizeBytes }
       byRating { rating imageCount }
-      byDescriptor { key actorCount imageCount }
-      byGender { key actorCount imageCount }
-      byAgeBand { key actorCount imageCount }
+      byDescriptor { key actorCount totalCount totalSizeBytes byStatus { status imageCount sizeBytes } byRating { rating imageCount sizeBytes } }
+      byGender { key actorCount totalCount localOnlyBytes goodCount }
+      byAgeBand { key actorCount totalCount localOnlyBytes goodCount }
       byGenerationType { type actorCount imageCount }
       actorsBelowGoodCount(threshold: 10, first: 20) { count actors { name } }
     }

@@ -1,3 +1,4 @@
+import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import type { ActorRow, SyncStatus } from "./schema.ts";
 import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
@@ -10,7 +11,9 @@ export const actorColumns = `a.id AS id, a.character_id AS characterId, a.name A
   a.synced_count AS syncedCount, a.local_only_count AS localOnlyCount, a.s3_only_count AS s3OnlyCount,
   a.out_of_sync_count AS outOfSyncCount, a.missing_count AS missingCount, a.unchecked_count AS uncheckedCount,
   a.good_count AS goodCount, a.bad_count AS badCount, a.unrated_count AS unratedCount,
-  a.total_size_bytes AS totalSizeBytes`;
+  a.total_size_bytes AS totalSizeBytes, a.synced_bytes AS syncedBytes, a.local_only_bytes AS localOnlyBytes,
+  a.s3_only_bytes AS s3OnlyBytes, a.out_of_sync_bytes AS outOfSyncBytes, a.missing_bytes AS missingBytes,
+  a.unchecked_bytes AS uncheckedBytes, a.good_bytes AS goodBytes, a.bad_bytes AS badBytes, a.unrated_bytes AS unratedBytes`;
 
 const statusCountColumn: Record<SyncStatus, string> = {
   synced: "a.synced_count",
@@ -22,17 +25,28 @@ const statusCountColumn: Record<SyncStatus, string> = {
 
 /** Which actors a query is about; every given criterion must hold. */
 export interface ActorFilter {
+  name?: string;
   names?: readonly string[];
   characterIds?: readonly string[];
   nameContains?: string;
+  descriptor?: string;
   descriptors?: readonly string[];
+  gender?: string;
   genders?: readonly string[];
-  ageMin?: number;
-  ageMax?: number;
-  totalCountMin?: number;
-  totalCountMax?: number;
-  goodCountBelow?: number;
-  goodCountAtLeast?: number;
+  /** Bounds on the age, the statistics columns and the last check. */
+  age?: Comparison;
+  totalCount?: Comparison;
+  syncedCount?: Comparison;
+  localOnlyCount?: Comparison;
+  s3OnlyCount?: Comparison;
+  outOfSyncCount?: Comparison;
+  missingCount?: Comparison;
+  uncheckedCount?: Comparison;
+  goodCount?: Comparison;
+  badCount?: Comparison;
+  unratedCount?: Comparison;
+  totalSizeBytes?: Comparison;
+  lastCheckedAt?: Comparison<string>;
   /** Actors with at least one image in any of these statuses. */
   withStatus?: readonly SyncStatus[];
   /** true: at least one image never checked; false: every image checked. */
@@ -43,10 +57,26 @@ export interface ActorFilter {
   hasUnrated?: boolean;
   /** Actors with at least one generation of any of these types. */
   generationTypes?: readonly string[];
-  /** Never checked, or last checked before this ISO time. */
-  checkedBefore?: string;
   neverChecked?: boolean;
 }
+
+/** The column each comparison of an actor filter bounds. */
+const comparedColumns = {
+  age: "a.age",
+  totalCount: "a.total_count",
+  syncedCount: "a.synced_count",
+  localOnlyCount: "a.local_only_count",
+  s3OnlyCount: "a.s3_only_count",
+  outOfSyncCount: "a.out_of_sync_count",
+  missingCount: "a.missing_count",
+  uncheckedCount: "a.unchecked_count",
+  goodCount: "a.good_count",
+  badCount: "a.bad_count",
+  unratedCount: "a.unrated_count",
+  totalSizeBytes: "a.total_size_bytes",
+  lastCheckedAt: "a.last_checked_at",
+} satisfies Partial<Record<keyof ActorFilter, string>>;
+const comparedFields = Object.keys(comparedColumns) as (keyof typeof comparedColumns)[];
 
 /** Raised for a filter that can match nothing for a reason the client should hear about. */
 export class InvalidFilterError extends Error {
@@ -60,17 +90,7 @@ export class InvalidFilterError extends Error {
 }
 
 export function validateActorFilter(filter: ActorFilter, path = "filter"): void {
-  const nonNegative = ["ageMin", "ageMax", "totalCountMin", "totalCountMax", "goodCountBelow", "goodCountAtLeast"] as const;
-  for (const key of nonNegative) {
-    const value = filter[key];
-    if (value !== undefined && value < 0) throw new InvalidFilterError(`${path}.${key}`, "must not be negative");
-  }
-  if (filter.ageMin !== undefined && filter.ageMax !== undefined && filter.ageMin > filter.ageMax)
-    throw new InvalidFilterError(`${path}.ageMin`, `ageMin ${filter.ageMin} is above ageMax ${filter.ageMax}`);
-  if (filter.totalCountMin !== undefined && filter.totalCountMax !== undefined && filter.totalCountMin > filter.totalCountMax)
-    throw new InvalidFilterError(`${path}.totalCountMin`, "totalCountMin is above totalCountMax");
-  if (filter.checkedBefore !== undefined && Number.isNaN(Date.parse(filter.checkedBefore)))
-    throw new InvalidFilterError(`${path}.checkedBefore`, `${JSON.stringify(filter.checkedBefore)} is not an ISO 8601 time`);
+  for (const key of comparedFields) validateComparison(`${path}.${key}`, filter[key]);
   for (const key of ["names", "characterIds", "descriptors", "genders", "withStatus", "generationTypes"] as const) {
     if (filter[key]?.length === 0) throw new InvalidFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
   }
@@ -87,13 +107,12 @@ export function actorWhere(filter: ActorFilter | undefined): SqlFragment {
   inList("a.character_id", filter.characterIds);
   inList("a.descriptor", filter.descriptors);
   inList("a.gender", filter.genders);
+  // One value is a list of one: a single WHERE shape (and statement) for both spellings.
+  inList("a.name", filter.name === undefined ? undefined : [filter.name]);
+  inList("a.descriptor", filter.descriptor === undefined ? undefined : [filter.descriptor]);
+  inList("a.gender", filter.gender === undefined ? undefined : [filter.gender]);
   if (filter.nameContains !== undefined) parts.push({ sql: "a.name LIKE ? ESCAPE '\\'", params: [containsPattern(filter.nameContains)] });
-  if (filter.ageMin !== undefined) parts.push({ sql: "a.age >= ?", params: [filter.ageMin] });
-  if (filter.ageMax !== undefined) parts.push({ sql: "a.age <= ?", params: [filter.ageMax] });
-  if (filter.totalCountMin !== undefined) parts.push({ sql: "a.total_count >= ?", params: [filter.totalCountMin] });
-  if (filter.totalCountMax !== undefined) parts.push({ sql: "a.total_count <= ?", params: [filter.totalCountMax] });
-  if (filter.goodCountBelow !== undefined) parts.push({ sql: "a.good_count < ?", params: [filter.goodCountBelow] });
-  if (filter.goodCountAtLeast !== undefined) parts.push({ sql: "a.good_count >= ?", params: [filter.goodCountAtLeast] });
+  for (const key of comparedFields) parts.push(...comparisonWhere(comparedColumns[key], filter[key]));
   if (filter.withStatus) parts.push({ sql: filter.withStatus.map((s) => `${statusCountColumn[s]} > 0`).join(" OR "), params: [] });
   if (filter.hasUnchecked !== undefined) parts.push({ sql: filter.hasUnchecked ? "a.unchecked_count > 0" : "a.unchecked_count = 0", params: [] });
   if (filter.fullySynced !== undefined)
@@ -104,8 +123,6 @@ export function actorWhere(filter: ActorFilter | undefined): SqlFragment {
       sql: "EXISTS (SELECT 1 FROM generations g WHERE g.actor_id = a.id AND g.type IN (SELECT value FROM json_each(?)))",
       params: [jsonList(filter.generationTypes)],
     });
-  if (filter.checkedBefore !== undefined)
-    parts.push({ sql: "a.last_checked_at IS NULL OR a.last_checked_at < ?", params: [filter.checkedBefore] });
   if (filter.neverChecked !== undefined) parts.push({ sql: `a.last_checked_at IS ${filter.neverChecked ? "" : "NOT "}NULL`, params: [] });
   return andAll(parts);
 }

@@ -1,5 +1,6 @@
 import { actorWhere, InvalidFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
+import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
 import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
@@ -32,22 +33,19 @@ export interface ImageFilter {
   filenameContains?: string;
   generationTypes?: readonly string[];
   promptContains?: string;
-  sizeMin?: number;
-  sizeMax?: number;
+  sizeBytes?: Comparison;
   orphan?: boolean;
-  /** Never checked, or last checked before this ISO time. */
-  checkedBefore?: string;
+  checkedAt?: Comparison<string>;
+  /** true: another image (of any actor) has the same MD5; false: none has. */
+  duplicate?: boolean;
 }
 
 export function validateImageFilter(filter: ImageFilter, path = "filter"): void {
   for (const key of ["status", "rating", "filenames", "generationTypes"] as const) {
     if (filter[key]?.length === 0) throw new InvalidFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
   }
-  if (filter.sizeMin !== undefined && filter.sizeMin < 0) throw new InvalidFilterError(`${path}.sizeMin`, "must not be negative");
-  if (filter.sizeMin !== undefined && filter.sizeMax !== undefined && filter.sizeMin > filter.sizeMax)
-    throw new InvalidFilterError(`${path}.sizeMin`, "sizeMin is above sizeMax");
-  if (filter.checkedBefore !== undefined && Number.isNaN(Date.parse(filter.checkedBefore)))
-    throw new InvalidFilterError(`${path}.checkedBefore`, `${JSON.stringify(filter.checkedBefore)} is not an ISO 8601 time`);
+  validateComparison(`${path}.sizeBytes`, filter.sizeBytes);
+  validateComparison(`${path}.checkedAt`, filter.checkedAt);
 }
 
 const ratingSql: Record<Rating, string> = { good: "i.good = 1", bad: "i.good = 0", unrated: "i.good IS NULL" };
@@ -67,10 +65,15 @@ export function imageWhere(filter: ImageFilter | undefined): SqlFragment {
       params: [jsonList(filter.generationTypes)],
     });
   if (filter.promptContains !== undefined) parts.push({ sql: "i.prompt LIKE ? ESCAPE '\\'", params: [containsPattern(filter.promptContains)] });
-  if (filter.sizeMin !== undefined) parts.push({ sql: "i.size_bytes >= ?", params: [filter.sizeMin] });
-  if (filter.sizeMax !== undefined) parts.push({ sql: "i.size_bytes <= ?", params: [filter.sizeMax] });
+  parts.push(...comparisonWhere("i.size_bytes", filter.sizeBytes));
   if (filter.orphan !== undefined) parts.push({ sql: "i.orphan = ?", params: [filter.orphan ? 1 : 0] });
-  if (filter.checkedBefore !== undefined) parts.push({ sql: "i.checked_at IS NULL OR i.checked_at < ?", params: [filter.checkedBefore] });
+  parts.push(...comparisonWhere("i.checked_at", filter.checkedAt));
+  if (filter.duplicate !== undefined)
+    parts.push({
+      // Not correlated: SQLite builds the set of repeated MD5s once for the whole query.
+      sql: `${filter.duplicate ? "" : "NOT "}coalesce(i.md5 IN (SELECT d.md5 FROM images d WHERE d.md5 IS NOT NULL GROUP BY d.md5 HAVING count(*) > 1), 0)`,
+      params: [],
+    });
   return andAll(parts);
 }
 
@@ -140,7 +143,7 @@ export function imageCountsByActorIds(db: Db, actorIds: readonly number[], filte
  * `actor_id` index serves named ones). Query cost and the scan windows both follow this.
  */
 export function imageSelectionScans(filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): boolean {
-  if (actorFilter?.names || actorFilter?.characterIds) return false;
+  if (actorFilter?.name !== undefined || actorFilter?.names || actorFilter?.characterIds) return false;
   return hasCriteria(filter) || hasCriteria(actorFilter);
 }
 
@@ -216,6 +219,13 @@ export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: A
     parts.push({ sql: `i.actor_id IN (SELECT a.id FROM actors a WHERE ${actors.sql})`, params: actors.params });
   }
   return andAll(parts);
+}
+
+/** Images with any of these MD5s among those a scope picks, by actor then filename (the images table has no MD5 index: a scan). */
+export function imagesByMd5s(db: Db, md5s: readonly string[], filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): ImageRow[] {
+  const where = scopedImageWhere(filter, actorFilter);
+  const sql = `SELECT ${imageColumns} FROM images i WHERE i.md5 IN (SELECT value FROM json_each(?)) AND (${where.sql}) ORDER BY i.actor_id, i.filename`;
+  return (cachedStatement(db, sql).all(jsonList(md5s), ...where.params) as Record<string, unknown>[]).map(toImageRow);
 }
 
 /** One image of an actor by filename (compared case-sensitively). */

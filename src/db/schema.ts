@@ -42,6 +42,10 @@ export const actors = sqliteTable(
     outOfSyncBytes: integer("out_of_sync_bytes").notNull().default(0),
     missingBytes: integer("missing_bytes").notNull().default(0),
     uncheckedBytes: integer("unchecked_bytes").notNull().default(0),
+    // Bytes by rating, so every grouping of `stats` has bytes by rating without reading images.
+    goodBytes: integer("good_bytes").notNull().default(0),
+    badBytes: integer("bad_bytes").notNull().default(0),
+    unratedBytes: integer("unrated_bytes").notNull().default(0),
   },
   (t) => [
     uniqueIndex("actors_name_unique").on(t.name),

@@ -22,7 +22,8 @@ UPDATE actors SET
   revision = revision + 1,
   (total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count,
    unchecked_count, good_count, bad_count, unrated_count, total_size_bytes,
-   synced_bytes, local_only_bytes, s3_only_bytes, out_of_sync_bytes, missing_bytes, unchecked_bytes) = (
+   synced_bytes, local_only_bytes, s3_only_bytes, out_of_sync_bytes, missing_bytes, unchecked_bytes,
+   good_bytes, bad_bytes, unrated_bytes) = (
     SELECT count(*),
       coalesce(sum(status = 'synced'), 0), coalesce(sum(status = 'local_only'), 0),
       coalesce(sum(status = 's3_only'), 0), coalesce(sum(status = 'out_of_sync'), 0),
@@ -34,7 +35,10 @@ UPDATE actors SET
       coalesce(sum(CASE WHEN status = 's3_only' THEN size_bytes END), 0),
       coalesce(sum(CASE WHEN status = 'out_of_sync' THEN size_bytes END), 0),
       coalesce(sum(CASE WHEN status = 'missing' THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN status IS NULL THEN size_bytes END), 0)
+      coalesce(sum(CASE WHEN status IS NULL THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN good = 1 THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN good = 0 THEN size_bytes END), 0),
+      coalesce(sum(CASE WHEN good IS NULL THEN size_bytes END), 0)
     FROM images WHERE actor_id = @actorId)
 WHERE id = @actorId;
 `;

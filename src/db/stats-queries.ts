@@ -1,92 +1,236 @@
 import { actorColumns, actorWhere, type ActorFilter } from "./actor-queries.ts";
-import type { ActorRow, SyncStatus } from "./schema.ts";
-import { cachedStatement, type SqlFragment } from "./statements.ts";
+import { imageWhere, type ImageFilter } from "./image-queries.ts";
+import type { ActorRow } from "./schema.ts";
+import { andAll, cachedStatement, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
-export interface Totals {
-  actorCount: number;
+/** Which images figures are about: those of the actors `actors` picks, and of them those `images` picks. */
+export interface StatsScope {
+  actors?: ActorFilter;
+  images?: ImageFilter;
+}
+
+/** Where an image is and how it is rated: each has a count and bytes in every set of figures. */
+const statusParts = [
+  ["synced", "synced", "i.status = 'synced'"],
+  ["localOnly", "local_only", "i.status = 'local_only'"],
+  ["s3Only", "s3_only", "i.status = 's3_only'"],
+  ["outOfSync", "out_of_sync", "i.status = 'out_of_sync'"],
+  ["missing", "missing", "i.status = 'missing'"],
+  ["unchecked", "unchecked", "i.status IS NULL"],
+] as const;
+const ratingParts = [
+  ["good", "good", "i.good = 1"],
+  ["bad", "bad", "i.good = 0"],
+  ["unrated", "unrated", "i.good IS NULL"],
+] as const;
+
+export type StatusPart = (typeof statusParts)[number][0];
+export type RatingPart = (typeof ratingParts)[number][0];
+type PartFigures = { [K in StatusPart | RatingPart as `${K}Count` | `${K}Bytes`]: number };
+
+/** Counts and bytes of a set of images, in total, by status and by rating. */
+export interface ImageFigures extends PartFigures {
   imageCount: number;
   totalSizeBytes: number;
-  syncedCount: number;
-  localOnlyCount: number;
-  s3OnlyCount: number;
-  outOfSyncCount: number;
-  missingCount: number;
-  uncheckedCount: number;
-  goodCount: number;
-  badCount: number;
-  unratedCount: number;
-  /** Actors with at least one image and every image synced. */
-  fullySyncedActorCount: number;
 }
 
-/** Totals over the actors a filter picks, from the per-actor statistics columns (no image scan). */
-export function actorTotals(db: Db, filter: ActorFilter | undefined): Totals {
-  return cachedUntilWrite(db, `totals:${JSON.stringify(filter ?? {})}`, () => computeActorTotals(db, filter));
-}
-
-function computeActorTotals(db: Db, filter: ActorFilter | undefined): Totals {
-  const where = actorWhere(filter);
-  const sql = `SELECT count(*) AS actorCount, total(a.total_count) AS imageCount, total(a.total_size_bytes) AS totalSizeBytes,
-      total(a.synced_count) AS syncedCount, total(a.local_only_count) AS localOnlyCount, total(a.s3_only_count) AS s3OnlyCount,
-      total(a.out_of_sync_count) AS outOfSyncCount, total(a.missing_count) AS missingCount,
-      total(a.unchecked_count) AS uncheckedCount, total(a.good_count) AS goodCount, total(a.bad_count) AS badCount,
-      total(a.unrated_count) AS unratedCount,
-      total(a.total_count > 0 AND a.synced_count = a.total_count) AS fullySyncedActorCount
-    FROM actors a WHERE ${where.sql}`;
-  return cachedStatement(db, sql).get(...where.params) as Totals;
-}
-
-export interface GroupRow {
+/** Figures of one group (or of everything in scope, `key` null); `actorCount` counts actors with an image in it, or every picked actor when read from the statistics columns. */
+export interface GroupFigures extends ImageFigures {
   key: string | null;
   actorCount: number;
-  imageCount: number;
-  goodCount: number;
-  badCount: number;
-  unratedCount: number;
-  totalSizeBytes: number;
 }
 
-export type ActorGrouping = "descriptor" | "gender" | "ageBand";
+export type StatsGrouping = "descriptor" | "gender" | "ageBand" | "actor" | "generationType";
 
 // Ten-year bands ("30-39") read better than single ages across a few hundred actors.
-const groupExpression: Record<ActorGrouping, string> = {
+const groupKeys: Record<StatsGrouping, string> = {
   descriptor: "a.descriptor",
   gender: "a.gender",
   ageBand: "CASE WHEN a.age IS NULL THEN NULL ELSE (a.age / 10 * 10) || '-' || (a.age / 10 * 10 + 9) END",
+  actor: "a.name",
+  generationType: "g.type",
 };
 
-/** Actors and their image counts grouped by a name part, largest group first. */
-export function groupActors(db: Db, filter: ActorFilter | undefined, grouping: ActorGrouping): GroupRow[] {
-  return cachedUntilWrite(db, `group:${grouping}:${JSON.stringify(filter ?? {})}`, () => computeGroups(db, filter, grouping));
+const parts = [...statusParts, ...ratingParts];
+
+/** From the per-actor statistics columns: reads the actors table only. */
+const fromActorColumns = [
+  "count(*) AS actorCount",
+  "total(a.total_count) AS imageCount",
+  "total(a.total_size_bytes) AS totalSizeBytes",
+  ...parts.flatMap(([name, column]) => [`total(a.${column}_count) AS ${name}Count`, `total(a.${column}_bytes) AS ${name}Bytes`]),
+].join(", ");
+
+/** From the image rows: needed when images are picked one by one, or grouped by what only rows know. */
+const fromImageRows = [
+  "count(DISTINCT i.actor_id) AS actorCount",
+  "count(*) AS imageCount",
+  "total(i.size_bytes) AS totalSizeBytes",
+  ...parts.flatMap(([name, , condition]) => [
+    `total(CASE WHEN ${condition} THEN 1 END) AS ${name}Count`,
+    `total(CASE WHEN ${condition} THEN i.size_bytes END) AS ${name}Bytes`,
+  ]),
+].join(", ");
+
+/** Whether figures of this scope and grouping must read image rows (a scan of the images table). */
+export function figuresScanImages(scope: StatsScope, grouping?: StatsGrouping): boolean {
+  return grouping === "generationType" || (scope.images !== undefined && Object.keys(scope.images).length > 0);
 }
 
-function computeGroups(db: Db, filter: ActorFilter | undefined, grouping: ActorGrouping): GroupRow[] {
-  const where = actorWhere(filter);
-  const sql = `SELECT ${groupExpression[grouping]} AS key, count(*) AS actorCount, total(a.total_count) AS imageCount,
-      total(a.good_count) AS goodCount, total(a.bad_count) AS badCount, total(a.unrated_count) AS unratedCount,
-      total(a.total_size_bytes) AS totalSizeBytes
-    FROM actors a WHERE ${where.sql} GROUP BY 1 ORDER BY actorCount DESC, key`;
-  return cachedStatement(db, sql).all(...where.params) as GroupRow[];
+/**
+ * Figures per group, most images first (or, `grouping` left out, one row for everything in
+ * scope). Cached until the next write; `limit` keeps the largest groups (by bytes).
+ */
+export function groupFigures(db: Db, scope: StatsScope, grouping?: StatsGrouping, limit?: number): GroupFigures[] {
+  return cachedUntilWrite(db, `figures:${grouping ?? ""}:${limit ?? ""}:${JSON.stringify(scope)}`, () => computeFigures(db, scope, grouping, limit));
 }
 
-export interface StatusBytesRow {
-  status: SyncStatus | null;
-  imageCount: number;
-  sizeBytes: number;
+function computeFigures(db: Db, scope: StatsScope, grouping: StatsGrouping | undefined, limit: number | undefined): GroupFigures[] {
+  const key = grouping ? groupKeys[grouping] : "NULL";
+  const order = limit !== undefined ? "ORDER BY totalSizeBytes DESC, key LIMIT ?" : "ORDER BY imageCount DESC, key";
+  const tail = [...(limit !== undefined ? [limit] : [])];
+  if (!figuresScanImages(scope, grouping)) {
+    const where = actorWhere(scope.actors);
+    const sql = `SELECT ${key} AS key, ${fromActorColumns} FROM actors a WHERE ${where.sql} GROUP BY 1 ${order}`;
+    return cachedStatement(db, sql).all(...where.params, ...tail) as GroupFigures[];
+  }
+  const where = andAll([actorWhere(scope.actors), imageWhere(scope.images)]);
+  const sql = `SELECT ${key} AS key, ${fromImageRows}
+    FROM images i JOIN actors a ON a.id = i.actor_id LEFT JOIN generations g ON g.id = i.generation_id
+    WHERE ${where.sql} GROUP BY 1 ${order}`;
+  return cachedStatement(db, sql).all(...where.params, ...tail) as GroupFigures[];
+}
+
+/** Everything in scope as one set of figures (zeros when nothing is). */
+export function totalFigures(db: Db, scope: StatsScope): GroupFigures {
+  const [row] = groupFigures(db, scope);
+  return row ?? { ...emptyFigures(), key: null, actorCount: 0 };
+}
+
+function emptyFigures(): ImageFigures {
+  const figures: Record<string, number> = { imageCount: 0, totalSizeBytes: 0 };
+  for (const [name] of parts) figures[`${name}Count`] = figures[`${name}Bytes`] = 0;
+  return figures as unknown as ImageFigures;
+}
+
+/** Actors with at least one image and every image synced. */
+export function fullySyncedActorCount(db: Db, filter: ActorFilter | undefined): number {
+  return cachedUntilWrite(db, `fullySynced:${JSON.stringify(filter ?? {})}`, () => {
+    const where = actorWhere(filter);
+    const sql = `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.total_count > 0 AND a.synced_count = a.total_count`;
+    return (cachedStatement(db, sql).get(...where.params) as { n: number }).n;
+  });
 }
 
 export interface GenerationTypeRow {
-  type: string;
+  key: string;
   actorCount: number;
   generationCount: number;
   imageCount: number;
-  sizeBytes: number;
+  totalSizeBytes: number;
 }
 
-export interface ImageAggregates {
-  byStatus: StatusBytesRow[];
-  byGenerationType: GenerationTypeRow[];
+/** Generations and their images per type, from the per-generation statistics (no image scan). */
+export function generationTypes(db: Db, filter: ActorFilter | undefined): GenerationTypeRow[] {
+  return cachedUntilWrite(db, `generationTypes:${JSON.stringify(filter ?? {})}`, () => {
+    const scope = actorScope(filter, "g.actor_id");
+    return cachedStatement(
+      db,
+      `SELECT g.type AS key, count(DISTINCT g.actor_id) AS actorCount, count(*) AS generationCount,
+         total(g.image_rows) AS imageCount, total(g.image_bytes) AS totalSizeBytes
+       FROM generations g WHERE ${scope.sql} GROUP BY g.type ORDER BY imageCount DESC, key`,
+    ).all(...scope.params) as GenerationTypeRow[];
+  });
+}
+
+function actorScope(filter: ActorFilter | undefined, column: string): SqlFragment {
+  if (!filter) return { sql: "1", params: [] };
+  const where = actorWhere(filter);
+  return { sql: `${column} IN (SELECT a.id FROM actors a WHERE ${where.sql})`, params: where.params };
+}
+
+/** Actors with fewer than `threshold` good images: fewest first, then by name. */
+export function actorsBelowGoodCount(
+  db: Db,
+  filter: ActorFilter | undefined,
+  threshold: number,
+  limit: number,
+): { count: number; actors: ActorRow[] } {
+  return cachedUntilWrite(db, `below:${threshold}:${limit}:${JSON.stringify(filter ?? {})}`, () => {
+    const where = actorWhere(filter);
+    const count = (
+      cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.good_count < ?`).get(...where.params, threshold) as {
+        n: number;
+      }
+    ).n;
+    const actors = cachedStatement(
+      db,
+      `SELECT ${actorColumns} FROM actors a WHERE (${where.sql}) AND a.good_count < ? ORDER BY a.good_count, a.name LIMIT ?`,
+    ).all(...where.params, threshold, limit) as ActorRow[];
+    return { count, actors };
+  });
+}
+
+/** Images sharing one MD5 (exact duplicates): how many, across how many actors, and their bytes. */
+export interface DuplicateGroupRow {
+  md5: string;
+  imageCount: number;
+  actorCount: number;
+  totalSizeBytes: number;
+}
+
+export interface DuplicateSummary {
+  groupCount: number;
+  imageCount: number;
+  /** Bytes beyond the first copy of each group: what removing the duplicates would free. */
+  redundantBytes: number;
+  withinActorGroupCount: number;
+  acrossActorsGroupCount: number;
+}
+
+function duplicateGroupsSql(scope: StatsScope): SqlFragment {
+  const where = andAll([actorWhere(scope.actors), imageWhere(scope.images)]);
+  return {
+    sql: `SELECT i.md5 AS md5, count(*) AS imageCount, count(DISTINCT i.actor_id) AS actorCount, total(i.size_bytes) AS totalSizeBytes,
+        total(i.size_bytes) - max(coalesce(i.size_bytes, 0)) AS redundantBytes
+      FROM images i JOIN actors a ON a.id = i.actor_id
+      WHERE i.md5 IS NOT NULL AND (${where.sql}) GROUP BY i.md5 HAVING count(*) > 1`,
+    params: where.params,
+  };
+}
+
+/** Exact duplicates among the images in scope: a scan of the images table, cached until the next write. */
+export function duplicateSummary(db: Db, scope: StatsScope): DuplicateSummary {
+  return cachedUntilWrite(db, `duplicates:${JSON.stringify(scope)}`, () => {
+    const groups = duplicateGroupsSql(scope);
+    return cachedStatement(
+      db,
+      `SELECT count(*) AS groupCount, total(imageCount) AS imageCount, total(redundantBytes) AS redundantBytes,
+         total(actorCount = 1) AS withinActorGroupCount, total(actorCount > 1) AS acrossActorsGroupCount
+       FROM (${groups.sql})`,
+    ).get(...groups.params) as DuplicateSummary;
+  });
+}
+
+/** One page of duplicate groups, most copies first, then by MD5; `afterMd5` continues a listing in that order. */
+export function duplicateGroups(
+  db: Db,
+  scope: StatsScope,
+  options: { acrossActors?: boolean; first: number; after?: { imageCount: number; md5: string } },
+): { rows: DuplicateGroupRow[]; hasNextPage: boolean; count: number } {
+  return cachedUntilWrite(db, `duplicateGroups:${JSON.stringify([scope, options])}`, () => {
+    const groups = duplicateGroupsSql(scope);
+    const across = options.acrossActors === undefined ? "1" : options.acrossActors ? "actorCount > 1" : "actorCount = 1";
+    const keyset = options.after ? "AND (imageCount < ? OR (imageCount = ? AND md5 > ?))" : "";
+    const keysetParams = options.after ? [options.after.imageCount, options.after.imageCount, options.after.md5] : [];
+    const rows = cachedStatement(
+      db,
+      `SELECT md5, imageCount, actorCount, totalSizeBytes FROM (${groups.sql}) WHERE ${across} ${keyset} ORDER BY imageCount DESC, md5 LIMIT ?`,
+    ).all(...groups.params, ...keysetParams, options.first + 1) as DuplicateGroupRow[];
+    const count = (cachedStatement(db, `SELECT count(*) AS n FROM (${groups.sql}) WHERE ${across}`).get(...groups.params) as { n: number }).n;
+    return { rows: rows.slice(0, options.first), hasNextPage: rows.length > options.first, count };
+  });
 }
 
 interface CachedFigure {
@@ -113,71 +257,8 @@ function cachedUntilWrite<T>(db: Db, key: string, compute: () => T): T {
   return value;
 }
 
-/** Bytes by status and images by generation type, from the per-actor and per-generation statistics (no image scan). */
-export function imageAggregates(db: Db, filter: ActorFilter | undefined): ImageAggregates {
-  return cachedUntilWrite(db, `images:${JSON.stringify(filter ?? {})}`, () => computeImageAggregates(db, filter));
-}
-
 function dataVersion(db: Db): string {
   const row = cachedStatement(db, "SELECT total_changes() AS changes").get() as { changes: number };
   const pragma = cachedStatement(db, "PRAGMA data_version").get() as { data_version: number };
   return `${pragma.data_version}:${row.changes}`;
-}
-
-function actorScope(filter: ActorFilter | undefined, column: string): SqlFragment {
-  if (!filter) return { sql: "1", params: [] };
-  const where = actorWhere(filter);
-  return { sql: `${column} IN (SELECT a.id FROM actors a WHERE ${where.sql})`, params: where.params };
-}
-
-const statusColumns: [SyncStatus | null, string, string][] = [
-  ["synced", "synced_count", "synced_bytes"],
-  ["local_only", "local_only_count", "local_only_bytes"],
-  ["s3_only", "s3_only_count", "s3_only_bytes"],
-  ["out_of_sync", "out_of_sync_count", "out_of_sync_bytes"],
-  ["missing", "missing_count", "missing_bytes"],
-  [null, "unchecked_count", "unchecked_bytes"],
-];
-
-function computeImageAggregates(db: Db, filter: ActorFilter | undefined): ImageAggregates {
-  const where = actorWhere(filter);
-  const sums = cachedStatement(
-    db,
-    `SELECT ${statusColumns.map(([, count, bytes]) => `total(a.${count}) AS ${count}, total(a.${bytes}) AS ${bytes}`).join(", ")}
-     FROM actors a WHERE ${where.sql}`,
-  ).get(...where.params) as Record<string, number>;
-  const byStatus = statusColumns
-    .map(([status, count, bytes]) => ({ status, imageCount: sums[count] ?? 0, sizeBytes: sums[bytes] ?? 0 }))
-    .filter((row) => row.imageCount > 0)
-    .sort((a, b) => b.imageCount - a.imageCount);
-  const generationScope = actorScope(filter, "g.actor_id");
-  const byGenerationType = cachedStatement(
-    db,
-    `SELECT g.type AS type, count(DISTINCT g.actor_id) AS actorCount, count(*) AS generationCount,
-       total(g.image_rows) AS imageCount, total(g.image_bytes) AS sizeBytes
-     FROM generations g WHERE ${generationScope.sql} GROUP BY g.type ORDER BY imageCount DESC, type`,
-  ).all(...generationScope.params) as GenerationTypeRow[];
-  return { byStatus, byGenerationType };
-}
-
-/** Actors with fewer than `threshold` good images: fewest first, then by name. */
-export function actorsBelowGoodCount(
-  db: Db,
-  filter: ActorFilter | undefined,
-  threshold: number,
-  limit: number,
-): { count: number; actors: ActorRow[] } {
-  return cachedUntilWrite(db, `below:${threshold}:${limit}:${JSON.stringify(filter ?? {})}`, () => {
-    const where = actorWhere(filter);
-    const count = (
-      cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.good_count < ?`).get(...where.params, threshold) as {
-        n: number;
-      }
-    ).n;
-    const actors = cachedStatement(
-      db,
-      `SELECT ${actorColumns} FROM actors a WHERE (${where.sql}) AND a.good_count < ? ORDER BY a.good_count, a.name LIMIT ?`,
-    ).all(...where.params, threshold, limit) as ActorRow[];
-    return { count, actors };
-  });
 }

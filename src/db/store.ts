@@ -8,7 +8,8 @@ import * as tables from "./schema.ts";
 
 export type Db = BetterSQLite3Database<typeof tables> & { $client: Database.Database };
 
-const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), "../../migrations");
+// Two levels up from src/db, three from its compiled copy in dist/src/db.
+const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), import.meta.url.endsWith(".js") ? "../../../migrations" : "../../migrations");
 
 /**
  * Opens (creating if needed) the SQLite file and applies the committed migrations.

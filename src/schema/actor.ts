@@ -36,9 +36,10 @@ Actor.implement({
     descriptor: t.exposeString("descriptor", { nullable: true, description: "Descriptor part of the name (may contain underscores); null when the name has another shape." }),
     age: t.exposeInt("age", { nullable: true, description: "Age part of the name; null when the name has another shape." }),
     gender: t.exposeString("gender", { nullable: true, description: "Gender part of the name; null when the name has another shape." }),
-    manifestUpdatedAt: t.exposeString("manifestUpdatedAt", { nullable: true, description: "When the manifest says its training data last changed (ISO 8601)." }),
-    lastCheckedAt: t.exposeString("lastCheckedAt", { nullable: true, description: "When a scan or audit last checked this actor; null if never." }),
-    s3ListedAt: t.exposeString("s3ListedAt", {
+    manifestUpdatedAt: t.expose("manifestUpdatedAt", { type: "DateTime", nullable: true, description: "When the manifest says its training data last changed." }),
+    lastCheckedAt: t.expose("lastCheckedAt", { type: "DateTime", nullable: true, description: "When a scan or audit last checked this actor; null if never." }),
+    s3ListedAt: t.expose("s3ListedAt", {
+      type: "DateTime",
       nullable: true,
       description: "When the actor's S3 prefix was last listed (scan, sync, or audit with `listS3`): an audit compares with the S3 side as of then. Null if never.",
     }),

@@ -3,6 +3,7 @@ import ComplexityPlugin from "@pothos/plugin-complexity";
 import DataloaderPlugin from "@pothos/plugin-dataloader";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import RelayPlugin from "@pothos/plugin-relay";
+import { GraphQLError } from "graphql";
 import type { GraphQLContext } from "./context.ts";
 
 /** Highest `first` a connection accepts; together with the cost limit it bounds one request's work. */
@@ -17,7 +18,7 @@ export const builder = new SchemaBuilder<{
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
   Connection: { totalCount: () => number | Promise<number> };
-  Scalars: { File: { Input: File; Output: never } };
+  Scalars: { File: { Input: File; Output: never }; DateTime: { Input: Date; Output: Date | string } };
 }>({
   plugins: [ErrorsPlugin, DataloaderPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
@@ -56,6 +57,30 @@ builder.scalarType("File", {
   description: "A file sent in a multipart request (GraphQL multipart request spec); input only.",
   serialize: () => {
     throw new Error("File is an input-only scalar");
+  },
+});
+
+const zoneSuffix = /(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** The instant a recorded time names; manifests write times without a zone (Python's naive isoformat) in UTC. */
+export function instantOf(text: string): Date {
+  const date = new Date(zoneSuffix.test(text) || !text.includes("T") ? text : `${text}Z`);
+  if (Number.isNaN(date.getTime())) throw new TypeError(`not an ISO 8601 time: ${JSON.stringify(text)}`);
+  return date;
+}
+
+builder.scalarType("DateTime", {
+  description:
+    "An instant in ISO 8601 with its zone. Answers are in UTC (`2025-06-01T10:00:00.000Z`); arguments take any zone (`2025-06-01T12:00:00+02:00`) or a date alone (midnight UTC).",
+  serialize: (value) => (value instanceof Date ? value : instantOf(String(value))).toISOString(),
+  parseValue: (value) => {
+    if (typeof value === "string" && (zoneSuffix.test(value) || !value.includes("T"))) {
+      const date = new Date(value);
+      if (!Number.isNaN(date.getTime())) return date;
+    }
+    throw new GraphQLError(`DateTime takes an ISO 8601 time with a zone, e.g. "2025-06-01T10:00:00Z"; got ${JSON.stringify(value)}`, {
+      extensions: { code: "BAD_USER_INPUT" },
+    });
   },
 });
 builder.subscriptionType({ description: "Live views over server-sent events (`Accept: text/event-stream`): job progress and actor changes." });

@@ -15,7 +15,7 @@ Generation.implement({
     id: t.exposeID("id", { description: "Database id." }),
     key: t.exposeInt("generationKey", { description: "The manifest's own `generation_id`, unique within the actor." }),
     type: t.exposeString("type", { description: "Kind of batch: `s3_scan`, `replicate_flux_kontext`, `upload`, …" }),
-    generatedAt: t.exposeString("generatedAt", { nullable: true, description: "When the batch ran (ISO 8601), if known." }),
+    generatedAt: t.expose("generatedAt", { type: "DateTime", nullable: true, description: "When the batch ran, if known." }),
     imageCount: t.exposeInt("imageCount", { description: "How many images the manifest says the batch produced." }),
     metadata: t.exposeString("metadata", { nullable: true, description: "Free metadata of the batch, as a JSON text." }),
   }),

@@ -34,27 +34,57 @@ export const RatingEnum = builder.enumType("Rating", {
   } as const,
 });
 
+type ComparedScalar = "Int" | "Float" | "DateTime";
+
+/** `{ lt lte gt gte eq }` over one scalar: the same five bounds for counts, bytes and times. */
+function comparisonInput<S extends ComparedScalar>(name: string, scalar: S, what: string, example: string) {
+  return builder.inputType(name, {
+    description: `Bounds on ${what}; every bound given must hold, e.g. ${example}. A missing value (null) meets no bound.`,
+    fields: (t) => ({
+      lt: t.field({ type: scalar, description: "Less than this." }),
+      lte: t.field({ type: scalar, description: "Less than or equal to this." }),
+      gt: t.field({ type: scalar, description: "Greater than this." }),
+      gte: t.field({ type: scalar, description: "Greater than or equal to this." }),
+      eq: t.field({ type: scalar, description: "Equal to this." }),
+    }),
+  });
+}
+
+export const IntComparisonInput = comparisonInput("IntComparisonInput", "Int", "a whole number (a count or an age)", "`{ lt: 5 }` or `{ gte: 30, lte: 39 }`");
+export const SizeComparisonInput = comparisonInput("SizeComparisonInput", "Float", "a size in bytes", "`{ gt: 5000000 }` (over 5 MB)");
+export const DateTimeComparisonInput = comparisonInput("DateTimeComparisonInput", "DateTime", "a time", '`{ lt: "2025-06-01T00:00:00Z" }`');
+
 export const ActorFilterInput = builder.inputType("ActorFilterInput", {
-  description: "Picks actors; every criterion given must hold. Leave a field out to not filter on it.",
+  description:
+    "Picks actors; every criterion given must hold. Leave a field out to not filter on it. Counts compare with `{ lt lte gt gte eq }`, e.g. `{ gender: \"female\", goodCount: { lt: 5 } }`.",
   fields: (t) => ({
-    names: t.stringList({ description: "Exact actor names, e.g. `0042_european_30_male`." }),
+    name: t.string({ description: "Exact actor name, e.g. `0042_european_30_male`." }),
+    names: t.stringList({ description: "Any of these exact actor names." }),
     characterIds: t.stringList({ description: "Four-digit character ids, e.g. `0042`." }),
     nameContains: t.string({ description: "A substring of the name (case-insensitive for ASCII)." }),
-    descriptors: t.stringList({ description: "Descriptor parts of the name, e.g. `european`, `east_asian`." }),
-    genders: t.stringList({ description: "Gender parts of the name, e.g. `male`, `female`." }),
-    ageMin: t.int({ description: "Lowest age (inclusive)." }),
-    ageMax: t.int({ description: "Highest age (inclusive)." }),
-    totalCountMin: t.int({ description: "At least this many training images." }),
-    totalCountMax: t.int({ description: "At most this many training images." }),
-    goodCountBelow: t.int({ description: "Fewer than this many images rated good: the actors that still need good images." }),
-    goodCountAtLeast: t.int({ description: "At least this many images rated good." }),
+    descriptor: t.string({ description: "Descriptor part of the name, e.g. `european`, `east_asian`." }),
+    descriptors: t.stringList({ description: "Any of these descriptors." }),
+    gender: t.string({ description: "Gender part of the name, e.g. `male`, `female`." }),
+    genders: t.stringList({ description: "Any of these genders." }),
+    age: t.field({ type: IntComparisonInput, description: "Age part of the name, e.g. `{ gte: 30, lt: 40 }`." }),
+    totalCount: t.field({ type: IntComparisonInput, description: "Number of training images." }),
+    syncedCount: t.field({ type: IntComparisonInput, description: "Images with status SYNCED." }),
+    localOnlyCount: t.field({ type: IntComparisonInput, description: "Images with status LOCAL_ONLY." }),
+    s3OnlyCount: t.field({ type: IntComparisonInput, description: "Images with status S3_ONLY." }),
+    outOfSyncCount: t.field({ type: IntComparisonInput, description: "Images with status OUT_OF_SYNC." }),
+    missingCount: t.field({ type: IntComparisonInput, description: "Images with status MISSING." }),
+    uncheckedCount: t.field({ type: IntComparisonInput, description: "Images not checked yet." }),
+    goodCount: t.field({ type: IntComparisonInput, description: "Images rated good: `{ lt: 10 }` picks the actors that still need good images." }),
+    badCount: t.field({ type: IntComparisonInput, description: "Images rated bad." }),
+    unratedCount: t.field({ type: IntComparisonInput, description: "Images not rated yet." }),
+    totalSizeBytes: t.field({ type: SizeComparisonInput, description: "Total bytes of the training images." }),
+    lastCheckedAt: t.field({ type: DateTimeComparisonInput, description: "Time of the last scan or audit (never-checked actors have none: see `neverChecked`)." }),
+    neverChecked: t.boolean({ description: "true: never checked; false: checked at least once." }),
     withStatus: t.field({ type: [SyncStatusEnum], description: "At least one image in any of these statuses." }),
     hasUnchecked: t.boolean({ description: "true: some image was never checked; false: every image has been checked." }),
     fullySynced: t.boolean({ description: "true: every image synced (and at least one); false: anything else." }),
     hasUnrated: t.boolean({ description: "true: some image is not rated yet; false: every image is rated." }),
     generationTypes: t.stringList({ description: "At least one generation of any of these types, e.g. `s3_scan`, `replicate_flux_kontext`." }),
-    checkedBefore: t.string({ description: "Never checked, or last checked before this ISO 8601 time." }),
-    neverChecked: t.boolean({ description: "true: never checked; false: checked at least once." }),
   }),
 });
 
@@ -68,22 +98,42 @@ export const TrainingImageFilterInput = builder.inputType("TrainingImageFilterIn
     filenameContains: t.string({ description: "A substring of the filename." }),
     generationTypes: t.stringList({ description: "Made by a generation of any of these types." }),
     promptContains: t.string({ description: "A substring of the prompt." }),
-    sizeMin: t.float({ description: "At least this many bytes." }),
-    sizeMax: t.float({ description: "At most this many bytes." }),
+    sizeBytes: t.field({ type: SizeComparisonInput, description: "Size in bytes, e.g. `{ gt: 1000000 }`." }),
+    checkedAt: t.field({ type: DateTimeComparisonInput, description: "When a scan or audit last set the status (never-checked images have none: see `checked`)." }),
     orphan: t.boolean({ description: "true: found in the folder or S3 prefix without being in any manifest." }),
-    checkedBefore: t.string({ description: "Never checked, or last checked before this ISO 8601 time." }),
+    duplicate: t.boolean({ description: "true: another image, of this actor or another, has the same MD5 (an exact duplicate); false: none has." }),
   }),
 });
 
 export type ActorFilterArg = typeof ActorFilterInput.$inferInput;
 export type ImageFilterArg = typeof TrainingImageFilterInput.$inferInput;
 
-export function toActorFilter(input: ActorFilterArg | null | undefined): ActorFilter | undefined {
-  return withoutNulls(input) as ActorFilter | undefined;
+type ComparisonArg<T> = { lt?: T | null; lte?: T | null; gt?: T | null; gte?: T | null; eq?: T | null } | null | undefined;
+
+/** Times reach SQL as the ISO text the rows store. */
+function timeComparison(input: ComparisonArg<Date>) {
+  const bounds = withoutNulls(input);
+  return bounds && Object.fromEntries(Object.entries(bounds).map(([key, date]) => [key, (date as Date).toISOString()]));
 }
 
+export function toActorFilter(input: ActorFilterArg | null | undefined): ActorFilter | undefined {
+  if (input == null) return undefined;
+  const { lastCheckedAt, ...rest } = input;
+  const filter: Record<string, unknown> = withoutNulls(rest) ?? {};
+  for (const key of comparedActorFields) if (filter[key]) filter[key] = withoutNulls(filter[key] as ComparisonArg<number>);
+  if (lastCheckedAt != null) filter.lastCheckedAt = timeComparison(lastCheckedAt);
+  return filter as ActorFilter;
+}
+
+const comparedActorFields = ["age", "totalCount", "syncedCount", "localOnlyCount", "s3OnlyCount", "outOfSyncCount", "missingCount", "uncheckedCount", "goodCount", "badCount", "unratedCount", "totalSizeBytes"] as const;
+
 export function toImageFilter(input: ImageFilterArg | null | undefined): ImageFilter | undefined {
-  return withoutNulls(input) as ImageFilter | undefined;
+  if (input == null) return undefined;
+  const { sizeBytes, checkedAt, ...rest } = input;
+  const filter: Record<string, unknown> = withoutNulls(rest) ?? {};
+  if (sizeBytes != null) filter.sizeBytes = withoutNulls(sizeBytes);
+  if (checkedAt != null) filter.checkedAt = timeComparison(checkedAt);
+  return filter as ImageFilter;
 }
 
 /** "12.3 GB": byte counts for people (decimal units, as file browsers show them). */

@@ -46,9 +46,19 @@ export function actorsCost(args: { first?: number | null; filter?: ActorFilterAr
   return { ...page, field: page.field + scanCost(countActors(ctx.app.db, undefined)) };
 }
 
-/** `stats` reads the per-actor statistics: the actors table, once per `stats` field (its figures are then cached until a write). */
-export function statsCost(_args: unknown, ctx: CostContext): number {
-  return 1 + scanCost(countActors(ctx.app.db, undefined));
+/**
+ * `stats` reads the per-actor statistics: the actors table, once per `stats` field (its figures
+ * are then cached until a write); with an image filter its figures read the images table.
+ */
+export function statsCost(args: { imageFilter?: ImageFilterArg | null }, ctx: CostContext): number {
+  const imageFilter = toImageFilter(args.imageFilter);
+  const images = imageFilter && Object.keys(imageFilter).length > 0 ? scanCost(imageCountFromStatistics(ctx.app.db, undefined)) : 0;
+  return 1 + scanCost(countActors(ctx.app.db, undefined)) + images;
+}
+
+/** Exact duplicates group every image row by MD5 (no index serves it): the images table. */
+export function duplicatesCost(ctx: CostContext): number {
+  return 1 + scanCost(imageCountFromStatistics(ctx.app.db, undefined));
 }
 
 /**

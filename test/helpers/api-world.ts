@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { expect } from "vitest";
 import { actors, generations, images, type SyncStatus } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
@@ -62,6 +63,8 @@ export interface FixtureImage {
   sizeBytes: number;
   generationKey: number;
   prompt: string;
+  /** Mostly distinct; some images repeat another's content, within an actor or across actors (exact duplicates). */
+  md5: string;
 }
 
 export interface FixtureActor {
@@ -79,6 +82,13 @@ const descriptors = ["european", "east_asian", "african", "south_asian"];
 const genders = ["male", "female"];
 const statusCycle: (SyncStatus | null)[] = ["synced", "synced", "local_only", "s3_only", "out_of_sync", "missing", null];
 const generationTypes = ["s3_scan", "replicate_flux_kontext", "upload"];
+
+/** Image 1 of every fifth actor shares one content across actors; image 2 of every fourth repeats its image 0. */
+function contentOf(n: number, i: number, name: string): string {
+  if (i === 1 && n % 5 === 0) return "shared across actors";
+  if (i === 2 && n % 4 === 1) return `${name}/0`;
+  return `${name}/${i}`;
+}
 
 /**
  * A deterministic, varied set of actors: name parts, statuses, ratings, sizes and
@@ -101,6 +111,7 @@ export function planActors(count: number, imagesPerActor: (actorNumber: number) 
       sizeBytes: 100_000 + n * 1_000 + i,
       generationKey: generationList[i % generationList.length]!.key,
       prompt: `portrait ${i} of ${descriptor} ${gender}, studio light`,
+      md5: createHash("md5").update(contentOf(n, i, name)).digest("hex"),
     }));
     return { name, characterId, descriptor, age, gender, lastCheckedAt: n % 4 === 0 ? null : `2025-0${1 + (n % 9)}-15T10:00:00Z`, images, generations: generationList };
   });
@@ -138,7 +149,7 @@ export function insertActors(db: Db, plan: FixtureActor[]): void {
                 s3Key: key,
                 s3Url: s3UrlOf(s3, key),
                 localPath: `data/actors/${actor.name}/training_data/${image.filename}`,
-                md5: "0".repeat(32),
+                md5: image.md5,
                 sizeBytes: image.sizeBytes,
                 prompt: image.prompt,
                 generationId: generationIds.get(image.generationKey) ?? null,

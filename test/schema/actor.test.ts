@@ -59,6 +59,8 @@ describe("actor", () => {
       actor: { name: expected.name },
     });
     expect(nodes[0].promptPreview).toBe(expected.images[0]!.prompt);
+    // Times carry their zone (DateTime): the fixture's are UTC.
+    expect(actor.lastCheckedAt).toBe(expected.lastCheckedAt === null ? null : new Date(expected.lastCheckedAt).toISOString());
     expect(actor.trainingImages.totalCount).toBe(expected.images.length);
   });
 

@@ -60,9 +60,13 @@ describe("actors", () => {
   it("filters on name parts, counts, statuses, ratings and generation types", async () => {
     const cases: [Record<string, unknown>, (a: FixtureActor) => boolean][] = [
       [{ descriptors: ["east_asian"], genders: ["female"] }, (a) => a.descriptor === "east_asian" && a.gender === "female"],
-      [{ ageMin: 30, ageMax: 45 }, (a) => a.age! >= 30 && a.age! <= 45],
-      [{ goodCountBelow: 3 }, (a) => good(a) < 3],
-      [{ totalCountMin: 8 }, (a) => total(a) >= 8],
+      [{ age: { gte: 30, lte: 45 } }, (a) => a.age! >= 30 && a.age! <= 45],
+      [{ goodCount: { lt: 3 } }, (a) => good(a) < 3],
+      [{ gender: "female", goodCount: { lt: 5 } }, (a) => a.gender === "female" && good(a) < 5],
+      [{ totalCount: { gte: 8 } }, (a) => total(a) >= 8],
+      [{ totalCount: { eq: 5 } }, (a) => total(a) === 5],
+      [{ totalSizeBytes: { gt: 700_000 } }, (a) => size(a) > 700_000],
+      [{ lastCheckedAt: { lt: "2025-04-01T00:00:00Z" } }, (a) => a.lastCheckedAt !== null && a.lastCheckedAt < "2025-04-01T00:00:00Z"],
       [{ withStatus: ["OUT_OF_SYNC", "MISSING"] }, (a) => a.images.some((i) => i.status === "out_of_sync" || i.status === "missing")],
       [{ hasUnchecked: false }, (a) => a.images.every((i) => i.status !== null)],
       [{ hasUnrated: true }, (a) => a.images.some((i) => i.good === null)],
@@ -96,10 +100,9 @@ describe("actors", () => {
 
   it("refuses contradictions, negatives, empty lists and backward paging, naming the argument", async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ filter: { ageMin: 50, ageMax: 20 } }, "filter.ageMin"],
-      [{ filter: { goodCountBelow: -1 } }, "filter.goodCountBelow"],
+      [{ filter: { age: { gt: 50, lt: 20 } } }, "filter.age"],
+      [{ filter: { goodCount: { gt: 3, lte: 3 } } }, "filter.goodCount"],
       [{ filter: { genders: [] } }, "filter.genders"],
-      [{ filter: { checkedBefore: "yesterday-ish" } }, "filter.checkedBefore"],
       [{ first: -1 }, "first"],
     ];
     for (const [variables, argument] of cases) {
@@ -107,6 +110,9 @@ describe("actors", () => {
       expect(response.body.data.actors, JSON.stringify(variables)).toBeNull();
       expectBadInput(response.body.errors, argument);
     }
+    const badTime = await world.graphql(actorsQuery, { filter: { lastCheckedAt: { lt: "yesterday-ish" } } });
+    expect(badTime.body.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(badTime.body.errors?.[0]?.message).toContain("DateTime");
     const backward = await world.graphql(`{ actors(last: 3) { totalCount } }`);
     expectBadInput(backward.body.errors, "last");
   });

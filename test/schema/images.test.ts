@@ -46,7 +46,7 @@ describe("images across actors", () => {
     const names = await allFilenames({ filter: { status: ["LOCAL_ONLY"], rating: ["GOOD", "UNRATED"] }, actorFilter: { genders: ["female"] } });
     expect(names).toEqual(expected);
     const bigOnes = everyImage().filter((x) => x.image.sizeBytes >= 115_000 && x.image.generationKey === 2);
-    const typed = await allFilenames({ filter: { sizeMin: 115_000, generationTypes: ["upload"] } });
+    const typed = await allFilenames({ filter: { sizeBytes: { gte: 115_000 }, generationTypes: ["upload"] } });
     // Generation key 2 is always "upload"; key 1 is "upload" for every third actor.
     const expectedTyped = everyImage()
       .filter((x) => x.image.sizeBytes >= 115_000 && x.actor.generations.find((g) => g.key === x.image.generationKey)?.type === "upload")
@@ -61,7 +61,7 @@ describe("images across actors", () => {
     const cursor = await world.graphql(imagesQuery, { after: "bm90IGEgY3Vyc29y" });
     expect(cursor.body.data.images).toBeNull();
     expectBadInput(cursor.body.errors, "after");
-    const filter = await world.graphql(imagesQuery, { actorFilter: { ageMin: 9, ageMax: 1 } });
-    expectBadInput(filter.body.errors, "actorFilter.ageMin");
+    const filter = await world.graphql(imagesQuery, { actorFilter: { age: { gte: 9, lte: 1 } } });
+    expectBadInput(filter.body.errors, "actorFilter.age");
   });
 });

@@ -111,10 +111,10 @@ describe("query cost", () => {
     const w = world();
     const graphiql = await w.graphql(defaultQueryFor("0001_european_20_male"));
     expect(graphiql.body.errors).toBeUndefined();
-    const page = await w.graphql(`{ actors(first: 100, filter: { ageMin: 20 }, orderBy: { field: SIZE }) { totalCount nodes {
+    const page = await w.graphql(`{ actors(first: 100, filter: { age: { gte: 20 } }, orderBy: { field: SIZE }) { totalCount nodes {
       name statistics { totalCount goodCount }
       trainingImages(first: 20) { totalCount nodes { filename status good sizeBytes checkedAt promptPreview } }
-    } } stats { actorCount byDescriptor { key imageCount } } }`);
+    } } stats { actorCount byDescriptor { key totalCount } } }`);
     expect(page.body.errors).toBeUndefined();
     expect(page.body.data.actors.totalCount).toBe(3);
   });
