@@ -7,9 +7,10 @@ import type { S3Access } from "./sync/s3-client.ts";
 
 /** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
 export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+  /** `fields` are for a structured log (the service's JSON lines); a plain log prints the message alone. */
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
 }
 
 export const consoleLogger: Logger = {

@@ -13,6 +13,7 @@ import { assertServableConfig, requestRefusalFor, useOperationToken, useRequestG
 import { createGraphQLContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { maxAliases, maxTokens, useQueryCostLimit } from "./schema/query-cost.ts";
+import { useObservability } from "./observability.ts";
 import { removeAbandonedUploads, uploadsDir, useRequestBodyLimits } from "./uploads.ts";
 
 export const graphqlEndpoint = "/graphql";
@@ -59,6 +60,7 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
     plugins: [
       useRequestGuard(app.config, refusal),
       useRequestId(),
+      ...useObservability(app),
       useRequestBodyLimits({
         maxJsonBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
         maxUploadBytes: app.config.maxUploadBytes,

@@ -1,7 +1,8 @@
 import type { Server } from "node:http";
 import type { Command } from "commander";
 import { loadConfig } from "../../src/config.ts";
-import { consoleLogger, makeContext, type AppContext } from "../../src/context.ts";
+import { makeContext, type AppContext } from "../../src/context.ts";
+import { serviceLogger } from "../../src/logger.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
 import { Md5Pool } from "../../src/sync/md5-pool.ts";
 import { assertServableConfig } from "../../src/request-guard.ts";
@@ -50,7 +51,7 @@ export function registerServeCommand(program: Command): void {
       });
       // Before the demo data, the database or S3: nothing is written for a refused start.
       assertServableConfig(config);
-      ctx = makeContext(config, openStore(config.dbPath), consoleLogger);
+      ctx = makeContext(config, openStore(config.dbPath), serviceLogger());
       // The S3 side: AWS or S3_ENDPOINT by configuration, else the embedded loopback s3rver under $DATA_DIR/.s3rver.
       // Without it the API still answers reads; S3 mutations answer NotConfiguredError.
       try {

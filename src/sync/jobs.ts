@@ -112,6 +112,7 @@ export class JobRunner {
       done: Promise.resolve(),
     };
     this.running.set(id, job);
+    this.ctx.logger.info(`job ${id} (${kind}) started`, { jobId: id, kind, dryRun: options.dryRun ?? false });
     job.done = this.run(job, work);
     return id;
   }
@@ -119,6 +120,11 @@ export class JobRunner {
   /** Resolves when the job has ended (at once for a job that is not running). */
   async wait(jobId: number): Promise<void> {
     await this.running.get(jobId)?.done;
+  }
+
+  /** Jobs running now (the metrics' gauge). */
+  get runningCount(): number {
+    return this.running.size;
   }
 
   /** Resolves when every job started so far has ended (shutdown, tests). */
@@ -226,6 +232,7 @@ export class JobRunner {
       this.ctx.logger.error(`job ${job.id}: could not record its end: ${failure instanceof Error ? failure.message : String(failure)}`);
     }
     this.running.delete(job.id);
+    this.ctx.logger.info(`job ${job.id} (${job.kind}) ${state}`, { jobId: job.id, kind: job.kind, state, progress: job.progress, error });
     job.events.publish(this.eventOf(job, state, [], error));
     // Every subscriber of this job gets the final event above, then its stream ends.
     job.events.close();

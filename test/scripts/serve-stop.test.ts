@@ -53,6 +53,11 @@ describe("serve stops on SIGTERM (SPEC.md §7)", () => {
       expect(stopMs).toBeLessThan(5_000);
       expect(log).toMatch(/SIGTERM: stopped serving; 1 running job\(s\)/);
       expect(log).not.toMatch(/TypeError|not open|could not record/);
+      // Not on a terminal, the service logs JSON lines: one per request and per job among them.
+      const lines = log.trim().split("\n").map((line) => JSON.parse(line) as { level: number; time: string; msg: string; jobId?: number; path?: string });
+      expect(lines.every((line) => typeof line.level === "number" && !Number.isNaN(Date.parse(line.time)) && line.msg.length > 0)).toBe(true);
+      expect(lines.filter((line) => line.jobId === jobId).map((line) => line.msg)).toContain(`job ${jobId} (sync) started`);
+      expect(lines.some((line) => line.path === "/graphql")).toBe(true);
       const db = new Database(join(dataDir, "actor-manifests.db"), { readonly: true });
       try {
         const job = db.prepare("SELECT state, finished_at AS finishedAt FROM jobs WHERE id = ?").get(jobId) as { state: string; finishedAt: string | null };

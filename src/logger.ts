@@ -1,0 +1,20 @@
+import pino from "pino";
+import type { Logger } from "./context.ts";
+
+/**
+ * The service's log (SPEC.md §9): JSON lines (pino) when stderr is not a terminal, so a log
+ * shipper reads fields, not prose; on a terminal, the same lines as text with a timestamp.
+ */
+export function serviceLogger(): Logger {
+  if (process.stderr.isTTY) {
+    const line = (level: string) => (message: string) => console.error(`${new Date().toISOString()} ${level}${message}`);
+    return { info: line(""), warn: line("warning: "), error: line("error: ") };
+  }
+  // Synchronous writes: `serve` exits right after its last line.
+  const log = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
+  return {
+    info: (message, fields) => log.info(fields ?? {}, message),
+    warn: (message, fields) => log.warn(fields ?? {}, message),
+    error: (message, fields) => log.error(fields ?? {}, message),
+  };
+}
