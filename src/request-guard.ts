@@ -105,10 +105,20 @@ function originHost(origin: string): string | null {
   }
 }
 
-/** Off loopback, a mutation or subscription needs `Authorization: Bearer <API_TOKEN>`; queries stay open. */
-export function useOperationToken(config: Config): Plugin<GraphQLContext> {
+/** Whether a request may do what needs the token: always on loopback, elsewhere with `Authorization: Bearer <API_TOKEN>`. */
+export function tokenCheckFor(config: Config): (request: Request) => boolean {
   const required = !isLoopbackHost(config.host);
   const expected = config.apiToken ? Buffer.from(`Bearer ${config.apiToken}`) : undefined;
+  return (request) => {
+    if (!required) return true;
+    const given = Buffer.from(request.headers.get("authorization") ?? "");
+    return expected !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
+  };
+}
+
+/** Off loopback, a mutation or subscription needs `Authorization: Bearer <API_TOKEN>`; queries stay open. */
+export function useOperationToken(config: Config): Plugin<GraphQLContext> {
+  const hasToken = tokenCheckFor(config);
   const refusal = () => ({
     errors: [
       new GraphQLError("mutations and subscriptions need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback", {
@@ -116,11 +126,8 @@ export function useOperationToken(config: Config): Plugin<GraphQLContext> {
       }),
     ],
   });
-  const allowed = (context: { request: Request }, document: Parameters<typeof getOperationAST>[0], operationName?: string | null) => {
-    if (!required || getOperationAST(document, operationName)?.operation === "query") return true;
-    const given = Buffer.from(context.request.headers.get("authorization") ?? "");
-    return expected !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
-  };
+  const allowed = (context: { request: Request }, document: Parameters<typeof getOperationAST>[0], operationName?: string | null) =>
+    getOperationAST(document, operationName)?.operation === "query" || hasToken(context.request);
   return {
     onExecute({ args, setResultAndStopExecution }) {
       if (!allowed(args.contextValue, args.document, args.operationName)) setResultAndStopExecution(refusal());

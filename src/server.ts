@@ -9,6 +9,7 @@ import { createYoga, handleStreamOrSingleExecutionResult, type Plugin, type Yoga
 import type { AppContext } from "./context.ts";
 import { cachedStatement } from "./db/statements.ts";
 import { defaultQueryFor, renderGraphiQLPage, useGraphiQLAssets } from "./graphiql.ts";
+import { useImageRoute } from "./image-route.ts";
 import { assertServableConfig, requestRefusalFor, useOperationToken, useRequestGuard } from "./request-guard.ts";
 import { createGraphQLContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
@@ -59,6 +60,7 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
     maxRequestBodySize: false,
     plugins: [
       useRequestGuard(app.config, refusal),
+      useImageRoute(app),
       useRequestId(),
       ...useObservability(app),
       useRequestBodyLimits({

@@ -1,6 +1,8 @@
 import { countImages, pageImages, validateImageFilter } from "../db/image-queries.ts";
 import { validateActorFilter } from "../db/actor-queries.ts";
 import type { ImageRow } from "../db/schema.ts";
+import { imageViewPath } from "../image-route.ts";
+import { objectUrlOf, s3KeyOf } from "../sync/layout.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
@@ -20,7 +22,17 @@ TrainingImage.implement({
     filename: t.exposeString("filename", { description: "File name; the image's identity within its actor (case-sensitive)." }),
     index: t.exposeInt("index", { nullable: true, description: "The `{index}` of `{name}_{index}.jpg`; null when the filename has another shape." }),
     s3Key: t.exposeString("s3Key", { nullable: true, description: "Key of the S3 object." }),
-    s3Url: t.exposeString("s3Url", { nullable: true, description: "Public URL of the S3 object." }),
+    s3Url: t.string({
+      nullable: true,
+      description: "URL of the S3 object at the configured endpoint (path-style on a custom S3_ENDPOINT, the amazonaws.com URL on AWS).",
+      resolve: async (image, _args, ctx) =>
+        objectUrlOf(ctx.app.config.s3, image.s3Key ?? s3KeyOf(ctx.app.config.s3, (await Actor.getDataloader(ctx).load(image.actorId)).name, image.filename)),
+    }),
+    viewUrl: t.string({
+      description:
+        "Where this service serves the image's bytes (`/images/{actorName}/{filename}`, relative to the service): the local file, or the S3 object when there is no local copy. Off loopback it needs the API token.",
+      resolve: async (image, _args, ctx) => imageViewPath((await Actor.getDataloader(ctx).load(image.actorId)).name, image.filename),
+    }),
     localPath: t.exposeString("localPath", { nullable: true, description: "Path of the local file as the manifest records it (relative to the studio root)." }),
     md5: t.exposeString("md5", { nullable: true, description: "MD5 of the content as last known (from a manifest or an audit)." }),
     etag: t.exposeString("s3Etag", { nullable: true, description: "ETag of the S3 object at the last scan (a multipart ETag ends in `-N`)." }),

@@ -127,3 +127,13 @@ export function s3UrlOf(s3: S3Config, key: string): string {
   const encoded = key.split("/").map(encodeURIComponent).join("/");
   return `https://${s3.bucket}.s3.${s3.region}.amazonaws.com/${encoded}`;
 }
+
+/** Where the configured S3 serves an object: the AWS URL on AWS, else the custom endpoint's (path-style unless turned off). */
+export function objectUrlOf(s3: S3Config, key: string): string {
+  if (!s3.endpoint) return s3UrlOf(s3, key);
+  const endpoint = new URL(s3.endpoint);
+  const encoded = key.split("/").map(encodeURIComponent).join("/");
+  if (!s3.forcePathStyle) endpoint.hostname = `${s3.bucket}.${endpoint.hostname}`;
+  const base = endpoint.toString().replace(/\/$/, "");
+  return s3.forcePathStyle ? `${base}/${encodeURIComponent(s3.bucket)}/${encoded}` : `${base}/${encoded}`;
+}

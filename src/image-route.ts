@@ -1,0 +1,101 @@
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import type { Plugin } from "graphql-yoga";
+import type { AppContext } from "./context.ts";
+import { actorByName } from "./db/actor-queries.ts";
+import { imageByFilename } from "./db/image-queries.ts";
+import { tokenCheckFor } from "./request-guard.ts";
+import { assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/layout.ts";
+import { openRegularFile, UnsafePathError } from "./sync/safe-files.ts";
+import { contentTypeOf, isNotFound } from "./sync/s3-client.ts";
+
+/** Where the service serves an image's bytes: `/images/{actorName}/{filename}` (TrainingImage.viewUrl). */
+export const imageRoutePath = "/images/";
+
+export function imageViewPath(actorName: string, filename: string): string {
+  return `${imageRoutePath}${encodeURIComponent(actorName)}/${encodeURIComponent(filename)}`;
+}
+
+interface ImageBytes {
+  body: BodyInit;
+  etag: string;
+  size?: number;
+}
+
+/**
+ * Serves a training image's bytes: the local file in mirrored mode (opened without following
+ * a link, only a regular file inside the data directory), else the S3 object, streamed. It runs
+ * after the request guard (same origin, the service's own Host); off loopback it needs the
+ * token, as mutations do, since an image is the users' data.
+ */
+export function useImageRoute(app: AppContext): Plugin {
+  const hasToken = tokenCheckFor(app.config);
+  return {
+    async onRequest({ request, url, fetchAPI, endResponse }) {
+      if (!url.pathname.startsWith(imageRoutePath)) return;
+      const answer = (status: number, text: string) =>
+        endResponse(new fetchAPI.Response(`${text}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8" } }));
+      if (request.method !== "GET" && request.method !== "HEAD") return answer(405, "images are read with GET");
+      if (!hasToken(request)) return answer(401, "images need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback");
+      const parts = url.pathname.slice(imageRoutePath.length).split("/");
+      if (parts.length !== 2) return answer(404, "not an image address: /images/{actorName}/{filename}");
+      let name: string;
+      let filename: string;
+      try {
+        name = assertSafeName(decodeURIComponent(parts[0]!));
+        filename = assertSafeName(decodeURIComponent(parts[1]!));
+      } catch (error) {
+        if (error instanceof UnsafeNameError || error instanceof URIError) return answer(400, error.message);
+        throw error;
+      }
+      const actor = actorByName(app.db, name);
+      const image = actor ? imageByFilename(app.db, actor.id, filename) : null;
+      if (!actor || !image) return answer(404, `no image ${filename} of actor ${name}`);
+      try {
+        const bytes = (app.config.storageMode === "mirrored" ? await localBytes(app, name, filename) : null) ?? (await s3Bytes(app, image.s3Key ?? s3KeyOf(app.config.s3, name, filename)));
+        if (!bytes) return answer(404, `${filename} is neither on local disk nor in S3`);
+        const headers: Record<string, string> = {
+          "content-type": contentTypeOf(filename),
+          etag: bytes.etag,
+          "cache-control": "private, no-cache",
+          ...(bytes.size !== undefined ? { "content-length": String(bytes.size) } : {}),
+        };
+        if (request.headers.get("if-none-match") === bytes.etag) return endResponse(new fetchAPI.Response(null, { status: 304, headers }));
+        endResponse(new fetchAPI.Response(request.method === "HEAD" ? null : bytes.body, { status: 200, headers }));
+      } catch (error) {
+        if (error instanceof UnsafePathError) return answer(403, `refused: ${error.reason}`);
+        throw error;
+      }
+    },
+  };
+}
+
+/** The local file, or null when there is none (then S3 answers). */
+async function localBytes(app: AppContext, name: string, filename: string): Promise<ImageBytes | null> {
+  let opened: Awaited<ReturnType<typeof openRegularFile>>;
+  try {
+    opened = await openRegularFile(app.config.dataDir, app.layout.imagePath(name, filename));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  try {
+    const content = await opened.handle.readFile();
+    // Size and modification time identify the local content without hashing it on every view.
+    const etag = `W/"${opened.stat.size.toString(16)}-${Math.floor(opened.stat.mtimeMs).toString(16)}"`;
+    return { body: new Uint8Array(content.buffer, content.byteOffset, content.byteLength), etag, size: content.byteLength };
+  } finally {
+    await opened.handle.close();
+  }
+}
+
+async function s3Bytes(app: AppContext, key: string): Promise<ImageBytes | null> {
+  if (!app.s3) return null;
+  try {
+    const object = await app.s3.client.send(new GetObjectCommand({ Bucket: app.s3.s3Config.bucket, Key: key }));
+    if (!object.Body) return null;
+    return { body: object.Body.transformToWebStream(), etag: object.ETag ?? `"${key}"`, size: object.ContentLength };
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}

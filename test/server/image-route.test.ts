@@ -1,0 +1,88 @@
+import { symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { bytesFor, makeActor } from "../helpers/actors.ts";
+import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { createWorld, type World } from "../helpers/world.ts";
+
+let server: TestS3Server;
+let world: World;
+let api: Api;
+
+beforeAll(async () => {
+  server = await startTestS3Server();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+afterEach(async () => {
+  await world.close();
+});
+
+async function apiWorld(env: Record<string, string> = {}) {
+  world = await createWorld({ server, env });
+  world.ctx.s3 = world.s3;
+  api = createApi(world.ctx);
+}
+
+const A = "0001_european_30_male";
+
+async function viewUrls(): Promise<{ filename: string; viewUrl: string; s3Url: string }[]> {
+  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query: `{ actor(name: "${A}") { trainingImages { nodes { filename viewUrl s3Url } } } }` }),
+  });
+  const body = (await response.json()) as { data: { actor: { trainingImages: { nodes: { filename: string; viewUrl: string; s3Url: string }[] } } } };
+  return body.data.actor.trainingImages.nodes;
+}
+
+describe("the image route", () => {
+  it("serves the local file, or the S3 object when there is no local copy, from the viewUrl a query gives", async () => {
+    await apiWorld();
+    const actor = await makeActor(world, { name: A, images: [{ local: true, s3: true }, { s3: true }, { local: true }] });
+    const images = await viewUrls();
+    expect(images.map((i) => i.filename)).toEqual(actor.filenames);
+    for (const image of images) {
+      const response = await api.fetch(`http://127.0.0.1${image.viewUrl}`);
+      expect(response.status, image.filename).toBe(200);
+      expect(response.headers.get("content-type")).toBe("image/jpeg");
+      expect(Buffer.from(await response.arrayBuffer())).toEqual(actor.contents.get(image.filename));
+      const etag = response.headers.get("etag")!;
+      expect(etag).toBeTruthy();
+      const again = await api.fetch(`http://127.0.0.1${image.viewUrl}`, { headers: { "if-none-match": etag } });
+      expect(again.status).toBe(304);
+    }
+    // s3Url points at the configured (loopback) endpoint, path-style, not at amazonaws.com.
+    const direct = await fetch(images[1]!.s3Url);
+    expect(images[1]!.s3Url.startsWith(`${world.config.s3.endpoint!.replace(/\/$/, "")}/${world.config.s3.bucket}/`)).toBe(true);
+    expect(Buffer.from(await direct.arrayBuffer())).toEqual(actor.contents.get(images[1]!.filename));
+  });
+
+  it("refuses a hostile name, an unknown image, a linked file, a foreign origin, and off loopback a request without the token", async () => {
+    await apiWorld();
+    const actor = await makeActor(world, { name: A, images: [{ local: true }] });
+    expect((await api.fetch(`http://127.0.0.1/images/${A}/..%2F..%2Fsecret.jpg`)).status).toBe(400);
+    expect((await api.fetch(`http://127.0.0.1/images/${A}/${A}_9.jpg`)).status).toBe(404);
+    const secret = join(world.dataDir, "..", `secret-${Date.now()}.jpg`);
+    writeFileSync(secret, bytesFor("secret"));
+    const path = world.ctx.layout.imagePath(A, actor.filenames[0]!);
+    unlinkSync(path);
+    symlinkSync(secret, path);
+    const linked = await api.fetch(`http://127.0.0.1/images/${A}/${actor.filenames[0]}`);
+    expect(linked.status).toBe(403);
+    expect(await linked.text()).not.toContain("secret");
+    unlinkSync(secret);
+    const foreign = await api.fetch(`http://127.0.0.1/images/${A}/${actor.filenames[0]}`, { headers: { origin: "http://evil.example" } });
+    expect(foreign.status).toBe(403);
+
+    await world.close();
+    await apiWorld({ HOST: "0.0.0.0", API_TOKEN: "s3cret-token" });
+    const owned = await makeActor(world, { name: A, images: [{ local: true }] });
+    const url = `http://127.0.0.1/images/${A}/${owned.filenames[0]}`;
+    expect((await api.fetch(url)).status).toBe(401);
+    const allowed = await api.fetch(url, { headers: { authorization: "Bearer s3cret-token" } });
+    expect(Buffer.from(await allowed.arrayBuffer())).toEqual(owned.contents.get(owned.filenames[0]!));
+  });
+});
