@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import { GraphQLError } from "graphql";
 import type { GraphQLParams, Plugin } from "graphql-yoga";
-import { processRuns } from "./sync/atomic-write.ts";
+import { processRuns } from "./db/process-lease.ts";
 
 /** A file of a multipart request, staged on disk: resolvers read it from `path`, never into memory. */
 export class UploadedFile extends File {

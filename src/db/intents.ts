@@ -1,12 +1,14 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { intents, type IntentRow } from "./schema.ts";
+import { leaseOf, liveOwnerIds } from "./process-lease.ts";
 import type { Db } from "./store.ts";
 
-/** Records that a step is about to touch S3 or disk for this image (before it does). */
+/** Records that a step is about to touch S3 or disk for this image (before it does), owned by this process's lease. */
 export function recordIntent(db: Db, actorId: number, filename: string, operation: string, detail: unknown): number {
+  const ownerId = leaseOf(db).ownerId;
   const row = db
     .insert(intents)
-    .values({ actorId, filename, operation, detail: JSON.stringify(detail), state: "pending", createdAt: new Date().toISOString() })
+    .values({ actorId, filename, operation, detail: JSON.stringify(detail), state: "pending", createdAt: new Date().toISOString(), ownerId })
     .returning({ id: intents.id })
     .get();
   return row.id;
@@ -26,7 +28,13 @@ export function settleIntents(db: Db, ids: readonly number[]): void {
     .run();
 }
 
-/** Steps a crash interrupted, by actor. */
-export function pendingIntents(db: Db): IntentRow[] {
-  return db.select().from(intents).where(eq(intents.state, "pending")).all();
+/** Steps a crash interrupted: pending, and their process gone (a live one is still doing them). */
+export function orphanedIntents(db: Db): IntentRow[] {
+  const live = liveOwnerIds(db);
+  return db
+    .select()
+    .from(intents)
+    .where(eq(intents.state, "pending"))
+    .all()
+    .filter((intent) => intent.ownerId === null || !live.has(intent.ownerId));
 }

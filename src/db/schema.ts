@@ -197,6 +197,8 @@ export const intents = sqliteTable(
     error: text("error"),
     createdAt: text("created_at").notNull(),
     settledAt: text("settled_at"),
+    /** The process lease that recorded it: recovery settles it only once that lease has expired. */
+    ownerId: text("owner_id"),
   },
   (t) => [index("intents_pending").on(t.state, t.actorId)],
 );
@@ -216,6 +218,8 @@ export const jobs = sqliteTable("jobs", {
   startedAt: text("started_at").notNull(),
   finishedAt: text("finished_at"),
   error: text("error"),
+  /** The process lease running it: a job is only marked interrupted once that lease has expired. */
+  ownerId: text("owner_id"),
 });
 
 export const jobActors = sqliteTable(
@@ -237,3 +241,54 @@ export const jobActors = sqliteTable(
 export type IntentRow = typeof intents.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type JobActorRow = typeof jobActors.$inferSelect;
+
+/**
+ * One row per process that writes (SPEC.md §7, several processes): its heartbeat pushes
+ * `expiresAt` on; a row past it, or of a process of this host that no longer runs, belongs
+ * to a process that is gone, and its intents, locks and jobs are anyone's to settle.
+ */
+export const processLeases = sqliteTable("process_leases", {
+  ownerId: text("owner_id").primaryKey(),
+  pid: integer("pid").notNull(),
+  host: text("host").notNull(),
+  /** What the process runs (`sync --all`, `serve`), to name it to whoever waits for it. */
+  command: text("command").notNull(),
+  startedAt: text("started_at").notNull(),
+  /** Epoch milliseconds. */
+  expiresAt: integer("expires_at").notNull(),
+});
+
+/** The process working on an actor now (SPEC.md §7: one at a time, across processes). */
+export const actorLocks = sqliteTable("actor_locks", {
+  actorId: integer("actor_id")
+    .primaryKey()
+    .references(() => actors.id, { onDelete: "cascade" }),
+  ownerId: text("owner_id").notNull(),
+  acquiredAt: text("acquired_at").notNull(),
+});
+
+/**
+ * A manifest about to replace `path` with content of `contentHash`, recorded before the
+ * rename: after a crash between the rename and its record in `source_files`, the file on disk
+ * is recognised as this service's own write, not another tool's edit.
+ */
+export const manifestWrites = sqliteTable("manifest_writes", {
+  path: text("path").primaryKey(),
+  contentHash: text("content_hash").notNull(),
+  startedAt: text("started_at").notNull(),
+});
+
+/** The shared log of actor changes: a server publishes to its subscribers what other processes wrote. */
+export const actorChanges = sqliteTable("actor_changes", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  actorId: integer("actor_id"),
+  name: text("name").notNull(),
+  reason: text("reason").notNull(),
+  jobId: integer("job_id"),
+  ownerId: text("owner_id").notNull(),
+  /** Epoch milliseconds, to drop old rows. */
+  at: integer("at").notNull(),
+});
+
+export type ProcessLeaseRow = typeof processLeases.$inferSelect;
+export type ActorChangeRow = typeof actorChanges.$inferSelect;

@@ -4,6 +4,7 @@ import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { releaseLease } from "./process-lease.ts";
 import * as tables from "./schema.ts";
 
 export type Db = BetterSQLite3Database<typeof tables> & { $client: Database.Database };
@@ -22,7 +23,9 @@ export function openStore(dbPath: string): Db {
   const sqlite = new Database(dbPath);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
-  sqlite.pragma("busy_timeout = 5000");
+  // Several processes share the file (SPEC.md §7): a writer waits for another's short transaction.
+  sqlite.pragma("busy_timeout = 20000");
+  beginTransactionsImmediate(sqlite);
   sqlite.pragma("cache_size = -65536");
   sqlite.pragma("foreign_keys = OFF");
   const db = drizzle(sqlite, { schema: tables }) as Db;
@@ -36,6 +39,27 @@ export function openStore(dbPath: string): Db {
   return db;
 }
 
+/**
+ * Makes every transaction of this connection BEGIN IMMEDIATE (drizzle asks for deferred): a
+ * deferred transaction that reads before it writes fails with SQLITE_BUSY at once, without
+ * waiting, when another process committed in between; an immediate one takes the write lock
+ * first, waiting for it under busy_timeout. Every transaction here writes.
+ */
+function beginTransactionsImmediate(sqlite: Database.Database): void {
+  const transactionOf = sqlite.transaction.bind(sqlite);
+  sqlite.transaction = ((work: (...args: unknown[]) => unknown) => {
+    const variants = transactionOf(work);
+    return Object.assign((...args: unknown[]) => variants.immediate(...args), {
+      default: variants.immediate,
+      deferred: variants.immediate,
+      immediate: variants.immediate,
+      exclusive: variants.exclusive,
+    });
+  }) as Database.Database["transaction"];
+}
+
+/** Releases this process's lease (its locks and intents stay until settled) and closes the file. */
 export function closeStore(db: Db): void {
+  if (db.$client.open) releaseLease(db);
   db.$client.close();
 }

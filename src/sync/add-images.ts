@@ -98,7 +98,7 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
   const stagingRoot = placeLocally ? ctx.layout.root : stagingDir;
   if (placeLocally) makeRealFolder(stagingRoot, stagingDir);
   const staged: string[] = [];
-  const locks = options.locks ?? new ActorLocks();
+  const locks = options.locks ?? new ActorLocks(ctx.db);
   try {
     return await locks.run(actor.id, async () => {
       const type = options.generationType ?? "upload";

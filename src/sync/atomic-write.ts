@@ -1,6 +1,7 @@
 import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import { processRuns } from "../db/process-lease.ts";
 import { assertPlaceable, newFileFlags } from "./safe-files.ts";
 
 /**
@@ -54,17 +55,6 @@ const temporaryName = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 export function isAbandonedTemporaryFile(entry: string): boolean {
   const pid = temporaryName.exec(entry)?.[1];
   return pid !== undefined && !processRuns(Number(pid));
-}
-
-/** Whether a process of this machine runs under `pid` (its temporary files are still in use). */
-export function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it runs, under another user.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Test seam: runs between the fsync of the temporary file and the rename. */

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { and, asc, eq, gt, inArray, notExists, or, sql } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { actors, generations, images, sourceFiles, type ActorRow, type SourceFileRow } from "../db/schema.ts";
+import { forgetManifestWrite, isUnrecordedManifestWrite, recordManifestWrite } from "../db/manifest-writes.ts";
 import { writeFileAtomic, type AtomicWriteHooks } from "./atomic-write.ts";
 import type { SourceFormat } from "./formats/fields.ts";
 import { renderFormatA, type ExportInput } from "./formats/format-a.ts";
@@ -133,7 +134,7 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
   // An untouched actor only gets the files it lacks, unless forced.
   const planned = targets.map((target) =>
     namingFile(target.path, () => {
-      const previous = readUnchanged(layout.root, target.path, sources.get(target.format));
+      const previous = readUnchanged(ctx, actor.id, target, sources.get(target.format));
       if (previous !== undefined && !touched && !options.force) return { ...target, text: undefined };
       // Rendered to text here, before any file is written: a value that cannot be written stops the actor, not half of it.
       const text = manifestText(target.render(previous?.value));
@@ -146,6 +147,7 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     if (text === undefined) continue;
     namingFile(target.path, () => {
       makeRealFolder(layout.root, dirname(target.path));
+      recordManifestWrite(ctx.db, target.path, contentHashOf(text));
       writeFileAtomic(layout.root, target.path, text, options.atomicWriteHooks);
       recordWritten(ctx, actor.id, target.path, target.format, text);
     });
@@ -176,25 +178,32 @@ function namingFile<T>(file: string, work: () => T): T {
 }
 
 /**
- * The file's current JSON value, provided it is what this service last read or wrote;
- * undefined when there is no file yet.
+ * The file's current JSON value, provided it is what this service last read or wrote (a write
+ * a crash left unrecorded is recorded now); undefined when there is no file yet.
  */
-function readUnchanged(root: string, path: string, source: SourceFileRow | undefined): { value: unknown } | undefined {
+function readUnchanged(ctx: AppContext, actorId: number, target: { path: string; format: SourceFormat }, source: SourceFileRow | undefined): { value: unknown } | undefined {
+  const { path } = target;
   // A link in the file's place (or on the way to it) is in the way too, and never followed.
-  if (!assertRealFolder(root, dirname(path)) || !lstatSync(path, { throwIfNoEntry: false })) return undefined;
-  if (!source) throw new ManifestConflictError(path, "a file this service never read is in the way");
-  if (source.error) throw new ManifestConflictError(path, "the file could not be imported");
+  if (!assertRealFolder(ctx.layout.root, dirname(path)) || !lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  if (source?.error) throw new ManifestConflictError(path, "the file could not be imported");
   const bytes = readRegularFileSync(path);
-  if (contentHashOf(bytes) !== source.contentHash) throw new ManifestConflictError(path, "changed on disk since it was last read");
+  const hash = contentHashOf(bytes);
+  if (hash !== source?.contentHash) {
+    if (!isUnrecordedManifestWrite(ctx.db, path, hash)) {
+      throw new ManifestConflictError(path, source ? "changed on disk since it was last read" : "a file this service never read is in the way");
+    }
+    recordWritten(ctx, actorId, path, target.format, bytes);
+  }
   return { value: JSON.parse(bytes.toString("utf8")) };
 }
 
-function recordWritten(ctx: AppContext, actorId: number, path: string, format: SourceFormat, text: string): void {
+function recordWritten(ctx: AppContext, actorId: number, path: string, format: SourceFormat, content: string | Buffer): void {
   const stat = lstatSync(path);
-  const row = { path, actorId, format, sizeBytes: stat.size, mtimeMs: stat.mtimeMs, contentHash: contentHashOf(text), error: null };
+  const row = { path, actorId, format, sizeBytes: stat.size, mtimeMs: stat.mtimeMs, contentHash: contentHashOf(content), error: null };
   ctx.db
     .insert(sourceFiles)
     .values(row)
     .onConflictDoUpdate({ target: sourceFiles.path, set: { ...row, importedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` } })
     .run();
+  forgetManifestWrite(ctx.db, path);
 }

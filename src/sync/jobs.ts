@@ -76,7 +76,7 @@ interface RunningJob {
  * events. One per process: it also holds the per-actor locks every write-through shares.
  */
 export class JobRunner {
-  readonly locks = new ActorLocks();
+  readonly locks: ActorLocks;
   readonly actorChanges = new EventFeed<ActorChange>();
   private readonly running = new Map<number, RunningJob>();
   private readonly intervalMs: number;
@@ -90,6 +90,7 @@ export class JobRunner {
     private readonly ctx: AppContext,
     options: JobRunnerOptions = {},
   ) {
+    this.locks = new ActorLocks(ctx.db);
     this.intervalMs = options.progressIntervalMs ?? 250;
     this.now = options.now ?? (() => new Date());
     this.interruptedAtStart = interruptRunningJobs(ctx.db, this.now().toISOString());

@@ -54,7 +54,7 @@ export async function migrateLegacy(ctx: AppContext, options: MigrateLegacyOptio
   if (selected.length === 0) return report;
 
   const imported = options.dryRun ? null : await importManifests(ctx);
-  const locks = options.locks ?? new ActorLocks();
+  const locks = options.locks ?? new ActorLocks(ctx.db);
   for (const actor of selected) {
     const responsePath = ctx.layout.responsePath(actor.name);
     const migration: ActorMigration = { name: actor.name, responsePath, added: [], listed: [], backupPath: null, manifestsWritten: [] };

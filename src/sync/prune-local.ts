@@ -95,7 +95,7 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
     ctx.logger.info(`${configFilePath(ctx.config.dataDir)}: storage mode is now s3-only`);
   }
 
-  const locks = options.locks ?? new ActorLocks();
+  const locks = options.locks ?? new ActorLocks(ctx.db);
   const gate = pLimit(4);
   const results: ActorApplyResult[] = [];
   await Promise.all(

@@ -30,7 +30,7 @@ export async function rateImages(ctx: AppContext, options: RateImagesOptions): P
     steps: rows.map((row) => ({ kind: "rate", filename: row.filename, bytes: 0, good: options.good, reason: `rate ${label}` })),
     skipped: [],
   };
-  const locks = options.locks ?? new ActorLocks();
+  const locks = options.locks ?? new ActorLocks(ctx.db);
   const result = await locks.run(actor.id, () => applyActorPlan(ctx, options.s3 ?? null, plan));
   return operationReport(false, [plan], [result]);
 }

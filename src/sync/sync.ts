@@ -55,7 +55,7 @@ export interface SyncReport {
  */
 export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOptions = {}): Promise<SyncReport> {
   const started = performance.now();
-  const locks = options.locks ?? new ActorLocks();
+  const locks = options.locks ?? new ActorLocks(ctx.db);
   const report: SyncReport = { dryRun: options.dryRun ?? false, plans: [], totals: planTotals([]), results: [], failedActors: [], failedSteps: 0, seconds: 0 };
   const planOptions = {
     direction: options.direction ?? "both",

@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { processRuns } from "../db/process-lease.ts";
 import type { S3Access } from "./s3-client.ts";
 import { MiB } from "./content-md5.ts";
 import { contentTypeOf, headObject, isPlainMd5Etag, putObjectWithMd5, unquoteEtag, UploadVerificationError } from "./s3-client.ts";
@@ -134,9 +135,22 @@ export async function deleteObject(s3: S3Access, key: string): Promise<void> {
  */
 export const temporaryPrefix = ".am-download.";
 
-/** A new temporary file in `folder`: random, not the target's name, so it fits NAME_MAX whatever that name's length. */
+/**
+ * A new temporary file in `folder`: random, not the target's name, so it fits NAME_MAX whatever
+ * that name's length; it names the writing process, so recovery in another leaves it alone.
+ */
 export function temporaryPathIn(folder: string): string {
-  return join(folder, `${temporaryPrefix}${randomBytes(8).toString("hex")}.tmp`);
+  return join(folder, `${temporaryPrefix}${process.pid}.${randomBytes(8).toString("hex")}.tmp`);
+}
+
+/**
+ * Whether a folder entry is a temporary file of a transfer whose process is gone (one of a
+ * process that still runs is a transfer in progress; a name without a pid is an earlier version's).
+ */
+export function isAbandonedTransferFile(entry: string): boolean {
+  if (!entry.startsWith(temporaryPrefix)) return false;
+  const pid = /^\.am-download\.(\d+)\.[0-9a-f]{16}\.tmp$/.exec(entry)?.[1];
+  return pid === undefined || !processRuns(Number(pid));
 }
 
 /** MD5 of an open file's whole content (from its start, whatever the descriptor's position). */

@@ -1,12 +1,17 @@
 import { lstatSync, readdirSync, unlinkSync } from "node:fs";
 import { lstat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { dirname, join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { recordDeletion, recordTransfer } from "../db/image-writes.ts";
 import { recordAddedImage, recordLocalPruned, recordRating } from "../db/operation-writes.ts";
-import { failIntent, pendingIntents, recordIntent, settleIntents } from "../db/intents.ts";
-import { actors, images } from "../db/schema.ts";
+import { tryLockActor, unlockActor } from "../db/actor-locks.ts";
+import { failIntent, orphanedIntents, recordIntent, settleIntents } from "../db/intents.ts";
+import { leaseOf } from "../db/process-lease.ts";
+import type { ProcessLeaseRow } from "../db/schema.ts";
+import type { Db } from "../db/store.ts";
+import { actors, images, type ActorRow } from "../db/schema.ts";
 import { auditActor } from "./audit.ts";
 import type { S3Access } from "./s3-client.ts";
 import { settleLimit } from "./concurrency.ts";
@@ -17,21 +22,60 @@ import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
 import { assertRealFolder, openRegularFile, placeFile, removeRegularFile } from "./safe-files.ts";
-import { ContentChangedError, deleteObject, downloadFile, md5OfHandle, temporaryPrefix, uploadFile } from "./transfer.ts";
+import { ContentChangedError, deleteObject, downloadFile, isAbandonedTransferFile, md5OfHandle, uploadFile } from "./transfer.ts";
 
-/** Serializes work on one actor (SPEC.md §7: "for the same actor one at a time"); other actors run in parallel. */
+/** How long work on an actor waits for another process to let go of it before skipping it. */
+export const actorLockWaitMs = 30_000;
+const lockPollMs = 100;
+
+/** Another process held the actor for the whole wait: the actor is skipped, named with who holds it. */
+export class ActorBusyError extends Error {
+  constructor(actor: string, holder: ProcessLeaseRow, waitedMs: number) {
+    super(`${actor}: skipped: another process works on it (pid ${holder.pid} on ${holder.host}, \`${holder.command}\`) and did not finish within ${waitedMs / 1000} s`);
+    this.name = "ActorBusyError";
+  }
+}
+
+/**
+ * Serializes work on one actor (SPEC.md §7: "for the same actor one at a time"), within this
+ * process in memory and across processes by a lock row in SQLite; other actors run in parallel.
+ */
 export class ActorLocks {
   private readonly tails = new Map<number, Promise<unknown>>();
 
+  constructor(
+    private readonly db: Db,
+    private readonly waitMs = actorLockWaitMs,
+  ) {}
+
   run<T>(actorId: number, work: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(actorId) ?? Promise.resolve();
-    const next = previous.then(work, work);
+    const locked = () => this.holding(actorId, work);
+    const next = previous.then(locked, locked);
     const tail = next.catch(() => {});
     this.tails.set(actorId, tail);
     void tail.then(() => {
       if (this.tails.get(actorId) === tail) this.tails.delete(actorId);
     });
     return next;
+  }
+
+  /** Runs `work` holding the actor's SQLite lock, waiting (bounded) while another process holds it. */
+  private async holding<T>(actorId: number, work: () => Promise<T>): Promise<T> {
+    const { ownerId } = leaseOf(this.db);
+    const deadline = Date.now() + this.waitMs;
+    for (let holder = tryLockActor(this.db, actorId, ownerId); holder; holder = tryLockActor(this.db, actorId, ownerId)) {
+      if (Date.now() >= deadline) {
+        const actor = this.db.select({ name: actors.name }).from(actors).where(eq(actors.id, actorId)).get();
+        throw new ActorBusyError(actor?.name ?? `actor ${actorId}`, holder, this.waitMs);
+      }
+      await sleep(lockPollMs);
+    }
+    try {
+      return await work();
+    } finally {
+      unlockActor(this.db, actorId, ownerId);
+    }
   }
 }
 
@@ -256,45 +300,70 @@ function unexpected(reason: unknown): never {
 
 export interface RecoveryReport {
   actors: string[];
+  /** Intents settled. */
   intents: number;
   temporaryFilesRemoved: string[];
+  /** Actors whose interrupted changes wait for a later run: another process holds them, or S3 or a manifest refused. */
+  unsettled: string[];
 }
 
 /**
- * Settles the intents a crash left pending (SPEC.md §7), by looking at S3 and disk:
- * temporary files of interrupted downloads and manifest writes are removed; a deletion
- * that was asked for is finished; everything else is settled by auditing the actor, which
- * records what each side really holds (an upload not verified is not synced) and writes
- * the manifests.
+ * Settles the intents a crash left pending (SPEC.md §7) — only those whose process is gone
+ * (its lease expired): another live process is still doing its own. By looking at S3 and
+ * disk, under the actor's lock: temporary files of dead processes' downloads and manifest
+ * writes are removed; a deletion that was asked for is finished; everything else is settled
+ * by auditing the actor, which records what each side really holds (an upload not verified is
+ * not synced) and writes the manifests (its own unrecorded manifest write is recognised).
  */
-export async function recoverIntents(ctx: AppContext, s3: S3Access): Promise<RecoveryReport> {
-  const pending = pendingIntents(ctx.db);
+export async function recoverIntents(ctx: AppContext, s3: S3Access, locks = new ActorLocks(ctx.db)): Promise<RecoveryReport> {
   // Format A manifests of every actor live in one folder: one look covers any interrupted export.
-  const report: RecoveryReport = { actors: [], intents: pending.length, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.root, ctx.layout.manifestsDir) };
-  const byActor = new Map<number, typeof pending>();
-  for (const intent of pending) byActor.set(intent.actorId, [...(byActor.get(intent.actorId) ?? []), intent]);
-  for (const [actorId, actorIntents] of byActor) {
+  const report: RecoveryReport = { actors: [], intents: 0, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.root, ctx.layout.manifestsDir), unsettled: [] };
+  const actorIds = new Set(orphanedIntents(ctx.db).map((intent) => intent.actorId));
+  for (const actorId of actorIds) {
     const actor = ctx.db.select().from(actors).where(eq(actors.id, actorId)).get();
     if (!actor) continue;
-    report.actors.push(actor.name);
-    report.temporaryFilesRemoved.push(...removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name)));
-    for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
-      const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
-      await performStep(ctx, s3, actorId, actor.name, step);
+    try {
+      const settled = await locks.run(actorId, () => recoverActor(ctx, s3, actor));
+      if (settled === null) report.unsettled.push(actor.name);
+      else if (settled.intents > 0) {
+        report.actors.push(actor.name);
+        report.intents += settled.intents;
+        report.temporaryFilesRemoved.push(...settled.temporaryFilesRemoved);
+      }
+    } catch (error) {
+      if (!(error instanceof ActorBusyError)) throw error;
+      ctx.logger.warn(`${error.message}; its interrupted changes are settled by a later run`);
+      report.unsettled.push(actor.name);
     }
-    for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
-      await recoverAddedImage(ctx, s3, actorId, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
-    }
-    const audit = await auditActor(ctx, s3, actorId, { listS3: true });
-    if (!audit.ok) {
-      ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
-      continue;
-    }
-    const exported = await exportManifests(ctx, { actorIds: [actorId] });
-    if (exported.problems.length > 0) throw new Error(exported.problems.map((problem) => problem.reason).join("; "));
-    settleIntents(ctx.db, actorIntents.map((intent) => intent.id));
   }
   return report;
+}
+
+/** Settles one actor's orphaned intents, holding its lock; null when they must wait for a later run. */
+async function recoverActor(ctx: AppContext, s3: S3Access, actor: ActorRow): Promise<{ intents: number; temporaryFilesRemoved: string[] } | null> {
+  // Read again under the lock: another process may have settled them while this one waited.
+  const actorIntents = orphanedIntents(ctx.db).filter((intent) => intent.actorId === actor.id);
+  if (actorIntents.length === 0) return { intents: 0, temporaryFilesRemoved: [] };
+  const temporaryFilesRemoved = removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name));
+  for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
+    const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
+    await performStep(ctx, s3, actor.id, actor.name, step);
+  }
+  for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
+    await recoverAddedImage(ctx, s3, actor.id, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
+  }
+  const audit = await auditActor(ctx, s3, actor.id, { listS3: true });
+  if (!audit.ok) {
+    ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
+    return null;
+  }
+  const exported = await exportManifests(ctx, { actorIds: [actor.id] });
+  if (exported.problems.length > 0) {
+    ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${exported.problems.map((problem) => problem.reason).join("; ")}`);
+    return null;
+  }
+  settleIntents(ctx.db, actorIntents.map((intent) => intent.id));
+  return { intents: actorIntents.length, temporaryFilesRemoved };
 }
 
 /**
@@ -329,7 +398,7 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
 }
 
 /**
- * Removes what interrupted downloads and atomic writes of killed processes left in `folder`
+ * Removes what interrupted downloads and atomic writes of gone processes left in `folder`
  * under the data directory `root`; returns the paths. Only regular files in a real folder are
  * ours: a folder reached through a link is not looked into, and a link is never removed.
  */
@@ -342,7 +411,7 @@ export function removeTemporaryFiles(root: string, folder: string): string[] {
     return [];
   }
   const removed = entries
-    .filter((entry) => entry.startsWith(temporaryPrefix) || isAbandonedTemporaryFile(entry))
+    .filter((entry) => isAbandonedTransferFile(entry) || isAbandonedTemporaryFile(entry))
     .map((entry) => join(folder, entry))
     .filter((path) => lstatSync(path, { throwIfNoEntry: false })?.isFile());
   for (const path of removed) unlinkSync(path);
