@@ -23,7 +23,8 @@ const assetFiles: Record<string, { file: () => string; type: string }> = {
 const assetCache = new Map<string, Buffer>();
 
 function readAsset(name: string): Buffer | undefined {
-  const asset = assetFiles[name];
+  // Own entries only: `/graphiql-assets/constructor` found Object's and answered 500 with a stack.
+  const asset = Object.hasOwn(assetFiles, name) ? assetFiles[name] : undefined;
   if (!asset) return undefined;
   let bytes = assetCache.get(name);
   if (!bytes) {

@@ -46,6 +46,8 @@ export function requestRefusalFor(config: Config): RequestRefusal {
   return (request) => {
     const url = new URL(request.url);
     const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    // `Host: evil.example@127.0.0.1` puts a user part in the URL, whose host then reads as loopback.
+    if (url.username !== "" || url.password !== "") return "a Host with a user part is not one of this service's names";
     if (!hostnames.has(host)) return `host ${url.hostname} is not one of this service's names (ALLOWED_HOSTS adds one)`;
     const origin = request.headers.get("origin");
     if (origin !== null) {

@@ -10,6 +10,8 @@ import type { AppContext } from "./context.ts";
 import { cachedStatement } from "./db/statements.ts";
 import { defaultQueryFor, renderGraphiQLPage, useGraphiQLAssets } from "./graphiql.ts";
 import { useImageRoute } from "./image-route.ts";
+import { usePage } from "./page/page-route.ts";
+import { useThumbnailRoute } from "./page/thumbnails.ts";
 import { assertServableConfig, requestRefusalFor, useOperationToken, useRequestGuard } from "./request-guard.ts";
 import { createGraphQLContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
@@ -61,6 +63,8 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
     plugins: [
       useRequestGuard(app.config, refusal),
       useImageRoute(app),
+      useThumbnailRoute(app),
+      usePage(app.config),
       useRequestId(),
       ...useObservability(app),
       useRequestBodyLimits({
@@ -146,7 +150,14 @@ function isUnexpected(error: GraphQLError): boolean {
 export async function startServer(app: AppContext, options: ApiOptions = {}): Promise<Server> {
   assertServableConfig(app.config);
   await removeAbandonedUploads(uploadsDir(app.config.dataDir));
-  const server = createServer(createApi(app, options));
+  const api = createApi(app, options);
+  // Yoga builds each request's URL from its target and `Host`: one that does not parse (an
+  // absolute-form target `POST http://evil.example/graphql`, `OPTIONS *`, `Host: a b`) threw
+  // before any plugin ran and was answered 500 with the stack. Refused here: 400, no detail.
+  const server = createServer((request, response) => {
+    if (request.url?.startsWith("/") && URL.canParse(`http://${request.headers.host || "localhost"}${request.url}`)) return void api(request, response);
+    response.writeHead(400, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("bad request target or Host\n");
+  });
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
     server.listen(app.config.port, app.config.host, () => {

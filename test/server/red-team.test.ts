@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { maxIndexedActors } from "../../src/db/image-queries.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
@@ -26,6 +26,21 @@ async function serve(actorCount = 3): Promise<{ world: ApiWorld; port: number }>
   const server = await startServer(world.ctx);
   servers.push(server);
   return { world, port: (server.address() as AddressInfo).port };
+}
+
+/** Sends `text` as is on a socket and returns the status line and the body. */
+function rawRequest(port: number, text: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolveResponse, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.end(text));
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk) => (answer += chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const [head = "", ...rest] = answer.split("\r\n\r\n");
+      resolveResponse({ status: Number(head.split(" ")[1]), body: rest.join("\r\n\r\n") });
+    });
+  });
 }
 
 async function post(port: number, query: string, variables?: Record<string, unknown>) {
@@ -68,3 +83,42 @@ describe("red team: query cost", () => {
   }, 120_000);
 });
 
+describe("red team: errors never show the server's stack", () => {
+  const stackLike = /\bat \S+ \(|node_modules|\.ts:\d+/;
+
+  it("answers a GraphiQL asset name of Object's prototype 404, not 500 with a stack", async () => {
+    const { port } = await serve();
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const response = await fetch(`http://127.0.0.1:${port}/graphiql-assets/${name}`);
+      const text = await response.text();
+      expect(response.status, name).toBe(404);
+      expect(text).not.toMatch(stackLike);
+    }
+    expect((await fetch(`http://127.0.0.1:${port}/graphiql-assets/graphiql.min.css`)).status).toBe(200);
+  });
+
+  it("refuses a request target or Host that makes no URL (absolute form, `*`, a bad port) with 400 and no stack", async () => {
+    const { world, port } = await serve();
+    const [actor] = planActors(1, () => 1);
+    const mutation = JSON.stringify({ query: `mutation { rateImage(name: "${actor!.name}", filename: "${actor!.name}_0.jpg", rating: BAD) { __typename } }` });
+    const request = (line: string, host: string) =>
+      `${line}\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${mutation.length}\r\nConnection: close\r\n\r\n${mutation}`;
+    for (const [line, host] of [
+      ["POST http://evil.example/graphql HTTP/1.1", `127.0.0.1:${port}`],
+      ["OPTIONS * HTTP/1.1", `127.0.0.1:${port}`],
+      ["POST /graphql HTTP/1.1", "127.0.0.1:99999"],
+      ["POST /graphql HTTP/1.1", "a b"],
+    ] as const) {
+      const answer = await rawRequest(port, request(line, host));
+      expect(answer.status, `${line} / ${host}`).toBe(400);
+      expect(answer.body).not.toMatch(stackLike);
+    }
+    // A user part in Host made the URL's host read as loopback past the DNS-rebinding check.
+    const userPart = await rawRequest(port, request("POST /graphql HTTP/1.1", `evil.example@127.0.0.1:${port}`));
+    expect(userPart.status).toBe(403);
+    const good = world.ctx.db.$client.prepare("SELECT good FROM images WHERE filename = ?").pluck().get(`${actor!.name}_0.jpg`);
+    expect(good).not.toBe(0);
+    // The service's own requests still work.
+    expect((await rawRequest(port, request("POST /graphql HTTP/1.1", `127.0.0.1:${port}`))).status).toBe(200);
+  });
+});
