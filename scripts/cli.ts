@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerImportCommands } from "./commands/import-export.ts";
 import { registerScanCommand } from "./commands/scan.ts";
@@ -5,9 +6,15 @@ import { registerAuditCommand } from "./commands/audit.ts";
 import { registerDemoCommand } from "./commands/demo.ts";
 import { registerServeCommand } from "./commands/serve.ts";
 import { registerRepairCommands } from "./commands/repair.ts";
+import { registerReadCommands } from "./commands/read.ts";
+
+// package.json is one folder up from scripts/, two from the compiled dist/scripts/.
+const packageJson = new URL(import.meta.url.endsWith(".js") ? "../../package.json" : "../package.json", import.meta.url);
+const { version } = JSON.parse(readFileSync(packageJson, "utf8")) as { version: string };
 
 const program = new Command("actor-manifests")
   .description("Keeps every training image of every actor accounted for across local disk and S3.")
+  .version(version)
   .showHelpAfterError();
 
 registerImportCommands(program);
@@ -16,5 +23,6 @@ registerAuditCommand(program);
 registerDemoCommand(program);
 registerServeCommand(program);
 registerRepairCommands(program);
+registerReadCommands(program);
 
 await program.parseAsync(process.argv);
