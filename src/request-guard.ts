@@ -79,11 +79,20 @@ export function useRequestGuard(config: Config, refusal: RequestRefusal): Plugin
     maxAge: 600,
   };
   const corsGrants = new WeakMap<Request, Record<string, string>>();
+  const hasToken = tokenCheckFor(config);
   return {
     onRequest({ request, url, fetchAPI, endResponse }) {
       const reason = refusal(request);
       if (reason !== null) {
         endResponse(new fetchAPI.Response(`${reason}\n`, { status: 403, headers: { "content-type": "text/plain; charset=utf-8" } }));
+        return;
+      }
+      // Off loopback, a multipart body (an upload: only addImages takes one, a mutation) needs the
+      // token before a byte of it is staged: without this, anyone reaching the port could write
+      // MAX_UPLOAD_BYTES per request into $DATA_DIR/.uploads, only to be refused afterwards.
+      if (request.method === "POST" && /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "") && !hasToken(request)) {
+        const text = "uploads need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback\n";
+        endResponse(new fetchAPI.Response(text, { status: 401, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" } }));
         return;
       }
       const origin = request.headers.get("origin");

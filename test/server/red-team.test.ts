@@ -1,10 +1,12 @@
-import type { Server } from "node:http";
+import { existsSync, readdirSync } from "node:fs";
+import { request as httpRequest, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { maxIndexedActors } from "../../src/db/image-queries.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { maxAliases } from "../../src/schema/query-cost.ts";
 import { startServer } from "../../src/server.ts";
+import { uploadsDir } from "../../src/uploads.ts";
 import { insertActors, makeApiWorld, planActors, type ApiWorld } from "../helpers/api-world.ts";
 
 /**
@@ -19,8 +21,8 @@ afterEach(async () => {
   for (const w of worlds.splice(0)) w.dispose();
 });
 
-async function serve(actorCount = 3): Promise<{ world: ApiWorld; port: number }> {
-  const world = makeApiWorld({ env: { PORT: "0" } });
+async function serve(actorCount = 3, env: Record<string, string> = {}): Promise<{ world: ApiWorld; port: number }> {
+  const world = makeApiWorld({ env: { PORT: "0", ...env } });
   worlds.push(world);
   insertActors(world.ctx.db, planActors(actorCount, () => 1));
   const server = await startServer(world.ctx);
@@ -120,5 +122,47 @@ describe("red team: errors never show the server's stack", () => {
     expect(good).not.toBe(0);
     // The service's own requests still work.
     expect((await rawRequest(port, request("POST /graphql HTTP/1.1", `127.0.0.1:${port}`))).status).toBe(200);
+  });
+});
+
+describe("red team: uploads off loopback", () => {
+  it("refuses a multipart body without the token before staging any of it", async () => {
+    const { world, port } = await serve(1, { HOST: "0.0.0.0", API_TOKEN: "red-team-token" });
+    const boundary = "red-team";
+    const [actor] = planActors(1, () => 1);
+    const head =
+      `--${boundary}\r\ncontent-disposition: form-data; name="operations"\r\n\r\n` +
+      JSON.stringify({ query: `mutation ($file: File!) { addImages(name: "${actor!.name}", images: [{ file: $file }]) { __typename } }`, variables: { file: null } }) +
+      `\r\n--${boundary}\r\ncontent-disposition: form-data; name="map"\r\n\r\n{"0":["variables.file"]}` +
+      `\r\n--${boundary}\r\ncontent-disposition: form-data; name="0"; filename="${actor!.name}_9.jpg"\r\ncontent-type: image/jpeg\r\n\r\n`;
+    // The body is left open after 4 MiB of the file: the answer must not wait for the rest,
+    // and nothing of it may be on disk meanwhile (it was, until the mutation was refused).
+    const answer = await new Promise<number>((resolveAnswer, reject) => {
+      const req = httpRequest(
+        {
+          agent: false,
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: "/graphql",
+          headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "x-graphql-yoga-csrf": "1", "transfer-encoding": "chunked" },
+        },
+        (res) => {
+          res.resume();
+          resolveAnswer(res.statusCode ?? 0);
+          req.destroy();
+        },
+      );
+      req.on("error", () => {});
+      req.write(head);
+      req.write(Buffer.alloc(4 * 1024 * 1024));
+      setTimeout(() => {
+        const staged = existsSync(uploadsDir(world.dataDir)) ? readdirSync(uploadsDir(world.dataDir)) : [];
+        req.destroy();
+        reject(new Error(`no answer while the body is open; staged: ${JSON.stringify(staged)}`));
+      }, 3_000);
+    });
+    expect(answer).toBe(401);
+    expect(existsSync(uploadsDir(world.dataDir)) ? readdirSync(uploadsDir(world.dataDir)) : []).toEqual([]);
   });
 });
