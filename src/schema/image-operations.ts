@@ -1,3 +1,5 @@
+import { validateActorFilter } from "../db/actor-queries.ts";
+import { pageImages, validateImageFilter } from "../db/image-queries.ts";
 import { jobById } from "../db/job-writes.ts";
 import type { ActorRow } from "../db/schema.ts";
 import { addImages } from "../sync/add-images.ts";
@@ -19,7 +21,7 @@ import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { ErrorInterface, InvalidFilterError, UnknownActorError, UnsafeNameError } from "./errors.ts";
-import { RatingEnum } from "./inputs.ts";
+import { ActorFilterInput, RatingEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
 import { UploadedFile } from "../uploads.ts";
 import {
   announce,
@@ -324,6 +326,63 @@ builder.mutationFields((t) => ({
         switchToS3Only: args.switchToS3Only ?? false,
       });
       return jobById(ctx.app.db, id)!;
+    },
+  }),
+}));
+
+const RateSelectionPayload = builder
+  .objectRef<{ rating: "good" | "bad" | "unrated"; imageCount: number; actors: ActorRow[]; failedSteps: number }>("RateSelectionPayload")
+  .implement({
+    description: "What rating a selection of images did: one write per touched file, actor by actor.",
+    fields: (t) => ({
+      rating: t.field({ type: RatingEnum, description: "The rating given.", resolve: (p) => p.rating }),
+      imageCount: t.exposeInt("imageCount", { description: "Images rated." }),
+      failedSteps: t.exposeInt("failedSteps", { description: "Ratings that could not be written (their actors' manifests say which)." }),
+      actors: t.field({ type: [Actor], description: "The actors whose images were rated, with fresh statistics.", resolve: (p) => p.actors }),
+    }),
+  });
+
+/** More than this many images in one `rateSelection` is more likely a missing filter than a choice. */
+const defaultMaxRated = 1_000;
+
+builder.mutationFields((t) => ({
+  rateSelection: t.field({
+    type: RateSelectionPayload,
+    description:
+      "Rates every image a selection picks, across actors: by filter (e.g. `{ duplicate: true }`), by filenames, or both. Each touched actor's rows, prompt_metadata.json and manifests are written once.",
+    args: {
+      filter: t.arg({ type: TrainingImageFilterInput, description: "The images to rate, e.g. `{ filenames: [...] }` or `{ status: [MISSING] }`." }),
+      actorFilter: t.arg({ type: ActorFilterInput, description: "Only images of actors matching this, e.g. `{ name: \"0042_european_30_male\" }`." }),
+      rating: t.arg({ type: RatingEnum, required: true, description: "GOOD, BAD or UNRATED." }),
+      maxImages: t.arg.int({ defaultValue: defaultMaxRated, description: `Refuse when the selection holds more images (default ${defaultMaxRated}).` }),
+    },
+    errors: {
+      types: [InvalidFilterError, UnsafeNameError, NotAnImageError, ManifestConflictError],
+      directResult: true,
+      union: { name: "RateSelectionResult", description: "The ratings written, or why not." },
+    },
+    resolve: async (_root, args, ctx) => {
+      const filter = toImageFilter(args.filter);
+      const actorFilter = toActorFilter(args.actorFilter);
+      if (!filter && !actorFilter) throw new InvalidFilterError("filter", "say which images to rate: a filter, an actorFilter, or both");
+      if (filter) validateImageFilter(filter);
+      if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
+      const maxImages = args.maxImages ?? defaultMaxRated;
+      const selected = await pageImages(ctx.app.db, filter, actorFilter, maxImages);
+      if (selected.hasNextPage) throw new InvalidFilterError("maxImages", `the selection holds more than ${maxImages} images; narrow it or raise maxImages`);
+      const byActor = new Map<number, string[]>();
+      for (const row of selected.rows) byActor.set(row.actorId, [...(byActor.get(row.actorId) ?? []), row.filename]);
+      const good = ratingValue(args.rating);
+      let failedSteps = 0;
+      const actors: ActorRow[] = [];
+      for (const [actorId, filenames] of byActor) {
+        const report = await rateImages(ctx.app, { actor: actorId, filenames, good, locks: ctx.app.jobs?.locks, s3: ctx.app.s3 ?? null });
+        failedSteps += report.failedSteps;
+        const actor = freshActor(ctx, actorId);
+        announce(ctx, actor, "operation");
+        actors.push(actor);
+      }
+      return { rating: args.rating, imageCount: selected.rows.length, actors, failedSteps };
     },
   }),
 }));
