@@ -26,6 +26,10 @@ export const maxS3KeyBytes = 1024;
 export function assertSafeName(value: string): string {
   if (typeof value !== "string" || value.length === 0) throw new UnsafeNameError(String(value), "empty");
   if (value.includes("\0")) throw new UnsafeNameError(value, "contains a NUL byte");
+  // S3 lists keys in XML, which reads "\r\n" as "\n": such an image was listed as another name
+  // and its own was LOCAL_ONLY after every scan. A lone surrogate made no S3 key at all.
+  if (/\p{Cc}/u.test(value)) throw new UnsafeNameError(value, "contains a control character");
+  if (/\p{Cs}/u.test(value)) throw new UnsafeNameError(value, "is not valid Unicode (a lone surrogate)");
   if (value.includes("/") || value.includes("\\")) throw new UnsafeNameError(value, "contains a path separator");
   if (value.includes("..")) throw new UnsafeNameError(value, "contains '..'");
   if (value.startsWith(".")) throw new UnsafeNameError(value, "starts with '.' (reserved for the service's temporary files)");

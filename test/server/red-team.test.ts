@@ -7,7 +7,9 @@ import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { maxAliases } from "../../src/schema/query-cost.ts";
 import { startServer } from "../../src/server.ts";
 import { uploadsDir } from "../../src/uploads.ts";
+import { makeActor } from "../helpers/actors.ts";
 import { insertActors, makeApiWorld, planActors, type ApiWorld } from "../helpers/api-world.ts";
+import { createWorld } from "../helpers/world.ts";
 
 /**
  * Attacks on the real server (SPEC.md §9), each found by red-teaming after issue 9's fixes:
@@ -16,9 +18,11 @@ import { insertActors, makeApiWorld, planActors, type ApiWorld } from "../helper
 
 const worlds: ApiWorld[] = [];
 const servers: Server[] = [];
+const closing: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await new Promise((resolveClose) => server.close(resolveClose));
   for (const w of worlds.splice(0)) w.dispose();
+  for (const close of closing.splice(0)) await close();
 });
 
 async function serve(actorCount = 3, env: Record<string, string> = {}): Promise<{ world: ApiWorld; port: number }> {
@@ -164,5 +168,46 @@ describe("red team: uploads off loopback", () => {
     });
     expect(answer).toBe(401);
     expect(existsSync(uploadsDir(world.dataDir)) ? readdirSync(uploadsDir(world.dataDir)) : []).toEqual([]);
+  });
+});
+
+describe("red team: names", () => {
+  it("refuses a filename with a control character or a lone surrogate, naming the rule, and writes nothing", async () => {
+    // "x\r\n1.jpg" was added and uploaded, then every scan found it LOCAL_ONLY: S3's XML listing
+    // gives the key back as "x\n1.jpg". A lone surrogate failed in the S3 client: "Unexpected error.".
+    const world = await createWorld({ env: { PORT: "0" } });
+    closing.push(() => world.close());
+    world.ctx.s3 = world.s3;
+    const name = "0001_european_30_male";
+    await makeActor(world, { name, images: [{ local: true, s3: true }] });
+    const server = await startServer(world.ctx);
+    servers.push(server);
+    const port = (server.address() as AddressInfo).port;
+    const cases = [
+      [`${name}_x\r\n1.jpg`, "control character"],
+      [`${name}_x\n1.jpg`, "control character"],
+      [`${name}_x\u007f.jpg`, "control character"],
+      [`${name}_x\ud800.jpg`, "lone surrogate"],
+    ] as const;
+    for (const [filename, rule] of cases) {
+      const form = new FormData();
+      form.set(
+        "operations",
+        JSON.stringify({
+          query: `mutation ($f: File!, $n: String) { addImages(name: "${name}", images: [{ file: $f, filename: $n }]) { __typename ... on InvalidFilenameError { reason } } }`,
+          variables: { f: null, n: filename },
+        }),
+      );
+      form.set("map", JSON.stringify({ 0: ["variables.f"] }));
+      form.set("0", new Blob(["not really a jpeg"], { type: "image/jpeg" }), "upload.jpg");
+      const response = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body: form });
+      const body = (await response.json()) as { data?: any; errors?: unknown };
+      expect(body.errors, JSON.stringify(filename)).toBeUndefined();
+      expect(body.data.addImages.__typename, JSON.stringify(filename)).toBe("InvalidFilenameError");
+      expect(body.data.addImages.reason).toContain(rule);
+    }
+    const rows = world.ctx.db.$client.prepare("SELECT count(*) FROM images WHERE filename LIKE ?").pluck().get(`${name}_x%`);
+    expect(rows).toBe(0);
+    expect(readdirSync(world.ctx.layout.trainingDir(name)).filter((entry) => entry.includes("_x"))).toEqual([]);
   });
 });
