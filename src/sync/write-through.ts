@@ -22,7 +22,7 @@ import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
 import { assertRealFolder, openRegularFile, placeFile, removeRegularFile } from "./safe-files.ts";
-import { ContentChangedError, deleteObject, downloadFile, isAbandonedTransferFile, md5OfHandle, uploadFile } from "./transfer.ts";
+import { ContentChangedError, deleteObject, downloadFile, isAbandonedTransferFile, md5OfHandle, uploadFile, type StoredObject } from "./transfer.ts";
 
 /** How long work on an actor waits for another process to let go of it before skipping it. */
 export const actorLockWaitMs = 30_000;
@@ -173,7 +173,8 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
   const s3 = needS3(s3Access, step);
   switch (step.kind) {
     case "upload": {
-      const stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined);
+      // A process that held the actor before this one may have uploaded it since the plan: never twice.
+      const stored = (step.expectedMd5 ? await storedAlready(s3, key, step.expectedMd5) : null) ?? (await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined));
       const local = await lstat(path);
       recordTransfer(db, actorId, step.filename, {
         md5: stored.md5,
@@ -259,6 +260,12 @@ async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: st
     generationId: step.generationId,
     source: step.source,
   });
+}
+
+/** What S3 holds under `key` when it is already this content (its metadata MD5), else null. */
+async function storedAlready(s3: S3Access, key: string, md5: string): Promise<StoredObject | null> {
+  const head = await headObject(s3.client, s3.s3Config.bucket, key);
+  return head?.metadataMd5 === md5 ? { md5, size: head.size, etag: head.etag, lastModified: head.lastModified } : null;
 }
 
 function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
