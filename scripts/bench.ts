@@ -5,6 +5,7 @@
  *   npm run bench -- api        metadata scale: open an actor and stats over HTTP, p50/p99
  *   npm run bench -- content    content scale: audit beside md5sum
  *   npm run bench -- sync       content scale: sync to an empty bucket beside aws s3 sync / rclone copy, no-change re-sync and scan
+ *   npm run bench -- cli        CLI start: --help beside node -e 0
  * Prints each figure beside its bar and writes them all to bench-results.json.
  * Generated data sets are kept under ./bench-data to be reused by the next run.
  */
@@ -14,10 +15,11 @@ import { resolve } from "node:path";
 import { runContentBench } from "./bench/content.ts";
 import type { BenchFigure } from "./bench/figures.ts";
 import { runApiBench } from "./bench/api.ts";
+import { runCliStartBench } from "./bench/cli-start.ts";
 import { runImportBench } from "./bench/import.ts";
 import { runSyncBench } from "./bench/sync.ts";
 
-const parts = ["import", "api", "content", "sync"] as const;
+const parts = ["import", "api", "content", "sync", "cli"] as const;
 type Part = (typeof parts)[number];
 
 const program = new Command("bench")
@@ -36,6 +38,7 @@ const program = new Command("bench")
     if (run.has("api")) figures.push(...(await runApiBench({ dir })));
     if (run.has("content")) figures.push(...(await runContentBench({ runs })).figures);
     if (run.has("sync")) figures.push(...(await runSyncBench({ runs })));
+    if (run.has("cli")) figures.push(...runCliStartBench({ runs }));
 
     for (const figure of figures) console.log(formatFigure(figure));
     writeFileSync(flags.out, `${JSON.stringify({ at: new Date().toISOString(), cores: (await import("node:os")).availableParallelism(), figures }, null, 2)}\n`);

@@ -10,6 +10,8 @@ import type { AppContext } from "./context.ts";
 import { cachedStatement } from "./db/statements.ts";
 import { defaultQueryFor, renderGraphiQLPage, useGraphiQLAssets } from "./graphiql.ts";
 import { useImageRoute } from "./image-route.ts";
+import { usePage } from "./page/page-route.ts";
+import { useThumbnailRoute } from "./page/thumbnails.ts";
 import { assertServableConfig, requestRefusalFor, useOperationToken, useRequestGuard } from "./request-guard.ts";
 import { createGraphQLContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
@@ -61,6 +63,8 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
     plugins: [
       useRequestGuard(app.config, refusal),
       useImageRoute(app),
+      useThumbnailRoute(app),
+      usePage(app.config),
       useRequestId(),
       ...useObservability(app),
       useRequestBodyLimits({
