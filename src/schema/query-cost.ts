@@ -56,8 +56,8 @@ export function statsCost(args: { imageFilter?: ImageFilterArg | null }, ctx: Co
   return 1 + scanCost(countActors(ctx.app.db, undefined)) + images;
 }
 
-/** Exact duplicates group every image row by MD5 (no index serves it): the images table. */
-export function duplicatesCost(ctx: CostContext): number {
+/** A figure read from every image row (duplicates group them by MD5; generation-type breakdowns join them): the images table. */
+export function imageTableCost(ctx: CostContext): number {
   return 1 + scanCost(imageCountFromStatistics(ctx.app.db, undefined));
 }
 

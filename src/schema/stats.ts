@@ -23,7 +23,7 @@ import { builder, maxPageSize } from "./builder.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
 import { badUserInput, readWithArguments } from "./errors.ts";
 import { ActorFilterInput, humanSize, RatingEnum, SyncStatusEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
-import { duplicatesCost, statsCost } from "./query-cost.ts";
+import { imageTableCost, statsCost } from "./query-cost.ts";
 import { TrainingImage } from "./training-image.ts";
 
 const statusOrder: [StatusPart, SyncStatus | null][] = [
@@ -128,7 +128,7 @@ const GenerationTypeGroup = builder.objectRef<GenerationTypeGroupShape>("Generat
     statistics: t.field({
       type: ImageStatistics,
       description: "Those images by status and by rating, with bytes (reads the image rows).",
-      complexity: (_args, ctx) => statsCost({}, ctx),
+      complexity: (_args, ctx) => imageTableCost(ctx),
       resolve: (group) => group.figures(),
     }),
   }),
@@ -230,7 +230,7 @@ Stats.implement({
     duplicates: t.field({
       type: DuplicateStatistics,
       description: "Exact duplicates (same MD5) among the images in scope, within and across actors (reads the image rows).",
-      complexity: (_args, ctx) => duplicatesCost(ctx),
+      complexity: (_args, ctx) => imageTableCost(ctx),
       resolve: (scope, _a, ctx) => duplicateSummary(ctx.app.db, scope),
     }),
   }),
@@ -316,7 +316,7 @@ builder.queryFields((t) => ({
         imageFilter: t.arg({ type: TrainingImageFilterInput, description: scopeDescriptions.imageFilter }),
         acrossActors: t.arg.boolean({ description: "true: only groups spanning two actors or more; false: only groups within one actor." }),
       },
-      complexity: (args, ctx) => ({ field: duplicatesCost(ctx), multiplier: Math.max(1, Math.min(args.first ?? 50, maxPageSize)) }),
+      complexity: (args, ctx) => ({ field: imageTableCost(ctx), multiplier: Math.max(1, Math.min(args.first ?? 50, maxPageSize)) }),
       resolve: (_root, args, ctx) =>
         readWithArguments(() => {
           const scope = statsScope(args);
