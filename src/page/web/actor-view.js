@@ -8,7 +8,7 @@ import { ImageGrid } from "./image-grid.js";
 import { DetailsPanel, Lightbox } from "./image-details.js";
 import { useJobFinished } from "./jobs.js";
 import { DeleteDialog, startAudit, startScan, SyncDialog } from "./operations.js";
-import { formatBytes, formatTime, ratingOf, ratings, StatusBar, statusClass, statuses, toast } from "./ui.js";
+import { formatBytes, formatTime, ratingOf, ratings, StatusBar, statusClass, statuses, toast, useStableHandler } from "./ui.js";
 
 const figures = `totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes`;
 
@@ -105,27 +105,24 @@ export function ActorView({ name }) {
     [images, name],
   );
 
-  const rateTile = useCallback((image, value) => rate(selection.has(image.filename) && selection.size > 1 ? [...selection] : [image.filename], value), [rate, selection]);
+  const rateTile = useStableHandler((image, value) => rate(selection.has(image.filename) && selection.size > 1 ? [...selection] : [image.filename], value));
 
-  const pick = useCallback(
-    (index, event) => {
-      const filename = visible[index].filename;
-      if (event.shiftKey && anchor !== null) {
-        const [from, to] = anchor < index ? [anchor, index] : [index, anchor];
-        setSelection(new Set(visible.slice(from, to + 1).map((image) => image.filename)));
-      } else if (event.ctrlKey || event.metaKey) {
-        const next = new Set(selection);
-        next.has(filename) ? next.delete(filename) : next.add(filename);
-        setSelection(next);
-        setAnchor(index);
-      } else {
-        setSelection(new Set([filename]));
-        setAnchor(index);
-      }
-      setFocus(index);
-    },
-    [visible, anchor, selection],
-  );
+  const pick = useStableHandler((index, event) => {
+    const filename = visible[index].filename;
+    if (event.shiftKey && anchor !== null) {
+      const [from, to] = anchor < index ? [anchor, index] : [index, anchor];
+      setSelection(new Set(visible.slice(from, to + 1).map((image) => image.filename)));
+    } else if (event.ctrlKey || event.metaKey) {
+      const next = new Set(selection);
+      next.has(filename) ? next.delete(filename) : next.add(filename);
+      setSelection(next);
+      setAnchor(index);
+    } else {
+      setSelection(new Set([filename]));
+      setAnchor(index);
+    }
+    setFocus(index);
+  });
 
   useEffect(() => {
     if (focus === null) return;

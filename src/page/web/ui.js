@@ -1,6 +1,16 @@
 // Small pieces every view uses: sync status and rating vocabulary, figures, dialogs, toasts, plans.
 import { html } from "htm/preact";
-import { useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+
+/**
+ * A handler whose identity never changes but which always runs the latest `handler`: grid
+ * tiles skip re-rendering, so a handler they hold must not close over old state.
+ */
+export function useStableHandler(handler) {
+  const latest = useRef(handler);
+  latest.current = handler;
+  return useCallback((...args) => latest.current(...args), []);
+}
 
 /** SPEC.md §2's statuses, in the order the page lists them; null is "not checked yet". */
 export const statuses = [
