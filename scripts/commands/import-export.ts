@@ -26,12 +26,15 @@ export function registerImportCommands(program: Command): void {
     .description("write the manifests of actors changed in SQLite (format A always, format B where present)")
     .option("--actor-id <id...>", "only these actor row ids")
     .option("--force", "render every actor, not only changed ones (unchanged files are still not rewritten)")
-    .action((flags: CommonFlags & { force?: boolean; actorId?: string[] }) =>
+    .option("--rebuild", "replace files with problems (left alone otherwise) from SQLite, keeping the old bytes beside each as {file}.bak")
+    .action((flags: CommonFlags & { force?: boolean; rebuild?: boolean; actorId?: string[] }) =>
       runWithContext(flags, async (ctx) => {
-        const report = await exportManifests(ctx, { force: flags.force, actorIds: flags.actorId?.map(Number) });
+        const report = await exportManifests(ctx, { force: flags.force, rebuild: flags.rebuild, actorIds: flags.actorId?.map(Number) });
         printResult(flags.json, report, () => [
           `exported ${report.actorsExported} actors, wrote ${report.filesWritten.length} files; ${report.actorsSkipped} skipped`,
           ...report.problems.map((p) => `problem: ${p.reason}`),
+          ...report.leftAlone.map((p) => `left alone: ${p.file}: ${p.reason} (--rebuild replaces it, keeping a .bak)`),
+          ...report.backups.map((path) => `old bytes kept in ${path}`),
         ]);
         return report.problems.length > 0 ? 1 : 0;
       }),

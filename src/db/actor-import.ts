@@ -121,15 +121,20 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
   return run();
 }
 
-/** Records files that could not be imported, so an unchanged broken file is reported without re-reading it. */
-export function recordFailedSources(db: Db, files: SourceFileRecord[]): void {
+/**
+ * Records files with problems outside an actor's import (unreadable ones, or any file of an
+ * actor whose rows are kept as they were), so an unchanged one is reported again without
+ * re-reading it. `actorId` ties the problems to their actor (`Actor.problems`); null when
+ * no actor can be told, which keeps a link made before.
+ */
+export function recordProblemSources(db: Db, actorId: number | null, files: SourceFileRecord[]): void {
   const upsert = db.$client.prepare(`
     INSERT INTO source_files (path, actor_id, format, size_bytes, mtime_ms, content_hash, error)
-    VALUES (@path, NULL, @format, @sizeBytes, @mtimeMs, @contentHash, @error)
-    ON CONFLICT(path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms,
-      content_hash = excluded.content_hash, error = excluded.error`);
+    VALUES (@path, @actorId, @format, @sizeBytes, @mtimeMs, @contentHash, @error)
+    ON CONFLICT(path) DO UPDATE SET actor_id = COALESCE(excluded.actor_id, source_files.actor_id), size_bytes = excluded.size_bytes,
+      mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash, error = excluded.error`);
   db.$client.transaction(() => {
-    for (const file of files) upsert.run(file);
+    for (const file of files) upsert.run({ ...file, actorId });
   })();
 }
 

@@ -9,12 +9,14 @@ import {
 } from "../db/actor-queries.ts";
 import { imageByFilename, validateImageFilter, type ImageRowWithPosition } from "../db/image-queries.ts";
 import type { ActorRow } from "../db/schema.ts";
+import { problemsByActor } from "../db/source-problems.ts";
 import { assertSafeName, normalizeCharacterId } from "../sync/layout.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
 import { InvalidFilterError, notFound, readWithArguments, UnknownActorError } from "./errors.ts";
 import { Generation } from "./generation.ts";
+import { ManifestProblem } from "./manifest.ts";
 import { ActorFilterInput, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
 import { actorsCost } from "./query-cost.ts";
 import { ImageStatistics } from "./stats.ts";
@@ -47,6 +49,13 @@ Actor.implement({
       type: ImageStatistics,
       description: "Counts of the actor's images by status and rating, and their total size (kept in step with every change).",
       resolve: (actor) => ({ ...actor, imageCount: actor.totalCount }),
+    }),
+    problems: t.loadableList({
+      type: ManifestProblem,
+      description:
+        "Files about this actor that could not be read, or only in part (file, JSON path, reason): they are left as they are until fixed or rebuilt (`exportManifests(rebuild: true)`). Empty when there are none.",
+      load: async (ids: number[], ctx: GraphQLContext) => problemsByActor(ctx.app.db, ids),
+      resolve: (actor) => actor.id,
     }),
     generations: t.field({
       type: [Generation],

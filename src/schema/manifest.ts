@@ -5,7 +5,7 @@ import { assertSafeName } from "../sync/layout.ts";
 import { builder } from "./builder.ts";
 import { ErrorInterface, UnknownActorError, UnsafeNameError } from "./errors.ts";
 
-const ManifestProblem = builder.objectRef<{ file: string; jsonPath?: string; reason: string }>("ManifestProblem").implement({
+export const ManifestProblem = builder.objectRef<{ file: string; jsonPath?: string; reason: string }>("ManifestProblem").implement({
   description: "A file that could not be read or written; the other actors were not affected.",
   fields: (t) => ({
     file: t.exposeString("file", { description: "Path of the file." }),
@@ -36,6 +36,12 @@ const ExportReport = builder
       actorsExported: t.exposeInt("actorsExported", { description: "Actors whose manifests were rendered." }),
       actorsSkipped: t.exposeInt("actorsSkipped", { description: "Actors left alone (unchanged since their manifests were written)." }),
       problems: t.field({ type: [ManifestProblem], description: "Files not written, with the reason.", resolve: (r) => r.problems }),
+      leftAlone: t.field({
+        type: [ManifestProblem],
+        description: "Files with problems, left as they are until fixed or rebuilt (`rebuild: true`).",
+        resolve: (r) => r.leftAlone,
+      }),
+      backups: t.exposeStringList("backups", { description: "Where a rebuild kept the old bytes of the files it replaced (`{file}.bak`)." }),
     }),
   });
 
@@ -60,6 +66,10 @@ builder.mutationFields((t) => ({
     args: {
       names: t.arg.stringList({ description: "Only these actors (default: every actor changed since its manifests were written)." }),
       force: t.arg.boolean({ defaultValue: false, description: "Render the selected actors even if unchanged." }),
+      rebuild: t.arg.boolean({
+        defaultValue: false,
+        description: "Replace the selected actors' files that have problems (see `Actor.problems`) with what the service holds, keeping the old bytes beside each as `{file}.bak`.",
+      }),
     },
     errors: { types: [UnknownActorError, UnsafeNameError, ManifestConflictError], directResult: true, union: { name: "ExportManifestsResult", description: "What the export did, or why it did not start." } },
     resolve: (_root, args, ctx) => {
@@ -68,7 +78,7 @@ builder.mutationFields((t) => ({
         if (!row) throw new UnknownActorError({ name });
         return row.id;
       });
-      return exportManifests(ctx.app, { actorIds, force: args.force ?? false });
+      return exportManifests(ctx.app, { actorIds, force: args.force ?? false, rebuild: args.rebuild ?? false });
     },
   }),
 }));

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { and, asc, eq, gt, inArray, notExists, or, sql } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { actors, generations, images, sourceFiles, type ActorRow, type SourceFileRow } from "../db/schema.ts";
+import { storedSourceProblems } from "../db/source-problems.ts";
 import { forgetManifestWrite, isUnrecordedManifestWrite, recordManifestWrite } from "../db/manifest-writes.ts";
 import { writeFileAtomic, type AtomicWriteHooks } from "./atomic-write.ts";
 import type { SourceFormat } from "./formats/fields.ts";
@@ -46,6 +47,13 @@ export interface ExportReport {
   actorsExported: number;
   actorsSkipped: number;
   problems: ExportProblem[];
+  /**
+   * Files with problems (unreadable, bad entries, a second claim on an actor), never
+   * overwritten until fixed or rebuilt (SPEC.md §3); the rest of the actor is exported.
+   */
+  leftAlone: { file: string; reason: string }[];
+  /** Copies of the files a rebuild replaced, with their old bytes. */
+  backups: string[];
 }
 
 export interface ExportOptions {
@@ -55,6 +63,11 @@ export interface ExportOptions {
   force?: boolean;
   /** Write prompt_metadata.json (object keyed by filename) for actors that have none yet: a rating was just given. */
   createPromptMetadata?: boolean;
+  /**
+   * Replace the selected actors' files that have problems with what SQLite holds, the old
+   * bytes kept beside each as `{file}.bak` (by default such files are left alone).
+   */
+  rebuild?: boolean;
   atomicWriteHooks?: AtomicWriteHooks;
 }
 
@@ -83,10 +96,10 @@ export async function exportManifests(ctx: AppContext, options: ExportOptions = 
     )
     .orderBy(asc(actors.name))
     .all();
-  const report: ExportReport = { filesWritten: [], actorsExported: 0, actorsSkipped: 0, problems: [] };
+  const report: ExportReport = { filesWritten: [], actorsExported: 0, actorsSkipped: 0, problems: [], leftAlone: [], backups: [] };
   for (const actor of selected) {
     try {
-      report.filesWritten.push(...exportActor(ctx, actor, options));
+      report.filesWritten.push(...exportActor(ctx, actor, options, report));
       report.actorsExported += 1;
     } catch (error) {
       // One actor's file never stops the others (SPEC.md §3).
@@ -103,12 +116,19 @@ export async function exportManifests(ctx: AppContext, options: ExportOptions = 
  * edited by another tool, and ManifestWriteError naming the file that could not be rendered
  * or written.
  */
-function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): string[] {
+function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions, report: Pick<ExportReport, "leftAlone" | "backups">): string[] {
   const { db, layout, config } = ctx;
   const rows = db.select().from(images).where(eq(images.actorId, actor.id)).orderBy(asc(images.index), asc(images.filename)).all();
   const actorGenerations = db.select().from(generations).where(eq(generations.actorId, actor.id)).all();
+  const ownFormatA = layout.formatAPath(actor.characterId ?? actor.name);
   const sources = new Map<SourceFormat, SourceFileRow>();
-  for (const row of db.select().from(sourceFiles).where(eq(sourceFiles.actorId, actor.id)).all()) sources.set(row.format, row);
+  const actorSources = db.select().from(sourceFiles).where(eq(sourceFiles.actorId, actor.id)).orderBy(asc(sourceFiles.path)).all();
+  for (const row of actorSources) {
+    const chosen = sources.get(row.format);
+    // Of two format A files claiming the actor, its id's own is the one written; the other is left alone.
+    if (!chosen || row.path === ownFormatA || (chosen.path !== ownFormatA && chosen.error && !row.error)) sources.set(row.format, row);
+  }
+  for (const row of actorSources) if (row.error && sources.get(row.format) !== row) report.leftAlone.push(leftAloneEntry(row));
 
   const touched = actor.revision > actor.exportedRevision;
   const now = new Date().toISOString();
@@ -116,7 +136,7 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
 
   const targets: { path: string; format: SourceFormat; render: (previous: unknown) => unknown }[] = [
     {
-      path: sources.get("format_a")?.path ?? layout.formatAPath(actor.characterId ?? actor.name),
+      path: sources.get("format_a")?.path ?? ownFormatA,
       format: "format_a",
       render: (previous) => renderFormatA(previous, input),
     },
@@ -130,12 +150,22 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     targets.push({ path: promptMetadata?.path ?? layout.promptMetadataPath(actor.name), format: "prompt_metadata", render: (previous) => renderPromptMetadata(previous, rows) });
   }
 
+  // A file with problems is left alone (SPEC.md §3), unless rebuilt: its old bytes are kept first.
+  const rebuilt = new Map<string, Buffer>();
+  const writable = targets.filter((target) => {
+    const source = sources.get(target.format);
+    if (!source?.error) return true;
+    if (!options.rebuild) report.leftAlone.push(leftAloneEntry(source));
+    else namingFile(target.path, () => rebuilt.set(target.path, readRegularFileSync(target.path)));
+    return options.rebuild;
+  });
   // Check every file before writing any, so a conflict leaves all of the actor's files as they were.
   // An untouched actor only gets the files it lacks, unless forced.
-  const planned = targets.map((target) =>
+  const planned = writable.map((target) =>
     namingFile(target.path, () => {
-      const previous = readUnchanged(ctx, actor.id, target, sources.get(target.format));
-      if (previous !== undefined && !touched && !options.force) return { ...target, text: undefined };
+      const old = rebuilt.get(target.path);
+      const previous = old ? { value: jsonOrUndefined(old) } : readUnchanged(ctx, actor.id, target, sources.get(target.format));
+      if (previous !== undefined && !touched && !options.force && !old) return { ...target, text: undefined };
       // Rendered to text here, before any file is written: a value that cannot be written stops the actor, not half of it.
       const text = manifestText(target.render(previous?.value));
       return { ...target, text: previous === undefined || manifestText(previous.value) !== text ? text : undefined };
@@ -147,6 +177,8 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     if (text === undefined) continue;
     namingFile(target.path, () => {
       makeRealFolder(layout.root, dirname(target.path));
+      const old = rebuilt.get(target.path);
+      if (old) report.backups.push(writeBackup(layout.root, target.path, old));
       recordManifestWrite(ctx.db, target.path, contentHashOf(text));
       writeFileAtomic(layout.root, target.path, text, options.atomicWriteHooks);
       recordWritten(ctx, actor.id, target.path, target.format, text);
@@ -161,6 +193,28 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions): 
     .where(and(eq(actors.id, actor.id), eq(actors.revision, actor.revision)))
     .run();
   return written;
+}
+
+function leftAloneEntry(source: SourceFileRow): { file: string; reason: string } {
+  const reasons = storedSourceProblems(source.error).map((problem) => `${problem.jsonPath}: ${problem.reason}`);
+  return { file: source.path, reason: `left as it is until fixed or rebuilt (${reasons.join("; ")})` };
+}
+
+/** A rebuilt file's JSON value, to keep the fields other tools wrote; undefined when it does not parse. */
+function jsonOrUndefined(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps a file's old bytes beside it as `{file}.bak` (`{file}.2.bak`, … when taken): a rebuild never loses them. */
+function writeBackup(root: string, path: string, bytes: Buffer): string {
+  let backup = `${path}.bak`;
+  for (let n = 2; lstatSync(backup, { throwIfNoEntry: false }); n++) backup = `${path}.${n}.bak`;
+  writeFileAtomic(root, backup, bytes);
+  return backup;
 }
 
 function manifestText(value: unknown): string {

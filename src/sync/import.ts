@@ -2,13 +2,14 @@ import { lstatSync, readdirSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../context.ts";
-import { prepareActor, recordFailedSources, writeImportedActors, type ActorImport, type PreparedActor } from "../db/actor-import.ts";
+import { prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type PreparedActor } from "../db/actor-import.ts";
 import { sourceFiles, actors, type SourceFileRow } from "../db/schema.ts";
+import { storedSourceProblems } from "../db/source-problems.ts";
 import type { ImageFields, SourceContribution, SourceFormat } from "./formats/fields.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName } from "./layout.ts";
 import { mergeSources } from "./merge.ts";
-import { readSourceFile, type FoundFile, type ReadFile } from "./source-files.ts";
+import { readSourceFile, withProblem, type FoundFile, type ReadFile } from "./source-files.ts";
 import { SourceReadPool } from "./source-read-pool.ts";
 import { assertRealFolder, UnsafePathError } from "./safe-files.ts";
 import type { UnitResult } from "./source-read-worker.ts";
@@ -40,8 +41,13 @@ const actorsPerTransaction = 250;
 /**
  * Imports every manifest under the data directory into SQLite (SPEC.md §3). Files whose
  * size and mtime are unchanged are not read; an actor is re-merged from all its files
- * when any of them changed. A file that cannot be read is reported with its JSON path and
- * its actor is left as it was; the other actors import.
+ * when any of them changed. Problems are reported with file and JSON path, and recorded
+ * on the actor they are about (`Actor.problems`), whose files then are never overwritten
+ * (see export.ts); the other actors import. A bad entry is left out and the good ones
+ * import. An actor one of whose files cannot be read at all never vanishes: known
+ * already, its rows are left as they were; new, it imports from its readable files, or
+ * from its folder. A second format A file claiming an actor is reported, and its entries
+ * are imported with the actor's own.
  *
  * Changed files are read in batches (on reader threads for a large import) ordered so an
  * actor's format A manifest and its folder's files travel together; each actor is merged
@@ -67,31 +73,40 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
 
   const read = new Map<string, ReadFile>();
   const changed: FoundFile[] = [];
-  // Character ids whose format A file cannot be read: their folders must not pass for actors without a manifest.
-  const unreadableFormatA = new Set<string>();
-  const noteUnreadable = (file: FoundFile) => {
-    if (file.format === "format_a") unreadableFormatA.add(basename(file.path).replace(/_manifest\.json$/, ""));
-  };
   // Format A files are named by character id: which actor each holds is known once read (or from SQLite).
-  const formatAByName = new Map<string, FoundFile>();
+  const formatAByName = new Map<string, FoundFile[]>();
+  const addFormatA = (name: string, file: FoundFile) => {
+    const files = formatAByName.get(name) ?? [];
+    if (!files.some((other) => other.path === file.path)) formatAByName.set(name, [...files, file].sort((a, b) => a.path.localeCompare(b.path)));
+  };
   for (const file of found.all) {
     const row = known.get(file.path);
     if (options.force || !row || !unchanged(row, file)) {
       changed.push(file);
       continue;
     }
-    if (row.error) {
-      report.problems.push(JSON.parse(row.error) as ManifestProblem);
-      noteUnreadable(file);
-    }
+    report.problems.push(...storedSourceProblems(row.error));
     const name = row.actorId === null ? undefined : nameByActorId.get(row.actorId);
-    if (file.format === "format_a" && name) formatAByName.set(name, file);
+    if (file.format === "format_a" && name) addFormatA(name, file);
   }
+  // An unreadable format A file names no actor: it is about the one folder of its character id, if there is one.
+  const foldersByCharacterId = new Map<string, string[]>();
+  for (const name of found.folders.keys()) {
+    const id = parseActorName(name).characterId;
+    if (id) foldersByCharacterId.set(id, [...(foldersByCharacterId.get(id) ?? []), name]);
+  }
+  const folderOfFormatA = (file: FoundFile) => {
+    const folders = foldersByCharacterId.get(basename(file.path).replace(/_manifest\.json$/, ""));
+    return folders?.length === 1 ? folders[0] : undefined;
+  };
+  /** Paths of files with problems recorded with their actor. */
+  const attached = new Set<string>();
   const pending = new Set(changed.map((file) => file.path));
 
   const readInline = (file: FoundFile): ReadFile => {
     let result = read.get(file.path);
-    if (!result) {
+    // A file a reader thread merged comes back without its contribution: read again to merge it anew.
+    if (!result || (result.readable && !result.contribution)) {
       result = readSourceFile(file, ctx.config.s3);
       read.set(file.path, result);
       report.filesRead += 1;
@@ -101,7 +116,6 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
 
   // Which actors need merging again: those with a file that is new or changed since last time.
   const affected = new Set<string>();
-  const blocked = new Set<string>();
   /** Affected actors not imported yet in this run. */
   const waiting = new Set<string>();
   const imagesOf = new Map<string, number>();
@@ -112,20 +126,27 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
     batch.length = 0;
     await yieldToEventLoop();
   };
-  const actorFilesOf = (name: string) =>
-    [formatAByName.get(name), ...(found.folders.get(name) ?? [])].filter((file): file is FoundFile => !!file);
+  const actorFilesOf = (name: string) => [...(formatAByName.get(name) ?? []), ...(found.folders.get(name) ?? [])];
   const importActor = async (name: string) => {
     waiting.delete(name);
-    const results = actorFilesOf(name).map(readInline);
-    if (blocked.has(name) || results.some((result) => result.problem)) return;
-    const contributions = results.map((result) => result.contribution!);
-    const hasManifest = results.some((r) => r.found.format === "format_a" || r.found.format === "format_b");
-    if (!hasManifest) {
-      if (!found.folders.has(name) || unreadableFormatA.has(parseActorName(name).characterId ?? "")) return;
+    const results = withClaimConflicts(ctx, name, actorFilesOf(name).map(readInline));
+    for (const result of results) read.set(result.found.path, result);
+    const known = actorIdByName.get(name);
+    if (known !== undefined && results.some((result) => !result.readable)) {
+      // What SQLite knows is more than the readable files say: kept until the file is fixed or rebuilt.
+      const troubled = results.filter((result) => result.problems.length > 0);
+      recordProblemSources(db, known, troubled.map((result) => result.record));
+      for (const result of troubled) attached.add(result.found.path);
+      return;
+    }
+    const contributions = results.filter((result) => result.readable).map((result) => result.contribution!);
+    if (!contributions.some((source) => source.format === "format_a" || source.format === "format_b")) {
+      if (!found.folders.has(name)) return;
       contributions.push(folderContribution(ctx, name));
     }
     const prepared = prepareActor(mergeSources(name, contributions));
-    batch.push({ prepared, files: results.map((result) => result.record), isNew: !actorIdByName.has(name) });
+    batch.push({ prepared, files: results.map((result) => result.record), isNew: known === undefined });
+    for (const result of results) attached.add(result.found.path);
     imagesOf.set(name, prepared.imageCount);
     if (batch.length >= actorsPerTransaction) await flush();
   };
@@ -137,14 +158,13 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
       report.filesRead += 1;
       const row = known.get(file.path);
       const named = result.contribution?.actorName ?? result.actorName;
-      const name = named ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined);
-      if (file.format === "format_a" && named) formatAByName.set(named, file);
-      if (result.problem) noteUnreadable(file);
+      const name =
+        named ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined) ?? (file.format === "format_a" ? folderOfFormatA(file) : undefined);
+      if (file.format === "format_a" && name) addFormatA(name, file);
       if (!name) continue;
       // An actor imported already in this run gets a file it lacked: it is merged again.
       affected.add(name);
       waiting.add(name);
-      if (result.problem) blocked.add(name);
     }
   };
 
@@ -152,12 +172,13 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   const takePrepared = (unit: UnitResult & { prepared: PreparedActor }) => {
     const name = unit.prepared.actor.name;
     const inUnit = new Set(unit.results.map((result) => result.found.path));
-    if (blocked.has(name) || !actorFilesOf(name).every((file) => inUnit.has(file.path))) {
+    if (!actorFilesOf(name).every((file) => inUnit.has(file.path))) {
       // Merged from too few files: forget these reads (they carry no contributions) so the actor is read again here.
       for (const path of inUnit) read.delete(path);
       return;
     }
     batch.push({ prepared: unit.prepared, files: unit.results.map((result) => result.record), isNew: !actorIdByName.has(name) });
+    for (const result of unit.results) attached.add(result.found.path);
     imagesOf.set(name, unit.prepared.imageCount);
     waiting.delete(name);
   };
@@ -204,11 +225,35 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
   report.imagesImported = [...imagesOf.values()].reduce((sum, count) => sum + count, 0);
   options.onProgress?.(batches.length + 1, batches.length + 1);
 
-  const failed = [...read.values()].filter((result) => result.problem);
-  recordFailedSources(db, failed.map((result) => result.record));
-  report.problems.push(...failed.map((result) => result.problem!));
+  const troubled = [...read.values()].filter((result) => result.problems.length > 0);
+  recordProblemSources(db, null, troubled.filter((result) => !attached.has(result.found.path)).map((result) => result.record));
+  report.problems.push(...troubled.flatMap((result) => result.problems));
   report.actorsUnchanged = [...actorIdByName.keys()].filter((name) => !affected.has(name)).length;
   return report;
+}
+
+/**
+ * An actor's files with its own format A file first (the one named by its character id,
+ * else the first by path); any other format A file claiming the actor gets a problem
+ * (SPEC.md §3: reported, nothing dropped): its entries still import, and the file is then
+ * never overwritten.
+ */
+function withClaimConflicts(ctx: AppContext, name: string, results: ReadFile[]): ReadFile[] {
+  const claims = results.filter((result) => result.found.format === "format_a");
+  if (claims.length < 2) return results;
+  const id = parseActorName(name).characterId;
+  const ownPath = id ? ctx.layout.formatAPath(id) : undefined;
+  const own = claims.find((result) => result.found.path === ownPath) ?? claims[0]!;
+  const others = claims
+    .filter((result) => result !== own)
+    .map((result) =>
+      withProblem(result, {
+        file: result.found.path,
+        jsonPath: "$.character_name",
+        reason: `claims actor ${JSON.stringify(name)}, whose manifest is ${own.found.path}: its entries are imported with that actor's, and the file is left as it is`,
+      }),
+    );
+  return [own, ...others, ...results.filter((result) => result.found.format !== "format_a")];
 }
 
 /**

@@ -19,12 +19,14 @@ export interface MergedActor extends NameParts {
  * Merges an actor's sources. Where they disagree, the newest wins per field: sources are
  * applied oldest first (by their own updated time: format A `training_data_updated`,
  * format B `updated_at`, prompt_metadata.json its file time, response.json oldest of all),
- * and a field a source does not carry never erases another's.
+ * and a field a source does not carry never erases another's. When two format A files claim
+ * the actor, the actor's own (its id's file) comes first in `sources`.
  */
 export function mergeSources(name: string, sources: SourceContribution[]): MergedActor {
   const ordered = [...sources].sort((a, b) => timeValue(a.updatedAt) - timeValue(b.updatedAt));
   const parts = parseActorName(name);
-  const characterId = ordered.findLast((source) => source.characterId)?.characterId ?? parts.characterId;
+  // The actor's own format A manifest (given first) says its id; a second one claiming the actor never changes it.
+  const characterId = sources.find((source) => source.characterId)?.characterId ?? parts.characterId;
   // Ratings files may name images long gone: only files that list images create them.
   const images = new Map<string, ImageFields>();
   const single = ordered.length === 1 && ordered[0]!.listsImages;

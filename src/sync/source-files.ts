@@ -28,15 +28,19 @@ export interface FoundFile {
 export interface ReadFile {
   found: FoundFile;
   record: SourceFileRecord;
+  /** False when nothing could be taken from the file (unreadable, invalid JSON, a bad header). */
+  readable: boolean;
   contribution?: SourceContribution;
   /** The actor the file names, kept when a reader thread merged it and dropped the contribution. */
   actorName?: string;
-  problem?: ManifestProblem;
+  /** What is wrong with the file or some of its entries (file, JSON path, reason); empty when nothing is. */
+  problems: ManifestProblem[];
 }
 
 /**
  * Reads and validates one file. Never throws: an unreadable, invalid or hostile file
- * comes back with the problem (file, JSON path, reason), and its record for SQLite.
+ * comes back with its problem (file, JSON path, reason) and its record for SQLite; a file
+ * with bad entries comes back with its good ones and a problem for each bad one.
  */
 export function readSourceFile(file: FoundFile, s3: S3Config): ReadFile {
   const base = { path: file.path, format: file.format, sizeBytes: file.size, mtimeMs: file.mtimeMs };
@@ -45,21 +49,22 @@ export function readSourceFile(file: FoundFile, s3: S3Config): ReadFile {
     bytes = readRegularFileSync(file.path);
   } catch (error) {
     const reason = error instanceof UnsafePathError ? error.reason : `unreadable: ${messageOf(error)}`;
-    return failed(file, { ...base, contentHash: "" }, { file: file.path, jsonPath: "$", reason });
+    return unreadable(file, { ...base, contentHash: "" }, { file: file.path, jsonPath: "$", reason });
   }
-  const record = { ...base, sizeBytes: bytes.length, contentHash: contentHashOf(bytes), error: null };
+  const record = { ...base, sizeBytes: bytes.length, contentHash: contentHashOf(bytes) };
   try {
     const value = parseJsonText(bytes.toString("utf8"), file.path);
     assertJsonDepth(value, file.path);
     const contribution = parseSource(file, value, s3);
     if (file.folderName && contribution.actorName !== file.folderName) {
       const reason = `actor_id ${JSON.stringify(contribution.actorName)} does not match its folder ${JSON.stringify(file.folderName)}`;
-      return failed(file, record, { file: file.path, jsonPath: "$.actor_id", reason });
+      return unreadable(file, record, { file: file.path, jsonPath: "$.actor_id", reason });
     }
-    return { found: file, record, contribution };
+    const problems = contribution.problems ?? [];
+    return { found: file, record: { ...record, error: storedProblems(problems) }, readable: true, contribution, problems };
   } catch (error) {
-    if (error instanceof ManifestError) return failed(file, record, error.problem);
-    return failed(file, record, { file: file.path, jsonPath: "$", reason: messageOf(error) });
+    if (error instanceof ManifestError) return unreadable(file, record, error.problem);
+    return unreadable(file, record, { file: file.path, jsonPath: "$", reason: messageOf(error) });
   }
 }
 
@@ -76,8 +81,20 @@ function parseSource(file: FoundFile, value: unknown, s3: S3Config): SourceContr
   }
 }
 
-function failed(found: FoundFile, record: Omit<SourceFileRecord, "error">, problem: ManifestProblem): ReadFile {
-  return { found, record: { ...record, error: JSON.stringify(problem) }, problem };
+function unreadable(found: FoundFile, record: Omit<SourceFileRecord, "error">, problem: ManifestProblem): ReadFile {
+  return { found, record: { ...record, error: storedProblems([problem]) }, readable: false, problems: [problem] };
+}
+
+/** The file with one more problem (once: the same problem twice is one). */
+export function withProblem(result: ReadFile, problem: ManifestProblem): ReadFile {
+  if (result.problems.some((known) => JSON.stringify(known) === JSON.stringify(problem))) return result;
+  const problems = [...result.problems, problem];
+  return { ...result, problems, record: { ...result.record, error: storedProblems(problems) } };
+}
+
+/** `source_files.error`: the file's problems as a JSON list, or null when it has none. */
+function storedProblems(problems: readonly ManifestProblem[]): string | null {
+  return problems.length === 0 ? null : JSON.stringify(problems);
 }
 
 /** What identifies a manifest's content: a file edited by another tool hashes differently. */

@@ -21,8 +21,9 @@ beforeAll(async () => {
 afterAll(() => world.dispose());
 
 describe("the demo data set", () => {
-  it("imports every healthy actor and reports exactly the broken files, with their JSON paths", () => {
-    expect(report.actorsImported).toBe(demo.actors.filter((actor) => actor.healthy).length);
+  it("imports every actor, broken ones included, and reports exactly the broken files, with their JSON paths", () => {
+    // SPEC.md §3: an actor never vanishes because a file about it is broken.
+    expect(report.actorsImported).toBe(demo.actors.length);
     expect(report.problems.map((p) => [p.file, p.jsonPath]).sort()).toEqual(
       demo.brokenFiles.map((broken) => [join(world.dataDir, broken.path), broken.jsonPath ?? "$"]).sort(),
     );

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { syncStatuses, type SyncStatus } from "../../db/schema.ts";
 import { assertSafeName, UnsafeNameError } from "../layout.ts";
+import type { ManifestProblem } from "./problems.ts";
 
 /** A filename from a manifest: data, never a path. */
 export const safeFilename = z.string().superRefine((value, ctx) => {
@@ -61,6 +62,8 @@ export interface SourceContribution {
   generations?: GenerationFields[];
   /** False for sources that only annotate images others list (ratings, prompts). */
   listsImages: boolean;
+  /** Entries left out (wrong type, refused filename, listed twice): the file imports without them and is left as it is. */
+  problems?: ManifestProblem[];
 }
 
 /** Time ordering of manifest timestamps, which come with or without a zone (Python's isoformat). */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ActorRow, ImageRow } from "../../db/schema.ts";
 import { normalizeCharacterId } from "../layout.ts";
-import { parseWith } from "./problems.ts";
+import { jsonPathOf, parseEntries, parseWith, type ManifestProblem } from "./problems.ts";
 import { roundMb, safeFilename, sameJson, setField, syncStatus, type SourceContribution } from "./fields.ts";
 
 /**
@@ -25,16 +25,38 @@ const entrySchema = z.object({
   prompt: z.string().nullish(),
 });
 
-const manifestSchema = z.object({
+const headerSchema = z.object({
   character_id: z.union([z.string().min(1), z.number().int().nonnegative()]),
   character_name: safeFilename,
-  training_data: z.array(entrySchema).default([]),
+  training_data: z.array(z.unknown()).default([]),
   training_data_updated: z.string().nullish(),
   statistics: z.object({}).nullish(),
 });
+const manifestSchema = headerSchema.extend({ training_data: z.array(entrySchema).default([]) });
 
+/**
+ * Parses a format A manifest. A bad header makes the file unreadable (thrown); a bad entry
+ * is reported in `problems` and left out, as is the second entry of a filename listed twice.
+ */
 export function parseFormatA(value: unknown, file: string): SourceContribution {
-  const manifest = parseWith(manifestSchema, value, file);
+  const problems: ManifestProblem[] = [];
+  // The whole document in one pass when it is valid (the common case, and the fast one).
+  const whole = manifestSchema.safeParse(value);
+  const manifest = whole.success ? whole.data : parseWith(headerSchema, value, file);
+  const entries = whole.success
+    ? whole.data.training_data.map((entry, i) => [i, entry] as const)
+    : parseEntries(entrySchema, manifest.training_data.entries(), file, ["training_data"], problems);
+  const firstAt = new Map<string, number>();
+  const unique = entries.filter(([i, entry]) => {
+    const first = firstAt.get(entry.filename);
+    if (first === undefined) {
+      firstAt.set(entry.filename, i);
+      return true;
+    }
+    const jsonPath = jsonPathOf(["training_data", i, "filename"]);
+    problems.push({ file, jsonPath, reason: `${JSON.stringify(entry.filename)} is listed twice (first at ${jsonPathOf(["training_data", first])})` });
+    return false;
+  });
   return {
     file,
     format: "format_a",
@@ -42,7 +64,8 @@ export function parseFormatA(value: unknown, file: string): SourceContribution {
     actorName: manifest.character_name,
     characterId: normalizeCharacterId(manifest.character_id),
     listsImages: true,
-    images: manifest.training_data.map((entry) => ({
+    problems,
+    images: unique.map(([, entry]) => ({
       filename: entry.filename,
       localPath: entry.local_path,
       s3Url: entry.s3_url,

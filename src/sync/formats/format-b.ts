@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { GenerationRow } from "../../db/schema.ts";
-import { parseWith } from "./problems.ts";
+import { parseEntries, parseWith, type ManifestProblem } from "./problems.ts";
 import { safeFilename, sameJson, setField, type SourceContribution } from "./fields.ts";
 import { isObject, orderLike, type ExportInput } from "./format-a.ts";
 
@@ -29,31 +29,49 @@ const generationSchema = z.object({
   metadata: z.unknown().optional(),
 });
 
-const manifestSchema = z.object({
+const headerSchema = z.object({
   actor_id: safeFilename,
   created_at: z.string().nullish(),
   updated_at: z.string().nullish(),
   total_images: z.number().int().nonnegative().nullish(),
+  generations: z.array(z.unknown()).default([]),
+  images: z.record(z.string(), z.unknown()).default({}),
+});
+const manifestSchema = headerSchema.extend({
   generations: z.array(generationSchema).default([]),
   images: z.record(safeFilename, imageSchema).default({}),
 });
 
+/**
+ * Parses a format B manifest. A bad header makes the file unreadable (thrown); a bad
+ * generation or image (a refused filename key included) is reported in `problems` and left out.
+ */
 export function parseFormatB(value: unknown, file: string): SourceContribution {
-  const manifest = parseWith(manifestSchema, value, file);
+  const problems: ManifestProblem[] = [];
+  const whole = manifestSchema.safeParse(value);
+  const manifest = whole.success ? whole.data : parseWith(headerSchema, value, file);
+  const generations = whole.success
+    ? whole.data.generations
+    : parseEntries(generationSchema, manifest.generations.entries(), file, ["generations"], problems).map(([, generation]) => generation);
+  const keys = whole.success ? [] : parseEntries(safeFilename, Object.keys(manifest.images).map((key) => [key, key]), file, ["images"], problems);
+  const images = whole.success
+    ? Object.entries(whole.data.images)
+    : parseEntries(imageSchema, keys.map(([key]) => [key, manifest.images[key]]), file, ["images"], problems);
   return {
     file,
     format: "format_b",
     updatedAt: manifest.updated_at ?? manifest.created_at ?? null,
     actorName: manifest.actor_id,
     listsImages: true,
-    generations: manifest.generations.map((generation) => ({
+    problems,
+    generations: generations.map((generation) => ({
       generationKey: generation.generation_id,
       type: generation.type,
       generatedAt: generation.generated_at ?? null,
       imageCount: generation.image_count ?? 0,
       metadata: generation.metadata,
     })),
-    images: Object.entries(manifest.images).map(([filename, image]) => ({
+    images: images.map(([filename, image]) => ({
       filename,
       s3Url: image.s3_url,
       s3Key: image.s3_key,

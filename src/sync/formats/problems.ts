@@ -34,6 +34,30 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, file: 
   throw new ManifestError({ file, jsonPath: jsonPathOf([...at, ...issue.path]), reason: describeIssue(issue, value) });
 }
 
+/**
+ * Validation per entry (SPEC.md §3): parses each `[key, value]` of a list or object with
+ * `schema`; the good entries come back, each bad one is added to `problems` (file, JSON
+ * path, reason) and left out, so one bad entry never hides the others.
+ */
+export function parseEntries<K extends PropertyKey, T extends z.ZodType>(
+  schema: T,
+  entries: Iterable<[K, unknown]>,
+  file: string,
+  at: readonly PropertyKey[],
+  problems: ManifestProblem[],
+): [K, z.infer<T>][] {
+  const good: [K, z.infer<T>][] = [];
+  for (const [key, value] of entries) {
+    try {
+      good.push([key, parseWith(schema, value, file, [...at, key])]);
+    } catch (error) {
+      if (!(error instanceof ManifestError)) throw error;
+      problems.push(error.problem);
+    }
+  }
+  return good;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
   // A refused record key (a format B filename) carries the real reason one level down.
   if (issue.code === "invalid_key" && issue.issues[0]) return `key ${JSON.stringify(issue.path.at(-1))}: ${issue.issues[0].message}`;

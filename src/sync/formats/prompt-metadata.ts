@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ImageRow } from "../../db/schema.ts";
-import { parseWith } from "./problems.ts";
+import { parseEntries, parseWith, type ManifestProblem } from "./problems.ts";
 import { safeFilename, setField, type ImageFields, type SourceContribution } from "./fields.ts";
 import { isObject } from "./format-a.ts";
 import { isTrainingImageFilename } from "../layout.ts";
@@ -16,22 +16,22 @@ const entrySchema = z.object({
   prompt_preview: z.string().nullish(),
 });
 // List entries without a filename belong to other tools: kept, not read.
-const listSchema = z.array(entrySchema.extend({ filename: safeFilename.optional() }));
+const listEntrySchema = entrySchema.extend({ filename: safeFilename.optional() });
 
+/** Parses prompt_metadata.json entry by entry: a bad entry is reported in `problems` and left out. */
 export function parsePromptMetadata(value: unknown, file: string, actorName: string, mtime: string): SourceContribution {
   const entries: ImageFields[] = [];
+  const problems: ManifestProblem[] = [];
   if (Array.isArray(value)) {
-    for (const entry of parseWith(listSchema, value, file)) if (entry.filename) entries.push(fieldsOf(entry.filename, entry));
+    for (const [, entry] of parseEntries(listEntrySchema, value.entries(), file, [], problems)) if (entry.filename) entries.push(fieldsOf(entry.filename, entry));
   } else if (isObject(value)) {
     // One static schema per entry: a schema built per file would be compiled anew for each.
-    for (const key of Object.keys(value).filter(isTrainingImageFilename)) {
-      parseWith(safeFilename, key, file, [key]);
-      entries.push(fieldsOf(key, parseWith(entrySchema, value[key], file, [key])));
-    }
+    const keys = parseEntries(safeFilename, Object.keys(value).filter(isTrainingImageFilename).map((key) => [key, key]), file, [], problems);
+    for (const [key, entry] of parseEntries(entrySchema, keys.map(([key]) => [key, value[key]]), file, [], problems)) entries.push(fieldsOf(key, entry));
   } else {
-    parseWith(z.union([listSchema, z.record(z.string(), z.unknown())]), value, file);
+    parseWith(z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]), value, file);
   }
-  return { file, format: "prompt_metadata", updatedAt: mtime, actorName, images: entries, listsImages: false };
+  return { file, format: "prompt_metadata", updatedAt: mtime, actorName, images: entries, listsImages: false, problems };
 }
 
 function fieldsOf(filename: string, entry: z.infer<typeof entrySchema>): ImageFields {
