@@ -30,7 +30,7 @@ export function registerServeCommand(program: Command): void {
     program
       .command("serve")
       .description(
-        "serve the GraphQL API and GraphiQL (default http://127.0.0.1:4000/graphql); an empty data directory gets the demo data set first",
+        "serve the Training Data page (default http://127.0.0.1:4000/), the GraphQL API and GraphiQL (/graphql); an empty data directory gets the demo data set first",
       )
       .option("--host <host>", "address to bind (env HOST, default 127.0.0.1; off loopback, mutations need API_TOKEN)")
       .option("--port <port>", "port (env PORT, default 4000; 0 picks a free one)")
@@ -102,7 +102,7 @@ export function registerServeCommand(program: Command): void {
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : config.port;
       const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-      ctx.logger.info(`GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${!s3 ? "none, reads only" : s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
+      ctx.logger.info(`Training Data page on http://${host}:${port}/ · GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${!s3 ? "none, reads only" : s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
       const signal = await new Promise<NodeJS.Signals>((resolveStop) => {
         process.once("SIGINT", () => resolveStop("SIGINT"));
         process.once("SIGTERM", () => resolveStop("SIGTERM"));

@@ -183,7 +183,7 @@ export function ActorView({ name }) {
         <h1>${actor.name}</h1>
         <div class="muted small">
           ${[actor.characterId && `#${actor.characterId}`, actor.descriptor?.replace(/_/g, " "), actor.age, actor.gender].filter(Boolean).join(" · ")}
-          · ${s.totalCount} images · ${formatBytes(s.totalSizeBytes)} · checked ${formatTime(actor.lastCheckedAt)}
+          ${" · "}${s.totalCount} images · ${formatBytes(s.totalSizeBytes)} · checked ${formatTime(actor.lastCheckedAt)}
         </div>
       </div>
       <div class="actions">
