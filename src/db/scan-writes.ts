@@ -129,6 +129,38 @@ export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stal
   });
 }
 
+/** An actor found by its folder or S3 prefix alone, with the parts of its name and the format A file its id would have. */
+export interface DiscoveredActor {
+  name: string;
+  characterId: string | null;
+  descriptor: string | null;
+  age: number | null;
+  gender: string | null;
+  formatAPath: string | null;
+}
+
+/**
+ * Adds actors that have a folder or a prefix and no row (SPEC.md §3, §6: no actor is left
+ * unaccounted for); a format A file of their id that could not be read, so named no actor,
+ * becomes one of their problems. Returns the names added.
+ */
+export function addDiscoveredActors(db: Db, discovered: readonly DiscoveredActor[]): string[] {
+  const insert = db.$client.prepare(`
+    INSERT INTO actors (character_id, name, descriptor, age, gender) VALUES (@characterId, @name, @descriptor, @age, @gender)
+    ON CONFLICT(name) DO NOTHING RETURNING id`);
+  const claimProblemFile = db.$client.prepare(`UPDATE source_files SET actor_id = ? WHERE path = ? AND actor_id IS NULL AND error IS NOT NULL`);
+  return db.$client.transaction(() => {
+    const added: string[] = [];
+    for (const actor of discovered) {
+      const id = insert.pluck().get(actor) as number | undefined;
+      if (id === undefined) continue;
+      if (actor.formatAPath) claimProblemFile.run(id, actor.formatAPath);
+      added.push(actor.name);
+    }
+    return added;
+  })();
+}
+
 /** Ids of every actor, by name (a scan of `--all`). */
 export function allActorIds(db: Db): number[] {
   return db

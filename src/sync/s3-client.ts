@@ -124,6 +124,16 @@ export async function* listObjects(client: S3Client, bucket: string, prefix: str
   }
 }
 
+/** The folder-like names right under `prefix` (`{prefix}{name}/…`): each a possible actor's prefix. */
+export async function listChildPrefixes(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  const pages = paginateListObjectsV2({ client, pageSize: 1000 }, { Bucket: bucket, Prefix: prefix, Delimiter: "/" });
+  for await (const page of pages) {
+    for (const common of page.CommonPrefixes ?? []) if (common.Prefix) names.push(common.Prefix.slice(prefix.length, -1));
+  }
+  return names;
+}
+
 /** The training images of one actor in S3 (`{prefix}{name}/{filename}`), stat only: no HEAD, no GET. */
 export async function listActorObjects(client: S3Client, s3: S3Config, name: string): Promise<ActorListing> {
   const prefix = actorPrefix(s3, name);

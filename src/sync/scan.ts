@@ -2,13 +2,13 @@ import type { Dirent } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import type { S3Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
-import { allActorIds, loadActorForScan, writeActorScan, type ActorScanSnapshot, type ScannedImageChanges, type ScannedImageInsert } from "../db/scan-writes.ts";
+import { addDiscoveredActors, allActorIds, loadActorForScan, writeActorScan, type ActorScanSnapshot, type ScannedImageChanges, type ScannedImageInsert } from "../db/scan-writes.ts";
 import type { ActorRow, ImageRow, SyncStatus } from "../db/schema.ts";
 import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
-import { assertSafeName, imageIndexOf, isTrainingImageFilename, s3KeyOf, s3UrlOf, UnsafeNameError } from "./layout.ts";
+import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName, s3KeyOf, s3UrlOf, UnsafeNameError } from "./layout.ts";
 import { assertRealFolder, symlinkReason } from "./safe-files.ts";
-import { describeS3Error, isPlainMd5Etag, listActorObjects, type ListedObject, type S3Access } from "./s3-client.ts";
+import { describeS3Error, isPlainMd5Etag, listActorObjects, listChildPrefixes, type ListedObject, type S3Access } from "./s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 
 export interface LocalFile {
@@ -73,6 +73,8 @@ export interface ScanActorsOptions extends ScanOptions {
 
 export interface ScanReport {
   actors: ActorScanResult[];
+  /** Actors found by their folder or S3 prefix alone (no manifest, no row) and added (`all` only). */
+  discovered: string[];
   scanned: number;
   failed: number;
   suspect: number;
@@ -85,10 +87,12 @@ export interface ScanReport {
 }
 
 /**
- * Scans many actors (SPEC.md §6), a few at a time. One actor failing (S3 refused after
- * retries, unreadable folder, suspect listing) is reported and never stops the others.
+ * Scans many actors (SPEC.md §6), a few at a time; `all` first adds the actors that have a
+ * folder or an S3 prefix and no row. One actor failing (S3 refused after retries,
+ * unreadable folder, suspect listing) is reported and never stops the others.
  */
 export async function scanActors(ctx: AppContext, s3: S3Access, options: ScanActorsOptions): Promise<ScanReport> {
+  const discovered = options.all ? await discoverActors(ctx, s3) : [];
   const ids = options.all ? allActorIds(ctx.db) : [...(options.actorIds ?? [])];
   let done = 0;
   const settled = await settleLimit(ids, options.concurrency ?? 16, async (actorId) => {
@@ -99,7 +103,29 @@ export async function scanActors(ctx: AppContext, s3: S3Access, options: ScanAct
   const results = settled.map((outcome, i) =>
     outcome.status === "fulfilled" ? outcome.value : failedResult(ids[i]!, `#${ids[i]}`, errorText(outcome.reason)),
   );
-  return summarize(results);
+  return { ...summarize(results), discovered };
+}
+
+/**
+ * Adds the actors that only a folder under `actors/` or a prefix in S3 tells of (no
+ * manifest names them: SPEC.md §6 orphans), so that their files and objects are scanned
+ * and synced like any other's. Names that are not safe names are never actors.
+ */
+export async function discoverActors(ctx: AppContext, s3: S3Access): Promise<string[]> {
+  const { layout } = ctx;
+  const folders = assertRealFolder(layout.root, layout.actorsDir) ? await readdir(layout.actorsDir, { withFileTypes: true }) : [];
+  const prefixes = await listChildPrefixes(s3.client, s3.s3Config.bucket, s3.s3Config.prefix);
+  const names = new Set([...folders.filter((entry) => entry.isDirectory()).map((entry) => entry.name), ...prefixes]);
+  const candidates = [...names].sort().flatMap((name) => {
+    try {
+      assertSafeName(name);
+    } catch {
+      return [];
+    }
+    const parts = parseActorName(name);
+    return [{ name, ...parts, formatAPath: parts.characterId ? layout.formatAPath(parts.characterId) : null }];
+  });
+  return addDiscoveredActors(ctx.db, candidates);
 }
 
 /**
@@ -511,7 +537,7 @@ export function emptyCounts(): StatusCounts {
   return { synced: 0, local_only: 0, s3_only: 0, out_of_sync: 0, missing: 0, unchecked: 0 };
 }
 
-function summarize(results: ActorScanResult[]): ScanReport {
+function summarize(results: ActorScanResult[]): Omit<ScanReport, "discovered"> {
   const counts = emptyCounts();
   let totalSizeBytes = 0;
   for (const result of results) {

@@ -5,6 +5,7 @@ import { images } from "../db/schema.ts";
 import { auditActors } from "./audit.ts";
 import type { S3Access } from "./s3-client.ts";
 import { importManifests } from "./import.ts";
+import { scanActors } from "./scan.ts";
 import { symlinkReason } from "./safe-files.ts";
 import { addPlanTotals, planActorSync, planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
 import { ActorLocks, applyActorPlan, type ActorApplyResult, type StepOutcome } from "./write-through.ts";
@@ -46,8 +47,8 @@ export interface SyncReport {
 }
 
 /**
- * Syncs actors (SPEC.md §7): reads manifests other tools changed, audits (content-verified
- * statuses, through the hash cache), plans, and unless it is a dry run applies each actor's
+ * Syncs actors (SPEC.md §7): reads manifests other tools changed, scans both sides (adopting
+ * orphans), audits (content-verified statuses, through the hash cache), plans, and unless it is a dry run applies each actor's
  * plan through the write-through path. An actor's transfers start as soon as its own audit
  * is written, while the others are still being audited (measured: hashing 600 MB before the
  * first upload left the S3 server idle for over a second). One actor's failure never stops
@@ -91,9 +92,15 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
   };
 
   await importManifests(ctx);
+  // The stat scan of both sides first (SPEC.md §6): files and objects no manifest lists, and
+  // actors that only a folder or a prefix tells of, are adopted and synced like the rest.
+  const scanned = await scanActors(ctx, s3, { ...(options.actorIds ? { actorIds: options.actorIds } : { all: true }), exportAfter: false });
+  for (const result of scanned.actors) {
+    if (result.outcome !== "scanned") report.failedActors.push({ name: result.name, error: result.error ?? result.outcome, ...(result.outcome === "suspect" ? { suspect: true } : {}) });
+  }
   await auditActors(ctx, s3, {
-    ...(options.actorIds ? { actorIds: options.actorIds } : { all: true as const }),
-    listS3: true, // a plan is only as good as the S3 side it starts from
+    actorIds: scanned.actors.filter((result) => result.outcome === "scanned").map((result) => result.actorId),
+    listS3: false, // the scan has just listed each actor's prefix: the audit compares with that listing
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
       if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspect ? { suspect: true } : {}) });

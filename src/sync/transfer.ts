@@ -8,7 +8,7 @@ import { processRuns } from "../db/process-lease.ts";
 import type { S3Access } from "./s3-client.ts";
 import { MiB } from "./content-md5.ts";
 import { contentTypeOf, headObject, isPlainMd5Etag, putObjectWithMd5, unquoteEtag, UploadVerificationError } from "./s3-client.ts";
-import { createNewFile, openRegularFile, placeFile } from "./safe-files.ts";
+import { createNewFile, makeRealFolder, openRegularFile, placeFile } from "./safe-files.ts";
 
 /** Files above this go up in parts (@aws-sdk/lib-storage), like the AWS CLI's default threshold. */
 export const multipartThreshold = 8 * MiB;
@@ -94,7 +94,9 @@ export async function downloadFile(
   path: string,
   options: { overwrite: boolean; expectedMd5?: string | null },
 ): Promise<DownloadedFile> {
-  // Created first: the folder check and the new file come before anything is fetched.
+  // Created first: the folder check and the new file come before anything is fetched. The
+  // folder of an actor known only by its S3 prefix is made here (one folder at a time, no link followed).
+  makeRealFolder(root, dirname(path));
   const temporary = temporaryPathIn(dirname(path));
   const file = await createNewFile(root, temporary);
   try {
