@@ -8,21 +8,15 @@ import { ImageGrid } from "./image-grid.js";
 import { DetailsPanel, Lightbox } from "./image-details.js";
 import { useJobFinished } from "./jobs.js";
 import { DeleteDialog, startAudit, startScan, SyncDialog } from "./operations.js";
-import { formatBytes, formatTime, ratingOf, ratings, StatusBar, statusClass, statuses, toast, useStableHandler } from "./ui.js";
+import { formatBytes, formatTime, imageFigures, ratingOf, ratings, StatusBar, statusClass, statuses, toast, useStableHandler } from "./ui.js";
 
-const figures = `totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes`;
-
-const actorQuery = `query ActorPage($name: String!) {
+// Pages of 500 (the API's largest): the first answer brings the actor and its first 500
+// images in one request, so an actor of 1,000 images is on screen after one round trip.
+const actorPageQuery = `query ActorPage($name: String!, $after: String) {
   actor(name: $name) {
     name characterId descriptor age gender lastCheckedAt manifestUpdatedAt
-    statistics { ${figures} }
+    statistics { ${imageFigures} }
     problems { file jsonPath reason }
-  }
-}`;
-
-// Pages of 500 (the API's largest): an actor of 1,000 images is on screen after the first.
-const imagesQuery = `query ActorImages($name: String!, $after: String) {
-  actor(name: $name) {
     trainingImages(first: 500, after: $after) {
       pageInfo { hasNextPage endCursor }
       nodes { filename index status good sizeBytes md5 checkedAt modifiedAt prompt localPath s3Url viewUrl orphan generation { type generatedAt } }
@@ -32,7 +26,7 @@ const imagesQuery = `query ActorImages($name: String!, $after: String) {
 
 const rateMutation = `mutation Rate($name: String!, $filenames: [String!]!, $rating: Rating!) {
   rateImages(name: $name, filenames: $filenames, rating: $rating) {
-    __typename ... on ImageOperationPayload { actor { statistics { ${figures} } } } ... on Error { message }
+    __typename ... on ImageOperationPayload { actor { statistics { ${imageFigures} } } } ... on Error { message }
   }
 }`;
 
@@ -54,13 +48,13 @@ export function ActorView({ name }) {
 
   const load = useCallback(async () => {
     try {
-      const data = await graphql(actorQuery, { name });
-      if (!data.actor) return setMissing(true);
-      setActor(data.actor);
       let after = null;
       let loaded = [];
       do {
-        const page = (await graphql(imagesQuery, { name, after })).actor.trainingImages;
+        const { actor: found } = await graphql(actorPageQuery, { name, after });
+        if (!found) return setMissing(true);
+        if (after === null) setActor(found);
+        const page = found.trainingImages;
         loaded = [...loaded, ...page.nodes];
         setImages(loaded);
         after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
@@ -218,7 +212,7 @@ export function ActorView({ name }) {
     </section>
 
     <section class="selection-bar ${chosen.length ? "" : "idle"}" aria-label="Selection">
-      <span><strong>${selection.size || (focused ? 1 : 0)}</strong> ${selection.size > 1 ? "images selected" : "image"}</span>
+      <span>${selection.size > 1 ? html`<strong>${selection.size}</strong> selected` : focused ? html`<span class="mono small">${focused.filename}</span>` : "Nothing selected"}</span>
       ${ratings.map((rating) => html`<button class="rate-${rating.value.toLowerCase()}" disabled=${!chosen.length} onClick=${() => rate(chosen, rating.value)} title=${`Mark ${rating.label.toLowerCase()} (${rating.key.toUpperCase()})`}>${rating.icon} ${rating.label}</button>`)}
       <button disabled=${!chosen.length} onClick=${() => setDialog("delete")} class="danger-quiet">Delete…</button>
       <span class="spacer"></span>

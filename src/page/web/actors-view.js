@@ -5,17 +5,15 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import { graphql, settings } from "./api.js";
 import { useJobFinished } from "./jobs.js";
 import { PruneDialog, startAudit, startScan, SyncDialog } from "./operations.js";
-import { formatBytes, formatTime, ratings, StatusBar, statusClass, statuses, toast } from "./ui.js";
-
-const figures = `totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes`;
+import { formatBytes, formatTime, imageFigures, ratings, StatusBar, statusClass, statuses, toast } from "./ui.js";
 
 const actorsQuery = `query ActorList($filter: ActorFilterInput, $orderBy: ActorOrderInput, $after: String) {
   actors(filter: $filter, orderBy: $orderBy, first: 100, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    nodes { name characterId descriptor age gender lastCheckedAt statistics { ${figures} } problems { file } }
+    nodes { name characterId descriptor age gender lastCheckedAt statistics { ${imageFigures} } problems { file } }
   }
-  stats(filter: $filter) { actorCount images { ${figures} } }
+  stats(filter: $filter) { actorCount images { ${imageFigures} } }
 }`;
 
 const facetsQuery = `{ stats { byDescriptor { key actorCount } byGender { key actorCount } } }`;

@@ -12,6 +12,9 @@ export function useStableHandler(handler) {
   return useCallback((...args) => latest.current(...args), []);
 }
 
+/** The counts and bytes every view shows of an actor or a group (GraphQL `ImageStatistics`). */
+export const imageFigures = "totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes";
+
 /** SPEC.md §2's statuses, in the order the page lists them; null is "not checked yet". */
 export const statuses = [
   { value: "SYNCED", label: "Synced", short: "synced", count: "syncedCount", icon: "⇄" },
