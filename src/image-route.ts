@@ -1,10 +1,11 @@
+import { Readable } from "node:stream";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { Plugin } from "graphql-yoga";
 import type { AppContext } from "./context.ts";
 import { actorByName } from "./db/actor-queries.ts";
 import { imageByFilename } from "./db/image-queries.ts";
 import { tokenCheckFor } from "./request-guard.ts";
-import { assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/layout.ts";
+import { actorPrefix, assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/layout.ts";
 import { openRegularFile, UnsafePathError } from "./sync/safe-files.ts";
 import { contentTypeOf, isNotFound } from "./sync/s3-client.ts";
 
@@ -16,7 +17,7 @@ export function imageViewPath(actorName: string, filename: string): string {
 }
 
 interface ImageBytes {
-  body: BodyInit;
+  body: ReadableStream<Uint8Array>;
   etag: string;
   size?: number;
 }
@@ -51,7 +52,10 @@ export function useImageRoute(app: AppContext): Plugin {
       const image = actor ? imageByFilename(app.db, actor.id, filename) : null;
       if (!actor || !image) return answer(404, `no image ${filename} of actor ${name}`);
       try {
-        const bytes = (app.config.storageMode === "mirrored" ? await localBytes(app, name, filename) : null) ?? (await s3Bytes(app, image.s3Key ?? s3KeyOf(app.config.s3, name, filename)));
+        // A key a manifest recorded is served only inside the actor's prefix: a hostile manifest
+        // must not make the service fetch any object of the bucket.
+        const key = image.s3Key?.startsWith(actorPrefix(app.config.s3, name)) ? image.s3Key : s3KeyOf(app.config.s3, name, filename);
+        const bytes = (app.config.storageMode === "mirrored" ? await localBytes(app, name, filename) : null) ?? (await s3Bytes(app, key));
         if (!bytes) return answer(404, `${filename} is neither on local disk nor in S3`);
         const headers: Record<string, string> = {
           "content-type": contentTypeOf(filename),
@@ -59,7 +63,10 @@ export function useImageRoute(app: AppContext): Plugin {
           "cache-control": "private, no-cache",
           ...(bytes.size !== undefined ? { "content-length": String(bytes.size) } : {}),
         };
-        if (request.headers.get("if-none-match") === bytes.etag) return endResponse(new fetchAPI.Response(null, { status: 304, headers }));
+        const notModified = request.headers.get("if-none-match") === bytes.etag;
+        // An unsent body still holds a descriptor or an S3 connection: let it go.
+        if (notModified || request.method === "HEAD") await (bytes.body as ReadableStream).cancel();
+        if (notModified) return endResponse(new fetchAPI.Response(null, { status: 304, headers }));
         endResponse(new fetchAPI.Response(request.method === "HEAD" ? null : bytes.body, { status: 200, headers }));
       } catch (error) {
         if (error instanceof UnsafePathError) return answer(403, `refused: ${error.reason}`);
@@ -78,14 +85,11 @@ async function localBytes(app: AppContext, name: string, filename: string): Prom
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-  try {
-    const content = await opened.handle.readFile();
-    // Size and modification time identify the local content without hashing it on every view.
-    const etag = `W/"${opened.stat.size.toString(16)}-${Math.floor(opened.stat.mtimeMs).toString(16)}"`;
-    return { body: new Uint8Array(content.buffer, content.byteOffset, content.byteLength), etag, size: content.byteLength };
-  } finally {
-    await opened.handle.close();
-  }
+  // Size and modification time identify the local content without hashing it on every view.
+  const etag = `W/"${opened.stat.size.toString(16)}-${Math.floor(opened.stat.mtimeMs).toString(16)}"`;
+  // Streamed from the descriptor that was checked (never read whole into memory); it closes at the end.
+  const body = Readable.toWeb(opened.handle.createReadStream()) as ReadableStream<Uint8Array>;
+  return { body, etag, size: opened.stat.size };
 }
 
 async function s3Bytes(app: AppContext, key: string): Promise<ImageBytes | null> {

@@ -113,7 +113,6 @@ async function* countedChunks(body: ReadableStream<Uint8Array> | null, maxBytes:
  * to `limits.dir` as it streams in; the variables get `UploadedFile`s backed by those files.
  */
 async function parseMultipartToDisk(request: Request, limits: RequestBodyLimits, paths: string[]): Promise<GraphQLParams> {
-  await ensureUploadsDir(limits.dir);
   const parser = busboy({
     headers: { "content-type": request.headers.get("content-type") ?? "" },
     // Browsers send filenames as UTF-8; busboy's default (latin1) would turn "é" into "Ã©".
@@ -137,6 +136,7 @@ async function parseMultipartToDisk(request: Request, limits: RequestBodyLimits,
     files.set(name, written);
   });
   try {
+    await ensureUploadsDir(limits.dir);
     await pipeline(Readable.from(countedChunks(request.body, limits.maxUploadBytes)), parser);
     const operations = jsonField(fields, "operations");
     const map = fields.has("map") ? jsonField(fields, "map") : {};
@@ -151,7 +151,11 @@ async function parseMultipartToDisk(request: Request, limits: RequestBodyLimits,
   } catch (error) {
     await Promise.all(paths.map((path) => rm(path, { force: true })));
     if (error instanceof GraphQLError) throw error;
-    throw badMultipart(error instanceof Error ? error.message : String(error));
+    const message = error instanceof Error ? error.message : String(error);
+    // A file-system failure names server paths: the client learns only that staging failed.
+    if (typeof (error as NodeJS.ErrnoException).code === "string" || message.includes(limits.dir))
+      throw new GraphQLError("the upload could not be staged on the server", { extensions: { code: "INTERNAL_SERVER_ERROR", http: { status: 500 } } });
+    throw badMultipart(message);
   }
 }
 

@@ -1,6 +1,7 @@
 import { symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
 import { bytesFor, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
@@ -39,6 +40,18 @@ async function viewUrls(): Promise<{ filename: string; viewUrl: string; s3Url: s
 }
 
 describe("the image route", () => {
+  it("serves only objects inside the actor's prefix, whatever key a manifest recorded", async () => {
+    await apiWorld();
+    const actor = await makeActor(world, { name: A, images: [{ s3: true }] });
+    const secret = Buffer.from("another application's object");
+    await world.s3.client.send(new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: "private/payroll.jpg", Body: secret }));
+    // A hostile format B manifest can record any key for an image.
+    world.ctx.db.$client.prepare("UPDATE images SET s3_key = 'private/payroll.jpg' WHERE filename = ?").run(actor.filenames[0]);
+    const [image] = await viewUrls();
+    const response = await api.fetch(`http://127.0.0.1${image!.viewUrl}`);
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(actor.contents.get(actor.filenames[0]!));
+  });
+
   it("serves the local file, or the S3 object when there is no local copy, from the viewUrl a query gives", async () => {
     await apiWorld();
     const actor = await makeActor(world, { name: A, images: [{ local: true, s3: true }, { s3: true }, { local: true }] });

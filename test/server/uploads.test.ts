@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -91,6 +91,28 @@ describe("uploads (SPEC.md §9)", () => {
       expect(readdirSync(uploadsDir(world.dataDir))).toEqual([]);
     } finally {
       await new Promise((resolveClose) => server.close(resolveClose));
+    }
+  });
+
+  it("names no server path when the upload cannot be staged, and writes nothing through a link", async () => {
+    const world = makeApiWorld();
+    worlds.push(world);
+    const outside = mkdtempSync(join(tmpdir(), "am-outside-"));
+    try {
+      mkdirSync(world.dataDir, { recursive: true });
+      symlinkSync(outside, uploadsDir(world.dataDir));
+      const form = new FormData();
+      form.append("operations", JSON.stringify({ query: "{ stats { __typename } }" }));
+      form.append("map", "{}");
+      form.append("0", new Blob([new Uint8Array(1000)]), "x.jpg");
+      const response = await world.api.fetch("http://127.0.0.1/graphql", { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body: form });
+      const text = await response.text();
+      expect(response.status).toBe(500);
+      expect(text).toContain("the upload could not be staged on the server");
+      expect(text).not.toContain(world.dataDir);
+      expect(readdirSync(outside)).toEqual([]);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
     }
   });
 
