@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { images, sourceFiles } from "../../src/db/schema.ts";
+import { eq } from "drizzle-orm";
+import { images, intents, sourceFiles } from "../../src/db/schema.ts";
 import { exportManifests } from "../../src/sync/export.ts";
 import { importManifests } from "../../src/sync/import.ts";
 import { s3KeyOf } from "../../src/sync/layout.ts";
@@ -212,8 +213,10 @@ describe("symbolic links are reported and never followed", () => {
     await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(5), bytes: Buffer.from("new image") }] })).rejects.toThrow(
       `${training}: is a symbolic link`,
     );
-    // An interrupted upload of this actor: the next start recovers it, and removes its temporary files.
-    recordIntent(world.db, actor.id, file(0), "upload", { kind: "upload", filename: file(0) });
+    // An interrupted upload of this actor by a process that is gone (its lease no longer held):
+    // the next start recovers it, and removes its temporary files.
+    const intentId = recordIntent(world.db, actor.id, file(0), "upload", { kind: "upload", filename: file(0) });
+    world.db.update(intents).set({ ownerId: "a process killed long ago" }).where(eq(intents.id, intentId)).run();
     const recovery = await recoverIntents(world.ctx, world.s3);
     expect(recovery.temporaryFilesRemoved).toEqual([]);
     expect(world.messages.map((m) => m.message)).toContainEqual(expect.stringContaining(`${training}: is a symbolic link`));
