@@ -138,6 +138,13 @@ export function recordProblemSources(db: Db, actorId: number | null, files: Sour
   })();
 }
 
+/** Forgets the problems of files that are gone (fixed by removing them): they no longer show on their actor. */
+export function forgetGoneProblemSources(db: Db, presentPaths: readonly string[]): void {
+  db.$client
+    .prepare(`DELETE FROM source_files WHERE error IS NOT NULL AND path NOT IN (SELECT value FROM json_each(?))`)
+    .run(JSON.stringify(presentPaths));
+}
+
 /** Manifest-derived image columns, in the order the importer binds them. */
 const imageColumns = [
   "actor_id", "filename", "index", "s3_key", "s3_url", "local_path", "md5", "size_bytes", "modified_at",

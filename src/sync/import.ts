@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../context.ts";
-import { prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type PreparedActor } from "../db/actor-import.ts";
+import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type PreparedActor } from "../db/actor-import.ts";
 import { sourceFiles, actors, type SourceFileRow } from "../db/schema.ts";
 import { storedSourceProblems } from "../db/source-problems.ts";
 import type { ImageFields, SourceContribution, SourceFormat } from "./formats/fields.ts";
@@ -227,6 +227,7 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
 
   const troubled = [...read.values()].filter((result) => result.problems.length > 0);
   recordProblemSources(db, null, troubled.filter((result) => !attached.has(result.found.path)).map((result) => result.record));
+  forgetGoneProblemSources(db, found.all.map((file) => file.path));
   report.problems.push(...troubled.flatMap((result) => result.problems));
   report.actorsUnchanged = [...actorIdByName.keys()].filter((name) => !affected.has(name)).length;
   return report;

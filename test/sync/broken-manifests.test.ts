@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { importManifests } from "../../src/sync/import.ts";
 import { exportManifests } from "../../src/sync/export.ts";
@@ -138,5 +138,10 @@ describe("two format A files claiming one actor", () => {
     const written = JSON.parse(readFileSync(own, "utf8"));
     expect(written.character_id).toBe("0002");
     expect(written.training_data.map((entry: { filename: string }) => entry.filename).sort()).toEqual(filenames(view));
+ 
+    // Removing the second file settles it: its problem goes from the actor.
+    rmSync(other);
+    await importManifests(world.ctx);
+    expect((await actorView(name))!.problems).toEqual([]);
   });
 });
