@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { scanActors, type ActorScanResult } from "../../src/sync/scan.ts";
-import { selectActorIds } from "./actor-selection.ts";
-import { withS3 } from "./with-s3.ts";
+import type { ActorScanResult } from "../../src/sync/scan.ts";
 import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { statusTable } from "./status-table.ts";
 
@@ -17,17 +15,29 @@ export function registerScanCommand(program: Command): void {
     .option("--allow-suspect", "apply a listing that is empty or would remove more than MAX_REMOVE_SHARE of an actor's images")
     .action((flags: ScanFlags) =>
       runWithContext(flags, async (ctx) => {
+        // Loaded when the command runs, never for `--help`.
+        const [{ scanActors }, { selectActorIds }, { withS3 }] = await Promise.all([
+          import("../../src/sync/scan.ts"),
+          import("./actor-selection.ts"),
+          import("./with-s3.ts"),
+        ]);
         const actorIds = selectActorIds(ctx, flags);
         // Connects S3 and first settles what an interrupted run left (pending intents).
         return withS3(ctx, async (s3) => {
           const bar = progressBar("scan", flags.json);
           const started = performance.now();
-          const report = await scanActors(ctx, s3, { actorIds, allowSuspect: flags.allowSuspect, onProgress: (done, total) => bar.update(done, total) });
+          // --all also adds the actors that only a folder or an S3 prefix tells of.
+          const report = await scanActors(ctx, s3, {
+            ...(flags.all ? { all: true } : { actorIds }),
+            allowSuspect: flags.allowSuspect,
+            onProgress: (done, total) => bar.update(done, total),
+          });
           bar.stop();
           const seconds = (performance.now() - started) / 1000;
           const trouble = report.actors.filter((a) => a.outcome !== "scanned" || a.exportProblems.length > 0);
           printResult(flags.json, report, () => [
             `scanned ${report.scanned} of ${report.actors.length} actors in ${seconds.toFixed(2)} s: ${report.added} added, ${report.removed} gone from a side, ${report.changed} changed, ${report.needsAudit} to audit`,
+            ...(report.discovered.length > 0 ? [`added actors that have a folder or an S3 prefix and no manifest: ${report.discovered.join(", ")}`] : []),
             ...statusTable(report.counts, report.totalSizeBytes),
             ...report.actors.flatMap(describeActor),
             ...trouble.map((a) => `${a.outcome === "scanned" ? "export problem" : a.outcome}: ${a.name}: ${a.error ?? a.exportProblems.join("; ")}`),

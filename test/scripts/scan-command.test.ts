@@ -1,8 +1,10 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
+import { s3KeyOf } from "../../src/sync/layout.ts";
 import { deleteImageObject, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
@@ -69,5 +71,19 @@ describe("actor-manifests scan", () => {
       await fresh.close();
       rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it("scans --all adding the actors only an S3 prefix or a folder tells of, with their images", async () => {
+    const ghost = "0099_nordic_40_male";
+    const folderOnly = "0098_nordic_30_female";
+    await world.s3.client.send(new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, ghost, `${ghost}_0.jpg`), Body: "x" }));
+    mkdirSync(join(world.dataDir, "actors", folderOnly, "training_data"), { recursive: true });
+    writeFileSync(join(world.dataDir, "actors", folderOnly, "training_data", `${folderOnly}_0.jpg`), "y");
+    const { code, stdout, stderr } = await cli(["scan", "--all", "--json"], env());
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.discovered).toEqual([folderOnly, ghost]);
+    const added = Object.fromEntries(report.actors.map((actor: { name: string; added: string[] }) => [actor.name, actor.added]));
+    expect(added).toMatchObject({ [ghost]: [`${ghost}_0.jpg`], [folderOnly]: [`${folderOnly}_0.jpg`] });
   });
 });
