@@ -1,8 +1,5 @@
 import type { Command } from "commander";
-import { auditActors, type ActorAuditResult, type AuditReport } from "../../src/sync/audit.ts";
-import { allActorIds } from "../../src/db/scan-writes.ts";
-import { selectActorIds } from "./actor-selection.ts";
-import { withS3 } from "./with-s3.ts";
+import type { ActorAuditResult, AuditReport } from "../../src/sync/audit.ts";
 import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { formatBytes, statusTable } from "./status-table.ts";
 
@@ -25,6 +22,13 @@ export function registerAuditCommand(program: Command): void {
     )
     .action((flags: AuditFlags) =>
       runWithContext(flags, async (ctx) => {
+        // Loaded when the command runs, never for `--help`.
+        const [{ auditActors }, { allActorIds }, { selectActorIds }, { withS3 }] = await Promise.all([
+          import("../../src/sync/audit.ts"),
+          import("../../src/db/scan-writes.ts"),
+          import("./actor-selection.ts"),
+          import("./with-s3.ts"),
+        ]);
         const actorIds = selectActorIds(ctx, flags);
         // Every actor in the store: one listing of the whole prefix instead of one per actor.
         const everyActor = flags.all === true || actorIds.length === allActorIds(ctx.db).length;

@@ -1,8 +1,7 @@
 import { type Command, Option } from "commander";
 import cliProgress from "cli-progress";
-import { loadConfig, type ConfigOverrides } from "../../src/config.ts";
-import { consoleLogger, makeContext, silentLogger, type AppContext } from "../../src/context.ts";
-import { closeStore, openStore } from "../../src/db/store.ts";
+import type { ConfigOverrides } from "../../src/config.ts";
+import type { AppContext } from "../../src/context.ts";
 
 /** Flags every subcommand shares (SPEC.md §9); flags win over the environment. */
 export interface CommonFlags {
@@ -40,6 +39,12 @@ export async function runWithContext(
   run: (ctx: AppContext) => Promise<number | undefined>,
 ): Promise<void> {
   let ctx: AppContext | undefined;
+  // Loaded here, not at the top: `--help` needs none of it (SPEC.md §9: a CLI starts at once).
+  const [{ loadConfig }, { consoleLogger, makeContext, silentLogger }, { closeStore, openStore }] = await Promise.all([
+    import("../../src/config.ts"),
+    import("../../src/context.ts"),
+    import("../../src/db/store.ts"),
+  ]);
   try {
     const config = loadConfig(process.env, { dataDir: flags.dataDir, db: flags.db, storageMode: flags.storageMode });
     ctx = makeContext(config, openStore(config.dbPath), flags.json ? silentLogger : consoleLogger);

@@ -1,9 +1,4 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../src/config.ts";
-import { holdsStudioData, writeDemoData } from "../../src/sync/demo.ts";
-import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
-import { ensureBucket } from "../../src/sync/s3-client.ts";
-import { connectS3, usesEmbeddedS3 } from "../../src/sync/s3-setup.ts";
 import { printResult, progressBar } from "./common.ts";
 
 interface DemoFlags {
@@ -26,6 +21,14 @@ export function registerDemoCommand(program: Command): void {
     .option("--no-s3", "write the local side only")
     .option("--json", "print the result as JSON for scripts")
     .action(async (flags: DemoFlags) => {
+      // Loaded when the command runs, never for `--help`.
+      const [{ loadConfig }, { holdsStudioData, writeDemoData }, { seedDemoS3 }, { ensureBucket }, { connectS3, usesEmbeddedS3 }] = await Promise.all([
+        import("../../src/config.ts"),
+        import("../../src/sync/demo.ts"),
+        import("../../src/sync/demo-s3.ts"),
+        import("../../src/sync/s3-client.ts"),
+        import("../../src/sync/s3-setup.ts"),
+      ]);
       try {
         const config = loadConfig(process.env, { dataDir: flags.dataDir });
         if (holdsStudioData(config.dataDir) && !flags.force) {

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { exportManifests } from "../../src/sync/export.ts";
-import { importManifests } from "../../src/sync/import.ts";
 import { progressBar, printResult, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
 
 export function registerImportCommands(program: Command): void {
@@ -9,6 +7,8 @@ export function registerImportCommands(program: Command): void {
     .option("--force", "re-read files even when size and mtime are unchanged")
     .action((flags: CommonFlags & { force?: boolean }) =>
       runWithContext(flags, async (ctx) => {
+        // Loaded when the command runs, never for `--help`.
+        const { importManifests } = await import("../../src/sync/import.ts");
         const bar = progressBar("import", flags.json);
         const started = performance.now();
         const report = await importManifests(ctx, { force: flags.force, onProgress: bar.update });
@@ -29,6 +29,7 @@ export function registerImportCommands(program: Command): void {
     .option("--rebuild", "replace files with problems (left alone otherwise) from SQLite, keeping the old bytes beside each as {file}.bak")
     .action((flags: CommonFlags & { force?: boolean; rebuild?: boolean; actorId?: string[] }) =>
       runWithContext(flags, async (ctx) => {
+        const { exportManifests } = await import("../../src/sync/export.ts");
         const report = await exportManifests(ctx, { force: flags.force, rebuild: flags.rebuild, actorIds: flags.actorId?.map(Number) });
         printResult(flags.json, report, () => [
           `exported ${report.actorsExported} actors, wrote ${report.filesWritten.length} files; ${report.actorsSkipped} skipped`,

@@ -1,18 +1,38 @@
 import { basename } from "node:path";
 import { type Command, Option } from "commander";
 import cliProgress from "cli-progress";
-import { addImages } from "../../src/sync/add-images.ts";
-import { deleteImages, deleteTargets, type DeleteFrom } from "../../src/sync/delete-images.ts";
-import { migrateLegacy, type MigrateLegacyReport } from "../../src/sync/migrate-legacy.ts";
-import { defaultMaxDelete, type OperationReport } from "../../src/sync/operation-common.ts";
+import { defaultMaxDelete, deleteTargets, type DeleteFrom } from "../../src/sync/deletion-limits.ts";
+import type { MigrateLegacyReport } from "../../src/sync/migrate-legacy.ts";
+import type { OperationReport } from "../../src/sync/operation-common.ts";
 import { planTotals, type ActorPlan, type OutOfSyncResolution, type SyncDirection } from "../../src/sync/plan.ts";
-import { pruneLocal, type PruneLocalReport } from "../../src/sync/prune-local.ts";
-import { rateImages } from "../../src/sync/rate-images.ts";
-import { syncActors, type SyncReport } from "../../src/sync/sync.ts";
-import { selectActorIds } from "./actor-selection.ts";
+import type { PruneLocalReport } from "../../src/sync/prune-local.ts";
+import type { SyncReport } from "../../src/sync/sync.ts";
 import { printResult, progressBar, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { formatBytes } from "./status-table.ts";
-import { withS3 } from "./with-s3.ts";
+
+/** The operations behind these commands, loaded when one runs, never for `--help` (SPEC.md §9: a CLI starts at once). */
+async function loadOperations() {
+  const [add, remove, migrate, prune, rate, sync, selection, s3] = await Promise.all([
+    import("../../src/sync/add-images.ts"),
+    import("../../src/sync/delete-images.ts"),
+    import("../../src/sync/migrate-legacy.ts"),
+    import("../../src/sync/prune-local.ts"),
+    import("../../src/sync/rate-images.ts"),
+    import("../../src/sync/sync.ts"),
+    import("./actor-selection.ts"),
+    import("./with-s3.ts"),
+  ]);
+  return {
+    addImages: add.addImages,
+    deleteImages: remove.deleteImages,
+    migrateLegacy: migrate.migrateLegacy,
+    pruneLocal: prune.pruneLocal,
+    rateImages: rate.rateImages,
+    syncActors: sync.syncActors,
+    selectActorIds: selection.selectActorIds,
+    withS3: s3.withS3,
+  };
+}
 
 interface SelectionFlags extends CommonFlags {
   actor?: string[];
@@ -59,10 +79,11 @@ function registerSync(program: Command): void {
     .option("--dry-run", "print the plan (what would be uploaded, downloaded, overwritten, with bytes) and change nothing")
     .action((flags: SyncFlags) =>
       runWithContext(flags, async (ctx) => {
-        const actorIds = selectActorIds(ctx, flags);
-        return withS3(ctx, async (s3) => {
+        const ops = await loadOperations();
+        const actorIds = ops.selectActorIds(ctx, flags);
+        return ops.withS3(ctx, async (s3) => {
           const bar = bytesBar(flags.json);
-          const report = await syncActors(ctx, s3, {
+          const report = await ops.syncActors(ctx, s3, {
             actorIds: flags.all ? undefined : actorIds,
             direction: flags.direction,
             outOfSync: flags.outOfSync,
@@ -124,9 +145,10 @@ function registerDelete(program: Command): void {
     .addOption(maxDeleteOption())
     .action((filenames: string[], flags: DeleteFlags) =>
       runWithContext(flags, async (ctx) => {
+        const ops = await loadOperations();
         if ((filenames.length > 0) === (flags.allImages === true)) throw new Error("name the images to delete, or give --all-images (not both)");
-        const run = (s3: Parameters<typeof deleteImages>[1]) =>
-          deleteImages(ctx, s3, {
+        const run = (s3: Parameters<typeof ops.deleteImages>[1]) =>
+          ops.deleteImages(ctx, s3, {
             actor: flags.actor,
             filenames: flags.allImages ? undefined : filenames,
             from: flags.from,
@@ -134,7 +156,7 @@ function registerDelete(program: Command): void {
             maxDelete: flags.maxDelete,
           });
         const needsS3 = flags.from === "s3" || flags.from === "everywhere";
-        const report = needsS3 ? await withS3(ctx, run) : await run(null);
+        const report = needsS3 ? await ops.withS3(ctx, run) : await run(null);
         printResult(flags.json, report, () => summarizeOperation(report, "deleted", "would delete"));
         return report.failedSteps > 0 ? 1 : 0;
       }),
@@ -160,9 +182,10 @@ function registerRate(program: Command): void {
     .option("--unrated", "take the rating back")
     .action((filenames: string[], flags: RateFlags) =>
       runWithContext(flags, async (ctx) => {
+        const ops = await loadOperations();
         const chosen = [flags.good && true, flags.bad && false, flags.unrated && null].filter((value) => value !== undefined);
         if (chosen.length !== 1) throw new Error("give exactly one of --good, --bad, --unrated");
-        const report = await rateImages(ctx, { actor: flags.actor, filenames, good: chosen[0] as boolean | null });
+        const report = await ops.rateImages(ctx, { actor: flags.actor, filenames, good: chosen[0] as boolean | null });
         printResult(flags.json, report, () => summarizeOperation(report, "rated", "would rate"));
         return report.failedSteps > 0 ? 1 : 0;
       }),
@@ -192,9 +215,10 @@ function registerAdd(program: Command): void {
     .option("--dry-run", "print what would be uploaded and change nothing")
     .action((files: string[], flags: AddFlags) =>
       runWithContext(flags, async (ctx) => {
+        const ops = await loadOperations();
         if (flags.as && files.length !== 1) throw new Error("--as names one file; give one file");
-        const report = await withS3(ctx, (s3) =>
-          addImages(ctx, s3, {
+        const report = await ops.withS3(ctx, (s3) =>
+          ops.addImages(ctx, s3, {
             actor: flags.actor,
             images: files.map((path) => ({ path, filename: flags.as ?? basename(path), prompt: flags.prompt ?? null })),
             generationType: flags.generationType,
@@ -219,8 +243,9 @@ function registerMigrateLegacy(program: Command): void {
     .option("--dry-run", "print what the manifests would gain and change nothing")
     .action((flags: SelectionFlags) =>
       runWithContext(flags, async (ctx) => {
-        const actorIds = selectActorIds(ctx, flags);
-        const report = await migrateLegacy(ctx, { actorIds, dryRun: flags.dryRun });
+        const ops = await loadOperations();
+        const actorIds = ops.selectActorIds(ctx, flags);
+        const report = await ops.migrateLegacy(ctx, { actorIds, dryRun: flags.dryRun });
         printResult(flags.json, report, () => summarizeMigration(report));
         return report.failed > 0 ? 1 : 0;
       }),
@@ -257,10 +282,11 @@ function registerPruneLocal(program: Command): void {
     .option("--switch-to-s3-only", "record the data directory as s3-only first (required unless it is already): its syncs then never download what was pruned")
     .action((flags: PruneFlags) =>
       runWithContext(flags, async (ctx) => {
-        const actorIds = selectActorIds(ctx, flags);
-        return withS3(ctx, async (s3) => {
+        const ops = await loadOperations();
+        const actorIds = ops.selectActorIds(ctx, flags);
+        return ops.withS3(ctx, async (s3) => {
           const bar = progressBar("audit", flags.json);
-          const report = await pruneLocal(ctx, s3, {
+          const report = await ops.pruneLocal(ctx, s3, {
             actorIds: flags.all ? undefined : actorIds,
             dryRun: flags.dryRun,
             maxDelete: flags.maxDelete,

@@ -1,21 +1,7 @@
 import type { Server } from "node:http";
 import type { Command } from "commander";
-import { loadConfig } from "../../src/config.ts";
-import { makeContext, type AppContext } from "../../src/context.ts";
-import { serviceLogger } from "../../src/logger.ts";
-import { closeStore, openStore } from "../../src/db/store.ts";
-import { Md5Pool } from "../../src/sync/md5-pool.ts";
-import { assertServableConfig } from "../../src/request-guard.ts";
-import { graphqlEndpoint, startServer } from "../../src/server.ts";
-import { holdsStudioData, writeDemoData } from "../../src/sync/demo.ts";
-import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { ensureBucket } from "../../src/sync/s3-client.ts";
-import { JobRunner } from "../../src/sync/jobs.ts";
-import { connectS3, type S3Connection } from "../../src/sync/s3-setup.ts";
-import { recoverIntents } from "../../src/sync/write-through.ts";
-import { auditActors } from "../../src/sync/audit.ts";
-import { scanActors } from "../../src/sync/scan.ts";
+import type { AppContext } from "../../src/context.ts";
+import type { S3Connection } from "../../src/sync/s3-setup.ts";
 import { withCommonOptions, type CommonFlags } from "./common.ts";
 
 interface ServeFlags extends CommonFlags {
@@ -37,6 +23,42 @@ export function registerServeCommand(program: Command): void {
       .option("--no-demo", "do not write the demo data set into an empty data directory")
       .option("--no-import", "do not import the manifests on disk before serving"),
   ).action(async (flags: ServeFlags) => {
+    // The whole service, loaded when it is asked for, never for `--help` (SPEC.md §9).
+    const [
+      { loadConfig },
+      { makeContext },
+      { serviceLogger },
+      { closeStore, openStore },
+      { Md5Pool },
+      { assertServableConfig },
+      { graphqlEndpoint, startServer },
+      { holdsStudioData, writeDemoData },
+      { seedDemoS3 },
+      { importManifests },
+      { ensureBucket },
+      { JobRunner },
+      { connectS3 },
+      { recoverIntents },
+      { auditActors },
+      { scanActors },
+    ] = await Promise.all([
+      import("../../src/config.ts"),
+      import("../../src/context.ts"),
+      import("../../src/logger.ts"),
+      import("../../src/db/store.ts"),
+      import("../../src/sync/md5-pool.ts"),
+      import("../../src/request-guard.ts"),
+      import("../../src/server.ts"),
+      import("../../src/sync/demo.ts"),
+      import("../../src/sync/demo-s3.ts"),
+      import("../../src/sync/import.ts"),
+      import("../../src/sync/s3-client.ts"),
+      import("../../src/sync/jobs.ts"),
+      import("../../src/sync/s3-setup.ts"),
+      import("../../src/sync/write-through.ts"),
+      import("../../src/sync/audit.ts"),
+      import("../../src/sync/scan.ts"),
+    ]);
     let ctx: AppContext | undefined;
     let s3: S3Connection | undefined;
     // Aborted on SIGTERM/SIGINT: long work stops at its next safe point.

@@ -1,6 +1,5 @@
 import type { AppContext } from "../../src/context.ts";
-import { connectS3, type S3Connection } from "../../src/sync/s3-setup.ts";
-import { recoverIntents } from "../../src/sync/write-through.ts";
+import type { S3Connection } from "../../src/sync/s3-setup.ts";
 
 /**
  * Connects S3 for one command (the embedded s3rver when nothing is configured), settles
@@ -8,6 +7,7 @@ import { recoverIntents } from "../../src/sync/write-through.ts";
  * runs `work`, and lets go of the connection.
  */
 export async function withS3<T>(ctx: AppContext, work: (s3: S3Connection) => Promise<T>): Promise<T> {
+  const [{ connectS3 }, { recoverIntents }] = await Promise.all([import("../../src/sync/s3-setup.ts"), import("../../src/sync/write-through.ts")]);
   const s3 = await connectS3(ctx.config);
   try {
     if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);

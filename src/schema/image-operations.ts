@@ -3,13 +3,13 @@ import { pageImages, validateImageFilter } from "../db/image-queries.ts";
 import { jobById } from "../db/job-writes.ts";
 import type { ActorRow } from "../db/schema.ts";
 import { addImages } from "../sync/add-images.ts";
-import { deleteImages, type DeleteFrom } from "../sync/delete-images.ts";
+import { deleteImages } from "../sync/delete-images.ts";
+import { defaultMaxDelete, type DeleteFrom } from "../sync/deletion-limits.ts";
 import { ManifestConflictError } from "../sync/export.ts";
 import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/job-work.ts";
 import { migrateLegacy, type ActorMigration } from "../sync/migrate-legacy.ts";
 import { assertPrunable, StorageModeError } from "../sync/prune-local.ts";
 import {
-  defaultMaxDelete,
   ImageExistsError,
   MaxDeleteError,
   NotAnImageError,

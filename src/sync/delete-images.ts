@@ -3,7 +3,6 @@ import type { ImageRow } from "../db/schema.ts";
 import type { S3Access } from "./s3-client.ts";
 import {
   assertImageFilename,
-  defaultMaxDelete,
   imagesOf,
   MaxDeleteError,
   operationReport,
@@ -11,12 +10,9 @@ import {
   type ActorRef,
   type OperationReport,
 } from "./operation-common.ts";
+import { defaultMaxDelete, type DeleteFrom } from "./deletion-limits.ts";
 import type { ActorPlan } from "./plan.ts";
 import { ActorLocks, applyActorPlan } from "./write-through.ts";
-
-/** Where an image is deleted from: the manifest always; also S3, also local disk, or both. */
-export type DeleteFrom = "manifest" | "s3" | "disk" | "everywhere";
-export const deleteTargets: readonly DeleteFrom[] = ["manifest", "s3", "disk", "everywhere"];
 
 export interface DeleteImagesOptions {
   actor: ActorRef;

@@ -6,9 +6,6 @@ import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNa
 import { planTotals, type ActorPlan, type PlanTotals } from "./plan.ts";
 import type { ActorApplyResult } from "./write-through.ts";
 
-/** Destructive operations refuse plans deleting more images than this unless told otherwise (SPEC.md §7). */
-export const defaultMaxDelete = 100;
-
 /** The actor named in a request does not exist (typed, for GraphQL results and CLI messages). */
 export class UnknownActorError extends Error {
   override name = "UnknownActorError";

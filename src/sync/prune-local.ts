@@ -5,7 +5,8 @@ import type { AppContext } from "../context.ts";
 import { images, type ImageRow, type SyncStatus } from "../db/schema.ts";
 import { auditActors, type AuditProgress } from "./audit.ts";
 import type { S3Access } from "./s3-client.ts";
-import { defaultMaxDelete, MaxDeleteError, operationReport, type OperationReport } from "./operation-common.ts";
+import { defaultMaxDelete } from "./deletion-limits.ts";
+import { MaxDeleteError, operationReport, type OperationReport } from "./operation-common.ts";
 import type { ActorPlan } from "./plan.ts";
 import { ActorLocks, applyActorPlan, type ActorApplyResult } from "./write-through.ts";
 
