@@ -170,6 +170,11 @@ export function pageActors(db: Db, filter: ActorFilter | undefined, order: Actor
 }
 
 export function countActors(db: Db, filter: ActorFilter | undefined): number {
+  // All actors: the count the statistics totals keep (migration 0009), not a pass over the table.
+  if (filter === undefined || Object.keys(filter).length === 0) {
+    const kept = cachedStatement(db, "SELECT actor_count AS n FROM stats_totals WHERE grouping = 'all'").get() as { n: number } | undefined;
+    return kept?.n ?? 0;
+  }
   const where = actorWhere(filter);
   const row = cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE ${where.sql}`).get(...where.params) as { n: number };
   return row.n;

@@ -201,6 +201,10 @@ export async function pageImages(
 
 /** How many images the actors a filter picks hold, from their statistics columns (no image row is read). */
 export function imageCountFromStatistics(db: Db, actorFilter: ActorFilter | undefined): number {
+  if (actorFilter === undefined || Object.keys(actorFilter).length === 0) {
+    const kept = cachedStatement(db, "SELECT total_count AS n FROM stats_totals WHERE grouping = 'all'").get() as { n: number } | undefined;
+    return kept?.n ?? 0;
+  }
   const actors = actorWhere(actorFilter);
   return (cachedStatement(db, `SELECT total(a.total_count) AS n FROM actors a WHERE ${actors.sql}`).get(...actors.params) as { n: number }).n;
 }

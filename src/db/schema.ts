@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { sqliteTable, text, integer, real, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, real, index, uniqueIndex, primaryKey } from "drizzle-orm/sqlite-core";
 
 /** Sync status values as the manifests spell them (SPEC.md §2). */
 export const syncStatuses = ["synced", "local_only", "s3_only", "out_of_sync", "missing"] as const;
@@ -50,9 +50,65 @@ export const actors = sqliteTable(
   (t) => [
     uniqueIndex("actors_name_unique").on(t.name),
     index("actors_character_id").on(t.characterId),
-    index("actors_good_count").on(t.goodCount),
+    // With the name: "actors below N good images", fewest first then by name, reads the index in order.
+    index("actors_good_count").on(t.goodCount, t.name),
   ],
 );
+
+/** The statistics columns of `actors`, summed over a group of actors (see `statsTotals`). */
+const figureColumns = () => ({
+  totalCount: integer("total_count").notNull().default(0),
+  syncedCount: integer("synced_count").notNull().default(0),
+  localOnlyCount: integer("local_only_count").notNull().default(0),
+  s3OnlyCount: integer("s3_only_count").notNull().default(0),
+  outOfSyncCount: integer("out_of_sync_count").notNull().default(0),
+  missingCount: integer("missing_count").notNull().default(0),
+  uncheckedCount: integer("unchecked_count").notNull().default(0),
+  goodCount: integer("good_count").notNull().default(0),
+  badCount: integer("bad_count").notNull().default(0),
+  unratedCount: integer("unrated_count").notNull().default(0),
+  totalSizeBytes: integer("total_size_bytes").notNull().default(0),
+  syncedBytes: integer("synced_bytes").notNull().default(0),
+  localOnlyBytes: integer("local_only_bytes").notNull().default(0),
+  s3OnlyBytes: integer("s3_only_bytes").notNull().default(0),
+  outOfSyncBytes: integer("out_of_sync_bytes").notNull().default(0),
+  missingBytes: integer("missing_bytes").notNull().default(0),
+  uncheckedBytes: integer("unchecked_bytes").notNull().default(0),
+  goodBytes: integer("good_bytes").notNull().default(0),
+  badBytes: integer("bad_bytes").notNull().default(0),
+  unratedBytes: integer("unrated_bytes").notNull().default(0),
+});
+
+/**
+ * The actors' statistics summed overall (`grouping` 'all') and per descriptor, gender and
+ * age band, kept by triggers on `actors` (migration 0009), so `stats` without a filter reads a
+ * few rows instead of every actor, also right after a write.
+ */
+export const statsTotals = sqliteTable(
+  "stats_totals",
+  {
+    /** 'all', 'descriptor', 'gender' or 'ageBand'. */
+    grouping: text("grouping").notNull(),
+    /** 1 for the group of actors without that part (and for 'all'); `key` is '' then. */
+    keyIsNull: integer("key_is_null").notNull(),
+    key: text("key").notNull(),
+    actorCount: integer("actor_count").notNull().default(0),
+    /** Actors with at least one image and every image synced. */
+    fullySyncedCount: integer("fully_synced_count").notNull().default(0),
+    ...figureColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.grouping, t.keyIsNull, t.key] })],
+);
+
+/** Generations and their images per generation type, kept by triggers on `generations` (migration 0009). */
+export const generationTypeTotals = sqliteTable("generation_type_totals", {
+  type: text("type").primaryKey(),
+  /** Actors with at least one generation of this type. */
+  actorCount: integer("actor_count").notNull().default(0),
+  generationCount: integer("generation_count").notNull().default(0),
+  imageRows: integer("image_rows").notNull().default(0),
+  imageBytes: integer("image_bytes").notNull().default(0),
+});
 
 export const generations = sqliteTable(
   "generations",

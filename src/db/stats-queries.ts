@@ -80,13 +80,38 @@ export function figuresScanImages(scope: StatsScope, grouping?: StatsGrouping): 
 
 /**
  * Figures per group, most images first (or, `grouping` left out, one row for everything in
- * scope). Cached until the next write; `limit` keeps the largest groups (by bytes).
+ * scope); `limit` keeps the largest groups (by bytes). All actors, overall or by descriptor,
+ * gender or age band, read the kept totals; anything else is a pass cached until the next write.
  */
 export function groupFigures(db: Db, scope: StatsScope, grouping?: StatsGrouping, limit?: number): GroupFigures[] {
+  if (isEmpty(scope.actors) && isEmpty(scope.images) && grouping !== "actor" && grouping !== "generationType") return keptFigures(db, grouping ?? "all");
   return cachedUntilWrite(db, `figures:${grouping ?? ""}:${limit ?? ""}:${JSON.stringify(scope)}`, () => computeFigures(db, scope, grouping, limit));
 }
 
-function computeFigures(db: Db, scope: StatsScope, grouping: StatsGrouping | undefined, limit: number | undefined): GroupFigures[] {
+const isEmpty = (filter: object | undefined) => filter === undefined || Object.keys(filter).length === 0;
+
+/** `stats_totals` columns as figures: the same names as the statistics columns of `actors`. */
+const fromTotals = [
+  "CASE WHEN key_is_null THEN NULL ELSE key END AS key",
+  "actor_count AS actorCount",
+  "total_count AS imageCount",
+  "total_size_bytes AS totalSizeBytes",
+  ...parts.flatMap(([name, column]) => [`${column}_count AS ${name}Count`, `${column}_bytes AS ${name}Bytes`]),
+].join(", ");
+
+/**
+ * Figures of all actors, overall or per descriptor / gender / age band, from the totals that
+ * triggers on `actors` keep (migration 0009): a few rows, so no cache and nothing to recompute
+ * after a write. Equal to `computeFigures` over all actors (test/schema/stats-totals.test.ts).
+ */
+function keptFigures(db: Db, grouping: "all" | "descriptor" | "gender" | "ageBand"): GroupFigures[] {
+  return cachedStatement(db, `SELECT ${fromTotals} FROM stats_totals WHERE grouping = ? AND actor_count > 0 ORDER BY imageCount DESC, key`).all(
+    grouping,
+  ) as GroupFigures[];
+}
+
+/** Figures by a pass over the actors (or image) rows: every filtered `stats`, and the reference the kept totals are tested against. */
+export function computeFigures(db: Db, scope: StatsScope, grouping: StatsGrouping | undefined, limit: number | undefined): GroupFigures[] {
   const key = grouping ? groupKeys[grouping] : "NULL";
   const order = limit !== undefined ? "ORDER BY totalSizeBytes DESC, key LIMIT ?" : "ORDER BY imageCount DESC, key";
   const tail = [...(limit !== undefined ? [limit] : [])];
@@ -116,6 +141,15 @@ function emptyFigures(): ImageFigures {
 
 /** Actors with at least one image and every image synced. */
 export function fullySyncedActorCount(db: Db, filter: ActorFilter | undefined): number {
+  if (isEmpty(filter)) {
+    const row = cachedStatement(db, "SELECT fully_synced_count AS n FROM stats_totals WHERE grouping = 'all'").get() as { n: number } | undefined;
+    return row?.n ?? 0;
+  }
+  return computeFullySyncedActorCount(db, filter);
+}
+
+/** The same by a pass over the actors. */
+export function computeFullySyncedActorCount(db: Db, filter: ActorFilter | undefined): number {
   return cachedUntilWrite(db, `fullySynced:${JSON.stringify(filter ?? {})}`, () => {
     const where = actorWhere(filter);
     const sql = `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.total_count > 0 AND a.synced_count = a.total_count`;
@@ -133,6 +167,18 @@ export interface GenerationTypeRow {
 
 /** Generations and their images per type, from the per-generation statistics (no image scan). */
 export function generationTypes(db: Db, filter: ActorFilter | undefined): GenerationTypeRow[] {
+  if (isEmpty(filter)) {
+    return cachedStatement(
+      db,
+      `SELECT type AS key, actor_count AS actorCount, generation_count AS generationCount, image_rows AS imageCount, image_bytes AS totalSizeBytes
+       FROM generation_type_totals WHERE generation_count > 0 ORDER BY imageCount DESC, key`,
+    ).all() as GenerationTypeRow[];
+  }
+  return computeGenerationTypes(db, filter);
+}
+
+/** Generation types by a pass over the generations (filtered, or as the reference for the kept totals). */
+export function computeGenerationTypes(db: Db, filter: ActorFilter | undefined): GenerationTypeRow[] {
   return cachedUntilWrite(db, `generationTypes:${JSON.stringify(filter ?? {})}`, () => {
     const scope = actorScope(filter, "g.actor_id");
     return cachedStatement(
