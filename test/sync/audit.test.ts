@@ -168,6 +168,7 @@ describe("audit", () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 6 }, () => imageBytes(50_000));
     const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await settle();
 
     const cold = await auditActors(world.ctx, world.s3, { all: true, pool });
     expect(cold.failed).toBe(0);
@@ -218,6 +219,7 @@ describe("audit", () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
     const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
 
     await putObject(name, `${name}_3.jpg`, imageBytes());
@@ -250,6 +252,7 @@ describe("audit", () => {
     ];
     expect(etags.map((etag) => etag.replace(/^[0-9a-f]{32}/, ""))).toEqual(["-3", "-2", "-3", "-2"]);
 
+    await settle();
     const result = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(result.error).toBeUndefined();
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "out_of_sync", "synced", "local_only"]);
@@ -487,6 +490,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 3 }, () => imageBytes());
     const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const audit = () => auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
     expect((await audit()).unchanged).toBe(true);
