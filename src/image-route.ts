@@ -4,6 +4,7 @@ import type { Plugin } from "graphql-yoga";
 import type { AppContext } from "./context.ts";
 import { actorByName } from "./db/actor-queries.ts";
 import { imageByFilename } from "./db/image-queries.ts";
+import type { ImageRow } from "./db/schema.ts";
 import { tokenCheckFor } from "./request-guard.ts";
 import { actorPrefix, assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/layout.ts";
 import { openRegularFile, UnsafePathError } from "./sync/safe-files.ts";
@@ -37,24 +38,10 @@ export function useImageRoute(app: AppContext): Plugin {
         endResponse(new fetchAPI.Response(`${text}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8" } }));
       if (request.method !== "GET" && request.method !== "HEAD") return answer(405, "images are read with GET");
       if (!hasToken(request)) return answer(401, "images need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback");
-      const parts = url.pathname.slice(imageRoutePath.length).split("/");
-      if (parts.length !== 2) return answer(404, "not an image address: /images/{actorName}/{filename}");
-      let name: string;
-      let filename: string;
+      const addressed = imageAt(app, url.pathname.slice(imageRoutePath.length), "/images/{actorName}/{filename}");
+      if ("status" in addressed) return answer(addressed.status, addressed.text);
+      const { name, filename, key } = addressed;
       try {
-        name = assertSafeName(decodeURIComponent(parts[0]!));
-        filename = assertSafeName(decodeURIComponent(parts[1]!));
-      } catch (error) {
-        if (error instanceof UnsafeNameError || error instanceof URIError) return answer(400, error.message);
-        throw error;
-      }
-      const actor = actorByName(app.db, name);
-      const image = actor ? imageByFilename(app.db, actor.id, filename) : null;
-      if (!actor || !image) return answer(404, `no image ${filename} of actor ${name}`);
-      try {
-        // A key a manifest recorded is served only inside the actor's prefix: a hostile manifest
-        // must not make the service fetch any object of the bucket.
-        const key = image.s3Key?.startsWith(actorPrefix(app.config.s3, name)) ? image.s3Key : s3KeyOf(app.config.s3, name, filename);
         const bytes = (app.config.storageMode === "mirrored" ? await localBytes(app, name, filename) : null) ?? (await s3Bytes(app, key));
         if (!bytes) return answer(404, `${filename} is neither on local disk nor in S3`);
         const headers: Record<string, string> = {
@@ -74,6 +61,32 @@ export function useImageRoute(app: AppContext): Plugin {
       }
     },
   };
+}
+
+/** The tracked image an address names (`{actorName}/{filename}`), with its S3 key; or the answer that refuses it. */
+export function imageAt(
+  app: AppContext,
+  rest: string,
+  shape: string,
+): { name: string; filename: string; image: ImageRow; key: string } | { status: number; text: string } {
+  const parts = rest.split("/");
+  if (parts.length !== 2) return { status: 404, text: `not an image address: ${shape}` };
+  let name: string;
+  let filename: string;
+  try {
+    name = assertSafeName(decodeURIComponent(parts[0]!));
+    filename = assertSafeName(decodeURIComponent(parts[1]!));
+  } catch (error) {
+    if (error instanceof UnsafeNameError || error instanceof URIError) return { status: 400, text: error.message };
+    throw error;
+  }
+  const actor = actorByName(app.db, name);
+  const image = actor ? imageByFilename(app.db, actor.id, filename) : null;
+  if (!actor || !image) return { status: 404, text: `no image ${filename} of actor ${name}` };
+  // A key a manifest recorded is used only inside the actor's prefix: a hostile manifest must
+  // not make the service fetch any object of the bucket.
+  const key = image.s3Key?.startsWith(actorPrefix(app.config.s3, name)) ? image.s3Key : s3KeyOf(app.config.s3, name, filename);
+  return { name, filename, image, key };
 }
 
 /** The local file, or null when there is none (then S3 answers). */

@@ -5,10 +5,8 @@ import type { Plugin } from "graphql-yoga";
 import pLimit from "p-limit";
 import sharp from "sharp";
 import type { AppContext } from "../context.ts";
-import { actorByName } from "../db/actor-queries.ts";
-import { imageByFilename } from "../db/image-queries.ts";
+import { imageAt } from "../image-route.ts";
 import { tokenCheckFor } from "../request-guard.ts";
-import { assertSafeName, s3KeyOf, UnsafeNameError } from "../sync/layout.ts";
 import { isNotFound } from "../sync/s3-client.ts";
 import { createNewFile, makeRealFolder, openRegularFile, placeFile, UnsafePathError } from "../sync/safe-files.ts";
 
@@ -81,22 +79,11 @@ export function useThumbnailRoute(app: AppContext): Plugin {
         endResponse(new fetchAPI.Response(`${text}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8" } }));
       if (request.method !== "GET" && request.method !== "HEAD") return answer(405, "thumbnails are read with GET");
       if (!hasToken(request)) return answer(401, "thumbnails need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback");
-      const parts = url.pathname.slice(thumbnailRoutePath.length).split("/");
       const width = Number(url.searchParams.get("w") ?? defaultWidth);
-      if (parts.length !== 2) return answer(404, "not a thumbnail address: /thumbnails/{actorName}/{filename}?w=256");
+      const addressed = imageAt(app, url.pathname.slice(thumbnailRoutePath.length), "/thumbnails/{actorName}/{filename}?w=256");
+      if ("status" in addressed) return answer(addressed.status, addressed.text);
       if (!(thumbnailWidths as readonly number[]).includes(width)) return answer(400, `w must be one of ${thumbnailWidths.join(", ")}`);
-      let name: string;
-      let filename: string;
-      try {
-        name = assertSafeName(decodeURIComponent(parts[0]!));
-        filename = assertSafeName(decodeURIComponent(parts[1]!));
-      } catch (error) {
-        if (error instanceof UnsafeNameError || error instanceof URIError) return answer(400, error.message);
-        throw error;
-      }
-      const actor = actorByName(app.db, name);
-      const image = actor ? imageByFilename(app.db, actor.id, filename) : null;
-      if (!actor || !image) return answer(404, `no image ${filename} of actor ${name}`);
+      const { name, filename, image, key } = addressed;
 
       const respond = (body: Buffer, etag: string, requested: string | null) => {
         const headers = {
@@ -118,7 +105,7 @@ export function useThumbnailRoute(app: AppContext): Plugin {
         if (cached) return respond(cached, etag, requested);
       }
 
-      const source = await readSource(app, name, filename, image.s3Key ?? s3KeyOf(app.config.s3, name, filename));
+      const source = await readSource(app, name, filename, key);
       if (typeof source === "string") return endResponse(placeholder(fetchAPI, source));
       const flight = `${source.md5}-${source.bytes.length}-${width}`;
       let made = inFlight.get(flight);
