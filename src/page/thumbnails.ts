@@ -32,6 +32,12 @@ interface Source {
   md5: string;
 }
 
+/**
+ * Largest picture decoded (sharp's default, 268 MP, lets one small PNG take about 800 MB to
+ * decode): 50 MP covers any training image and keeps a decode under about 200 MB.
+ */
+const maxInputPixels = 50_000_000;
+
 /** Why there is no thumbnail; the placeholder says it in a word, never quoting a file. */
 type Unavailable = "missing" | "link" | "unreadable";
 
@@ -63,7 +69,7 @@ export function useThumbnailRoute(app: AppContext): Plugin {
     let made: Buffer;
     try {
       made = await making(() =>
-        sharp(source.bytes, { failOn: "error" }).rotate().resize({ width, height: width, fit: "inside", withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
+        sharp(source.bytes, { failOn: "error", limitInputPixels: maxInputPixels }).rotate().resize({ width, height: width, fit: "inside", withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
       );
     } catch {
       return "unreadable";

@@ -72,14 +72,21 @@ describe("the thumbnail route", () => {
     expect((await thumbnailOf(pngName, "w=100")).status).toBe(400);
   });
 
-  it("answers a placeholder for an image that is not one, is missing, or is a link, and never follows the link", async () => {
+  it("answers a placeholder for an image that is not one, is too large to decode, is missing, or is a link, and never follows the link", async () => {
     await apiWorld();
     const outside = await picture(3);
+    // A decompression bomb: 81 megapixels of one colour, a few kilobytes of PNG.
+    const bomb = await sharp({ create: { width: 9000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
     const actor = await makeActor(world, {
       name: A,
-      images: [{ content: bytesFor("not a picture"), local: true }, { content: await picture(4), status: "missing" }, { content: await picture(5), local: true }],
+      images: [
+        { content: bytesFor("not a picture"), local: true },
+        { content: await picture(4), status: "missing" },
+        { content: await picture(5), local: true },
+        { content: bomb, local: true },
+      ],
     });
-    const [broken, missing, linked] = actor.filenames as [string, string, string];
+    const [broken, missing, linked, huge] = actor.filenames as [string, string, string, string];
     const secret = join(world.dataDir, "..", `outside-${Date.now()}.jpg`);
     writeFileSync(secret, outside);
     unlinkSync(world.ctx.layout.imagePath(A, linked));
@@ -87,6 +94,7 @@ describe("the thumbnail route", () => {
 
     for (const [filename, why] of [
       [broken, "unreadable"],
+      [huge, "unreadable"],
       [missing, "missing"],
       [linked, "link"],
     ] as const) {
