@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { projectPath } from "../src/project-files.ts";
 import { registerImportCommands } from "./commands/import-export.ts";
 import { registerScanCommand } from "./commands/scan.ts";
 import { registerAuditCommand } from "./commands/audit.ts";
@@ -8,9 +9,7 @@ import { registerServeCommand } from "./commands/serve.ts";
 import { registerRepairCommands } from "./commands/repair.ts";
 import { registerReadCommands } from "./commands/read.ts";
 
-// package.json is one folder up from scripts/, two from the compiled dist/scripts/.
-const packageJson = new URL(import.meta.url.endsWith(".js") ? "../../package.json" : "../package.json", import.meta.url);
-const { version } = JSON.parse(readFileSync(packageJson, "utf8")) as { version: string };
+const { version } = JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string };
 
 const program = new Command("actor-manifests")
   .description("Keeps every training image of every actor accounted for across local disk and S3.")

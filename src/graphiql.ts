@@ -1,23 +1,16 @@
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import type { Plugin } from "graphql-yoga";
+import { packageFile } from "./project-files.ts";
 
 /** URL prefix under which the service serves GraphiQL's scripts and styles itself (no CDN). */
 export const graphiqlAssetsPath = "/graphiql-assets/";
 
-const require = createRequire(import.meta.url);
-
-/** Root folder of an installed package, found through Node's resolution rather than a guessed node_modules path. */
-function packageRoot(name: string): string {
-  return dirname(require.resolve(`${name}/package.json`));
-}
 
 const assetFiles: Record<string, { file: () => string; type: string }> = {
-  "react.production.min.js": { file: () => join(packageRoot("react"), "umd/react.production.min.js"), type: "text/javascript" },
-  "react-dom.production.min.js": { file: () => join(packageRoot("react-dom"), "umd/react-dom.production.min.js"), type: "text/javascript" },
-  "graphiql.min.js": { file: () => join(packageRoot("graphiql"), "graphiql.min.js"), type: "text/javascript" },
-  "graphiql.min.css": { file: () => join(packageRoot("graphiql"), "graphiql.min.css"), type: "text/css" },
+  "react.production.min.js": { file: () => packageFile("react", "umd/react.production.min.js"), type: "text/javascript" },
+  "react-dom.production.min.js": { file: () => packageFile("react-dom", "umd/react-dom.production.min.js"), type: "text/javascript" },
+  "graphiql.min.js": { file: () => packageFile("graphiql", "graphiql.min.js"), type: "text/javascript" },
+  "graphiql.min.css": { file: () => packageFile("graphiql", "graphiql.min.css"), type: "text/css" },
 };
 
 const assetCache = new Map<string, Buffer>();

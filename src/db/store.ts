@@ -2,15 +2,14 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import { mkdirSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
+import { projectPath } from "../project-files.ts";
 import { releaseLease } from "./process-lease.ts";
 import * as tables from "./schema.ts";
 
 export type Db = BetterSQLite3Database<typeof tables> & { $client: Database.Database };
 
-// Two levels up from src/db, three from its compiled copy in dist/src/db.
-const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), import.meta.url.endsWith(".js") ? "../../../migrations" : "../../migrations");
+const migrationsFolder = projectPath("migrations");
 
 /**
  * Opens (creating if needed) the SQLite file and applies the committed migrations.

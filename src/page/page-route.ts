@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, extname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readdirSync, readFileSync } from "node:fs";
+import { extname, join } from "node:path";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../config.ts";
+import { packageFile, projectPath } from "../project-files.ts";
 import { isLoopbackHost } from "../request-guard.ts";
 import { thumbnailRoutePath } from "./thumbnails.ts";
 
@@ -16,25 +15,8 @@ import { thumbnailRoutePath } from "./thumbnails.ts";
  */
 export const pageAssetsPath = "/page/";
 
-const require = createRequire(import.meta.url);
-const here = dirname(fileURLToPath(import.meta.url));
-// The browser files are not compiled: compiled code (dist/src/page/) reads them from the source tree.
-const webFolder = resolve(here, import.meta.url.endsWith(".js") ? "../../../src/page/web" : "web");
-
-/** A file of an installed package, found from its entry point (htm exports no `./package.json`). */
-function packageFile(name: string, file: string): string {
-  let folder = dirname(require.resolve(name));
-  while (!isPackageRoot(folder, name)) {
-    if (dirname(folder) === folder) throw new Error(`package ${name} not found`);
-    folder = dirname(folder);
-  }
-  return join(folder, file);
-}
-
-function isPackageRoot(folder: string, name: string): boolean {
-  const manifest = join(folder, "package.json");
-  return existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: string }).name === name;
-}
+// The browser files are not compiled: compiled code reads them from the source tree too.
+const webFolder = projectPath("src/page/web");
 
 /** Bare module names the page imports, and the file of the installed package behind each. */
 const vendorModules: Record<string, { file: string; specifier: string }> = {

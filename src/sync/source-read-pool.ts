@@ -1,13 +1,13 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { S3Config } from "../config.ts";
+import { runsCompiled } from "../project-files.ts";
 import type { FoundFile } from "./source-files.ts";
 import type { UnitResult } from "./source-read-worker.ts";
 
 // Compiled (dist/), the reader is JavaScript and starts as it is; from source (tests, tsx) a
 // TypeScript worker needs tsx registered first (ts-worker-entry.mjs).
-const compiled = import.meta.url.endsWith(".js");
-const workerEntry = new URL(compiled ? "./source-read-worker.js" : "./ts-worker-entry.mjs", import.meta.url);
+const workerEntry = new URL(runsCompiled ? "./source-read-worker.js" : "./ts-worker-entry.mjs", import.meta.url);
 const readerModule = new URL("./source-read-worker.ts", import.meta.url).href;
 
 /**
@@ -22,7 +22,7 @@ export class SourceReadPool {
 
   constructor(size = Math.max(1, availableParallelism() - 1)) {
     this.workers = Array.from({ length: size }, () => {
-      const worker = new Worker(workerEntry, { workerData: compiled ? {} : { entry: readerModule } });
+      const worker = new Worker(workerEntry, { workerData: runsCompiled ? {} : { entry: readerModule } });
       worker.on("message", ({ id, units }: { id: number; units: UnitResult[] }) => {
         this.waiting.get(id)?.resolve(units);
         this.waiting.delete(id);
