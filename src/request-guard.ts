@@ -5,6 +5,7 @@ import { getOperationAST, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "./config.ts";
 import type { GraphQLContext } from "./schema/context.ts";
+import { isMultipart } from "./uploads.ts";
 
 /** 127.0.0.0/8, ::1 and localhost: the only hosts where the service needs no token. */
 export function isLoopbackHost(host: string): boolean {
@@ -90,7 +91,7 @@ export function useRequestGuard(config: Config, refusal: RequestRefusal): Plugin
       // Off loopback, a multipart body (an upload: only addImages takes one, a mutation) needs the
       // token before a byte of it is staged: without this, anyone reaching the port could write
       // MAX_UPLOAD_BYTES per request into $DATA_DIR/.uploads, only to be refused afterwards.
-      if (request.method === "POST" && /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "") && !hasToken(request)) {
+      if (isMultipart(request) && !hasToken(request)) {
         const text = "uploads need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback\n";
         endResponse(new fetchAPI.Response(text, { status: 401, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" } }));
         return;

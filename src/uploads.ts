@@ -64,7 +64,7 @@ export function useRequestBodyLimits(limits: RequestBodyLimits): Plugin {
   };
 }
 
-function isMultipart(request: Request): boolean {
+export function isMultipart(request: Request): boolean {
   return request.method === "POST" && (request.headers.get("content-type") ?? "").toLowerCase().startsWith("multipart/form-data");
 }
 
@@ -79,16 +79,7 @@ function tooLargeError(maxBytes: number): GraphQLError {
 /** The same request with a body that errors (413) past `maxBytes`, for bodies sent without a length. */
 function withBodyLimit(request: Request, maxBytes: number): Request {
   if (!request.body) return request;
-  let total = 0;
-  const limited = request.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        total += chunk.byteLength;
-        if (total > maxBytes) controller.error(tooLargeError(maxBytes));
-        else controller.enqueue(chunk);
-      },
-    }),
-  );
+  const limited = Readable.toWeb(Readable.from(countedChunks(request.body, maxBytes)));
   return new Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: limited, duplex: "half" } as RequestInit);
 }
 
