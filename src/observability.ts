@@ -1,10 +1,9 @@
 import { HeadBucketCommand } from "@aws-sdk/client-s3";
-import { sql } from "drizzle-orm";
 import type { Plugin } from "graphql-yoga";
 import { useReadinessCheck } from "graphql-yoga";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AppContext } from "./context.ts";
-import { actors } from "./db/schema.ts";
+import { totalFigures } from "./db/stats-queries.ts";
 
 /**
  * What an operator watches (SPEC.md §9), as Hasura and most services expose it: a log line per
@@ -93,22 +92,17 @@ function useMetrics(app: AppContext): Plugin {
   });
   new Gauge({
     name: "actor_manifests_images",
-    help: "Training images by last known sync status (from the statistics kept with the actors).",
+    help: "Training images by last known sync status (the totals `stats` reads, kept as rows change).",
     labelNames: ["status"],
     registers: [registry],
     collect() {
-      const row = app.db
-        .select({
-          synced: sql<number>`coalesce(sum(${actors.syncedCount}), 0)`,
-          local_only: sql<number>`coalesce(sum(${actors.localOnlyCount}), 0)`,
-          s3_only: sql<number>`coalesce(sum(${actors.s3OnlyCount}), 0)`,
-          out_of_sync: sql<number>`coalesce(sum(${actors.outOfSyncCount}), 0)`,
-          missing: sql<number>`coalesce(sum(${actors.missingCount}), 0)`,
-          unchecked: sql<number>`coalesce(sum(${actors.uncheckedCount}), 0)`,
-        })
-        .from(actors)
-        .get();
-      for (const [status, count] of Object.entries(row ?? {})) this.set({ status }, count);
+      const totals = totalFigures(app.db, {});
+      this.set({ status: "synced" }, totals.syncedCount);
+      this.set({ status: "local_only" }, totals.localOnlyCount);
+      this.set({ status: "s3_only" }, totals.s3OnlyCount);
+      this.set({ status: "out_of_sync" }, totals.outOfSyncCount);
+      this.set({ status: "missing" }, totals.missingCount);
+      this.set({ status: "unchecked" }, totals.uncheckedCount);
     },
   });
   // Known paths only, so that a scan of random URLs cannot grow the label set.
