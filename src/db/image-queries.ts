@@ -2,7 +2,7 @@ import { actorWhere, InvalidFilterError, validateActorFilter, type ActorFilter }
 import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
-import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import { allRows, andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 export const imageColumns = `i.id AS id, i.actor_id AS actorId, i.filename AS filename, i."index" AS "index",
@@ -112,11 +112,10 @@ export function imagePagesByActorIds(
       WHERE i.actor_id IN (SELECT value FROM json_each(?)) AND (${where.sql}) ${keyset})
     WHERE rowNumber <= ? ORDER BY actorId, rowNumber`;
   const params = [jsonList(actorIds), ...where.params, ...(after ? [after.index, after.filename] : []), first + 1];
-  const raw = cachedStatement(db, sql).all(...params) as Record<string, unknown>[];
   const byActor = new Map<number, ImageRowWithPosition[]>();
-  for (const entry of raw) {
+  // Each row keeps its `rowNumber`: deleting a property would leave the object in V8's slow dictionary mode.
+  for (const entry of allRows(cachedStatement(db, sql), params)) {
     const row = toImageRow(entry) as ImageRowWithPosition;
-    delete (row as unknown as Record<string, unknown>).rowNumber;
     let list = byActor.get(row.actorId);
     if (!list) byActor.set(row.actorId, (list = []));
     list.push(row);
@@ -193,7 +192,7 @@ export async function pageImages(
   } else {
     const keyset = afterId !== undefined ? "AND i.id > ?" : "";
     const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
-    raw = cachedStatement(db, sql).all(...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1) as Record<string, unknown>[];
+    raw = allRows(cachedStatement(db, sql), [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1]);
   }
   const rows = raw.map(toImageRow);
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
@@ -239,7 +238,7 @@ export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: A
 export function imagesByMd5s(db: Db, md5s: readonly string[], filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): ImageRow[] {
   const where = scopedImageWhere(filter, actorFilter);
   const sql = `SELECT ${imageColumns} FROM images i WHERE i.md5 IN (SELECT value FROM json_each(?)) AND (${where.sql}) ORDER BY i.actor_id, i.filename`;
-  return (cachedStatement(db, sql).all(jsonList(md5s), ...where.params) as Record<string, unknown>[]).map(toImageRow);
+  return allRows(cachedStatement(db, sql), [jsonList(md5s), ...where.params]).map(toImageRow);
 }
 
 /** One image of an actor by filename (compared case-sensitively). */

@@ -148,6 +148,8 @@ builder.queryFields((t) => ({
             ? actorByName(ctx.app.db, assertSafeName(args.name))
             : actorByCharacterId(ctx.app.db, normalizeCharacterId(args.characterId!));
         if (!row) throw notFound(new UnknownActorError({ name: args.name, characterId: args.characterId }).message, args.name != null ? "name" : "characterId");
+        // Its images ask for it by id (their URLs need its name): they find it loaded.
+        Actor.getDataloader(ctx).prime(row.id, row);
         return row;
       }),
   }),
@@ -175,6 +177,7 @@ builder.queryFields((t) => ({
                 )
               : undefined;
           const page = pageActors(ctx.app.db, filter, order, first, after);
+          for (const row of page.rows) Actor.getDataloader(ctx).prime(row.id, row);
           const edges = page.rows.map((row: ActorPageRow) => ({ cursor: encodeCursor(list, [row.sortValue, row.id]), node: row }));
           return {
             edges,

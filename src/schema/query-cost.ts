@@ -3,6 +3,7 @@ import { type DocumentNode, GraphQLError, type GraphQLSchema, validate } from "g
 import type { Plugin } from "graphql-yoga";
 import { countActors } from "../db/actor-queries.ts";
 import { imageCountFromStatistics, imageSelectionScans } from "../db/image-queries.ts";
+import { cachedStatement } from "../db/statements.ts";
 import type { GraphQLContext } from "./context.ts";
 import { connectionComplexity } from "./cursor.ts";
 import { type ActorFilterArg, type ImageFilterArg, toActorFilter, toImageFilter } from "./inputs.ts";
@@ -67,17 +68,22 @@ export function imageTableCost(ctx: CostContext): number {
  * results are cached per document: the cost depends on the variables and on the data.
  */
 export function useQueryCostLimit(): Plugin<GraphQLContext> {
+  // The cost functions above read nothing but the two table sizes, so a verdict holds for the
+  // same document, variables and sizes: a repeated query (the page's, a script's) skips the walk.
+  const verdicts = new WeakMap<DocumentNode, Map<string, readonly GraphQLError[]>>();
   const refusal = (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext, variables: unknown, operationName?: string | null) => {
-    const errors = validate(schema, document, [
-      createComplexityRule({
-        context,
-        variableValues: (variables ?? {}) as Record<string, unknown>,
-        operationName,
-        validate: ({ complexity }, report) => {
-          if (complexity > maxQueryCost) report(tooCostly(complexity));
-        },
-      }),
-    ]);
+    const sizes = cachedStatement(context.app.db, "SELECT actor_count || ':' || total_count AS sizes FROM stats_totals WHERE grouping = 'all'").get() as
+      | { sizes: string }
+      | undefined;
+    const key = `${sizes?.sizes}:${operationName ?? ""}:${JSON.stringify(variables ?? {})}`;
+    let known = verdicts.get(document);
+    if (!known) verdicts.set(document, (known = new Map()));
+    let errors = known.get(key);
+    if (!errors) {
+      errors = costErrors(schema, document, context, variables, operationName);
+      if (known.size >= 64) known.clear();
+      known.set(key, errors);
+    }
     return errors.length > 0 ? { errors } : undefined;
   };
   return {
@@ -90,6 +96,19 @@ export function useQueryCostLimit(): Plugin<GraphQLContext> {
       if (refused) setResultAndStopExecution(refused);
     },
   };
+}
+
+function costErrors(schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext, variables: unknown, operationName?: string | null) {
+  return validate(schema, document, [
+      createComplexityRule({
+        context,
+        variableValues: (variables ?? {}) as Record<string, unknown>,
+        operationName,
+        validate: ({ complexity }, report) => {
+          if (complexity > maxQueryCost) report(tooCostly(complexity));
+        },
+      }),
+  ]);
 }
 
 function tooCostly(cost: number): GraphQLError {
