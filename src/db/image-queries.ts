@@ -1,5 +1,6 @@
 import { actorWhere, InvalidFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
+import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
 import { allRows, andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
@@ -50,7 +51,11 @@ export function validateImageFilter(filter: ImageFilter, path = "filter"): void 
 
 const ratingSql: Record<Rating, string> = { good: "i.good = 1", bad: "i.good = 0", unrated: "i.good IS NULL" };
 
-export function imageWhere(filter: ImageFilter | undefined): SqlFragment {
+/**
+ * `repeatedMd5s`: the MD5s more than one image has, as a JSON list, for a read that scans in
+ * windows (each window would otherwise group the whole table again); without it, a subquery.
+ */
+export function imageWhere(filter: ImageFilter | undefined, repeatedMd5s?: string): SqlFragment {
   if (!filter) return { sql: "1", params: [] };
   const parts: SqlFragment[] = [];
   if (filter.status) parts.push({ sql: "i.status IN (SELECT value FROM json_each(?))", params: [jsonList(filter.status)] });
@@ -68,12 +73,14 @@ export function imageWhere(filter: ImageFilter | undefined): SqlFragment {
   parts.push(...comparisonWhere("i.size_bytes", filter.sizeBytes));
   if (filter.orphan !== undefined) parts.push({ sql: "i.orphan = ?", params: [filter.orphan ? 1 : 0] });
   parts.push(...comparisonWhere("i.checked_at", filter.checkedAt));
-  if (filter.duplicate !== undefined)
-    parts.push({
-      // Not correlated: SQLite builds the set of repeated MD5s once for the whole query.
-      sql: `${filter.duplicate ? "" : "NOT "}coalesce(i.md5 IN (SELECT d.md5 FROM images d WHERE d.md5 IS NOT NULL GROUP BY d.md5 HAVING count(*) > 1), 0)`,
-      params: [],
-    });
+  if (filter.duplicate !== undefined) {
+    const repeated =
+      repeatedMd5s !== undefined
+        ? { sql: "SELECT value FROM json_each(?)", params: [repeatedMd5s] }
+        : // Not correlated: SQLite builds the set of repeated MD5s once for the whole statement.
+          { sql: "SELECT d.md5 FROM images d WHERE d.md5 IS NOT NULL GROUP BY d.md5 HAVING count(*) > 1", params: [] };
+    parts.push({ sql: `${filter.duplicate ? "" : "NOT "}coalesce(i.md5 IN (${repeated.sql}), 0)`, params: repeated.params });
+  }
   return andAll(parts);
 }
 
@@ -176,9 +183,9 @@ export async function pageImages(
   first: number,
   afterId?: number,
 ): Promise<ImagePage<ImageRow>> {
-  const where = scopedImageWhere(filter, actorFilter);
   let raw: Record<string, unknown>[];
   if (imageSelectionScans(filter, actorFilter)) {
+    const where = scopedImageWhere(filter, actorFilter, await repeatedMd5sFor(db, filter));
     // NOT INDEXED keeps the plan on the rowid range: the actor_id index would read every picked actor's rows per window.
     const statement = cachedStatement(
       db,
@@ -190,6 +197,7 @@ export async function pageImages(
       return raw.length <= first;
     });
   } else {
+    const where = scopedImageWhere(filter, actorFilter);
     const keyset = afterId !== undefined ? "AND i.id > ?" : "";
     const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
     raw = allRows(cachedStatement(db, sql), [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1]);
@@ -211,9 +219,11 @@ export function imageCountFromStatistics(db: Db, actorFilter: ActorFilter | unde
 /** How many images a selection holds; a selection that scans counts window by window. */
 export async function countImages(db: Db, filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): Promise<number> {
   if (!hasCriteria(filter)) return imageCountFromStatistics(db, actorFilter);
-  const where = scopedImageWhere(filter, actorFilter);
-  if (!imageSelectionScans(filter, actorFilter))
+  if (!imageSelectionScans(filter, actorFilter)) {
+    const where = scopedImageWhere(filter, actorFilter);
     return (cachedStatement(db, `SELECT count(*) AS n FROM images i WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
+  }
+  const where = scopedImageWhere(filter, actorFilter, await repeatedMd5sFor(db, filter));
   const statement = cachedStatement(db, `SELECT count(*) AS n FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND (${where.sql})`);
   let count = 0;
   await scanInWindows(db, 0, lastImageId(db), (from, to) => {
@@ -223,9 +233,32 @@ export async function countImages(db: Db, filter: ImageFilter | undefined, actor
   return count;
 }
 
+/** The repeated MD5s when the filter asks about duplicates (see `imageWhere`). */
+async function repeatedMd5sFor(db: Db, filter: ImageFilter | undefined): Promise<string | undefined> {
+  return filter?.duplicate === undefined ? undefined : cachedUntilWrite(db, "repeatedMd5s", () => collectRepeatedMd5s(db));
+}
+
+/**
+ * The MD5s more than one image has, as a JSON list, gathered window by window (one GROUP BY of
+ * half a million rows would hold the event loop for over a second).
+ */
+async function collectRepeatedMd5s(db: Db): Promise<string> {
+  const statement = cachedStatement(db, "SELECT i.md5 FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND i.md5 IS NOT NULL").pluck();
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  await scanInWindows(db, 0, lastImageId(db), (from, to) => {
+    for (const md5 of statement.all(from, to) as string[]) {
+      if (seen.has(md5)) repeated.add(md5);
+      else seen.add(md5);
+    }
+    return true;
+  });
+  return jsonList([...repeated]);
+}
+
 /** The image filter, restricted to the actors an actor filter picks. */
-export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): SqlFragment {
-  const parts = [imageWhere(filter)];
+export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined, repeatedMd5s?: string): SqlFragment {
+  const parts = [imageWhere(filter, repeatedMd5s)];
   if (actorFilter) {
     validateActorFilter(actorFilter, "actorFilter");
     const actors = actorWhere(actorFilter);

@@ -1,6 +1,7 @@
 import { actorColumns, actorWhere, type ActorFilter } from "./actor-queries.ts";
 import { imageWhere, type ImageFilter } from "./image-queries.ts";
 import type { ActorRow } from "./schema.ts";
+import { cachedUntilWrite } from "./cached-until-write.ts";
 import { andAll, cachedStatement, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
@@ -277,34 +278,4 @@ export function duplicateGroups(
     const count = (cachedStatement(db, `SELECT count(*) AS n FROM (${groups.sql}) WHERE ${across}`).get(...groups.params) as { n: number }).n;
     return { rows: rows.slice(0, options.first), hasNextPage: rows.length > options.first, count };
   });
-}
-
-interface CachedFigure {
-  version: string;
-  value: unknown;
-}
-
-const figureCaches = new WeakMap<object, Map<string, CachedFigure>>();
-
-/**
- * Aggregates across actors are cached per connection and query, and recomputed after any
- * write: `total_changes()` moves with every write on this connection and
- * `PRAGMA data_version` with every commit from another. Callers must not mutate the value.
- */
-function cachedUntilWrite<T>(db: Db, key: string, compute: () => T): T {
-  const version = dataVersion(db);
-  let cache = figureCaches.get(db.$client);
-  if (!cache) figureCaches.set(db.$client, (cache = new Map()));
-  const hit = cache.get(key);
-  if (hit && hit.version === version) return hit.value as T;
-  const value = compute();
-  if (cache.size > 256) cache.clear();
-  cache.set(key, { version, value });
-  return value;
-}
-
-function dataVersion(db: Db): string {
-  const row = cachedStatement(db, "SELECT total_changes() AS changes").get() as { changes: number };
-  const pragma = cachedStatement(db, "PRAGMA data_version").get() as { data_version: number };
-  return `${pragma.data_version}:${row.changes}`;
 }

@@ -159,7 +159,8 @@ describe("stats", () => {
       stats { duplicates { groupCount imageCount withinActorGroupCount acrossActorsGroupCount } }
       duplicateImages(first: 100) { totalCount nodes { md5 imageCount actorCount images { filename actor { name } } } }
       within: duplicateImages(acrossActors: false) { totalCount }
-      flagged: images(first: 500, filter: { duplicate: true }) { totalCount }
+      flagged: images(first: 500, filter: { duplicate: true }) { totalCount nodes { md5 } }
+      unique: images(first: 1, filter: { duplicate: false }) { totalCount }
     }`);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     expect(body.data.stats.duplicates).toEqual({
@@ -171,6 +172,9 @@ describe("stats", () => {
     expect(body.data.duplicateImages.totalCount).toBe(groups.length);
     expect(body.data.within.totalCount).toBe(groups.length - across.length);
     expect(body.data.flagged.totalCount).toBe(sum(groups.map(([, copies]) => copies.length)));
+    const repeated = new Set(groups.map(([md5]) => md5));
+    expect(body.data.flagged.nodes.filter((node: { md5: string }) => repeated.has(node.md5))).toHaveLength(body.data.flagged.totalCount);
+    expect(body.data.unique.totalCount).toBe(sum(plan.map((actor) => actor.images.length)) - body.data.flagged.totalCount);
     const largest = body.data.duplicateImages.nodes[0];
     const copies = byMd5.get(largest.md5)!;
     expect(largest.imageCount).toBe(Math.max(...groups.map(([, c]) => c.length)));
