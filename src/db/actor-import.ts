@@ -80,9 +80,14 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
     ON CONFLICT(name) DO UPDATE SET character_id = excluded.character_id, descriptor = excluded.descriptor,
       age = excluded.age, gender = excluded.gender, manifest_updated_at = excluded.manifest_updated_at
     RETURNING id`);
+  const insertCountedActor = sqlite.prepare(`
+    INSERT INTO actors (character_id, name, descriptor, age, gender, manifest_updated_at, revision, ${statisticsColumns.join(", ")})
+    VALUES (@characterId, @name, @descriptor, @age, @gender, @manifestUpdatedAt, 1, ${statisticsColumns.map((column) => `@${column}`).join(", ")})
+    ON CONFLICT(name) DO NOTHING
+    RETURNING id`);
   const upsertGeneration = sqlite.prepare(`
-    INSERT INTO generations (actor_id, generation_key, type, generated_at, image_count, metadata)
-    VALUES (@actorId, @generationKey, @type, @generatedAt, @imageCount, @metadata)
+    INSERT INTO generations (actor_id, generation_key, type, generated_at, image_count, metadata, image_rows, image_bytes)
+    VALUES (@actorId, @generationKey, @type, @generatedAt, @imageCount, @metadata, @imageRows, @imageBytes)
     ON CONFLICT(actor_id, generation_key) DO UPDATE SET type = excluded.type, generated_at = excluded.generated_at,
       image_count = excluded.image_count, metadata = excluded.metadata
     RETURNING id`);
@@ -102,17 +107,22 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
     const actorIds: number[] = [];
     for (const { prepared, files, isNew } of batch) {
       const { actor, generations, imageValues } = prepared;
-      const actorId = upsertActor.pluck().get(actor) as number;
+      // A new actor's rows are exactly these: its statistics are counted here and written with
+      // its row, instead of an UPDATE that aggregates its images and fires the totals triggers again.
+      const counted = isNew ? countedStatistics(imageValues) : null;
+      const insertedId = counted ? (insertCountedActor.pluck().get({ ...actor, ...counted.actor }) as number | undefined) : undefined;
+      const actorId = insertedId ?? (upsertActor.pluck().get(actor) as number);
       actorIds.push(actorId);
       const generationIds = new Map<number, number>();
       for (const generation of generations) {
-        const row = { actorId, ...generation, metadata: jsonOrNull(generation.metadata) };
+        const rows = counted?.generations.get(generation.generationKey) ?? { imageRows: 0, imageBytes: 0 };
+        const row = { actorId, ...generation, metadata: jsonOrNull(generation.metadata), ...rows };
         generationIds.set(generation.generationKey, upsertGeneration.pluck().get(row) as number);
       }
       upsertImages(actorId, imageValues, generationIds);
       if (!isNew) removeUnlisted.run(actorId, JSON.stringify(filenamesOf(imageValues)));
       for (const file of files) upsertSource.run({ ...file, actorId, importedAt });
-      refreshActorStatistics(db, [actorId]);
+      if (insertedId === undefined) refreshActorStatistics(db, [actorId]);
       // SQLite now says what the files say, unless they disagreed with each other.
       if (!actor.sourcesDisagree) markExported.run(actorId);
     }
@@ -154,7 +164,54 @@ const imageColumns = [
 const rowsPerStatement = 50;
 
 const actorSlot = 0;
+const filenameSlot = imageColumns.indexOf("filename");
+const sizeSlot = imageColumns.indexOf("size_bytes");
+const statusSlot = imageColumns.indexOf("status");
+const goodSlot = imageColumns.indexOf("good");
 const generationSlot = imageColumns.indexOf("generation_id");
+
+/** The actors statistics columns, as `refreshActorStatistics` computes them from the rows. */
+const statisticsColumns = [
+  "total_count", "synced_count", "local_only_count", "s3_only_count", "out_of_sync_count", "missing_count", "unchecked_count",
+  "good_count", "bad_count", "unrated_count", "total_size_bytes", "synced_bytes", "local_only_bytes", "s3_only_bytes",
+  "out_of_sync_bytes", "missing_bytes", "unchecked_bytes", "good_bytes", "bad_bytes", "unrated_bytes",
+];
+
+/**
+ * The statistics of a new actor whose rows will be `imageValues` (its generations' row counts
+ * keyed by generation key), or null when a filename repeats: the upsert then keeps one row of
+ * each, and SQLite counts what it kept.
+ */
+function countedStatistics(imageValues: readonly unknown[]) {
+  const width = imageColumns.length;
+  const actor: Record<string, number> = Object.fromEntries(statisticsColumns.map((column) => [column, 0]));
+  const generations = new Map<number, { imageRows: number; imageBytes: number }>();
+  const filenames = new Set<unknown>();
+  for (let offset = 0; offset < imageValues.length; offset += width) {
+    const filename = imageValues[offset + filenameSlot];
+    if (filenames.has(filename)) return null;
+    filenames.add(filename);
+    const bytes = (imageValues[offset + sizeSlot] as number | null) ?? 0;
+    const status = (imageValues[offset + statusSlot] as string | null) ?? "unchecked";
+    if (actor[`${status}_count`] === undefined) return null;
+    const good = imageValues[offset + goodSlot];
+    const rating = good === 1 ? "good" : good === 0 ? "bad" : "unrated";
+    actor.total_count! += 1;
+    actor.total_size_bytes! += bytes;
+    actor[`${status}_count`]! += 1;
+    actor[`${status}_bytes`]! += bytes;
+    actor[`${rating}_count`]! += 1;
+    actor[`${rating}_bytes`]! += bytes;
+    const key = imageValues[offset + generationSlot] as number | null;
+    if (key !== null) {
+      const generation = generations.get(key) ?? { imageRows: 0, imageBytes: 0 };
+      generation.imageRows += 1;
+      generation.imageBytes += bytes;
+      generations.set(key, generation);
+    }
+  }
+  return { actor, generations };
+}
 
 function filenamesOf(imageValues: readonly unknown[]): unknown[] {
   const filenames: unknown[] = [];

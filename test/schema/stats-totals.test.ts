@@ -83,6 +83,26 @@ describe("statistics totals", () => {
     expectTotalsEqualPass("re-import");
   });
 
+  it("of a new actor are counted by the import as a refresh from its rows counts them", async () => {
+    const fresh = makeApiWorld();
+    try {
+      writeMetadataScale(fresh.dataDir, { actors: 30, imagesPerActor: 8 });
+      await importManifests(fresh.ctx);
+      const db = fresh.ctx.db;
+      const snapshot = () => ({
+        actors: db.select().from(actors).orderBy(actors.id).all().map(({ revision, exportedRevision, ...row }) => row),
+        generations: db.select().from(generations).orderBy(generations.id).all(),
+      });
+      const counted = snapshot();
+      expect(new Set(counted.actors.map((a) => a.syncedCount > 0 && a.goodCount > 0 && a.unratedCount > 0)).has(true)).toBe(true);
+      expect(counted.generations.some((g) => g.imageRows > 0)).toBe(true);
+      refreshActorStatistics(db, counted.actors.map((a) => a.id));
+      expect(snapshot()).toEqual(counted);
+    } finally {
+      fresh.dispose();
+    }
+  });
+
   it("are filled from existing rows by the migration", () => {
     const db = world.ctx.db;
     const expected = groupings.map((g) => groupFigures(db, {}, g));
