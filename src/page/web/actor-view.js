@@ -2,27 +2,14 @@
 // by click or key on one image or a selection, details and the full image, the actor's
 // problems, and scan / audit / sync / delete of it.
 import { html } from "htm/preact";
-import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { graphql } from "./api.js";
-import { ImageGrid } from "./image-grid.js";
+import { ImageGrid, useGridLayout } from "./image-grid.js";
 import { DetailsPanel, Lightbox } from "./image-details.js";
-import { useJobFinished } from "./jobs.js";
+import { useActorImages } from "./image-pages.js";
+import { useActorChanges } from "./live.js";
 import { DeleteDialog, startAudit, startScan, SyncDialog } from "./operations.js";
 import { formatBytes, formatTime, imageFigures, ratingOf, ratings, StatusBar, statusClass, statuses, toast, useStableHandler } from "./ui.js";
-
-// Pages of 500 (the API's largest): the first answer brings the actor and its first 500
-// images in one request, so an actor of 1,000 images is on screen after one round trip.
-const actorPageQuery = `query ActorPage($name: String!, $after: String) {
-  actor(name: $name) {
-    name characterId descriptor age gender lastCheckedAt manifestUpdatedAt
-    statistics { ${imageFigures} }
-    problems { file jsonPath reason }
-    trainingImages(first: 500, after: $after) {
-      pageInfo { hasNextPage endCursor }
-      nodes { filename index status good sizeBytes md5 checkedAt modifiedAt prompt localPath s3Url viewUrl orphan generation { type generatedAt } }
-    }
-  }
-}`;
 
 const rateMutation = `mutation Rate($name: String!, $filenames: [String!]!, $rating: Rating!) {
   rateImages(name: $name, filenames: $filenames, rating: $rating) {
@@ -30,82 +17,81 @@ const rateMutation = `mutation Rate($name: String!, $filenames: [String!]!, $rat
   }
 }`;
 
+/** The chips' choice as the service's `TrainingImageFilterInput` (null: every image). */
+function imageFilterOf(status, rating) {
+  const filter = {};
+  if (status === "UNCHECKED") filter.checked = false;
+  else if (status) filter.status = [status];
+  if (rating) filter.rating = [rating];
+  return Object.keys(filter).length ? filter : null;
+}
+
 const isTyping = (target) => target instanceof HTMLElement && (target.matches("input, select, textarea") || target.isContentEditable);
+/** Space and Enter belong to a focused button or link, not to the grid. */
+const isControl = (target) => target instanceof HTMLElement && target.matches("button, a[href], summary");
 
 export function ActorView({ name }) {
-  const [actor, setActor] = useState(null);
-  const [images, setImages] = useState([]);
-  const [missing, setMissing] = useState(false);
   const [statusFilter, setStatusFilter] = useState(null);
   const [ratingFilter, setRatingFilter] = useState(null);
+  const filter = useMemo(() => imageFilterOf(statusFilter, ratingFilter), [statusFilter, ratingFilter]);
+  const { actor, images, total, missing, loaded, pages } = useActorImages(name, filter);
   const [selection, setSelection] = useState(() => new Set());
   const [focus, setFocus] = useState(null);
   const [anchor, setAnchor] = useState(null);
   const [viewing, setViewing] = useState(null);
   const [dialog, setDialog] = useState(null);
   const [tileSize, setTileSize] = useState(() => Number(localStorage.getItem("tile-size")) || 168);
-  const gridRef = useRef(null);
+  const layout = useGridLayout(tileSize, total);
 
-  const load = useCallback(async () => {
-    try {
-      let after = null;
-      let loaded = [];
-      do {
-        const { actor: found } = await graphql(actorPageQuery, { name, after });
-        if (!found) return setMissing(true);
-        if (after === null) setActor(found);
-        const page = found.trainingImages;
-        loaded = [...loaded, ...page.nodes];
-        setImages(loaded);
-        after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
-      } while (after);
-    } catch (error) {
-      toast(error.message, "error");
-    }
-  }, [name]);
-
+  const complain = (error) => toast(error.message, "error");
+  // Another tab, a job or a script changed this actor: its figures and loaded images are read again.
+  useActorChanges(name, () => pages.refresh().catch(complain));
+  // Positions are the filtered list's: a new filter starts a new list.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reset when the list changes
   useEffect(() => {
-    load();
-  }, [load]);
-  useJobFinished(useCallback((job) => (job.changedActors?.includes(name) || !job.changedActors?.length) && load(), [name, load]));
+    setFocus(null);
+    setAnchor(null);
+  }, [pages]);
 
-  const visible = useMemo(
-    () => images.filter((image) => (statusFilter === null || (image.status ?? "UNCHECKED") === statusFilter) && (ratingFilter === null || ratingOf(image.good).value === ratingFilter)),
-    [images, statusFilter, ratingFilter],
-  );
-  const focused = focus !== null ? visible[focus] : undefined;
+  const focused = focus !== null ? images[focus] : undefined;
   const targets = () => (selection.size ? [...selection] : focused ? [focused.filename] : []);
+  /** The filenames of positions from..to (loading the pages between first). */
+  const range = async (from, to) => {
+    const all = await pages.ensureLoaded(Math.max(from, to) + 1);
+    const [low, high] = from < to ? [from, to] : [to, from];
+    return new Set(all.slice(low, high + 1).map((image) => image.filename));
+  };
+  const selectAll = () => pages.ensureLoaded(total).then((all) => setSelection(new Set(all.map((image) => image.filename))), complain);
 
-  /** Sets the rating, or clears it when every image named has it already (a toggle). */
-  const rate = useCallback(
-    async (filenames, value) => {
-      const chosen = new Set(filenames);
-      const before = images.filter((image) => chosen.has(image.filename));
-      const wanted = ratings.find((r) => r.value === value);
-      const rating = before.every((image) => ratingOf(image.good).value === value) && value !== "UNRATED" ? "UNRATED" : value;
-      const good = ratings.find((r) => r.value === rating).good;
-      const apply = (goodOf) => setImages((current) => current.map((image) => (chosen.has(image.filename) ? { ...image, good: goodOf(image) } : image)));
-      apply(() => good);
-      try {
-        const result = (await graphql(rateMutation, { name, filenames, rating })).rateImages;
-        if (result.message !== undefined) throw new Error(result.message);
-        setActor((current) => ({ ...current, statistics: result.actor.statistics }));
-      } catch (error) {
-        const previous = new Map(before.map((image) => [image.filename, image.good]));
-        apply((image) => previous.get(image.filename));
-        toast(`Could not mark ${filenames.length} image(s) ${wanted.label.toLowerCase()}: ${error.message}`, "error");
-      }
-    },
-    [images, name],
-  );
+  /** Sets the rating, or clears it when every image named has it already (a toggle); one request. */
+  const rate = async (filenames, value) => {
+    const chosen = new Set(filenames);
+    const before = new Map(images.filter((image) => chosen.has(image.filename)).map((image) => [image.filename, image.good]));
+    const wanted = ratings.find((r) => r.value === value);
+    const rating = [...before.values()].every((good) => ratingOf(good).value === value) && value !== "UNRATED" ? "UNRATED" : value;
+    const good = ratings.find((r) => r.value === rating).good;
+    pages.change((image) => (chosen.has(image.filename) ? { ...image, good } : image));
+    try {
+      const result = (await pages.writing(graphql(rateMutation, { name, filenames, rating }))).rateImages;
+      if (result.message !== undefined) throw new Error(result.message);
+      pages.change(
+        (image) => image,
+        (current) => ({ ...current, statistics: result.actor.statistics }),
+      );
+    } catch (error) {
+      pages.change((image) => (before.has(image.filename) ? { ...image, good: before.get(image.filename) } : image));
+      toast(`Could not mark ${filenames.length} image(s) ${wanted.label.toLowerCase()}: ${error.message}`, "error");
+    }
+  };
 
   const rateTile = useStableHandler((image, value) => rate(selection.has(image.filename) && selection.size > 1 ? [...selection] : [image.filename], value));
+  const focusTile = useStableHandler((index) => index !== focus && setFocus(index));
+  const need = useStableHandler((count) => pages.ensureLoaded(count).catch(complain));
 
   const pick = useStableHandler((index, event) => {
-    const filename = visible[index].filename;
+    const filename = images[index].filename;
     if (event.shiftKey && anchor !== null) {
-      const [from, to] = anchor < index ? [anchor, index] : [index, anchor];
-      setSelection(new Set(visible.slice(from, to + 1).map((image) => image.filename)));
+      range(anchor, index).then(setSelection, complain);
     } else if (event.ctrlKey || event.metaKey) {
       const next = new Set(selection);
       next.has(filename) ? next.delete(filename) : next.add(filename);
@@ -118,11 +104,11 @@ export function ActorView({ name }) {
     setFocus(index);
   });
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: follows the focus only
   useEffect(() => {
     if (focus === null) return;
-    const tile = gridRef.current?.querySelector(`[data-index="${focus}"]`);
-    tile?.scrollIntoView({ block: "nearest" });
-    tile?.focus({ preventScroll: true });
+    layout.reveal(focus);
+    if (focus >= images.length) need(focus + 1);
   }, [focus]);
 
   useEffect(() => {
@@ -130,15 +116,15 @@ export function ActorView({ name }) {
     const onKey = (event) => {
       if (isTyping(event.target) || event.altKey) return;
       const key = event.key.toLowerCase();
-      const columns = gridRef.current ? getComputedStyle(gridRef.current).gridTemplateColumns.split(" ").length : 1;
+      if ((key === " " || key === "enter") && isControl(event.target)) return;
+      const columns = layout.columns;
       const moves = { arrowleft: -1, arrowright: 1, arrowup: -columns, arrowdown: columns, home: -Infinity, end: Infinity };
       const rating = ratings.find((r) => r.key === key);
-      if (key in moves && visible.length) {
-        const next = Math.max(0, Math.min(visible.length - 1, (focus ?? -1) + moves[key]));
+      if (key in moves && total) {
+        const next = Math.max(0, Math.min(total - 1, (focus ?? -1) + moves[key]));
         if (event.shiftKey) {
           const start = anchor ?? focus ?? next;
-          const [from, to] = start < next ? [start, next] : [next, start];
-          setSelection(new Set(visible.slice(from, to + 1).map((image) => image.filename)));
+          range(start, next).then(setSelection, complain);
           setAnchor(start);
         }
         setFocus(next);
@@ -147,9 +133,9 @@ export function ActorView({ name }) {
         next.has(focused.filename) ? next.delete(focused.filename) : next.add(focused.filename);
         setSelection(next);
         setAnchor(focus);
-      } else if (key === "a" && (event.ctrlKey || event.metaKey)) setSelection(new Set(visible.map((image) => image.filename)));
+      } else if (key === "a" && (event.ctrlKey || event.metaKey)) selectAll();
       else if (key === "escape") setSelection(new Set());
-      else if (key === "enter" && focus !== null) setViewing(focus);
+      else if (key === "enter" && focused) setViewing(focus);
       else if (key === "delete" && targets().length) setDialog("delete");
       else if (rating && !event.ctrlKey && !event.metaKey && targets().length) rate(targets(), rating.value);
       else return;
@@ -162,7 +148,7 @@ export function ActorView({ name }) {
   if (missing) return html`<main class="actor-view"><p class="empty">No actor named ${name}. <a href="#/">Back to all actors</a></p></main>`;
   if (!actor) return html`<main class="actor-view"><p class="loading">Loading ${name}…</p></main>`;
   const s = actor.statistics;
-  const run = (start) => start().catch((error) => toast(error.message, "error"));
+  const run = (start) => start().catch(complain);
   const chosen = targets();
   const chip = (active, onClick, className, content) => html`<button class="chip ${className} ${active ? "on" : ""}" aria-pressed=${active} onClick=${onClick}>${content}</button>`;
   const setSize = (size) => {
@@ -216,27 +202,29 @@ export function ActorView({ name }) {
       ${ratings.map((rating) => html`<button class="rate-${rating.value.toLowerCase()}" disabled=${!chosen.length} onClick=${() => rate(chosen, rating.value)} title=${`Mark ${rating.label.toLowerCase()} (${rating.key.toUpperCase()})`}>${rating.icon} ${rating.label}</button>`)}
       <button disabled=${!chosen.length} onClick=${() => setDialog("delete")} class="danger-quiet">Delete…</button>
       <span class="spacer"></span>
-      <button class="link" onClick=${() => setSelection(new Set(visible.map((image) => image.filename)))}>Select all ${visible.length}</button>
+      <button class="link select-all" onClick=${selectAll} disabled=${!total}>Select all ${total}</button>
       <button class="link" disabled=${!selection.size} onClick=${() => setSelection(new Set())}>Clear</button>
     </section>
 
     <div class="workspace">
-      <${ImageGrid} actorName=${name} images=${visible} selection=${selection} focus=${focus} tileSize=${tileSize} onPick=${pick} onRate=${rateTile} onOpen=${setViewing} gridRef=${gridRef} />
+      <${ImageGrid} actorName=${name} images=${images} count=${total} layout=${layout} selection=${selection} focus=${focus} onPick=${pick} onRate=${rateTile} onOpen=${setViewing} onFocusTile=${focusTile} onNeed=${need} />
       <${DetailsPanel} actorName=${name} image=${focused} onRate=${(image, value) => rate([image.filename], value)} onOpen=${() => setViewing(focus)} />
     </div>
-    ${visible.length === 0 && images.length > 0 ? html`<p class="empty">No image matches these filters.</p>` : null}
+    ${loaded && total === 0 && filter ? html`<p class="empty">No image matches these filters.</p>` : null}
 
-    ${viewing !== null && visible[viewing]
+    ${viewing !== null && images[viewing]
       ? html`<${Lightbox}
           actorName=${name}
-          image=${visible[viewing]}
+          image=${images[viewing]}
           position=${viewing}
-          count=${visible.length}
+          count=${total}
           onRate=${(image, value) => rate([image.filename], value)}
           onStep=${(step) => {
-            const next = (viewing + step + visible.length) % visible.length;
-            setViewing(next);
-            setFocus(next);
+            const next = (viewing + step + total) % total;
+            pages.ensureLoaded(next + 1).then(() => {
+              setViewing(next);
+              setFocus(next);
+            }, complain);
           }}
           onClose=${() => setViewing(null)}
         />`
@@ -250,7 +238,7 @@ export function ActorView({ name }) {
           onDone=${() => {
             setSelection(new Set());
             setFocus(null);
-            load();
+            pages.refresh().catch(complain);
           }}
         />`
       : null}

@@ -1,9 +1,9 @@
 // The list of actors: search, the API's filters, counts by status and rating across the
 // matching actors, sorting by column, and the actions on all actors.
 import { html } from "htm/preact";
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { graphql, settings } from "./api.js";
-import { useJobFinished } from "./jobs.js";
+import { useActorChanges } from "./live.js";
 import { PruneDialog, startAudit, startScan, SyncDialog } from "./operations.js";
 import { formatBytes, formatTime, imageFigures, ratings, StatusBar, statusClass, statuses, toast } from "./ui.js";
 
@@ -73,8 +73,8 @@ export function ActorsView({ open }) {
     };
   }, [criteria]);
 
-  // A finished job changed figures: the same criteria, asked again.
-  useJobFinished(useCallback(() => setCriteria((current) => ({ ...current })), []));
+  // An actor changed (here, in another tab, by a job or a script): the same criteria, asked again.
+  useActorChanges(null, () => setCriteria((current) => ({ ...current })));
 
   const loadMore = async () => {
     const data = await graphql(actorsQuery, { filter: filterOf(criteria), orderBy: criteria.order, after: result.actors.pageInfo.endCursor });

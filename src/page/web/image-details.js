@@ -20,9 +20,27 @@ function Detail({ label, children }) {
   return html`<div class="detail"><dt>${label}</dt><dd>${children}</dd></div>`;
 }
 
+const keys = [
+  ["←↑→↓", "move"],
+  ["Shift+arrows", "extend the selection"],
+  ["Space", "select or unselect"],
+  ["Ctrl+A", "select all"],
+  ["Esc", "clear the selection"],
+  ["G", "good"],
+  ["B", "bad"],
+  ["U", "unrated"],
+  ["Enter", "open the full image"],
+  ["Delete", "delete…"],
+];
+
+/** The grid's keys, always on screen beside it. */
+function KeyHelp() {
+  return html`<dl class="key-help small" aria-label="Keyboard">${keys.map(([key, does]) => html`<div><dt><kbd>${key}</kbd></dt><dd>${does}</dd></div>`)}</dl>`;
+}
+
 export function DetailsPanel({ actorName, image, onRate, onOpen }) {
   const preview = useImageSource(image ? thumbnailUrl(actorName, image, 512) : "");
-  if (!image) return html`<aside class="details empty"><p class="muted">Select an image to see its prompt and details.</p><p class="muted small">Keys: arrows move · Space selects · G good · B bad · U unrated · Enter opens · Ctrl+A all</p></aside>`;
+  if (!image) return html`<aside class="details empty"><p class="muted">Select an image to see its prompt and details.</p><${KeyHelp} /></aside>`;
   return html`<aside class="details" aria-label="Image details">
     <button class="preview" onClick=${onOpen} title="Open the full image (Enter)">${preview ? html`<img src=${preview} alt=${image.filename} />` : null}</button>
     <h3 class="mono">${image.filename}</h3>
@@ -39,6 +57,7 @@ export function DetailsPanel({ actorName, image, onRate, onOpen }) {
     </dl>
     <h4>Prompt</h4>
     <p class="prompt">${image.prompt ?? html`<span class="muted">No prompt recorded.</span>`}</p>
+    <${KeyHelp} />
   </aside>`;
 }
 

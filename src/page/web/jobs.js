@@ -21,15 +21,6 @@ function publish(job) {
   for (const listener of listeners) listener(job);
 }
 
-/** Calls `onFinished(job)` for every job that ends while the caller is on screen. */
-export function useJobFinished(onFinished) {
-  useEffect(() => {
-    const listener = (job) => job.finished && onFinished(job);
-    listeners.add(listener);
-    return () => listeners.delete(listener);
-  }, [onFinished]);
-}
-
 /**
  * Starts a job through a `start…` mutation (`field` names it in the answer) and follows it;
  * resolves to the job's last event when it ends, rejects with a typed error's message.
