@@ -35,7 +35,7 @@ const keys = [
 
 /** The grid's keys, always on screen beside it. */
 function KeyHelp() {
-  return html`<dl class="key-help small" aria-label="Keyboard">${keys.map(([key, does]) => html`<div><dt><kbd>${key}</kbd></dt><dd>${does}</dd></div>`)}</dl>`;
+  return html`<dl class="key-help small" aria-label="Keyboard">${keys.map(([key, does]) => html`<dt><kbd>${key}</kbd></dt><dd>${does}</dd>`)}</dl>`;
 }
 
 export function DetailsPanel({ actorName, image, onRate, onOpen }) {
