@@ -7,7 +7,7 @@ import { html } from "htm/preact";
 import { Component, createRef } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { thumbnailUrl, useImageSource } from "./api.js";
-import { ratingOf, StatusBadge } from "./ui.js";
+import { ratingOf, StatusBadge, statusOf } from "./ui.js";
 
 /** Pixels between tiles, across and down. */
 const gap = 10;
@@ -117,7 +117,7 @@ class Tile extends Component {
       class="tile rated-${rating.value.toLowerCase()} ${selected ? "selected" : ""} ${focused ? "focused" : ""}"
       role="gridcell"
       aria-selected=${selected}
-      aria-label=${`${image.filename}, ${rating.label.toLowerCase()}`}
+      aria-label=${`${image.filename}: ${statusOf(image.status).label.toLowerCase()}, ${rating.label.toLowerCase()}`}
       tabindex=${tabbable ? 0 : -1}
       data-index=${index}
       data-filename=${image.filename}
