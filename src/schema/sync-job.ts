@@ -505,8 +505,8 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const s3 = requireS3(ctx);
       const actor = requireActor(ctx, args.name);
-      const run = () => auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false, listS3: args.listS3 ?? false });
-      const result = await (ctx.app.jobs ? ctx.app.jobs.locks.run(actor.id, run) : run());
+      // The audit takes the actor's lock itself.
+      const result = await auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false, listS3: args.listS3 ?? false, locks: ctx.app.jobs?.locks });
       if (!result.ok) {
         const reason = result.error ?? "audit failed";
         throw result.suspect ? new SuspectListingRefusal(actor.name, reason) : new S3RefusedError(actor.name, reason);

@@ -357,7 +357,7 @@ describe("without S3 or after a crash", () => {
     const runner = new JobRunner(world.ctx);
     expect(runner.interruptedAtStart).toBe(1);
     const { jobs: page } = await graphql(`{ jobs { nodes { state finishedAt error } } }`);
-    expect(page.nodes[0]).toMatchObject({ state: "INTERRUPTED", error: "the service stopped while this job ran" });
+    expect(page.nodes[0]).toMatchObject({ state: "INTERRUPTED", error: "the process running this job stopped before it ended" });
   });
 });
 
