@@ -207,9 +207,15 @@ export class JobRunner {
     if (this.follower) return;
     const ownerId = leaseOf(this.ctx.db).ownerId;
     let lastId = lastActorChangeId(this.ctx.db);
+    let prunedAt = Date.now();
     this.follower = setInterval(() => {
       if (!this.ctx.db.$client.open) return this.stopFollowing();
       try {
+        // A long-lived server keeps the log short; each process also prunes it as it starts.
+        if (Date.now() - prunedAt > pruneEveryMs) {
+          pruneActorChanges(this.ctx.db);
+          prunedAt = Date.now();
+        }
         for (const row of actorChangesOfOthers(this.ctx.db, lastId, ownerId)) {
           lastId = row.id;
           this.actorChanges.publish({ actorId: row.actorId, name: row.name, reason: row.reason, jobId: row.jobId });
@@ -318,6 +324,9 @@ export class JobRunner {
     return { jobId: job.id, state, progress: { ...job.progress }, changedActors: changed.sort(), error };
   }
 }
+
+/** How often a following server drops old rows of the shared log. */
+const pruneEveryMs = 60_000;
 
 function withoutPhase(progress: JobProgress): JobProgressRow {
   return { actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal };
