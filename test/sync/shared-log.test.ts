@@ -10,9 +10,10 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { actorByName } from "../../src/db/actor-queries.ts";
+import { actorChangeKeepMs, appendActorChange } from "../../src/db/actor-changes.ts";
 import { tryLockActor, unlockActor } from "../../src/db/actor-locks.ts";
 import { leaseOf } from "../../src/db/process-lease.ts";
-import { jobs, processLeases } from "../../src/db/schema.ts";
+import { actorChanges, jobs, processLeases } from "../../src/db/schema.ts";
 import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
 import { auditActors } from "../../src/sync/audit.ts";
 import { JobRunner } from "../../src/sync/jobs.ts";
@@ -172,3 +173,13 @@ it("startSync(all: true) adopts an actor that only an S3 prefix tells of, like t
   expect(actorByName(world.db, B)).not.toBeNull();
   expect(existsSync(world.ctx.layout.imagePath(B, `${B}_0.jpg`))).toBe(true);
 }, 30_000);
+
+it("a process starting drops rows of the shared log older than an hour", async () => {
+  world = await createWorld({ server });
+  const change = { actorId: null, name: A, reason: "sync", jobId: null, ownerId: "gone" };
+  appendActorChange(world.db, change, Date.now() - actorChangeKeepMs - 1_000);
+  appendActorChange(world.db, change);
+  new JobRunner(world.ctx);
+  expect(world.db.select().from(actorChanges).all()).toMatchObject([{ name: A, ownerId: "gone" }]);
+  expect(world.db.select().from(actorChanges).all()[0]!.at).toBeGreaterThan(Date.now() - actorChangeKeepMs);
+});
