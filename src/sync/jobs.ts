@@ -10,7 +10,7 @@ import {
   type JobProgressRow,
   type JobState,
 } from "../db/job-writes.ts";
-import { leaseOf } from "../db/process-lease.ts";
+import { heartbeatMs, leaseOf } from "../db/process-lease.ts";
 import { EventFeed, EventStream } from "./event-feed.ts";
 import { ActorLocks } from "./write-through.ts";
 
@@ -201,21 +201,25 @@ export class JobRunner {
 
   /**
    * Publishes, every `intervalMs`, the actor changes other processes (CLI runs) appended to the
-   * shared log since the last look; this process's own were published when made.
+   * shared log since the last look; this process's own were published when made. On the
+   * lease's heartbeat it also marks interrupted the jobs of processes gone meanwhile (a CLI
+   * run killed while the server runs), so none stays `running` in `jobs`.
    */
   followOtherProcesses(intervalMs = 250): void {
     if (this.follower) return;
     const ownerId = leaseOf(this.ctx.db).ownerId;
     let lastId = lastActorChangeId(this.ctx.db);
-    let prunedAt = Date.now();
+    // A long-lived server keeps the log short; each process also prunes it as it starts.
+    const prune = every(pruneEveryMs, () => pruneActorChanges(this.ctx.db));
+    const interruptAbandoned = every(heartbeatMs, () => {
+      const interrupted = interruptRunningJobs(this.ctx.db, this.now().toISOString());
+      if (interrupted > 0) this.logger.warn(`${interrupted} job(s) of a process that is gone marked interrupted`);
+    });
     this.follower = setInterval(() => {
       if (!this.ctx.db.$client.open) return this.stopFollowing();
       try {
-        // A long-lived server keeps the log short; each process also prunes it as it starts.
-        if (Date.now() - prunedAt > pruneEveryMs) {
-          pruneActorChanges(this.ctx.db);
-          prunedAt = Date.now();
-        }
+        prune();
+        interruptAbandoned();
         for (const row of actorChangesOfOthers(this.ctx.db, lastId, ownerId)) {
           lastId = row.id;
           this.actorChanges.publish({ actorId: row.actorId, name: row.name, reason: row.reason, jobId: row.jobId });
@@ -327,6 +331,16 @@ export class JobRunner {
 
 /** How often a following server drops old rows of the shared log. */
 const pruneEveryMs = 60_000;
+
+/** `work`, run at most once per `ms` however often the result is called. */
+function every(ms: number, work: () => void): () => void {
+  let last = Date.now();
+  return () => {
+    if (Date.now() - last < ms) return;
+    last = Date.now();
+    work();
+  };
+}
 
 function withoutPhase(progress: JobProgress): JobProgressRow {
   return { actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal };

@@ -142,6 +142,22 @@ it("a CLI sync killed -9 leaves its job running while its process lives (a serve
   }
 }, 60_000);
 
+it("a running server marks interrupted the job of a process gone meanwhile, and leaves a live process's job alone", async () => {
+  await serverWorld();
+  const lease = { ...leaseOf(world.db) };
+  const leaseRow = (ownerId: string, expiresAt: number) => ({ ownerId, pid: lease.pid, host: lease.host, command: "sync --all", startedAt: new Date().toISOString(), expiresAt });
+  world.db.insert(processLeases).values([leaseRow("gone", Date.now() - 1), leaseRow("live", Date.now() + 60_000)]).run();
+  const startedAt = new Date().toISOString();
+  world.db.insert(jobs).values([{ kind: "sync", state: "running", startedAt, ownerId: "gone" }, { kind: "audit", state: "running", startedAt, ownerId: "live" }]).run();
+  for (let waited = 0; world.db.select().from(jobs).all().some((job) => job.ownerId === "gone" && job.state === "running"); waited += 100) {
+    if (waited > 10_000) throw new Error("the gone process's job is still running");
+    await sleep(100);
+  }
+  const { jobs: page } = await graphql(jobsQuery);
+  expect(page.nodes.map((job: { kind: string; state: string }) => `${job.kind} ${job.state}`)).toEqual(["AUDIT RUNNING", "SYNC INTERRUPTED"]);
+  expect(world.messages).toContainEqual({ level: "warn", message: "1 job(s) of a process that is gone marked interrupted" });
+}, 30_000);
+
 it("an audit takes the actor's lock: it waits for another process's work on the actor, and skips it (saying who holds it) past the wait", async () => {
   world = await createWorld({ server });
   const actor = await makeActor(world, { name: A, images: [{ local: true, s3: true }] });
