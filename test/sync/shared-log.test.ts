@@ -98,7 +98,7 @@ it("a CLI run beside the server is a job in its `jobs`, and its change reaches t
   } finally {
     await changes.close();
   }
-}, 30_000);
+}, 60_000);
 
 it("a CLI sync killed -9 leaves its job running while its process lives (a server starting leaves it alone); the next run marks it interrupted", async () => {
   world = await createWorld({ server });
