@@ -23,8 +23,9 @@ export function registerAuditCommand(program: Command): void {
     .action((flags: AuditFlags) =>
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
-        const [{ auditActors }, { allActorIds }, { selectActorIds }, { withS3 }] = await Promise.all([
-          import("../../src/sync/audit.ts"),
+        const [{ reportedAudit }, { runAsJob }, { allActorIds }, { selectActorIds }, { withS3 }] = await Promise.all([
+          import("../../src/sync/job-work.ts"),
+          import("../../src/sync/cli-jobs.ts"),
           import("../../src/db/scan-writes.ts"),
           import("./actor-selection.ts"),
           import("./with-s3.ts"),
@@ -35,12 +36,15 @@ export function registerAuditCommand(program: Command): void {
         // Connects S3 and first settles what an interrupted run left (pending intents).
         return withS3(ctx, async (s3) => {
           const bar = progressBar("audit", flags.json);
-          const report = await auditActors(ctx, s3, {
-            ...(everyActor ? { all: true as const } : { actorIds }),
-            allowSuspect: flags.allowSuspect,
-            listS3: flags.list === true,
-            onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
-          });
+          const params = { all: flags.all === true, actors: flags.actor ?? [], allowSuspect: flags.allowSuspect === true, listS3: flags.list === true };
+          const report = await runAsJob(ctx, "audit", params, {}, (job) =>
+            reportedAudit(ctx, s3, job, {
+              ...(everyActor ? { all: true as const } : { actorIds }),
+              allowSuspect: flags.allowSuspect,
+              listS3: flags.list === true,
+              onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
+            }),
+          );
           bar.stop();
           const trouble = report.actors.filter((actor) => !actor.ok || actor.exportProblems.length > 0);
           printResult(flags.json, report, () => summarize(report));

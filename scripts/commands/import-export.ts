@@ -8,10 +8,10 @@ export function registerImportCommands(program: Command): void {
     .action((flags: CommonFlags & { force?: boolean }) =>
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
-        const { importManifests } = await import("../../src/sync/import.ts");
+        const [{ importManifests }, { runAsJob }] = await Promise.all([import("../../src/sync/import.ts"), import("../../src/sync/cli-jobs.ts")]);
         const bar = progressBar("import", flags.json);
         const started = performance.now();
-        const report = await importManifests(ctx, { force: flags.force, onProgress: bar.update });
+        const report = await runAsJob(ctx, "import", { force: flags.force === true }, {}, () => importManifests(ctx, { force: flags.force, onProgress: bar.update }));
         bar.stop();
         const seconds = (performance.now() - started) / 1000;
         printResult(flags.json, report, () => [
@@ -29,8 +29,9 @@ export function registerImportCommands(program: Command): void {
     .option("--rebuild", "replace files with problems (left alone otherwise) from SQLite, keeping the old bytes beside each as {file}.bak")
     .action((flags: CommonFlags & { force?: boolean; rebuild?: boolean; actorId?: string[] }) =>
       runWithContext(flags, async (ctx) => {
-        const { exportManifests } = await import("../../src/sync/export.ts");
-        const report = await exportManifests(ctx, { force: flags.force, rebuild: flags.rebuild, actorIds: flags.actorId?.map(Number) });
+        const [{ exportManifests }, { runAsJob }] = await Promise.all([import("../../src/sync/export.ts"), import("../../src/sync/cli-jobs.ts")]);
+        const options = { force: flags.force, rebuild: flags.rebuild, actorIds: flags.actorId?.map(Number) };
+        const report = await runAsJob(ctx, "export", options, {}, () => exportManifests(ctx, options));
         printResult(flags.json, report, () => [
           `exported ${report.actorsExported} actors, wrote ${report.filesWritten.length} files; ${report.actorsSkipped} skipped`,
           ...report.problems.map((p) => `problem: ${p.reason}`),

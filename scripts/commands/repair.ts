@@ -12,13 +12,13 @@ import { formatBytes } from "./status-table.ts";
 
 /** The operations behind these commands, loaded when one runs, never for `--help` (SPEC.md §9: a CLI starts at once). */
 async function loadOperations() {
-  const [add, remove, migrate, prune, rate, sync, selection, s3] = await Promise.all([
+  const [add, remove, migrate, rate, jobWork, cliJobs, selection, s3] = await Promise.all([
     import("../../src/sync/add-images.ts"),
     import("../../src/sync/delete-images.ts"),
     import("../../src/sync/migrate-legacy.ts"),
-    import("../../src/sync/prune-local.ts"),
     import("../../src/sync/rate-images.ts"),
-    import("../../src/sync/sync.ts"),
+    import("../../src/sync/job-work.ts"),
+    import("../../src/sync/cli-jobs.ts"),
     import("./actor-selection.ts"),
     import("./with-s3.ts"),
   ]);
@@ -26,9 +26,11 @@ async function loadOperations() {
     addImages: add.addImages,
     deleteImages: remove.deleteImages,
     migrateLegacy: migrate.migrateLegacy,
-    pruneLocal: prune.pruneLocal,
     rateImages: rate.rateImages,
-    syncActors: sync.syncActors,
+    reportedPrune: jobWork.reportedPrune,
+    reportedSync: jobWork.reportedSync,
+    reportOperation: jobWork.reportOperation,
+    runAsJob: cliJobs.runAsJob,
     selectActorIds: selection.selectActorIds,
     withS3: s3.withS3,
   };
@@ -83,16 +85,19 @@ function registerSync(program: Command): void {
         const actorIds = ops.selectActorIds(ctx, flags);
         return ops.withS3(ctx, async (s3) => {
           const bar = bytesBar(flags.json);
-          const report = await ops.syncActors(ctx, s3, {
-            actorIds: flags.all ? undefined : actorIds,
-            direction: flags.direction,
-            outOfSync: flags.outOfSync,
-            dryRun: flags.dryRun,
-            onProgress: (progress) => {
-              if (progress.phase === "audit") bar.update("audit", progress.actorsDone, progress.actorsTotal, false);
-              else bar.update("transfer", progress.bytesDone, progress.bytesTotal, true);
-            },
-          });
+          const params = { all: flags.all === true, actors: flags.actor ?? [], direction: flags.direction, outOfSync: flags.outOfSync };
+          const report = await ops.runAsJob(ctx, "sync", params, { dryRun: flags.dryRun }, (job) =>
+            ops.reportedSync(ctx, s3, job, {
+              actorIds: flags.all ? undefined : actorIds,
+              direction: flags.direction,
+              outOfSync: flags.outOfSync,
+              dryRun: flags.dryRun,
+              onProgress: (progress) => {
+                if (progress.phase === "audit") bar.update("audit", progress.actorsDone, progress.actorsTotal, false);
+                else bar.update("transfer", progress.bytesDone, progress.bytesTotal, true);
+              },
+            }),
+          );
           bar.stop();
           printResult(flags.json, report, () => summarizeSync(report));
           return report.failedSteps > 0 || report.failedActors.length > 0 ? 1 : 0;
@@ -147,13 +152,18 @@ function registerDelete(program: Command): void {
       runWithContext(flags, async (ctx) => {
         const ops = await loadOperations();
         if ((filenames.length > 0) === (flags.allImages === true)) throw new Error("name the images to delete, or give --all-images (not both)");
+        const params = { actors: [flags.actor], filenames: flags.allImages ? "all" : filenames, from: flags.from, maxDelete: flags.maxDelete };
         const run = (s3: Parameters<typeof ops.deleteImages>[1]) =>
-          ops.deleteImages(ctx, s3, {
-            actor: flags.actor,
-            filenames: flags.allImages ? undefined : filenames,
-            from: flags.from,
-            dryRun: flags.dryRun,
-            maxDelete: flags.maxDelete,
+          ops.runAsJob(ctx, "delete", params, { dryRun: flags.dryRun }, async (job) => {
+            const report = await ops.deleteImages(ctx, s3, {
+              actor: flags.actor,
+              filenames: flags.allImages ? undefined : filenames,
+              from: flags.from,
+              dryRun: flags.dryRun,
+              maxDelete: flags.maxDelete,
+            });
+            ops.reportOperation(job, report);
+            return report;
           });
         const needsS3 = flags.from === "s3" || flags.from === "everywhere";
         const report = needsS3 ? await ops.withS3(ctx, run) : await run(null);
@@ -185,7 +195,12 @@ function registerRate(program: Command): void {
         const ops = await loadOperations();
         const chosen = [flags.good && true, flags.bad && false, flags.unrated && null].filter((value) => value !== undefined);
         if (chosen.length !== 1) throw new Error("give exactly one of --good, --bad, --unrated");
-        const report = await ops.rateImages(ctx, { actor: flags.actor, filenames, good: chosen[0] as boolean | null });
+        const good = chosen[0] as boolean | null;
+        const report = await ops.runAsJob(ctx, "rate", { actors: [flags.actor], filenames, good }, {}, async (job) => {
+          const rated = await ops.rateImages(ctx, { actor: flags.actor, filenames, good });
+          ops.reportOperation(job, rated);
+          return rated;
+        });
         printResult(flags.json, report, () => summarizeOperation(report, "rated", "would rate"));
         return report.failedSteps > 0 ? 1 : 0;
       }),
@@ -217,13 +232,13 @@ function registerAdd(program: Command): void {
       runWithContext(flags, async (ctx) => {
         const ops = await loadOperations();
         if (flags.as && files.length !== 1) throw new Error("--as names one file; give one file");
+        const images = files.map((path) => ({ path, filename: flags.as ?? basename(path), prompt: flags.prompt ?? null }));
+        const params = { actors: [flags.actor], filenames: images.map((image) => image.filename), generationType: flags.generationType, overwrite: flags.overwrite === true };
         const report = await ops.withS3(ctx, (s3) =>
-          ops.addImages(ctx, s3, {
-            actor: flags.actor,
-            images: files.map((path) => ({ path, filename: flags.as ?? basename(path), prompt: flags.prompt ?? null })),
-            generationType: flags.generationType,
-            overwrite: flags.overwrite,
-            dryRun: flags.dryRun,
+          ops.runAsJob(ctx, "add", params, { dryRun: flags.dryRun }, async (job) => {
+            const added = await ops.addImages(ctx, s3, { actor: flags.actor, images, generationType: flags.generationType, overwrite: flags.overwrite, dryRun: flags.dryRun });
+            ops.reportOperation(job, added);
+            return added;
           }),
         );
         printResult(flags.json, report, () => [
@@ -245,7 +260,12 @@ function registerMigrateLegacy(program: Command): void {
       runWithContext(flags, async (ctx) => {
         const ops = await loadOperations();
         const actorIds = ops.selectActorIds(ctx, flags);
-        const report = await ops.migrateLegacy(ctx, { actorIds, dryRun: flags.dryRun });
+        const report = await ops.runAsJob(ctx, "migrate_legacy", { all: flags.all === true, actors: flags.actor ?? [] }, { dryRun: flags.dryRun }, async (job) => {
+          const migrated = await ops.migrateLegacy(ctx, { actorIds, dryRun: flags.dryRun });
+          for (const actor of migrated.actors) job.actor({ actorId: null, actorName: actor.name, state: actor.error ? "failed" : "succeeded", outcome: { added: actor.added }, error: actor.error ?? null });
+          if (!migrated.dryRun) for (const actor of migrated.actors.filter((m) => !m.error)) job.actorChanged({ id: null, name: actor.name });
+          return migrated;
+        });
         printResult(flags.json, report, () => summarizeMigration(report));
         return report.failed > 0 ? 1 : 0;
       }),
@@ -286,14 +306,17 @@ function registerPruneLocal(program: Command): void {
         const actorIds = ops.selectActorIds(ctx, flags);
         return ops.withS3(ctx, async (s3) => {
           const bar = progressBar("audit", flags.json);
-          const report = await ops.pruneLocal(ctx, s3, {
-            actorIds: flags.all ? undefined : actorIds,
-            dryRun: flags.dryRun,
-            maxDelete: flags.maxDelete,
-            allowSuspect: flags.allowSuspect,
-            switchToS3Only: flags.switchToS3Only,
-            onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
-          });
+          const params = { all: flags.all === true, actors: flags.actor ?? [], maxDelete: flags.maxDelete, allowSuspect: flags.allowSuspect === true, switchToS3Only: flags.switchToS3Only === true };
+          const report = await ops.runAsJob(ctx, "prune_local", params, { dryRun: flags.dryRun }, (job) =>
+            ops.reportedPrune(ctx, s3, job, {
+              actorIds: flags.all ? undefined : actorIds,
+              dryRun: flags.dryRun,
+              maxDelete: flags.maxDelete,
+              allowSuspect: flags.allowSuspect,
+              switchToS3Only: flags.switchToS3Only,
+              onProgress: (progress) => bar.update(progress.actorsDone, progress.actorsTotal),
+            }),
+          );
           bar.stop();
           printResult(flags.json, report, () => summarizePrune(report));
           return report.failedSteps > 0 || report.failedActors.length > 0 ? 1 : 0;

@@ -16,8 +16,9 @@ export function registerScanCommand(program: Command): void {
     .action((flags: ScanFlags) =>
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
-        const [{ scanActors }, { selectActorIds }, { withS3 }] = await Promise.all([
-          import("../../src/sync/scan.ts"),
+        const [{ reportedScan }, { runAsJob }, { selectActorIds }, { withS3 }] = await Promise.all([
+          import("../../src/sync/job-work.ts"),
+          import("../../src/sync/cli-jobs.ts"),
           import("./actor-selection.ts"),
           import("./with-s3.ts"),
         ]);
@@ -27,11 +28,14 @@ export function registerScanCommand(program: Command): void {
           const bar = progressBar("scan", flags.json);
           const started = performance.now();
           // --all also adds the actors that only a folder or an S3 prefix tells of.
-          const report = await scanActors(ctx, s3, {
-            ...(flags.all ? { all: true } : { actorIds }),
-            allowSuspect: flags.allowSuspect,
-            onProgress: (done, total) => bar.update(done, total),
-          });
+          const params = { all: flags.all === true, actors: flags.actor ?? [], allowSuspect: flags.allowSuspect === true };
+          const report = await runAsJob(ctx, "scan", params, {}, (job) =>
+            reportedScan(ctx, s3, job, {
+              ...(flags.all ? { all: true } : { actorIds }),
+              allowSuspect: flags.allowSuspect,
+              onProgress: (done, total) => bar.update(done, total),
+            }),
+          );
           bar.stop();
           const seconds = (performance.now() - started) / 1000;
           const trouble = report.actors.filter((a) => a.outcome !== "scanned" || a.exportProblems.length > 0);

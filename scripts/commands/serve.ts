@@ -119,6 +119,8 @@ export function registerServeCommand(program: Command): void {
       // One job runner per process; it marks jobs a crash left running as interrupted.
       ctx.stopping = stopping.signal;
       ctx.jobs = new JobRunner(ctx);
+      // CLI runs on the same database append their actor changes; the subscribers see them too.
+      ctx.jobs.followOtherProcesses();
       ctx.hashing = new Md5Pool();
       const server = await startServer(ctx);
       const address = server.address();

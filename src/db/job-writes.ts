@@ -1,5 +1,6 @@
 import type { PlanTotals } from "../sync/plan.ts";
 import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { leaseOf, liveOwnerIds } from "./process-lease.ts";
 import { jobActors, jobs, type JobActorRow, type JobRow } from "./schema.ts";
 import type { Db } from "./store.ts";
 
@@ -22,21 +23,28 @@ export interface JobActorWrite {
   error?: string | null;
 }
 
+/** Records a running job owned by this process's lease (so no other process takes it for abandoned while this one runs). */
 export function createJob(db: Db, job: { kind: string; params: unknown; dryRun: boolean; startedAt: string }): number {
+  const ownerId = leaseOf(db).ownerId;
   const [row] = db
     .insert(jobs)
-    .values({ kind: job.kind, state: "running", params: JSON.stringify(job.params ?? null), dryRun: job.dryRun, startedAt: job.startedAt })
+    .values({ kind: job.kind, state: "running", params: JSON.stringify(job.params ?? null), dryRun: job.dryRun, startedAt: job.startedAt, ownerId })
     .returning({ id: jobs.id })
     .all();
   return row!.id;
 }
 
-/** Jobs a crash left `running` (no process runs them any more) become `interrupted`; returns how many. */
+/**
+ * Jobs left `running` by a process that is gone (its lease expired, or its pid no longer runs)
+ * become `interrupted`; jobs of live processes (a CLI run beside the server) are left alone.
+ * Returns how many.
+ */
 export function interruptRunningJobs(db: Db, finishedAt: string): number {
+  const live = JSON.stringify([...liveOwnerIds(db)]);
   return db
     .update(jobs)
-    .set({ state: "interrupted", finishedAt, error: "the service stopped while this job ran" })
-    .where(eq(jobs.state, "running"))
+    .set({ state: "interrupted", finishedAt, error: "the process running this job stopped before it ended" })
+    .where(and(eq(jobs.state, "running"), sql`(${jobs.ownerId} IS NULL OR ${jobs.ownerId} NOT IN (SELECT value FROM json_each(${live})))`))
     .run().changes;
 }
 

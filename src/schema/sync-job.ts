@@ -116,6 +116,10 @@ const JobKindEnum = builder.enumType("JobKind", {
     DELETE: { value: "delete", description: "Deletes images." },
     PRUNE_LOCAL: { value: "prune_local", description: "Removes local copies that S3 verifiably holds." },
     MIGRATE_LEGACY: { value: "migrate_legacy", description: "Imports legacy response.json files." },
+    RATE: { value: "rate", description: "Rates images good, bad or unrated (a CLI `rate` run)." },
+    ADD: { value: "add", description: "Adds image files to an actor (a CLI `add` run)." },
+    IMPORT: { value: "import", description: "Reads the manifests into SQLite (a CLI `import` run)." },
+    EXPORT: { value: "export", description: "Writes the manifests from SQLite (a CLI `export` run)." },
   } as const,
 });
 
@@ -296,7 +300,7 @@ function jobLoader<V>(ctx: GraphQLContext, key: string, batch: (ids: readonly nu
 const summaryOf = (ctx: GraphQLContext, job: JobRow) => jobLoader<JobSummaryRow>(ctx, "summary", (ids) => jobSummariesByIds(ctx.app.db, ids)).load(job.id);
 
 export const SyncJob = builder.objectRef<JobRow>("SyncJob").implement({
-  description: "A long operation (scan, audit, sync, …) run in the background, kept as history with each actor's outcome.",
+  description: "A long or writing operation (scan, audit, sync, …) run in the background of the server or as a CLI run, kept as history with each actor's outcome.",
   fields: (t) => ({
     id: t.exposeID("id", { description: "Job id: pass it to `job(id)` or the `jobProgress(id)` subscription." }),
     kind: t.field({ type: JobKindEnum, description: "What the job does.", resolve: (job) => job.kind as never }),
@@ -505,8 +509,8 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const s3 = requireS3(ctx);
       const actor = requireActor(ctx, args.name);
-      const run = () => auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false, listS3: args.listS3 ?? false });
-      const result = await (ctx.app.jobs ? ctx.app.jobs.locks.run(actor.id, run) : run());
+      // The audit takes the actor's lock itself.
+      const result = await auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false, listS3: args.listS3 ?? false, locks: ctx.app.jobs?.locks });
       if (!result.ok) {
         const reason = result.error ?? "audit failed";
         throw result.suspect ? new SuspectListingRefusal(actor.name, reason) : new S3RefusedError(actor.name, reason);

@@ -30,6 +30,7 @@ import { Md5Pool } from "./md5-pool.ts";
 import { assertRealFolder } from "./safe-files.ts";
 import { describeS3Error, headObject, listActorObjects, listObjects, type ListedObject, type S3Access } from "./s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
+import { ActorLocks } from "./write-through.ts";
 
 export interface AuditOptions {
   /** Hashing pool to use (its `bytesRead` counts what was read); default the context's, else one made and closed here. */
@@ -44,6 +45,12 @@ export interface AuditOptions {
   listS3?: boolean;
   /** Actors in flight at once (their files queue in the hashing pool while listings run); default 256. */
   actorConcurrency?: number;
+  /**
+   * Each actor is audited holding its lock (SPEC.md §7: one process at a time per actor), so an
+   * audit never interleaves with another process's sync of it. Default: locks of this call;
+   * null when the caller already holds the actor's lock (write-through settling an actor).
+   */
+  locks?: ActorLocks | null;
   onProgress?: (progress: AuditProgress) => void;
 }
 
@@ -142,6 +149,7 @@ export async function auditActors(
   const pool = shared ?? new Md5Pool();
   const hashCache = new HashCache(ctx.db, pool);
   const writer = new AuditWriter(ctx.db, hashCache);
+  const locks = options.locks === undefined ? new ActorLocks(ctx.db) : options.locks;
   const results: ActorAuditResult[] = [];
   let actorsDone = 0;
   // Counted from this audit's own results: a shared pool also counts other audits' reads.
@@ -167,7 +175,8 @@ export async function auditActors(
             allowSuspect: options.allowSuspect ?? false,
             lastBasis: actor.basis,
           };
-          const result = (await confirmUnchanged(ctx, actor, oneOptions)) ?? (await auditOne(ctx, s3, actor, oneOptions));
+          const audit = async () => (await confirmUnchanged(ctx, actor, oneOptions)) ?? (await auditOne(ctx, s3, actor, oneOptions));
+          const result = locks ? await locks.run(actor.id, audit).catch((busy: unknown) => failedResult(actor, busy)) : await audit();
           results.push(result);
           actorsDone += 1;
           bytesHashed += result.bytesHashed;
@@ -279,6 +288,11 @@ async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id
     result.error = result.suspect ? (error as Error).message : describeS3Error(error);
   }
   return result;
+}
+
+/** An actor not audited: another process held it past the wait. */
+function failedResult(actor: Pick<ActorRow, "id" | "name">, error: unknown): ActorAuditResult {
+  return { ...emptyResult(actor), ok: false, error: error instanceof Error ? error.message : String(error) };
 }
 
 /** Write-through (SPEC.md §7): the manifests carry what the audit learned. */

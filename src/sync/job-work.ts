@@ -2,13 +2,14 @@ import type { AppContext } from "../context.ts";
 import { actorsForAudit } from "../db/audit-writes.ts";
 import type { SyncStatus } from "../db/schema.ts";
 import type { JobActorWrite } from "../db/job-writes.ts";
-import { auditActors, type ActorAuditResult } from "./audit.ts";
+import { auditActors, type ActorAuditResult, type AuditReport } from "./audit.ts";
 import type { JobKind, JobReporter, JobRunner } from "./jobs.ts";
-import { pruneLocal } from "./prune-local.ts";
+import type { OperationReport } from "./operation-common.ts";
+import { pruneLocal, type PruneLocalOptions, type PruneLocalReport } from "./prune-local.ts";
 import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
-import { scanActors, type ActorScanResult } from "./scan.ts";
+import { scanActors, type ActorScanResult, type ScanActorsOptions, type ScanReport } from "./scan.ts";
 import type { S3Access } from "./s3-client.ts";
-import { syncActors, type SyncReport } from "./sync.ts";
+import { syncActors, type SyncOptions, type SyncReport } from "./sync.ts";
 
 /** Which actors a job works on. */
 export type ActorSelection = { actorIds: number[] } | { all: true };
@@ -66,61 +67,108 @@ type JobContext = AppContext & { jobs: JobRunner; s3: S3Access };
 /** Scans the selected actors as a job (SPEC.md §6): one actor row as each finishes. */
 export function startScanJob(ctx: JobContext, selection: ActorSelection, options: ScanJobOptions = {}): number {
   return startActorJob(ctx, "scan", selection, options, {}, "scan", async (reporter, selected) => {
-    await scanActors(ctx, ctx.s3, {
-      actorIds: selected.map((actor) => actor.id),
-      allowSuspect: options.allowSuspect,
-      onProgress: (done, total, result) => {
-        reporter.progress({ actorsDone: done, actorsTotal: total });
-        reporter.actor(scanRow(result));
-        if (result.outcome === "scanned") reporter.actorChanged({ id: result.actorId, name: result.name });
-      },
-    });
+    await reportedScan(ctx, ctx.s3, reporter, { actorIds: selected.map((actor) => actor.id), allowSuspect: options.allowSuspect });
   });
 }
 
 /** Audits the selected actors as a job (content check through the hash cache). */
 export function startAuditJob(ctx: JobContext, selection: ActorSelection, options: AuditJobOptions = {}): number {
   return startActorJob(ctx, "audit", selection, options, {}, "audit", async (reporter, selected) => {
-    const byName = new Map(selected.map((actor) => [actor.name, actor.id]));
-    const report = await auditActors(ctx, ctx.s3, {
-      actorIds: selected.map((actor) => actor.id),
-      allowSuspect: options.allowSuspect,
-      listS3: options.listS3,
-      onProgress: (progress) => {
-        reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesHashed });
-        if (progress.actor) reporter.actorChanged({ id: byName.get(progress.actor) ?? null, name: progress.actor });
-      },
-    });
-    reporter.progress({ bytesTotal: report.bytesHashed, bytesDone: report.bytesHashed });
-    for (const result of report.actors) reporter.actor(auditRow(result));
+    await reportedAudit(ctx, ctx.s3, reporter, { actorIds: selected.map((actor) => actor.id), allowSuspect: options.allowSuspect, listS3: options.listS3, locks: ctx.jobs.locks });
   });
 }
 
-/** Syncs the selected actors as a job (SPEC.md §7); a dry run records each actor's plan and changes nothing. */
+/**
+ * Syncs the selected actors as a job (SPEC.md §7); a dry run records each actor's plan and
+ * changes nothing. `all` syncs like the CLI's `sync --all`: the stat scan of both sides
+ * first adopts the actors only a folder or a prefix tells of.
+ */
 export function startSyncJob(ctx: JobContext, selection: ActorSelection, options: SyncJobOptions): number {
   return startActorJob(ctx, "sync", selection, options, { dryRun: options.dryRun }, "audit", async (reporter, selected) => {
-    const announced = new Set<string>();
-    const report = await syncActors(ctx, ctx.s3, {
-      actorIds: selected.map((actor) => actor.id),
+    await reportedSync(ctx, ctx.s3, reporter, {
+      actorIds: "all" in selection ? undefined : selected.map((actor) => actor.id),
       direction: options.direction,
       outOfSync: options.outOfSync,
       dryRun: options.dryRun,
       locks: ctx.jobs.locks,
-      onProgress: (progress) => {
-        const { actorsDone, actorsTotal, bytesDone, bytesTotal, phase } = progress;
-        reporter.progress({ actorsDone, actorsTotal, bytesDone, bytesTotal, phase });
-        const actor = progress.step?.actor;
-        if (actor && !announced.has(actor)) {
-          announced.add(actor);
-          reporter.actorChanged({ id: null, name: actor });
-        }
-      },
     });
-    reporter.progress({ actorsDone: selected.length, actorsTotal: selected.length, phase: "done" });
-    for (const row of syncRows(report)) reporter.actor(row);
-    // Every audited actor's statuses were just checked, so its rows changed even with nothing to copy.
-    for (const plan of report.plans) reporter.actorChanged({ id: plan.actorId, name: plan.name });
   });
+}
+
+/** A scan told to a job as it goes (the server's jobs and the CLI's runs alike): each actor's row as it finishes. */
+export async function reportedScan(ctx: AppContext, s3: S3Access, reporter: JobReporter, options: ScanActorsOptions): Promise<ScanReport> {
+  return scanActors(ctx, s3, {
+    ...options,
+    onProgress: (done, total, result) => {
+      options.onProgress?.(done, total, result);
+      reporter.progress({ actorsDone: done, actorsTotal: total });
+      reporter.actor(scanRow(result));
+      if (result.outcome === "scanned") reporter.actorChanged({ id: result.actorId, name: result.name });
+    },
+  });
+}
+
+/** An audit told to a job as it goes: progress and each audited actor's change, then every actor's row. */
+export async function reportedAudit(ctx: AppContext, s3: S3Access, reporter: JobReporter, options: Parameters<typeof auditActors>[2]): Promise<AuditReport> {
+  const report = await auditActors(ctx, s3, {
+    ...options,
+    onProgress: (progress) => {
+      options.onProgress?.(progress);
+      reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesHashed });
+      if (progress.result) reporter.actorChanged({ id: progress.result.actorId, name: progress.result.name });
+    },
+  });
+  reporter.progress({ bytesTotal: report.bytesHashed, bytesDone: report.bytesHashed });
+  for (const result of report.actors) reporter.actor(auditRow(result));
+  return report;
+}
+
+/** A sync told to a job as it goes: progress by phase, each actor as its transfers start, then each actor's plan and outcome. */
+export async function reportedSync(ctx: AppContext, s3: S3Access, reporter: JobReporter, options: SyncOptions): Promise<SyncReport> {
+  const announced = new Set<string>();
+  const report = await syncActors(ctx, s3, {
+    ...options,
+    onProgress: (progress) => {
+      options.onProgress?.(progress);
+      const { actorsDone, actorsTotal, bytesDone, bytesTotal, phase } = progress;
+      reporter.progress({ actorsDone, actorsTotal, bytesDone, bytesTotal, phase });
+      const actor = progress.step?.actor;
+      if (actor && !announced.has(actor)) {
+        announced.add(actor);
+        reporter.actorChanged({ id: null, name: actor });
+      }
+    },
+  });
+  const rows = syncRows(report);
+  reporter.progress({ actorsDone: rows.length, actorsTotal: rows.length, phase: "done" });
+  for (const row of rows) reporter.actor(row);
+  // Every audited actor's statuses were just checked, so its rows changed even with nothing to copy.
+  for (const plan of report.plans) reporter.actorChanged({ id: plan.actorId, name: plan.name });
+  return report;
+}
+
+/** A prune told to a job: progress while auditing, then each actor's plan and outcome. */
+export async function reportedPrune(ctx: AppContext, s3: S3Access, reporter: JobReporter, options: PruneLocalOptions): Promise<PruneLocalReport> {
+  const report = await pruneLocal(ctx, s3, {
+    ...options,
+    onProgress: (progress) => {
+      options.onProgress?.(progress);
+      reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal });
+    },
+  });
+  const rows = syncRows({ dryRun: report.dryRun, plans: report.plans, totals: report.totals, results: report.results, failedActors: report.failedActors, failedSteps: report.failedSteps, seconds: 0 });
+  reporter.progress({ actorsDone: rows.length, phase: "done" });
+  for (const row of rows) reporter.actor(row);
+  if (!report.dryRun) for (const plan of report.plans) if (plan.steps.length > 0) reporter.actorChanged({ id: plan.actorId, name: plan.name });
+  return report;
+}
+
+/** What an image operation (rate, delete, add) did, told to a job: each actor's plan and outcome, and the actors it changed. */
+export function reportOperation(reporter: JobReporter, report: OperationReport): void {
+  const rows = syncRows({ ...report, failedActors: [], seconds: 0 });
+  reporter.progress({ actorsDone: rows.length, actorsTotal: rows.length, phase: "done" });
+  for (const row of rows) reporter.actor(row);
+  if (!report.dryRun) for (const result of report.results) reporter.actorChanged({ id: result.actorId, name: result.name });
 }
 
 export function scanOutcome(result: ActorScanResult): ActorOutcome {
@@ -235,18 +283,13 @@ export interface PruneLocalJobOptions {
  */
 export function startPruneLocalJob(ctx: JobContext, selection: ActorSelection, options: PruneLocalJobOptions): number {
   return startActorJob(ctx, "prune_local", selection, options, { dryRun: options.dryRun }, "audit", async (reporter, selected) => {
-    const report = await pruneLocal(ctx, ctx.s3, {
+    await reportedPrune(ctx, ctx.s3, reporter, {
       actorIds: selected.map((actor) => actor.id),
       dryRun: options.dryRun,
       maxDelete: options.maxDelete,
       allowSuspect: options.allowSuspect,
       switchToS3Only: options.switchToS3Only,
       locks: ctx.jobs.locks,
-      onProgress: (progress) => reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal }),
     });
-    reporter.progress({ actorsDone: selected.length, phase: "done" });
-    const rows = syncRows({ dryRun: report.dryRun, plans: report.plans, totals: report.totals, results: report.results, failedActors: report.failedActors, failedSteps: report.failedSteps, seconds: 0 });
-    for (const row of rows) reporter.actor(row);
-    if (!report.dryRun) for (const plan of report.plans) if (plan.steps.length > 0) reporter.actorChanged({ id: plan.actorId, name: plan.name });
   });
 }

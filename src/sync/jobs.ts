@@ -1,4 +1,5 @@
-import type { AppContext } from "../context.ts";
+import type { AppContext, Logger } from "../context.ts";
+import { actorChangesOfOthers, appendActorChange, lastActorChangeId, pruneActorChanges } from "../db/actor-changes.ts";
 import {
   createJob,
   finishJob,
@@ -9,11 +10,12 @@ import {
   type JobProgressRow,
   type JobState,
 } from "../db/job-writes.ts";
+import { heartbeatMs, leaseOf } from "../db/process-lease.ts";
 import { EventFeed, EventStream } from "./event-feed.ts";
 import { ActorLocks } from "./write-through.ts";
 
-/** Long operations the server runs as jobs. */
-export type JobKind = "scan" | "audit" | "sync" | "delete" | "prune_local" | "migrate_legacy";
+/** Long operations run as jobs: the server's, and the CLI's writing commands (`runAsJob`). */
+export type JobKind = "scan" | "audit" | "sync" | "delete" | "prune_local" | "migrate_legacy" | "rate" | "add" | "import" | "export";
 
 export interface JobProgress extends JobProgressRow {
   /** What the job is doing now (e.g. `audit`, then `transfer` for a sync). */
@@ -56,6 +58,8 @@ export interface JobRunnerOptions {
   /** Least time between two progress writes (and events) of one job; default 250 ms. */
   progressIntervalMs?: number;
   now?: () => Date;
+  /** Where job starts, ends and failures are told; default the context's logger. */
+  logger?: Logger;
 }
 
 interface RunningJob {
@@ -71,9 +75,11 @@ interface RunningJob {
 }
 
 /**
- * Runs long operations in the background of the server, one row in `jobs` each, with
- * per-actor rows in `job_actors`, progress written at a bounded rate and streamed as
- * events. One per process: it also holds the per-actor locks every write-through shares.
+ * Runs long operations in the background of the server (or one CLI run, see `runAsJob`), one
+ * row in `jobs` each, with per-actor rows in `job_actors`, progress written at a bounded rate
+ * and streamed as events. One per process: it also holds the per-actor locks every
+ * write-through shares. Every actor change it publishes is also appended to the shared log,
+ * which a server follows (`followOtherProcesses`) to publish the other processes' changes.
  */
 export class JobRunner {
   readonly locks: ActorLocks;
@@ -81,6 +87,8 @@ export class JobRunner {
   private readonly running = new Map<number, RunningJob>();
   private readonly intervalMs: number;
   private readonly now: () => Date;
+  private readonly logger: Logger;
+  private follower: NodeJS.Timeout | null = null;
   /** How many jobs a crash had left `running` when this runner started. */
   readonly interruptedAtStart: number;
   /** Set by `shutdown`: no job starts, and a job still running at the deadline is recorded as interrupted. */
@@ -93,6 +101,8 @@ export class JobRunner {
     this.locks = new ActorLocks(ctx.db);
     this.intervalMs = options.progressIntervalMs ?? 250;
     this.now = options.now ?? (() => new Date());
+    this.logger = options.logger ?? ctx.logger;
+    pruneActorChanges(ctx.db);
     this.interruptedAtStart = interruptRunningJobs(ctx.db, this.now().toISOString());
     if (this.interruptedAtStart > 0) ctx.logger.warn(`${this.interruptedAtStart} job(s) left running by a previous process marked interrupted`);
   }
@@ -113,7 +123,7 @@ export class JobRunner {
       done: Promise.resolve(),
     };
     this.running.set(id, job);
-    this.ctx.logger.info(`job ${id} (${kind}) started`, { jobId: id, kind, dryRun: options.dryRun ?? false });
+    this.logger.info(`job ${id} (${kind}) started`, { jobId: id, kind, dryRun: options.dryRun ?? false });
     job.done = this.run(job, work);
     return id;
   }
@@ -167,6 +177,7 @@ export class JobRunner {
    */
   async shutdown(graceMs: number): Promise<number> {
     const running = [...this.running.values()];
+    this.stopFollowing();
     this.actorChanges.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.idle(), new Promise((resolveGrace) => (timer = setTimeout(resolveGrace, graceMs)))]);
@@ -185,6 +196,53 @@ export class JobRunner {
 
   /** Publishes an actor change made outside a job (an inline mutation). */
   actorChanged(change: ActorChange): void {
+    this.publishChange(change);
+  }
+
+  /**
+   * Publishes, every `intervalMs`, the actor changes other processes (CLI runs) appended to the
+   * shared log since the last look; this process's own were published when made. On the
+   * lease's heartbeat it also marks interrupted the jobs of processes gone meanwhile (a CLI
+   * run killed while the server runs), so none stays `running` in `jobs`.
+   */
+  followOtherProcesses(intervalMs = 250): void {
+    if (this.follower) return;
+    const ownerId = leaseOf(this.ctx.db).ownerId;
+    let lastId = lastActorChangeId(this.ctx.db);
+    // A long-lived server keeps the log short; each process also prunes it as it starts.
+    const prune = every(pruneEveryMs, () => pruneActorChanges(this.ctx.db));
+    const interruptAbandoned = every(heartbeatMs, () => {
+      const interrupted = interruptRunningJobs(this.ctx.db, this.now().toISOString());
+      if (interrupted > 0) this.logger.warn(`${interrupted} job(s) of a process that is gone marked interrupted`);
+    });
+    this.follower = setInterval(() => {
+      if (!this.ctx.db.$client.open) return this.stopFollowing();
+      try {
+        prune();
+        interruptAbandoned();
+        for (const row of actorChangesOfOthers(this.ctx.db, lastId, ownerId)) {
+          lastId = row.id;
+          this.actorChanges.publish({ actorId: row.actorId, name: row.name, reason: row.reason, jobId: row.jobId });
+        }
+      } catch {
+        // A database busy past its timeout: the next look reads from the same place.
+      }
+    }, intervalMs);
+    this.follower.unref();
+  }
+
+  private stopFollowing(): void {
+    if (this.follower) clearInterval(this.follower);
+    this.follower = null;
+  }
+
+  /** Appends the change to the shared log (for the other processes), then publishes it here. */
+  private publishChange(change: ActorChange): void {
+    try {
+      appendActorChange(this.ctx.db, { ...change, ownerId: leaseOf(this.ctx.db).ownerId });
+    } catch (error) {
+      this.logger.warn(`${change.name}: change not written to the shared log (${error instanceof Error ? error.message : String(error)}): other processes' subscribers miss it`);
+    }
     this.actorChanges.publish(change);
   }
 
@@ -204,7 +262,7 @@ export class JobRunner {
       },
       actorChanged: (actor) => {
         job.changedActors.add(actor.name);
-        this.actorChanges.publish({ actorId: actor.id, name: actor.name, reason: job.kind, jobId: job.id });
+        this.publishChange({ actorId: actor.id, name: actor.name, reason: job.kind, jobId: job.id });
         this.schedule(job);
       },
     };
@@ -217,7 +275,7 @@ export class JobRunner {
     } catch (failure) {
       state = "failed";
       error = failure instanceof Error ? failure.message : String(failure);
-      this.ctx.logger.error(`job ${job.id} (${job.kind}) failed: ${failure instanceof Error ? (failure.stack ?? failure.message) : error}`);
+      this.logger.error(`job ${job.id} (${job.kind}) failed: ${failure instanceof Error ? (failure.stack ?? failure.message) : error}`);
     }
     // Past the shutdown deadline the job was recorded as interrupted, and the database may be closed.
     if (this.closed) return;
@@ -230,10 +288,10 @@ export class JobRunner {
       this.flush(job, null);
       finishJob(this.ctx.db, job.id, state, this.now().toISOString(), error);
     } catch (failure) {
-      this.ctx.logger.error(`job ${job.id}: could not record its end: ${failure instanceof Error ? failure.message : String(failure)}`);
+      this.logger.error(`job ${job.id}: could not record its end: ${failure instanceof Error ? failure.message : String(failure)}`);
     }
     this.running.delete(job.id);
-    this.ctx.logger.info(`job ${job.id} (${job.kind}) ${state}`, { jobId: job.id, kind: job.kind, state, progress: job.progress, error });
+    this.logger.info(`job ${job.id} (${job.kind}) ${state}`, { jobId: job.id, kind: job.kind, state, progress: job.progress, error });
     job.events.publish(this.eventOf(job, state, [], error));
     // Every subscriber of this job gets the final event above, then its stream ends.
     job.events.close();
@@ -269,6 +327,19 @@ export class JobRunner {
     if (state !== "running") job.changedActors.clear();
     return { jobId: job.id, state, progress: { ...job.progress }, changedActors: changed.sort(), error };
   }
+}
+
+/** How often a following server drops old rows of the shared log. */
+const pruneEveryMs = 60_000;
+
+/** `work`, run at most once per `ms` however often the result is called. */
+function every(ms: number, work: () => void): () => void {
+  let last = Date.now();
+  return () => {
+    if (Date.now() - last < ms) return;
+    last = Date.now();
+    work();
+  };
 }
 
 function withoutPhase(progress: JobProgress): JobProgressRow {

@@ -65,6 +65,7 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
     ...(options.actorIds ? { actorIds: options.actorIds } : { all: true as const }),
     allowSuspect: options.allowSuspect,
     listS3: true, // S3 must hold the content now, not at the last listing
+    locks: options.locks,
     onProgress: options.onProgress,
   });
   const failedActors = audit.actors.filter((a) => !a.ok).map((a) => ({ name: a.name, error: a.error ?? "audit failed" }));

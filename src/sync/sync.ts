@@ -101,6 +101,7 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
   await auditActors(ctx, s3, {
     actorIds: scanned.actors.filter((result) => result.outcome === "scanned").map((result) => result.actorId),
     listS3: false, // the scan has just listed each actor's prefix: the audit compares with that listing
+    locks,
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
       if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspect ? { suspect: true } : {}) });

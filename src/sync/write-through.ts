@@ -292,7 +292,7 @@ export async function writeManifests(
   await importManifests(ctx);
   const written = [...exported.filesWritten];
   if (s3) {
-    const audit = await auditActor(ctx, s3, actorId, { listS3: true });
+    const audit = await auditActor(ctx, s3, actorId, { listS3: true, locks: null });
     if (audit.exportProblems.length > 0) throw new Error(audit.exportProblems.map((problem) => problem.reason).join("; "));
     written.push(...audit.manifestsWritten);
   }
@@ -359,7 +359,7 @@ async function recoverActor(ctx: AppContext, s3: S3Access, actor: ActorRow): Pro
   for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
     await recoverAddedImage(ctx, s3, actor.id, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
   }
-  const audit = await auditActor(ctx, s3, actor.id, { listS3: true });
+  const audit = await auditActor(ctx, s3, actor.id, { listS3: true, locks: null });
   if (!audit.ok) {
     ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
     return null;

@@ -9,6 +9,7 @@ import { s3KeyOf } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { makeActor, putImage, bytesFor } from "../helpers/actors.ts";
 import { makeApiWorld } from "../helpers/api-world.ts";
+import { subscribeSse } from "../helpers/sse.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
@@ -48,48 +49,9 @@ async function graphql<T = any>(query: string, variables?: Record<string, unknow
   return body.data!;
 }
 
-interface SseEvent {
-  event: string;
-  data: any;
-}
-
-/** Opens a subscription over server-sent events, as a browser's EventSource client would. */
-async function subscribe(query: string, variables?: Record<string, unknown>) {
-  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream" },
-    body: JSON.stringify({ query, variables }),
-  });
-  expect(response.headers.get("content-type")).toContain("text/event-stream");
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  const queued: SseEvent[] = [];
-  return {
-    /** The next event (`next` with its data, or `complete`); null when the stream ended. */
-    async next(): Promise<SseEvent | null> {
-      for (;;) {
-        if (queued.length > 0) return queued.shift()!;
-        const separator = buffer.indexOf("\n\n");
-        if (separator >= 0) {
-          const block = buffer.slice(0, separator);
-          buffer = buffer.slice(separator + 2);
-          const lines = block.split("\n");
-          const event = lines.find((line) => line.startsWith("event:"))?.slice(6).trim();
-          const data = lines.filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trim()).join("\n");
-          // Lines starting with ":" are keep-alive comments.
-          if (event) queued.push({ event, data: data ? JSON.parse(data) : null });
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) return null;
-        buffer += decoder.decode(value, { stream: true });
-      }
-    },
-    async close() {
-      await reader.cancel();
-    },
-  };
+/** Opens a subscription over server-sent events on this file's API. */
+function subscribe(query: string, variables?: Record<string, unknown>) {
+  return subscribeSse(api, query, variables);
 }
 
 /** Reads a job's progress events until the stream completes; returns the data of each. */
@@ -357,7 +319,7 @@ describe("without S3 or after a crash", () => {
     const runner = new JobRunner(world.ctx);
     expect(runner.interruptedAtStart).toBe(1);
     const { jobs: page } = await graphql(`{ jobs { nodes { state finishedAt error } } }`);
-    expect(page.nodes[0]).toMatchObject({ state: "INTERRUPTED", error: "the service stopped while this job ran" });
+    expect(page.nodes[0]).toMatchObject({ state: "INTERRUPTED", error: "the process running this job stopped before it ended" });
   });
 });
 
