@@ -8,6 +8,8 @@ import { registerDemoCommand } from "./commands/demo.ts";
 import { registerServeCommand } from "./commands/serve.ts";
 import { registerRepairCommands } from "./commands/repair.ts";
 import { registerReadCommands } from "./commands/read.ts";
+import { registerConfigCommand } from "./commands/config.ts";
+import { runProgram } from "./commands/common.ts";
 
 const { version } = JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string };
 
@@ -23,5 +25,6 @@ registerDemoCommand(program);
 registerServeCommand(program);
 registerRepairCommands(program);
 registerReadCommands(program);
+registerConfigCommand(program);
 
-await program.parseAsync(process.argv);
+await runProgram(program, process.argv);

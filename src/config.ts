@@ -68,23 +68,15 @@ const configSchema = z.object({
   MAX_REMOVE_SHARE: z.coerce.number().min(0).max(1).default(0.5),
 });
 
+/** A setting's origin, strongest first (SPEC.md §9). */
+export type ConfigSource = "flag" | "env" | "file" | "default";
+
+export type ConfigVariable = keyof typeof configSchema.shape;
+
 /** Flags, then the environment, then the data directory's configuration file (SPEC.md §9), then defaults. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigOverrides = {}): Config {
-  const file = readConfigFile(resolve(flags.dataDir ?? env.DATA_DIR ?? "./data"));
-  const merged = {
-    ...definedEntries(configFileAsEnvironment(file)),
-    ...env,
-    ...definedEntries({
-      DATA_DIR: flags.dataDir,
-      DB_PATH: flags.db,
-      HOST: flags.host,
-      PORT: flags.port?.toString(),
-      STORAGE_MODE: flags.storageMode,
-      S3_ENDPOINT: flags.s3Endpoint,
-      S3_BUCKET: flags.s3Bucket,
-      S3_PREFIX: flags.s3Prefix,
-    }),
-  };
+  const { file, flagged } = configLayers(env, flags);
+  const merged = { ...file, ...env, ...flagged };
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const reasons = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
@@ -112,6 +104,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigOv
       forcePathStyle: e.S3_FORCE_PATH_STYLE ? e.S3_FORCE_PATH_STYLE === "true" : e.S3_ENDPOINT !== undefined,
     },
     maxRemoveShare: e.MAX_REMOVE_SHARE,
+  };
+}
+
+/** Where each variable's effective value came from (`config show`), by the order `loadConfig` applies. */
+export function configSources(env: NodeJS.ProcessEnv = process.env, flags: ConfigOverrides = {}): Record<ConfigVariable, ConfigSource> {
+  const { file, flagged } = configLayers(env, flags);
+  const sourceOf = (name: string): ConfigSource => (name in flagged ? "flag" : env[name] !== undefined ? "env" : name in file ? "file" : "default");
+  return Object.fromEntries(Object.keys(configSchema.shape).map((name) => [name, sourceOf(name)])) as Record<ConfigVariable, ConfigSource>;
+}
+
+/** The data directory's file and the flags, both under the environment variable names. */
+function configLayers(env: NodeJS.ProcessEnv, flags: ConfigOverrides) {
+  return {
+    file: definedEntries(configFileAsEnvironment(readConfigFile(resolve(flags.dataDir ?? env.DATA_DIR ?? "./data")))),
+    flagged: definedEntries({
+      DATA_DIR: flags.dataDir,
+      DB_PATH: flags.db,
+      HOST: flags.host,
+      PORT: flags.port?.toString(),
+      STORAGE_MODE: flags.storageMode,
+      S3_ENDPOINT: flags.s3Endpoint,
+      S3_BUCKET: flags.s3Bucket,
+      S3_PREFIX: flags.s3Prefix,
+    }),
   };
 }
 

@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import type { ActorAuditResult, AuditReport } from "../../src/sync/audit.ts";
-import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
-import { formatBytes, statusTable } from "./status-table.ts";
+import { humanSize } from "../../src/human-size.ts";
+import { counted, listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { exitCodeOfParts, exitCodes } from "./exit-codes.ts";
+import { statusTable } from "./status-table.ts";
 
 interface AuditFlags extends CommonFlags {
   actor?: string[];
@@ -13,7 +15,8 @@ interface AuditFlags extends CommonFlags {
 export function registerAuditCommand(program: Command): void {
   withActorSelection(withCommonOptions(program.command("audit")))
     .description(
-      "verify content: MD5 of each local file (through the hash cache, in worker threads) against the S3 content MD5, and record each image's status",
+      "verify content: MD5 of each local file (through the hash cache, in worker threads) against the S3 content MD5, and record each image's status; " +
+        "exits 3 when some image is not synced, 4 when some actors failed",
     )
     .option("--allow-suspect", "audit even when a listing is empty or would take more than MAX_REMOVE_SHARE of an actor's images off a side")
     .option(
@@ -46,9 +49,16 @@ export function registerAuditCommand(program: Command): void {
             }),
           );
           bar.stop();
-          const trouble = report.actors.filter((actor) => !actor.ok || actor.exportProblems.length > 0);
-          printResult(flags.json, report, () => summarize(report));
-          return trouble.length > 0 ? 1 : 0;
+          const problems = report.actors
+            .filter((actor) => !actor.ok || actor.exportProblems.length > 0)
+            .map((actor) => ({
+              actor: actor.name,
+              message: actor.ok ? `manifest not written: ${actor.name}: ${actor.exportProblems.map((p) => p.reason).join("; ")}` : `failed: ${actor.name}: ${actor.error}`,
+            }));
+          printResult(flags.json, report, () => summarize(report), problems);
+          const differences = report.counts.local_only + report.counts.s3_only + report.counts.out_of_sync + report.counts.missing;
+          if (problems.length > 0) return exitCodeOfParts(report.actors.length - problems.length, problems.length);
+          return differences > 0 ? exitCodes.differencesFound : exitCodes.done;
         });
       }),
     );
@@ -57,13 +67,13 @@ export function registerAuditCommand(program: Command): void {
 function summarize(report: AuditReport): string[] {
   const audited = report.actors.length - report.failed;
   return [
-    `audited ${audited} of ${report.actors.length} actors in ${report.seconds.toFixed(2)} s: ` +
-      `hashed ${report.filesHashed} files (${formatBytes(report.bytesHashed)}, ${report.hashMBps.toFixed(0)} MB/s), ` +
-      `${report.filesFromCache} unchanged from the hash cache` +
-      (report.bytesDownloaded > 0 ? `, downloaded ${formatBytes(report.bytesDownloaded)} to check multipart objects` : ""),
+    ...report.actors.flatMap(describeActor),
     ...statusTable({ ...report.counts, unchecked: 0 }, report.bytesTotal),
     ...listingAge(report),
-    ...report.actors.flatMap(describeActor),
+    `audited ${audited} of ${counted(report.actors.length, "actor")} in ${report.seconds.toFixed(2)} s: ` +
+      `hashed ${counted(report.filesHashed, "file", report.bytesHashed)}${report.filesHashed > 0 ? ` at ${report.hashMBps.toFixed(0)} MB/s` : ""}, ` +
+      `left alone: ${counted(report.filesFromCache, "file")} unchanged since hashed (hash cache)` +
+      (report.bytesDownloaded > 0 ? `; downloaded ${humanSize(report.bytesDownloaded)} to check multipart objects` : ""),
   ];
 }
 
@@ -76,11 +86,11 @@ function listingAge(report: AuditReport): string[] {
   const lines = [];
   if (oldest !== undefined) {
     lines.push(
-      `S3 side as last listed for ${fromLastListing.length} actors (oldest listing ${oldest}), listed now for ${audited.length - fromLastListing.length}: ` +
+      `S3 side as last listed for ${counted(fromLastListing.length, "actor")} (oldest listing ${oldest}), listed now for ${audited.length - fromLastListing.length}: ` +
         "`scan` or `audit --list` lists it again.",
     );
   }
-  if (unchanged > 0) lines.push(`${unchanged} actors unchanged since their last audit (same rows, same image files): statuses confirmed without reading them.`);
+  if (unchanged > 0) lines.push(`${counted(unchanged, "actor")} unchanged since their last audit (same rows, same image files): statuses confirmed without reading them.`);
   return lines;
 }
 
@@ -89,7 +99,7 @@ function describeActor(result: ActorAuditResult): string[] {
   if (!result.ok) return [`failed: ${result.name}: ${result.error}`];
   const lines: string[] = [];
   const list = (label: string, names: string[]) => {
-    if (names.length > 0) lines.push(`  ${label} (${names.length}): ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}`);
+    if (names.length > 0) lines.push(`  ${label} (${names.length}): ${listed(names)}`);
   };
   list(
     "status changed",

@@ -1,16 +1,13 @@
 import type { Command } from "commander";
-import { printResult, progressBar } from "./common.ts";
+import { counted, printResult, progressBar, runCommand, withOutputOptions, type CommonFlags } from "./common.ts";
 
-interface DemoFlags {
-  dataDir?: string;
+interface DemoFlags extends CommonFlags {
   force?: boolean;
-  json?: boolean;
   s3?: boolean;
 }
 
 export function registerDemoCommand(program: Command): void {
-  program
-    .command("demo")
+  withOutputOptions(program.command("demo"))
     .description(
       "write the demo data set (36 actors, real JPEG/PNG files, both manifest formats, ratings, broken files) " +
         "and put its S3 side in the embedded loopback S3 server",
@@ -19,17 +16,16 @@ export function registerDemoCommand(program: Command): void {
     .option("--force", "write even when the data directory already holds actors or manifests (files of the same name are replaced)")
     .option("--s3", "also put the S3 side in the configured S3 (S3_ENDPOINT or AWS); the embedded server gets it by default")
     .option("--no-s3", "write the local side only")
-    .option("--json", "print the result as JSON for scripts")
-    .action(async (flags: DemoFlags) => {
-      // Loaded when the command runs, never for `--help`.
-      const [{ loadConfig }, { holdsStudioData, writeDemoData }, { seedDemoS3 }, { ensureBucket }, { connectS3, usesEmbeddedS3 }] = await Promise.all([
-        import("../../src/config.ts"),
-        import("../../src/sync/demo.ts"),
-        import("../../src/sync/demo-s3.ts"),
-        import("../../src/sync/s3-client.ts"),
-        import("../../src/sync/s3-setup.ts"),
-      ]);
-      try {
+    .action((flags: DemoFlags) =>
+      runCommand(flags, async () => {
+        // Loaded when the command runs, never for `--help`.
+        const [{ loadConfig }, { holdsStudioData, writeDemoData }, { seedDemoS3 }, { ensureBucket }, { connectS3, usesEmbeddedS3 }] = await Promise.all([
+          import("../../src/config.ts"),
+          import("../../src/sync/demo.ts"),
+          import("../../src/sync/demo-s3.ts"),
+          import("../../src/sync/s3-client.ts"),
+          import("../../src/sync/s3-setup.ts"),
+        ]);
         const config = loadConfig(process.env, { dataDir: flags.dataDir });
         if (holdsStudioData(config.dataDir) && !flags.force) {
           throw new Error(`${config.dataDir} already holds actors or manifests; pass --force to write the demo over them`);
@@ -63,16 +59,13 @@ export function registerDemoCommand(program: Command): void {
           s3: seeded,
         };
         printResult(flags.json, summary, () => [
-          `wrote the demo data set to ${dataSet.dataDir}: ${summary.actors} actors (${summary.healthyActors} healthy), ${images} images, ${local} local files`,
-          seeded
-            ? `put ${seeded.objects} objects (${(seeded.bytes / 1048576).toFixed(1)} MiB, ${seeded.multipart} multipart) in s3://${seeded.bucket} at ${seeded.endpoint}`
-            : `S3 side not written (${dataSet.s3Plan.length} objects planned); pass --s3 to put it in the configured S3`,
           ...dataSet.brokenFiles.map((file) => `broken on purpose: ${file.path}${file.jsonPath ? ` ${file.jsonPath}` : ""}: ${file.reason}`),
+          seeded
+            ? `put ${counted(seeded.objects, "object", seeded.bytes)} (${seeded.multipart} multipart) in s3://${seeded.bucket} at ${seeded.endpoint}`
+            : `S3 side not written (${counted(dataSet.s3Plan.length, "object")} planned); pass --s3 to put it in the configured S3`,
+          `wrote the demo data set to ${dataSet.dataDir}: ${counted(summary.actors, "actor")} (${summary.healthyActors} healthy), ${counted(images, "image")}, ${counted(local, "local file")}`,
         ]);
-        process.exitCode = 0;
-      } catch (error) {
-        console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-        process.exitCode = 1;
-      }
-    });
+        return 0;
+      }),
+    );
 }

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import type { AppContext } from "../../src/context.ts";
 import type { Api } from "../../src/server.ts";
-import { printResult, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
-import { formatBytes } from "./status-table.ts";
+import { humanSize } from "../../src/human-size.ts";
+import { counted, printResult, repeatable, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
+import { exitCodes, UsageError } from "./exit-codes.ts";
 
 /**
  * Read commands (SPEC.md §9): questions about the data answered from SQLite, through the
@@ -14,9 +15,6 @@ export function registerReadCommands(program: Command): void {
   registerStats(program);
   registerStatus(program);
 }
-
-/** Exit code of `status` when some image is not synced (like `diff`; errors are 1). */
-export const differencesFoundExitCode = 3;
 
 const apis = new WeakMap<AppContext, Api>();
 
@@ -45,7 +43,7 @@ function actorFilterOf(flags: ReadFlags): Record<string, unknown> {
     try {
       filter = JSON.parse(flags.filter) as Record<string, unknown>;
     } catch {
-      throw new Error(`--filter: not JSON (an ActorFilterInput, e.g. '{"gender": "female", "goodCount": {"lt": 5}}')`);
+      throw new UsageError(`--filter: not JSON (an ActorFilterInput, e.g. '{"gender": "female", "goodCount": {"lt": 5}}')`);
     }
   }
   if (flags.gender) filter.gender = flags.gender;
@@ -111,7 +109,7 @@ function registerLs(program: Command): void {
         printResult(flags.json, data.actors, () => [
           row(["actor", "images", "synced", "local", "s3", "differ", "missing", "good", "bad", "unrated", "size"]),
           ...data.actors.nodes.map(({ name, statistics: s }) =>
-            row([name, s.totalCount, s.syncedCount, s.localOnlyCount, s.s3OnlyCount, s.outOfSyncCount, s.missingCount, s.goodCount, s.badCount, s.unratedCount, formatBytes(s.totalSizeBytes)]),
+            row([name, s.totalCount, s.syncedCount, s.localOnlyCount, s.s3OnlyCount, s.outOfSyncCount, s.missingCount, s.goodCount, s.badCount, s.unratedCount, humanSize(s.totalSizeBytes)]),
           ),
           `${data.actors.nodes.length} of ${data.actors.totalCount} actor${data.actors.totalCount === 1 ? "" : "s"}`,
         ]);
@@ -155,7 +153,7 @@ async function listImages(ctx: AppContext, flags: ReadFlags): Promise<number> {
   printResult(flags.json, listing, () => [
     row(["status", "rating", "size", "checked", "file"]),
     ...listing.images.map((image) =>
-      row([image.status?.toLowerCase() ?? "unchecked", image.good === null ? "-" : image.good ? "good" : "bad", formatBytes(image.sizeBytes ?? 0), image.checkedAt ?? "never", image.filename]),
+      row([image.status?.toLowerCase() ?? "unchecked", image.good === null ? "-" : image.good ? "good" : "bad", humanSize(image.sizeBytes ?? 0), image.checkedAt ?? "never", image.filename]),
     ),
     `${listing.images.length} image${listing.images.length === 1 ? "" : "s"} of ${listing.name}`,
   ]);
@@ -176,7 +174,7 @@ function registerStats(program: Command): void {
     .action((flags: ReadFlags) =>
       runWithContext(flags, async (ctx) => {
         const grouping = flags.by ? groupings[flags.by] : undefined;
-        if (flags.by && !grouping) throw new Error(`--by: one of ${Object.keys(groupings).join(", ")} (got ${flags.by})`);
+        if (flags.by && !grouping) throw new UsageError(`--by: one of ${Object.keys(groupings).join(", ")} (got ${flags.by})`);
         const figures = "totalCount totalSizeBytes syncedCount syncedBytes localOnlyCount localOnlyBytes s3OnlyCount s3OnlyBytes outOfSyncCount outOfSyncBytes missingCount missingBytes goodCount badCount unratedCount";
         type Figures = Record<string, number> & { key?: string | null };
         const data = await query<{ stats: { actorCount: number; images: Figures; groups?: Figures[] } }>(
@@ -188,11 +186,11 @@ function registerStats(program: Command): void {
           row([
             label,
             f.totalCount!,
-            formatBytes(f.totalSizeBytes!),
-            `${f.syncedCount} (${formatBytes(f.syncedBytes!)})`,
-            `${f.localOnlyCount} (${formatBytes(f.localOnlyBytes!)})`,
-            `${f.s3OnlyCount} (${formatBytes(f.s3OnlyBytes!)})`,
-            `${f.outOfSyncCount} (${formatBytes(f.outOfSyncBytes!)})`,
+            humanSize(f.totalSizeBytes!),
+            `${f.syncedCount} (${humanSize(f.syncedBytes!)})`,
+            `${f.localOnlyCount} (${humanSize(f.localOnlyBytes!)})`,
+            `${f.s3OnlyCount} (${humanSize(f.s3OnlyBytes!)})`,
+            `${f.outOfSyncCount} (${humanSize(f.outOfSyncBytes!)})`,
             `${f.missingCount}`,
             `${f.goodCount}/${f.badCount}/${f.unratedCount}`,
           ], 16);
@@ -220,23 +218,24 @@ function registerStatus(program: Command): void {
     .description(
       `what a sync would do, per image, as of the last scan or audit (like dvc status; marks as rclone check --combined: ${Object.values(marks)
         .map((m) => `${m.mark} ${m.meaning}`)
-        .join("; ")}); exits ${differencesFoundExitCode} when anything is not synced`,
+        .join("; ")}); exits ${exitCodes.differencesFound} when anything is not synced`,
     )
-    .option("--actor <name>", "one actor (name or character id); default every actor")
+    .option("--actor <name>", "an actor, name or character id (repeatable); default every actor", repeatable, [] as string[])
     .option("--all", "every actor (the default)")
-    .option("-v, --verbose", "also list the synced images (=)")
-    .action((flags: ReadFlags & { verbose?: boolean }) =>
+    .action((flags: Omit<ReadFlags, "actor"> & { actor: string[] }) =>
       runWithContext(flags, async (ctx) => {
-        const names = flags.actor
-          ? [flags.actor]
-          : (await query<{ actors: { nodes: { name: string }[] } }>(ctx, "{ actors(first: 500, filter: { fullySynced: false }) { nodes { name } } }", {})).actors.nodes.map((a) => a.name);
+        // -v also lists the synced images (=).
+        const names =
+          flags.actor.length > 0
+            ? flags.actor
+            : (await query<{ actors: { nodes: { name: string }[] } }>(ctx, "{ actors(first: 500, filter: { fullySynced: false }) { nodes { name } } }", {})).actors.nodes.map((a) => a.name);
         const lines: { mark: string; path: string; status: string }[] = [];
         const counts = new Map<string, number>();
         for (const name of names) {
           const listing = await actorImages(ctx, name, undefined);
           for (const image of listing.images) {
             const status = image.status ?? "UNCHECKED";
-            counts.set(status, (counts.get(status) ?? 0) + 1);
+            counts.set(status.toLowerCase(), (counts.get(status.toLowerCase()) ?? 0) + 1);
             if (status === "SYNCED" && !flags.verbose) continue;
             lines.push({ mark: marks[status]?.mark ?? "?", path: `${listing.name}/${image.filename}`, status });
           }
@@ -244,9 +243,9 @@ function registerStatus(program: Command): void {
         const differences = lines.filter((line) => line.status !== "SYNCED").length;
         printResult(flags.json, { differences, counts: Object.fromEntries(counts), images: lines }, () => [
           ...lines.map((line) => `${line.mark} ${line.path}`),
-          `${differences} difference${differences === 1 ? "" : "s"} in ${names.length} actor${names.length === 1 ? "" : "s"}: ${[...counts].map(([status, count]) => `${count} ${status.toLowerCase()}`).join(", ") || "no images"} (as of the last scan or audit)`,
+          `${counted(differences, "difference")} in ${counted(names.length, "actor")}: ${[...counts].map(([status, count]) => `${count} ${status}`).join(", ") || "no images"} (as of the last scan or audit)`,
         ]);
-        return differences > 0 ? differencesFoundExitCode : 0;
+        return differences > 0 ? exitCodes.differencesFound : 0;
       }),
     );
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { ActorScanResult } from "../../src/sync/scan.ts";
-import { progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { counted, listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { exitCodeOfParts } from "./exit-codes.ts";
 import { statusTable } from "./status-table.ts";
 
 interface ScanFlags extends CommonFlags {
@@ -11,7 +12,7 @@ interface ScanFlags extends CommonFlags {
 
 export function registerScanCommand(program: Command): void {
   withActorSelection(withCommonOptions(program.command("scan")))
-    .description("list each actor's S3 prefix and local folder (stat only) and record new, deleted and changed images")
+    .description("list each actor's S3 prefix and local folder (stat only) and record new, deleted and changed images; exits 4 when some actors failed")
     .option("--allow-suspect", "apply a listing that is empty or would remove more than MAX_REMOVE_SHARE of an actor's images")
     .action((flags: ScanFlags) =>
       runWithContext(flags, async (ctx) => {
@@ -39,14 +40,26 @@ export function registerScanCommand(program: Command): void {
           bar.stop();
           const seconds = (performance.now() - started) / 1000;
           const trouble = report.actors.filter((a) => a.outcome !== "scanned" || a.exportProblems.length > 0);
-          printResult(flags.json, report, () => [
-            `scanned ${report.scanned} of ${report.actors.length} actors in ${seconds.toFixed(2)} s: ${report.added} added, ${report.removed} gone from a side, ${report.changed} changed, ${report.needsAudit} to audit`,
-            ...(report.discovered.length > 0 ? [`added actors that have a folder or an S3 prefix and no manifest: ${report.discovered.join(", ")}`] : []),
-            ...statusTable(report.counts, report.totalSizeBytes),
-            ...report.actors.flatMap(describeActor),
-            ...trouble.map((a) => `${a.outcome === "scanned" ? "export problem" : a.outcome}: ${a.name}: ${a.error ?? a.exportProblems.join("; ")}`),
-          ]);
-          return trouble.length > 0 ? 1 : 0;
+          const problems = trouble.map((a) => ({
+            actor: a.name,
+            outcome: a.outcome,
+            message: `${a.outcome === "scanned" ? "manifest not written" : a.outcome}: ${a.name}: ${a.error ?? a.exportProblems.join("; ")}`,
+          }));
+          printResult(
+            flags.json,
+            report,
+            () => [
+              ...report.actors.flatMap(describeActor),
+              ...(report.discovered.length > 0 ? [`added actors that have a folder or an S3 prefix and no manifest: ${listed(report.discovered)}`] : []),
+              ...statusTable(report.counts, report.totalSizeBytes),
+              ...problems.map((p) => p.message),
+              `scanned ${report.scanned} of ${counted(report.actors.length, "actor")} in ${seconds.toFixed(2)} s: ${report.added} added, ${report.removed} gone from a side, ` +
+                `${report.changed} changed, ${report.needsAudit} to audit (\`audit\` reads them)` +
+                (report.suspect > 0 ? `; left alone: ${counted(report.suspect, "actor")} whose listing looks suspect (--allow-suspect applies it)` : ""),
+            ],
+            problems,
+          );
+          return exitCodeOfParts(report.scanned - problems.filter((p) => p.outcome === "scanned").length, problems.length);
         });
       }),
     );
@@ -56,7 +69,7 @@ export function registerScanCommand(program: Command): void {
 function describeActor(result: ActorScanResult): string[] {
   const lines: string[] = [];
   const list = (label: string, names: string[]) => {
-    if (names.length > 0) lines.push(`  ${label} (${names.length}): ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}`);
+    if (names.length > 0) lines.push(`  ${label} (${names.length}): ${listed(names)}`);
   };
   list("orphans added", result.added);
   list("gone from S3", result.removedFromS3);

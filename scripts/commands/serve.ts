@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { Command } from "commander";
 import type { AppContext } from "../../src/context.ts";
 import type { S3Connection } from "../../src/sync/s3-setup.ts";
-import { withCommonOptions, type CommonFlags } from "./common.ts";
+import { configOverrides, withCommonOptions, type CommonFlags } from "./common.ts";
 
 interface ServeFlags extends CommonFlags {
   host?: string;
@@ -64,13 +64,7 @@ export function registerServeCommand(program: Command): void {
     // Aborted on SIGTERM/SIGINT: long work stops at its next safe point.
     const stopping = new AbortController();
     try {
-      const config = loadConfig(process.env, {
-        dataDir: flags.dataDir,
-        db: flags.db,
-        host: flags.host,
-        port: flags.port === undefined ? undefined : Number(flags.port),
-        storageMode: flags.storageMode,
-      });
+      const config = loadConfig(process.env, configOverrides(flags));
       // Before the demo data, the database or S3: nothing is written for a refused start.
       assertServableConfig(config);
       ctx = makeContext(config, openStore(config.dbPath), serviceLogger());

@@ -1,3 +1,4 @@
+import { humanSize } from "../../src/human-size.ts";
 import type { SyncStatus } from "../../src/db/schema.ts";
 
 export type StatusCountsLike = Record<SyncStatus | "unchecked", number>;
@@ -11,18 +12,6 @@ const statusLabels: [keyof StatusCountsLike, string][] = [
   ["unchecked", "unchecked (needs audit)"],
 ];
 
-/** Bytes for people: 1,536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
 /** Left-aligned first column, right-aligned others. */
 export function formatTable(header: string[], rows: string[][]): string[] {
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length)));
@@ -35,6 +24,6 @@ export function statusTable(counts: StatusCountsLike, totalSizeBytes: number): s
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   return formatTable(
     ["status", "images"],
-    [...statusLabels.map(([key, label]) => [label, counts[key].toLocaleString("en-US")]), ["total", total.toLocaleString("en-US")], ["bytes", formatBytes(totalSizeBytes)]],
+    [...statusLabels.map(([key, label]) => [label, counts[key].toLocaleString("en-US")]), ["total", total.toLocaleString("en-US")], ["size", humanSize(totalSizeBytes)]],
   );
 }

@@ -135,15 +135,3 @@ export function toImageFilter(input: ImageFilterArg | null | undefined): ImageFi
   if (checkedAt != null) filter.checkedAt = timeComparison(checkedAt);
   return filter as ImageFilter;
 }
-
-/** "12.3 GB": byte counts for people (decimal units, as file browsers show them). */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}

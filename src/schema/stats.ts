@@ -22,7 +22,8 @@ import { Actor } from "./actor.ts";
 import { builder, maxPageSize } from "./builder.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
 import { badUserInput, readWithArguments } from "./errors.ts";
-import { ActorFilterInput, humanSize, RatingEnum, SyncStatusEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
+import { humanSize } from "../human-size.ts";
+import { ActorFilterInput, RatingEnum, SyncStatusEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
 import { imageTableCost, statsCost } from "./query-cost.ts";
 import { TrainingImage } from "./training-image.ts";
 

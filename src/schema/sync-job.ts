@@ -35,7 +35,7 @@ import { builder, maxPageSize } from "./builder.ts";
 import { RequestLoaders, type GraphQLContext } from "./context.ts";
 import { decodeCursor, encodeCursor, pageSize, connectionComplexity } from "./cursor.ts";
 import { ErrorInterface, InvalidFilterError, notFound, readWithArguments, UnknownActorError, UnsafeNameError } from "./errors.ts";
-import { humanSize } from "./inputs.ts";
+import { humanSize } from "../human-size.ts";
 import { ManifestConflictError } from "../sync/export.ts";
 
 // ---------------------------------------------------------------------------------------------

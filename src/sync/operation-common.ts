@@ -33,13 +33,14 @@ export class NotAnImageError extends Error {
   }
 }
 
-/** The plan deletes more than the caller allowed: nothing was changed. */
+/** The plan deletes more than the caller allowed: nothing was changed. It carries the plan, which a dry run still shows. */
 export class MaxDeleteError extends Error {
   override name = "MaxDeleteError";
   constructor(
     readonly limit: number,
     readonly count: number,
     readonly operation: string,
+    readonly plans: ActorPlan[],
   ) {
     super(`${operation} would delete ${count} images, over the max-delete limit of ${limit}; nothing was changed (raise --max-delete to go on)`);
   }

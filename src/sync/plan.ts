@@ -114,7 +114,7 @@ function newerSide(row: PlannedImage): "local" | "s3" | "skip" {
 }
 
 function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): string {
-  if (options.outOfSync === "skip") return "out of sync: choose a winner (local, s3 or newer)";
+  if (options.outOfSync === "skip") return "out of sync: choose a winner with --out-of-sync local|s3|newer (GraphQL outOfSync: LOCAL, S3 or NEWER)";
   if (winner === "skip") return "out of sync: neither side is newer";
   return `out of sync: ${winner} wins, but this sync only goes ${options.direction}`;
 }

@@ -88,7 +88,7 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
   });
   const deletions = plans.reduce((count, plan) => count + plan.steps.length, 0);
   const limit = options.maxDelete ?? defaultMaxDelete;
-  if (deletions > limit) throw new MaxDeleteError(limit, deletions, "prune-local");
+  if (deletions > limit) throw new MaxDeleteError(limit, deletions, "prune-local", plans);
   if (options.dryRun) return { ...operationReport(true, plans, []), kept, failedActors };
   if (options.switchToS3Only) {
     // Recorded before the first deletion, so that no later run (a crash included) downloads what goes.

@@ -9,6 +9,8 @@ export interface RateImagesOptions {
   filenames: string[];
   /** true = good, false = bad, null = not rated. */
   good: boolean | null;
+  /** Only plan: change nothing. */
+  dryRun?: boolean;
   locks?: ActorLocks;
   /** Only used when another tool edited a manifest meanwhile: the actor is audited again on top of it. */
   s3?: S3Access | null;
@@ -30,6 +32,7 @@ export async function rateImages(ctx: AppContext, options: RateImagesOptions): P
     steps: rows.map((row) => ({ kind: "rate", filename: row.filename, bytes: 0, good: options.good, reason: `rate ${label}` })),
     skipped: [],
   };
+  if (options.dryRun) return operationReport(true, [plan], []);
   const locks = options.locks ?? new ActorLocks(ctx.db);
   const result = await locks.run(actor.id, () => applyActorPlan(ctx, options.s3 ?? null, plan));
   return operationReport(false, [plan], [result]);

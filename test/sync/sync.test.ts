@@ -39,7 +39,7 @@ describe("sync", () => {
     });
     const dry = await syncActors(world.ctx, world.s3, { dryRun: true });
     expect(dry.totals).toMatchObject({ uploads: 1, downloads: 1, overwrites: 0 });
-    expect(dry.plans[0]!.skipped).toEqual([{ filename: file(3), reason: "out of sync: choose a winner (local, s3 or newer)" }]);
+    expect(dry.plans[0]!.skipped).toEqual([{ filename: file(3), reason: "out of sync: choose a winner with --out-of-sync local|s3|newer (GraphQL outOfSync: LOCAL, S3 or NEWER)" }]);
     expect(existsSync(world.ctx.layout.imagePath(name, file(2)))).toBe(false);
 
     const report = await syncActors(world.ctx, world.s3);
