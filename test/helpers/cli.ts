@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
+import type { Envelope } from "../../scripts/commands/common.ts";
 import type { World } from "./world.ts";
 
 const run = promisify(execFile);
@@ -21,6 +22,18 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** Runs the CLI with `--json` and parses the envelope, the whole of stdout (it must be one JSON document). */
+export async function cliJson<Result = Record<string, unknown>>(args: string[], env: Record<string, string>): Promise<CliRun & { envelope: Envelope & { result: Result } }> {
+  const run = await cli([...args, "--json"], env);
+  let envelope: Envelope & { result: Result };
+  try {
+    envelope = JSON.parse(run.stdout);
+  } catch {
+    throw new Error(`actor-manifests ${args.join(" ")} --json printed no JSON envelope (exit ${run.code}): ${run.stdout}${run.stderr}`);
+  }
+  return { ...run, envelope };
 }
 
 /** The environment that points the CLI at a test world's data directory and s3rver (and no home AWS settings). */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
 import { bytesFor, deleteImageObject, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { cli, cliEnv } from "../helpers/cli.ts";
+import { cli, cliEnv, cliJson } from "../helpers/cli.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
@@ -33,45 +33,45 @@ afterAll(async () => {
 describe("actor-manifests audit", () => {
   const env = () => cliEnv(world);
 
-  it("audits one actor by name and prints JSON for scripts", async () => {
-    const { code, stdout } = await cli(["audit", "--actor", A, "--json"], env());
-    expect(code).toBe(0);
-    const report = JSON.parse(stdout);
-    expect(report).toMatchObject({ failed: 0, filesHashed: 4 });
-    expect(report.actors[0]).toMatchObject({ name: A, ok: true, counts: { synced: 3, local_only: 1 } });
+  it("audits one actor by name and prints JSON for scripts; differences found exit 3", async () => {
+    const { code, envelope } = await cliJson<{ actors: unknown[] }>(["audit", "--actor", A], env());
+    expect(code).toBe(3);
+    expect(envelope).toMatchObject({ ok: false, command: "audit", exitCode: 3, outcome: "differencesFound", problems: [], errors: [] });
+    expect(envelope.result).toMatchObject({ failed: 0, filesHashed: 4 });
+    expect(envelope.result.actors[0]).toMatchObject({ name: A, ok: true, counts: { synced: 3, localOnly: 1 } });
   });
 
   it("audits --all with a summary table; a second run reads nothing", async () => {
     const first = await cli(["audit", "--all"], env());
-    expect(first.code).toBe(0);
+    expect(first.code).toBe(3);
     expect(first.stdout).toMatch(/audited 2 of 2 actors/);
     expect(first.stdout).toMatch(/SYNCED\s+6/);
     expect(first.stdout).toMatch(/LOCAL_ONLY\s+1/);
     expect(first.stdout).toMatch(/OUT_OF_SYNC\s+1/);
     expect(first.stdout).toMatch(new RegExp(`${B}_1.jpg synced → out_of_sync`));
-    const second = await cli(["audit", "--all", "--json"], env());
-    expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ bytesHashed: 0, filesFromCache: 8, counts: { synced: 6, local_only: 1, out_of_sync: 1 } });
+    const second = await cliJson(["audit", "--all"], env());
+    expect(second.code).toBe(3);
+    expect(second.envelope.result).toMatchObject({ bytesHashed: 0, filesFromCache: 8, counts: { synced: 6, localOnly: 1, outOfSync: 1 } });
     // The summary says what the statuses rest on: the last listing, and actors confirmed unchanged.
     const third = await cli(["audit", "--all"], env());
     expect(third.stdout).toMatch(/S3 side as last listed for 2 actors \(oldest listing 20\d\d-/);
     expect(third.stdout).toMatch(/2 actors unchanged since their last audit/);
   });
 
-  it("exits non-zero on an unknown actor and on a suspect listing (--list)", async () => {
+  it("exits 1 on an unknown actor and on a suspect listing (--list)", async () => {
     const unknown = await cli(["audit", "--actor", "nobody"], env());
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/unknown actor/);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown actor "nobody"/);
     for (let i = 0; i < 4; i++) await deleteImageObject(world, B, `${B}_${i}.jpg`);
     // Without --list the audit compares with the last listing, where the objects still are.
-    const recorded = await cli(["audit", "--actor", B, "--json"], env());
-    expect(recorded.code).toBe(0);
-    expect(JSON.parse(recorded.stdout).counts).toMatchObject({ synced: 3 });
+    const recorded = await cliJson(["audit", "--actor", B], env());
+    expect(recorded.code).toBe(3);
+    expect(recorded.envelope.result.counts).toMatchObject({ synced: 3 });
     const suspect = await cli(["audit", "--actor", B, "--list"], env());
     expect(suspect.code).toBe(1);
     expect(suspect.stdout).toMatch(/S3 listing looks suspect/);
-    const forced = await cli(["audit", "--actor", B, "--list", "--allow-suspect", "--json"], env());
-    expect(forced.code).toBe(0);
-    expect(JSON.parse(forced.stdout).counts).toMatchObject({ local_only: 4 });
+    const forced = await cliJson(["audit", "--actor", B, "--list", "--allow-suspect"], env());
+    expect(forced.code).toBe(3);
+    expect(forced.envelope.result.counts).toMatchObject({ localOnly: 4 });
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
-import { cli } from "../helpers/cli.ts";
+import { cli, cliJson } from "../helpers/cli.ts";
 import { insertActors, planActors, type FixtureActor } from "../helpers/api-world.ts";
 import { makeStoreWorld, type StoreWorld } from "../helpers/store-world.ts";
 
@@ -26,9 +26,9 @@ const good = (actor: FixtureActor) => actor.images.filter((image) => image.good 
 describe("read commands answer as the GraphQL API does (SPEC.md §9)", () => {
   it("ls lists the actors a filter picks, ordered as asked", async () => {
     const threshold = 3;
-    const run = await cli(["ls", "--good-below", String(threshold), "--sort", "good_count", "--json"], env);
+    const run = await cliJson<{ totalCount: number; nodes: { name: string; statistics: { goodCount: number } }[] }>(["ls", "--good-below", String(threshold), "--sort", "good_count"], env);
     expect(run.code).toBe(0);
-    const listed = JSON.parse(run.stdout) as { totalCount: number; nodes: { name: string; statistics: { goodCount: number } }[] };
+    const listed = run.envelope.result;
     const expected = fixtures.filter((actor) => good(actor) < threshold).sort((a, b) => good(a) - good(b) || a.name.localeCompare(b.name));
     expect(listed.totalCount).toBe(expected.length);
     expect(listed.nodes.map((node) => node.statistics.goodCount)).toEqual(expected.map(good));
@@ -47,9 +47,9 @@ describe("read commands answer as the GraphQL API does (SPEC.md §9)", () => {
   });
 
   it("stats --by gender groups images and bytes by status", async () => {
-    const run = await cli(["stats", "--by", "gender", "--json"], env);
+    const run = await cliJson<{ images: { totalCount: number }; groups: { key: string; totalCount: number; localOnlyCount: number }[] }>(["stats", "--by", "gender"], env);
     expect(run.code).toBe(0);
-    const stats = JSON.parse(run.stdout) as { images: { totalCount: number }; groups: { key: string; totalCount: number; localOnlyCount: number }[] };
+    const stats = run.envelope.result;
     expect(stats.images.totalCount).toBe(fixtures.reduce((sum, actor) => sum + actor.images.length, 0));
     for (const gender of new Set(fixtures.map((actor) => actor.gender!))) {
       const images = fixtures.filter((actor) => actor.gender === gender).flatMap((actor) => actor.images);
@@ -58,7 +58,9 @@ describe("read commands answer as the GraphQL API does (SPEC.md §9)", () => {
         localOnlyCount: images.filter((image) => image.status === "local_only").length,
       });
     }
-    expect((await cli(["stats", "--by", "colour"], env)).stderr).toMatch(/--by: one of/);
+    const colour = await cli(["stats", "--by", "colour"], env);
+    expect(colour.code).toBe(2);
+    expect(colour.stderr).toMatch(/--by: one of/);
   });
 
   it("status marks every image not synced as rclone check does and exits 3", async () => {

@@ -6,7 +6,7 @@ import { s3KeyOf } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { cli, cliEnv } from "../helpers/cli.ts";
+import { cli, cliEnv, cliJson } from "../helpers/cli.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
@@ -33,14 +33,14 @@ describe("actor-manifests sync, delete, rate", () => {
   it("plans on --dry-run, then syncs with a summary; --json for scripts", async () => {
     const dry = await cli(["sync", "--all", "--dry-run"], env());
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/dry run, nothing changed: 1 actors .* would upload 2 \(4\.0 KiB\), would download 1 \(2\.0 KiB\)/);
-    expect(dry.stdout).toContain(`upload ${file(1)} (2.0 KiB): only on local disk`);
+    expect(dry.stdout).toMatch(/dry run, nothing changed: 1 actor in .* would upload 2 images \(4\.1 kB\), would download 1 image \(2\.0 kB\), would overwrite 0 images\n$/);
+    expect(dry.stdout).toContain(`upload ${file(1)} (2.0 kB): only on local disk`);
     expect(await head(file(1))).toBeNull();
 
-    const synced = await cli(["sync", "--actor", A, "--json"], env());
+    const synced = await cliJson(["sync", "--actor", A], env());
     expect(synced.code).toBe(0);
-    const report = JSON.parse(synced.stdout);
-    expect(report).toMatchObject({ dryRun: false, failedSteps: 0, totals: { uploads: 2, downloads: 1 } });
+    expect(synced.envelope).toMatchObject({ ok: true, command: "sync", exitCode: 0, outcome: "done", problems: [], errors: [] });
+    expect(synced.envelope.result).toMatchObject({ dryRun: false, failedSteps: 0, totals: { uploads: 2, downloads: 1 } });
     expect(await head(file(1))).not.toBeNull();
     expect(existsSync(world.ctx.layout.imagePath(A, file(2)))).toBe(true);
   });
@@ -57,7 +57,7 @@ describe("actor-manifests sync, delete, rate", () => {
 
     const deleted = await cli(["delete", "--actor", A, "--from", "everywhere", file(3)], env());
     expect(deleted.code).toBe(0);
-    expect(deleted.stdout).toMatch(/deleted 1 of 1 images/);
+    expect(deleted.stdout).toMatch(/deleted 1 of 1 image \(2\.0 kB\)\n$/);
     expect(await head(file(3))).toBeNull();
     expect(existsSync(world.ctx.layout.imagePath(A, file(3)))).toBe(false);
 

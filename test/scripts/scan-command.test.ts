@@ -7,7 +7,7 @@ import { closeStore } from "../../src/db/store.ts";
 import { s3KeyOf } from "../../src/sync/layout.ts";
 import { deleteImageObject, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { cli, cliEnv } from "../helpers/cli.ts";
+import { cli, cliEnv, cliJson } from "../helpers/cli.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
@@ -32,12 +32,12 @@ describe("actor-manifests scan", () => {
   const env = () => cliEnv(world);
 
   it("scans one actor by name and prints JSON for scripts", async () => {
-    const { code, stdout } = await cli(["scan", "--actor", A, "--json"], env());
+    const { code, envelope } = await cliJson<{ actors: unknown[]; counts: unknown }>(["scan", "--actor", A], env());
     expect(code).toBe(0);
-    const report = JSON.parse(stdout);
+    const report = envelope.result;
     expect(report).toMatchObject({ scanned: 1, failed: 0, suspect: 0 });
     expect(report.actors[0]).toMatchObject({ name: A, removedFromS3: [`${A}_0.jpg`] });
-    expect(report.counts).toMatchObject({ synced: 3, local_only: 1 });
+    expect(report.counts).toMatchObject({ synced: 3, localOnly: 1 });
   });
 
   it("scans --all with a summary table, and fails on an unknown actor", async () => {
@@ -47,8 +47,8 @@ describe("actor-manifests scan", () => {
     expect(stdout).toMatch(/SYNCED\s+7/);
     expect(stdout).toMatch(/LOCAL_ONLY\s+1/);
     const unknown = await cli(["scan", "--actor", "nobody"], env());
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/unknown actor: nobody/);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown actor "nobody"/);
   });
 
   it("exits non-zero when an actor's listing is suspect", async () => {
@@ -63,9 +63,9 @@ describe("actor-manifests scan", () => {
     try {
       await makeActor(fresh, { name: A, images: [{ local: true }, { local: true }] });
       closeStore(fresh.db);
-      const { code, stdout, stderr } = await cli(["scan", "--all", "--json"], { DATA_DIR: fresh.dataDir, HOME: home });
+      const { code, stderr, envelope } = await cliJson(["scan", "--all"], { DATA_DIR: fresh.dataDir, HOME: home });
       expect(code, stderr).toBe(0);
-      expect(JSON.parse(stdout)).toMatchObject({ scanned: 1, failed: 0, counts: { local_only: 2 } });
+      expect(envelope.result).toMatchObject({ scanned: 1, failed: 0, counts: { localOnly: 2 } });
       expect(existsSync(join(fresh.dataDir, ".s3rver", "story-boards-assets"))).toBe(true);
     } finally {
       await fresh.close();
@@ -79,9 +79,9 @@ describe("actor-manifests scan", () => {
     await world.s3.client.send(new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, ghost, `${ghost}_0.jpg`), Body: "x" }));
     mkdirSync(join(world.dataDir, "actors", folderOnly, "training_data"), { recursive: true });
     writeFileSync(join(world.dataDir, "actors", folderOnly, "training_data", `${folderOnly}_0.jpg`), "y");
-    const { code, stdout, stderr } = await cli(["scan", "--all", "--json"], env());
+    const { code, stderr, envelope } = await cliJson<{ discovered: string[]; actors: { name: string; added: string[] }[] }>(["scan", "--all"], env());
     expect(code, stderr).toBe(0);
-    const report = JSON.parse(stdout);
+    const report = envelope.result;
     expect(report.discovered).toEqual([folderOnly, ghost]);
     const added = Object.fromEntries(report.actors.map((actor: { name: string; added: string[] }) => [actor.name, actor.added]));
     expect(added).toMatchObject({ [ghost]: [`${ghost}_0.jpg`], [folderOnly]: [`${folderOnly}_0.jpg`] });

@@ -6,7 +6,7 @@ import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
 import { s3KeyOf } from "../../src/sync/layout.ts";
 import { listObjects } from "../../src/sync/s3-client.ts";
 import { makeActor } from "../helpers/actors.ts";
-import { cli, cliEnv } from "../helpers/cli.ts";
+import { cli, cliEnv, cliJson } from "../helpers/cli.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
@@ -131,22 +131,22 @@ describe("JSON nested deeper than 64 levels", () => {
     // At the limit is fine: 64 levels in all, the manifest itself being the first.
     writeDeepManifest("0004", "0004_latina_22_female", 63);
 
-    const imported = await cli(["import", "--json"], env);
-    expect(imported.code).toBe(1);
-    const report = JSON.parse(imported.stdout);
+    const imported = await cliJson<{ problems: unknown[] }>(["import"], env);
+    expect(imported.code).toBe(4); // partly done
+    const report = imported.envelope.result;
     expect(report.problems).toEqual([
       { file: deep, jsonPath: `$.notes${".a".repeat(63)}`, reason: "nested deeper than 64 levels" },
     ]);
     const names = world.db.select({ name: actors.name }).from(actors).all().map((row) => row.name).sort();
     expect(names).toEqual([healthy[0], "0003_east_asian_40_male", "0004_latina_22_female"]);
 
-    const exported = await cli(["export", "--force", "--json"], env);
+    const exported = await cliJson<{ problems: unknown[] }>(["export", "--force"], env);
     expect(exported.stderr).toBe("");
-    expect(JSON.parse(exported.stdout).problems).toEqual([]);
+    expect(exported.envelope.result.problems).toEqual([]);
     expect(exported.code).toBe(0);
 
-    const synced = await cli(["sync", "--all", "--json"], env);
-    expect(JSON.parse(synced.stdout).failedActors).toEqual([]);
+    const synced = await cliJson<{ failedActors: unknown[] }>(["sync", "--all"], env);
+    expect(synced.envelope.result.failedActors).toEqual([]);
     expect(synced.code).toBe(0);
     expect((await footprint()).keys).toEqual(healthy.map((name) => s3KeyOf(world.config.s3, name, `${name}_0.jpg`)).sort());
     expect(readFileSync(deep)).toEqual(deepBytes);
@@ -169,16 +169,16 @@ describe("an actor whose manifest cannot be written", () => {
     // The others lose theirs: an export has to write them again.
     for (const name of healthy) rmSync(world.ctx.layout.formatAPath(name.slice(0, 4)));
 
-    const exported = await cli(["export", "--force", "--json"], env);
-    expect(exported.code).toBe(1);
-    expect(JSON.parse(exported.stdout)).toMatchObject({
+    const exported = await cliJson(["export", "--force"], env);
+    expect(exported.code).toBe(4); // partly done
+    expect(exported.envelope.result).toMatchObject({
       filesWritten: healthy.map((name) => world.ctx.layout.formatAPath(name.slice(0, 4))),
       problems: [{ file: brokenPath, reason: expect.stringContaining(`${brokenPath}: not written`) }],
     });
 
-    const synced = await cli(["sync", "--all", "--json"], env);
-    expect(synced.code).toBe(1);
-    const report = JSON.parse(synced.stdout);
+    const synced = await cliJson<{ failedActors: unknown[] }>(["sync", "--all"], env);
+    expect(synced.code).toBe(4); // partly done
+    const report = synced.envelope.result;
     expect(report.failedActors).toEqual([{ name: broken, error: expect.stringContaining(brokenPath) }]);
     // The others were uploaded and written through.
     expect((await footprint()).keys).toEqual(expect.arrayContaining(healthy.map((name) => s3KeyOf(world.config.s3, name, `${name}_0.jpg`))));
