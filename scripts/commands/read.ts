@@ -111,7 +111,7 @@ function registerLs(program: Command): void {
           ...data.actors.nodes.map(({ name, statistics: s }) =>
             row([name, s.totalCount, s.syncedCount, s.localOnlyCount, s.s3OnlyCount, s.outOfSyncCount, s.missingCount, s.goodCount, s.badCount, s.unratedCount, humanSize(s.totalSizeBytes)]),
           ),
-          `${data.actors.nodes.length} of ${data.actors.totalCount} actor${data.actors.totalCount === 1 ? "" : "s"}`,
+          `${data.actors.nodes.length} of ${counted(data.actors.totalCount, "actor")}`,
         ]);
         return 0;
       }),
@@ -155,7 +155,7 @@ async function listImages(ctx: AppContext, flags: ReadFlags): Promise<number> {
     ...listing.images.map((image) =>
       row([image.status?.toLowerCase() ?? "unchecked", image.good === null ? "-" : image.good ? "good" : "bad", humanSize(image.sizeBytes ?? 0), image.checkedAt ?? "never", image.filename]),
     ),
-    `${listing.images.length} image${listing.images.length === 1 ? "" : "s"} of ${listing.name}`,
+    `${counted(listing.images.length, "image")} of ${listing.name}`,
   ]);
   return 0;
 }
@@ -197,7 +197,7 @@ function registerStats(program: Command): void {
         printResult(flags.json, data.stats, () => [
           row([flags.by ?? "", "images", "size", "synced", "local only", "s3 only", "differ", "missing", "good/bad/unrated"], 16),
           ...(data.stats.groups ?? []).map((group) => line(group.key ?? "(none)", group)),
-          line(`all ${data.stats.actorCount} actors`, data.stats.images),
+          line(`all ${counted(data.stats.actorCount, "actor")}`, data.stats.images),
         ]);
         return 0;
       }),

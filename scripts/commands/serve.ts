@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { Command } from "commander";
 import type { AppContext } from "../../src/context.ts";
 import type { S3Connection } from "../../src/sync/s3-setup.ts";
-import { configOverrides, withCommonOptions, type CommonFlags } from "./common.ts";
+import { configOverrides, counted, withCommonOptions, type CommonFlags } from "./common.ts";
 
 interface ServeFlags extends CommonFlags {
   host?: string;
@@ -90,7 +90,7 @@ export function registerServeCommand(program: Command): void {
       if (flags.import !== false) {
         const report = await importManifests(ctx);
         ctx.logger.info(
-          `imported ${report.actorsImported} actors (${report.imagesImported} images), ${report.actorsUnchanged} unchanged, ${report.problems.length} problems`,
+          `imported ${counted(report.actorsImported, "actor")} (${counted(report.imagesImported, "image")}), ${report.actorsUnchanged} unchanged, ${counted(report.problems.length, "problem")}`,
         );
         for (const problem of report.problems) ctx.logger.warn(`${problem.file}: ${problem.jsonPath}: ${problem.reason}`);
       }
