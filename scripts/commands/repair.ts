@@ -5,7 +5,7 @@ import { humanSize } from "../../src/human-size.ts";
 import { defaultMaxDelete, deleteTargets, type DeleteFrom } from "../../src/sync/deletion-limits.ts";
 import type { MigrateLegacyReport } from "../../src/sync/migrate-legacy.ts";
 import type { OperationReport } from "../../src/sync/operation-common.ts";
-import { planTotals, type ActorPlan, type OutOfSyncResolution, type SyncDirection } from "../../src/sync/plan.ts";
+import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanStep, type SyncDirection } from "../../src/sync/plan.ts";
 import type { PruneLocalReport } from "../../src/sync/prune-local.ts";
 import type { SyncReport } from "../../src/sync/sync.ts";
 import {
@@ -161,6 +161,7 @@ function summarizeSync(report: SyncReport, problems: Problem[]): string[] {
     `${report.dryRun ? "dry run, nothing changed: " : ""}${counted(report.plans.length, "actor")} in ${report.seconds.toFixed(2)} s: ` +
       `${up} ${counted(t.uploads, "image", t.uploadBytes)}, ${down} ${counted(t.downloads, "image", t.downloadBytes)}, ` +
       `${over} ${counted(t.overwrites, "image", t.overwriteBytes)}` +
+      (t.trashed > 0 ? `, ${report.dryRun ? "would keep" : "kept"} ${counted(t.trashed, "file", t.trashBytes)} in the trash` : "") +
       (failed.length > 0 ? `, failed ${counted(failed.length, "image", failedBytes)}` : "") +
       (report.failedActors.length > 0 ? `, ${counted(report.failedActors.length, "actor")} failed` : ""),
     ...leftAlone(report.plans),
@@ -425,9 +426,16 @@ function describePlan(plan: ActorPlan): string[] {
   if (plan.steps.length === 0 && plan.skipped.length === 0) return [];
   return [
     `${plan.name}:`,
-    ...firstLines(plan.steps.map((step) => `  ${step.kind} ${step.filename}${step.bytes > 0 ? ` (${humanSize(step.bytes)})` : ""}: ${step.reason}`), 20),
+    ...firstLines(plan.steps.map((step) => `  ${step.kind} ${step.filename}${step.bytes > 0 ? ` (${humanSize(step.bytes)})` : ""}: ${step.reason}${trashNote(step)}`), 20),
     ...describeSkipped(plan).slice(1),
   ];
+}
+
+/** What a step keeps in the trash, e.g. `; the local file (2.0 kB) goes to the trash`. */
+function trashNote(step: PlanStep): string {
+  if (!("toTrash" in step) || step.toTrash.length === 0) return "";
+  const what = step.toTrash.map((loser) => `the ${loser.side === "local" ? "local file" : "S3 object"} (${humanSize(loser.bytes)})`);
+  return `; ${what.join(" and ")} ${what.length > 1 ? "go" : "goes"} to the trash`;
 }
 
 function describeSkipped(plan: ActorPlan): string[] {

@@ -145,6 +145,7 @@ export function jobSummariesByIds(db: Db, jobIds: readonly number[]): JobSummary
          ${total("totals.downloads")} AS downloads, ${total("totals.downloadBytes")} AS downloadBytes,
          ${total("totals.overwrites")} AS overwrites, ${total("totals.overwriteBytes")} AS overwriteBytes,
          ${total("totals.deletes")} AS deletes, ${total("totals.deleteBytes")} AS deleteBytes,
+         ${total("totals.trashed")} AS trashed, ${total("totals.trashBytes")} AS trashBytes,
          ${total("counts.synced")} AS synced, ${total("counts.local_only")} AS localOnly, ${total("counts.s3_only")} AS s3Only,
          ${total("counts.out_of_sync")} AS outOfSync, ${total("counts.missing")} AS missing, ${total("counts.unchecked")} AS unchecked
        FROM job_actors WHERE job_id IN (SELECT value FROM json_each(?)) GROUP BY job_id`,
@@ -169,6 +170,8 @@ function emptySummary(jobId: number): JobSummaryRow {
     overwriteBytes: 0,
     deletes: 0,
     deleteBytes: 0,
+    trashed: 0,
+    trashBytes: 0,
     synced: 0,
     localOnly: 0,
     s3Only: 0,

@@ -348,3 +348,37 @@ export const actorChanges = sqliteTable("actor_changes", {
 
 export type ProcessLeaseRow = typeof processLeases.$inferSelect;
 export type ActorChangeRow = typeof actorChanges.$inferSelect;
+
+/**
+ * What the trash keeps (SPEC.md §7, losers are kept): a local file moved to
+ * `$DATA_DIR/.trash/{id}/…` or an S3 object copied under the trash prefix (or, in a bucket that
+ * keeps versions, the version id it left behind) before a repair replaced it or a deletion
+ * removed it. A row is written `moving` before the file or object is touched and becomes
+ * `kept` once it is there; after a crash, recovery tells which by looking.
+ */
+export const trashItems = sqliteTable(
+  "trash_items",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** No foreign key: a trash record outlives anything that happens to the actor's row. */
+    actorId: integer("actor_id").notNull(),
+    actorName: text("actor_name").notNull(),
+    filename: text("filename").notNull(),
+    side: text("side", { enum: ["local", "s3"] }).notNull(),
+    /** What put it there: a repair that overwrote it, a deletion, or a restore that replaced it. */
+    origin: text("origin", { enum: ["repair", "delete", "restore"] }).notNull(),
+    /** Where it came from: the data-dir-relative path of the file, or the object key. */
+    originalLocation: text("original_location").notNull(),
+    /** Where it is kept: the data-dir-relative path under `.trash/`, or the trash key; null when a version id keeps it. */
+    trashLocation: text("trash_location"),
+    /** The object version that keeps it, in a bucket with versioning enabled. */
+    versionId: text("version_id"),
+    md5: text("md5"),
+    sizeBytes: integer("size_bytes").notNull().default(0),
+    state: text("state", { enum: ["moving", "kept"] }).notNull(),
+    trashedAt: text("trashed_at").notNull(),
+  },
+  (t) => [index("trash_items_actor").on(t.actorId)],
+);
+
+export type TrashItemRow = typeof trashItems.$inferSelect;

@@ -26,7 +26,7 @@ import {
 } from "../sync/job-work.ts";
 import type { JobEvent, JobRunner, ActorChange } from "../sync/jobs.ts";
 import { assertSafeName } from "../sync/layout.ts";
-import type { OutOfSyncResolution, PlanTotals, SyncDirection } from "../sync/plan.ts";
+import type { OutOfSyncResolution, PlanTotals, SyncDirection, TrashedLoser } from "../sync/plan.ts";
 import { scanActor } from "../sync/scan.ts";
 import type { S3Access } from "../sync/s3-client.ts";
 import { syncActors } from "../sync/sync.ts";
@@ -173,6 +173,8 @@ export const PlanTotalsType = builder.objectRef<PlanTotals>("PlanTotals").implem
     overwriteBytes: t.exposeFloat("overwriteBytes", { description: "Bytes of those overwrites." }),
     deletes: t.exposeInt("deletes", { description: "Images deleted (from S3, disk or the manifest)." }),
     deleteBytes: t.exposeFloat("deleteBytes", { description: "Bytes of those deletions." }),
+    trashed: t.exposeInt("trashed", { description: "Files and objects those overwrites and deletions move to the trash first (losers are kept)." }),
+    trashBytes: t.exposeFloat("trashBytes", { description: "Bytes moved to the trash." }),
     summary: t.string({
       description: "The same for people, e.g. `3 uploads (1.2 MB), 0 downloads, 0 overwrites, 0 deletes`.",
       resolve: (p) => planSummary(p),
@@ -182,7 +184,9 @@ export const PlanTotalsType = builder.objectRef<PlanTotals>("PlanTotals").implem
 
 function planSummary(p: PlanTotals): string {
   const part = (count: number, noun: string, bytes: number) => `${count} ${noun}${count === 1 ? "" : "s"}${count > 0 ? ` (${humanSize(bytes)})` : ""}`;
-  return [part(p.uploads, "upload", p.uploadBytes), part(p.downloads, "download", p.downloadBytes), part(p.overwrites, "overwrite", p.overwriteBytes), part(p.deletes, "delete", p.deleteBytes)].join(", ");
+  return [part(p.uploads, "upload", p.uploadBytes), part(p.downloads, "download", p.downloadBytes), part(p.overwrites, "overwrite", p.overwriteBytes), part(p.deletes, "delete", p.deleteBytes)]
+    .concat(p.trashed > 0 ? [`${p.trashed} to the trash (${humanSize(p.trashBytes)})`] : [])
+    .join(", ");
 }
 
 type StatusCountsShape = Partial<Record<"synced" | "local_only" | "s3_only" | "out_of_sync" | "missing" | "unchecked", number>>;
@@ -208,6 +212,22 @@ const StatusChange = builder.objectRef<{ filename: string; from: string | null; 
   }),
 });
 
+export const TrashSideEnum = builder.enumType("TrashSide", {
+  description: "Which side a trashed file or object came from.",
+  values: {
+    LOCAL: { value: "local", description: "A local file, kept under `$DATA_DIR/.trash/`." },
+    S3: { value: "s3", description: "An S3 object, kept under the trash prefix `{S3_PREFIX}.trash/` (or as a version in a bucket that keeps versions)." },
+  } as const,
+});
+
+const TrashedLoserType = builder.objectRef<TrashedLoser>("TrashedLoser").implement({
+  description: "Content a step replaces or deletes, which goes to the trash first (losers are kept).",
+  fields: (t) => ({
+    side: t.field({ type: TrashSideEnum, description: "The side it is on.", resolve: (l) => l.side }),
+    bytes: t.exposeFloat("bytes", { description: "Its size as last known." }),
+  }),
+});
+
 export const PlanStepType = builder.objectRef<OutcomeStep>("PlanStep").implement({
   description: "One change of a plan to one image, and what became of it.",
   fields: (t) => ({
@@ -215,6 +235,7 @@ export const PlanStepType = builder.objectRef<OutcomeStep>("PlanStep").implement
     filename: t.exposeString("filename", { description: "The image." }),
     bytes: t.exposeFloat("bytes", { description: "Bytes moved or deleted." }),
     overwrite: t.exposeBoolean("overwrite", { description: "It replaces different content on the other side." }),
+    toTrash: t.field({ type: [TrashedLoserType], description: "What it moves to the trash before replacing or deleting it.", resolve: (s) => s.toTrash ?? [] }),
     reason: t.exposeString("reason", { description: "Why the plan does it." }),
     applied: t.exposeBoolean("applied", { description: "False for a dry run (planned only)." }),
     ok: t.boolean({ nullable: true, description: "Whether it worked; null when not applied.", resolve: (s) => s.ok }),

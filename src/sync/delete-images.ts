@@ -41,7 +41,15 @@ export async function deleteImages(ctx: AppContext, s3: S3Access | null, options
   const plan: ActorPlan = {
     actorId: actor.id,
     name: actor.name,
-    steps: rows.map((row) => ({ kind: "delete", filename: row.filename, bytes: bytesOf(row, fromS3, fromLocal), fromS3, fromLocal, reason: reasonOf(options.from) })),
+    steps: rows.map((row) => ({
+      kind: "delete",
+      filename: row.filename,
+      bytes: bytesOf(row, fromS3, fromLocal),
+      fromS3,
+      fromLocal,
+      toTrash: [...(fromS3 ? [{ side: "s3" as const, bytes: row.s3Size ?? row.sizeBytes ?? 0 }] : []), ...(fromLocal ? [{ side: "local" as const, bytes: row.localSize ?? row.sizeBytes ?? 0 }] : [])],
+      reason: reasonOf(options.from),
+    })),
     skipped: [],
   };
   const limit = options.maxDelete ?? defaultMaxDelete;
@@ -63,10 +71,10 @@ function reasonOf(from: DeleteFrom): string {
     case "manifest":
       return "forget the image (files and objects stay)";
     case "s3":
-      return "forget the image and delete its S3 object";
+      return "forget the image and move its S3 object to the trash";
     case "disk":
-      return "forget the image and delete its local file";
+      return "forget the image and move its local file to the trash";
     case "everywhere":
-      return "forget the image and delete its S3 object and local file";
+      return "forget the image and move its S3 object and local file to the trash";
   }
 }

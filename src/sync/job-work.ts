@@ -6,7 +6,7 @@ import { auditActors, type ActorAuditResult, type AuditReport } from "./audit.ts
 import type { JobKind, JobReporter, JobRunner } from "./jobs.ts";
 import type { OperationReport } from "./operation-common.ts";
 import { pruneLocal, type PruneLocalOptions, type PruneLocalReport } from "./prune-local.ts";
-import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
+import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection, type TrashedLoser } from "./plan.ts";
 import { scanActors, type ActorScanResult, type ScanActorsOptions, type ScanReport } from "./scan.ts";
 import type { S3Access } from "./s3-client.ts";
 import { syncActors, type SyncOptions, type SyncReport } from "./sync.ts";
@@ -20,6 +20,8 @@ export interface OutcomeStep {
   filename: string;
   bytes: number;
   overwrite: boolean;
+  /** What the step moves to the trash before it replaces or deletes it. */
+  toTrash: TrashedLoser[];
   reason: string;
   /** False for a dry run (planned only). */
   applied: boolean;
@@ -214,6 +216,7 @@ export function syncOutcome(plan: ActorPlan, dryRun: boolean, result: SyncReport
         filename: step.filename,
         bytes: step.bytes,
         overwrite: "overwrite" in step ? step.overwrite : false,
+        toTrash: "toTrash" in step ? step.toTrash : [],
         reason: step.reason,
         applied: outcome !== undefined,
         ok: outcome ? outcome.ok : null,

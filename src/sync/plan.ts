@@ -5,11 +5,17 @@ export type SyncDirection = "push" | "pull" | "both";
 /** Who wins when both sides hold different content. */
 export type OutOfSyncResolution = "local" | "s3" | "newer" | "skip";
 
+/** Content a step replaces or deletes, which goes to the trash first (SPEC.md §7: losers are kept). */
+export interface TrashedLoser {
+  side: "local" | "s3";
+  bytes: number;
+}
+
 /** One change a plan makes to one image. */
 export type PlanStep =
-  | { kind: "upload"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; reason: string }
-  | { kind: "download"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; reason: string }
-  | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; reason: string }
+  | { kind: "upload"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; toTrash: TrashedLoser[]; reason: string }
+  | { kind: "download"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; toTrash: TrashedLoser[]; reason: string }
+  | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; toTrash: TrashedLoser[]; reason: string }
   /** Removes a local copy S3 verifiably holds (s3-only conversion, SPEC.md §5); the row stays, S3_ONLY. */
   | { kind: "prune"; filename: string; bytes: number; expectedMd5: string; reason: string }
   /** Rates an image (rows, statistics, prompt_metadata.json and manifests; no S3 or disk). */
@@ -54,6 +60,9 @@ export interface PlanTotals {
   overwriteBytes: number;
   deletes: number;
   deleteBytes: number;
+  /** Files and objects those overwrites and deletions move to the trash. */
+  trashed: number;
+  trashBytes: number;
 }
 
 export interface SyncPlanOptions {
@@ -73,10 +82,27 @@ export function planActorSync(actor: { id: number; name: string }, rows: readonl
   const plan: ActorPlan = { actorId: actor.id, name: actor.name, steps: [], skipped: [] };
   const push = options.direction !== "pull";
   const pull = options.direction !== "push" && !options.s3Only;
+  // The side an overwrite replaces goes to the trash first.
   const upload = (row: PlannedImage, overwrite: boolean, reason: string) =>
-    plan.steps.push({ kind: "upload", filename: row.filename, bytes: row.localSize ?? row.sizeBytes ?? 0, overwrite, expectedMd5: row.md5, reason });
+    plan.steps.push({
+      kind: "upload",
+      filename: row.filename,
+      bytes: row.localSize ?? row.sizeBytes ?? 0,
+      overwrite,
+      expectedMd5: row.md5,
+      toTrash: overwrite ? [{ side: "s3", bytes: row.s3Size ?? 0 }] : [],
+      reason,
+    });
   const download = (row: PlannedImage, overwrite: boolean, reason: string) =>
-    plan.steps.push({ kind: "download", filename: row.filename, bytes: row.s3Size ?? row.sizeBytes ?? 0, overwrite, expectedMd5: row.s3Md5, reason });
+    plan.steps.push({
+      kind: "download",
+      filename: row.filename,
+      bytes: row.s3Size ?? row.sizeBytes ?? 0,
+      overwrite,
+      expectedMd5: row.s3Md5,
+      toTrash: overwrite ? [{ side: "local", bytes: row.localSize ?? 0 }] : [],
+      reason,
+    });
 
   for (const row of rows) {
     switch (row.status) {
@@ -120,7 +146,7 @@ function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): stri
 }
 
 export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
-  const totals: PlanTotals = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, overwrites: 0, overwriteBytes: 0, deletes: 0, deleteBytes: 0 };
+  const totals: PlanTotals = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, overwrites: 0, overwriteBytes: 0, deletes: 0, deleteBytes: 0, trashed: 0, trashBytes: 0 };
   for (const plan of plans) addPlanTotals(totals, plan);
   return totals;
 }
@@ -141,6 +167,10 @@ export function addPlanTotals(totals: PlanTotals, plan: ActorPlan): void {
     if ((step.kind === "upload" || step.kind === "download" || step.kind === "add") && step.overwrite) {
       totals.overwrites += 1;
       totals.overwriteBytes += step.bytes;
+    }
+    for (const loser of "toTrash" in step ? step.toTrash : []) {
+      totals.trashed += 1;
+      totals.trashBytes += loser.bytes;
     }
   }
 }

@@ -162,18 +162,21 @@ export interface HeadInfo {
   lastModified: string | null;
   /** Content MD5 from `x-amz-meta-md5`, which this service writes on every upload. */
   metadataMd5: string | null;
+  /** Set in a bucket that keeps versions. */
+  versionId: string | null;
 }
 
 /** HEAD of one object, or null when it does not exist. */
-export async function headObject(client: S3Client, bucket: string, key: string): Promise<HeadInfo | null> {
+export async function headObject(client: S3Client, bucket: string, key: string, versionId?: string): Promise<HeadInfo | null> {
   try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }));
     const md5 = head.Metadata?.md5;
     return {
       size: head.ContentLength ?? 0,
       etag: unquoteEtag(head.ETag),
       lastModified: head.LastModified ? head.LastModified.toISOString() : null,
       metadataMd5: md5 && /^[0-9a-f]{32}$/i.test(md5) ? md5.toLowerCase() : null,
+      versionId: head.VersionId ?? null,
     };
   } catch (error) {
     if (isNotFound(error)) return null;

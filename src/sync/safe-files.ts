@@ -159,7 +159,8 @@ export async function removeRegularFile(root: string, path: string): Promise<voi
   await unlink(path);
 }
 
-async function fsyncFolder(folder: string): Promise<void> {
+/** Makes a rename or unlink in `folder` survive a power cut. */
+export async function fsyncFolder(folder: string): Promise<void> {
   const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
     await handle.sync();

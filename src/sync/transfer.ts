@@ -82,8 +82,8 @@ export interface DownloadedFile {
 /**
  * Downloads an object into the actor's folder: streamed into a temporary file beside the
  * target while hashing, checked against the object's content MD5 (metadata or plain
- * ETag) and size, fsynced, then put in place. Without `overwrite`, an existing file is
- * never replaced (link fails instead of clobbering); with it, the rename is atomic. Nothing
+ * ETag) and size, fsynced, then put in place. An existing file is never replaced (link fails
+ * instead of clobbering): a repair first takes it away in `beforePlace` (to the trash). Nothing
  * is written through a link: the folders under `root` are checked before the temporary file
  * is created and again before it is put in place, and a link in the target's place is refused.
  */
@@ -92,7 +92,7 @@ export async function downloadFile(
   key: string,
   root: string,
   path: string,
-  options: { overwrite: boolean; expectedMd5?: string | null },
+  options: { expectedMd5?: string | null; beforePlace?: () => Promise<unknown> },
 ): Promise<DownloadedFile> {
   // Created first: the folder check and the new file come before anything is fetched. The
   // folder of an actor known only by its S3 prefix is made here (one folder at a time, no link followed).
@@ -117,7 +117,8 @@ export async function downloadFile(
     }
     if (expected !== null && md5 !== expected) throw new Error(`${key}: downloaded content MD5 ${md5} is not the object's ${expected}`);
     await file.sync();
-    await placeFile(root, temporary, path, options.overwrite);
+    await options.beforePlace?.();
+    await placeFile(root, temporary, path, false);
     return { md5, size };
   } catch (error) {
     await unlink(temporary).catch(() => {});

@@ -22,6 +22,7 @@ import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
 import { assertRealFolder, openRegularFile, placeFile, removeRegularFile } from "./safe-files.ts";
+import { settleTrashItems, trashLocalFile, trashObject } from "./trash.ts";
 import { ContentChangedError, deleteObject, downloadFile, isAbandonedTransferFile, md5OfHandle, uploadFile, type StoredObject } from "./transfer.ts";
 
 /** How long work on an actor waits for another process to let go of it before skipping it. */
@@ -164,8 +165,12 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
       return;
     }
     case "delete": {
-      if (step.fromS3) await deleteObject(needS3(s3Access, step), key);
-      if (step.fromLocal) await removeRegularFile(layout.root, path);
+      // What a deletion removes goes to the trash first (SPEC.md §7); moving a local file there is its removal.
+      if (step.fromS3) {
+        await trashObject(ctx, needS3(s3Access, step), { id: actorId, name }, step.filename, "delete");
+        await deleteObject(needS3(s3Access, step), key);
+      }
+      if (step.fromLocal) await trashLocalFile(ctx, { id: actorId, name }, step.filename, "delete");
       recordDeletion(db, actorId, step.filename, null);
       return;
     }
@@ -174,7 +179,12 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
   switch (step.kind) {
     case "upload": {
       // A process that held the actor before this one may have uploaded it since the plan: never twice.
-      const stored = (step.expectedMd5 ? await storedAlready(s3, key, step.expectedMd5) : null) ?? (await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined));
+      let stored = step.expectedMd5 ? await storedAlready(s3, key, step.expectedMd5) : null;
+      if (!stored) {
+        // The object loses this repair: kept under the trash prefix (or as a version) before it is replaced.
+        if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
+        stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined);
+      }
       const local = await lstat(path);
       recordTransfer(db, actorId, step.filename, {
         md5: stored.md5,
@@ -189,7 +199,11 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
       return;
     }
     case "download": {
-      const downloaded = await downloadFile(s3, key, layout.root, path, { overwrite: step.overwrite, expectedMd5: step.expectedMd5 });
+      const downloaded = await downloadFile(s3, key, layout.root, path, {
+        expectedMd5: step.expectedMd5,
+        // The local file loses this repair: moved to the trash once the winner is ready to take its place.
+        beforePlace: step.overwrite ? () => trashLocalFile(ctx, { id: actorId, name }, step.filename, "repair") : undefined,
+      });
       const local = await lstat(path);
       const row = s3RowOf(ctx, actorId, step.filename);
       recordTransfer(db, actorId, step.filename, {
@@ -352,6 +366,7 @@ async function recoverActor(ctx: AppContext, s3: S3Access, actor: ActorRow): Pro
   const actorIntents = orphanedIntents(ctx.db).filter((intent) => intent.actorId === actor.id);
   if (actorIntents.length === 0) return { intents: 0, temporaryFilesRemoved: [] };
   const temporaryFilesRemoved = removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name));
+  await settleTrashItems(ctx, s3, actor.id);
   for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
     const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
     await performStep(ctx, s3, actor.id, actor.name, step);

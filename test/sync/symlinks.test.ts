@@ -177,8 +177,8 @@ describe("symbolic links are reported and never followed", () => {
 
   it("a link swapped in after the plan is made is not followed by the transfer itself", async () => {
     const actor = await makeActor(world, { name, images: [{ local: true }, { s3: true }] });
-    const upload = { kind: "upload" as const, filename: file(0), bytes: 2048, overwrite: false, expectedMd5: null, reason: "test" };
-    const download = { kind: "download" as const, filename: file(1), bytes: 2048, overwrite: false, expectedMd5: null, reason: "test" };
+    const upload = { kind: "upload" as const, filename: file(0), bytes: 2048, overwrite: false, expectedMd5: null, toTrash: [], reason: "test" };
+    const download = { kind: "download" as const, filename: file(1), bytes: 2048, overwrite: false, expectedMd5: null, toTrash: [], reason: "test" };
     // Swapped in between the plan and the transfer: the file for a link, then the whole folder.
     const path = world.ctx.layout.imagePath(name, file(0));
     unlinkSync(path);
