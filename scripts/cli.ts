@@ -10,6 +10,7 @@ import { registerRepairCommands } from "./commands/repair.ts";
 import { registerReadCommands } from "./commands/read.ts";
 import { registerConfigCommand } from "./commands/config.ts";
 import { runProgram } from "./commands/common.ts";
+import { registerTrashCommands } from "./commands/trash.ts";
 
 const { version } = JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as { version: string };
 
@@ -26,5 +27,6 @@ registerServeCommand(program);
 registerRepairCommands(program);
 registerReadCommands(program);
 registerConfigCommand(program);
+registerTrashCommands(program);
 
 await runProgram(program, process.argv);

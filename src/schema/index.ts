@@ -8,5 +8,6 @@ import "./stats.ts";
 import "./manifest.ts";
 import "./sync-job.ts";
 import "./image-operations.ts";
+import "./trash.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,216 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { existsSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { actors, images, trashItems } from "../../src/db/schema.ts";
+import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { deleteImages } from "../../src/sync/delete-images.ts";
+import { s3KeyOf } from "../../src/sync/layout.ts";
+import { headObject } from "../../src/sync/s3-client.ts";
+import { scanActors } from "../../src/sync/scan.ts";
+import { syncActors } from "../../src/sync/sync.ts";
+import { emptyTrash, restoreTrash, TrashPlaceOccupiedError } from "../../src/sync/trash-restore.ts";
+import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
+import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
+import { createWorld, type World } from "../helpers/world.ts";
+
+let server: TestS3Server;
+let world: World;
+let api: Api;
+beforeAll(async () => {
+  server = await startTestS3Server();
+});
+afterAll(() => server.stop());
+beforeEach(async () => {
+  world = await createWorld({ server });
+  world.ctx.s3 = world.s3;
+  api = createApi(world.ctx);
+});
+afterEach(() => world.close());
+
+const name = "0042_european_30_male";
+const file = (i: number) => `${name}_${i}.jpg`;
+const localVersion = bytesFor("local version");
+const s3Version = bytesFor("s3 version", 3000);
+
+function trash() {
+  return world.db.select().from(trashItems).all();
+}
+function localBytes(filename: string): Buffer {
+  return readFileSync(world.ctx.layout.imagePath(name, filename));
+}
+async function objectBytes(key: string): Promise<Buffer> {
+  const answer = await world.s3.client.send(new GetObjectCommand({ Bucket: world.s3.s3Config.bucket, Key: key }));
+  return Buffer.from(await answer.Body!.transformToByteArray());
+}
+function keyOf(filename: string): string {
+  return s3KeyOf(world.s3.s3Config, name, filename);
+}
+/** One out-of-sync image: the local file and the S3 object hold different content. */
+function outOfSyncActor() {
+  return makeActor(world, { name, images: [{ content: localVersion, local: true, s3: s3Version }, { local: true, s3: true }] });
+}
+async function graphql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
+  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: T; errors?: unknown[] };
+  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data!;
+}
+
+describe("a repair keeps the loser", () => {
+  it("S3 wins: the local file is moved to .trash with its MD5, and a restore brings its bytes back (the occupant going to the trash in turn)", async () => {
+    await outOfSyncActor();
+    const report = await syncActors(world.ctx, world.s3, { outOfSync: "s3" });
+    expect(report.failedSteps).toBe(0);
+    expect(md5Of(localBytes(file(0)))).toBe(md5Of(s3Version));
+    const [item, ...more] = trash();
+    expect(more).toEqual([]);
+    expect(item).toMatchObject({ side: "local", origin: "repair", filename: file(0), actorName: name, md5: md5Of(localVersion), sizeBytes: localVersion.length, state: "kept" });
+    expect(item!.trashLocation).toBe(join(".trash", String(item!.id), name, file(0)));
+    expect(md5Of(readFileSync(join(world.dataDir, item!.trashLocation!)))).toBe(md5Of(localVersion));
+
+    // Something is in its place now: refused, naming the file, and nothing moved.
+    const refused = restoreTrash(world.ctx, world.s3, { ids: [item!.id] });
+    await expect(refused).rejects.toThrow(TrashPlaceOccupiedError);
+    await expect(refused).rejects.toThrow(`actors/${name}/training_data/${file(0)}`);
+    expect(md5Of(localBytes(file(0)))).toBe(md5Of(s3Version));
+
+    const restored = await restoreTrash(world.ctx, world.s3, { ids: [item!.id], overwrite: true });
+    expect(restored.failed).toEqual([]);
+    expect(md5Of(localBytes(file(0)))).toBe(md5Of(localVersion));
+    expect(existsSync(join(world.dataDir, item!.trashLocation!))).toBe(false);
+    // The downloaded content it replaced is kept in its turn; the row says what each side holds now.
+    expect(trash().map((row) => [row.origin, row.side, row.md5])).toEqual([["restore", "local", md5Of(s3Version)]]);
+    expect(world.db.select().from(images).all().find((row) => row.filename === file(0))?.status).toBe("out_of_sync");
+  });
+
+  it("local wins: the S3 object is copied under the trash prefix before the upload replaces it", async () => {
+    await outOfSyncActor();
+    await syncActors(world.ctx, world.s3, { outOfSync: "local" });
+    expect((await headObject(world.s3.client, world.s3.s3Config.bucket, keyOf(file(0))))?.metadataMd5).toBe(md5Of(localVersion));
+    const [item, ...more] = trash();
+    expect(more).toEqual([]);
+    expect(item).toMatchObject({ side: "s3", origin: "repair", md5: md5Of(s3Version), sizeBytes: s3Version.length, originalLocation: keyOf(file(0)) });
+    expect(item!.trashLocation).toBe(`${world.s3.s3Config.prefix}.trash/${item!.id}/${name}/${file(0)}`);
+    expect(md5Of(await objectBytes(item!.trashLocation!))).toBe(md5Of(s3Version));
+  });
+
+  it("trash keys are never adopted as actors or images by scan --all and sync", async () => {
+    await outOfSyncActor();
+    await syncActors(world.ctx, world.s3, { outOfSync: "local" });
+    await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(1)], from: "everywhere" });
+    expect(trash()).toHaveLength(3);
+    const scanned = await scanActors(world.ctx, world.s3, { all: true });
+    expect(scanned.discovered).toEqual([]);
+    await syncActors(world.ctx, world.s3, { outOfSync: "local" });
+    expect(world.db.select({ name: actors.name }).from(actors).all()).toEqual([{ name }]);
+    expect(world.db.select({ filename: images.filename }).from(images).all()).toEqual([{ filename: file(0) }]);
+    expect(trash().every((item) => item.state === "kept")).toBe(true);
+  });
+});
+
+describe("a deletion keeps what it removes", () => {
+  it("delete everywhere keeps both sides; restoring both brings back the file, the object, the row and the manifest entry", async () => {
+    const actor = await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    const content = actor.contents.get(file(1))!;
+    await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(1)], from: "everywhere" });
+    expect(existsSync(world.ctx.layout.imagePath(name, file(1)))).toBe(false);
+    expect(await headObject(world.s3.client, world.s3.s3Config.bucket, keyOf(file(1)))).toBeNull();
+    const kept = trash();
+    expect(kept.map((item) => [item.side, item.origin, item.md5])).toEqual([
+      ["s3", "delete", md5Of(content)],
+      ["local", "delete", md5Of(content)],
+    ]);
+    expect(md5Of(await objectBytes(kept[0]!.trashLocation!))).toBe(md5Of(content));
+    expect(md5Of(readFileSync(join(world.dataDir, kept[1]!.trashLocation!)))).toBe(md5Of(content));
+
+    const restored = await restoreTrash(world.ctx, world.s3, { ids: kept.map((item) => item.id) });
+    expect(restored.failed).toEqual([]);
+    expect(trash()).toEqual([]);
+    expect(localBytes(file(1))).toEqual(content);
+    expect(md5Of(await objectBytes(keyOf(file(1))))).toBe(md5Of(content));
+    expect(await headObject(world.s3.client, world.s3.s3Config.bucket, kept[0]!.trashLocation!)).toBeNull();
+    expect(world.db.select().from(images).all().find((row) => row.filename === file(1))).toMatchObject({ status: "synced", md5: md5Of(content) });
+    const manifest = JSON.parse(readFileSync(world.ctx.layout.formatAPath("0042"), "utf8"));
+    expect(manifest.training_data.map((entry: { filename: string }) => entry.filename)).toContain(file(1));
+  });
+
+  it("a dry run shows what goes to the trash, with bytes, and moves nothing", async () => {
+    await outOfSyncActor();
+    const sync = await syncActors(world.ctx, world.s3, { outOfSync: "s3", dryRun: true });
+    expect(sync.plans[0]!.steps).toEqual([expect.objectContaining({ kind: "download", filename: file(0), toTrash: [{ side: "local", bytes: localVersion.length }] })]);
+    expect(sync.totals).toMatchObject({ trashed: 1, trashBytes: localVersion.length });
+
+    const planned = await graphql(
+      `mutation { deleteImages(name: "${name}", filenames: ["${file(1)}"], from: EVERYWHERE, dryRun: true) {
+        ... on ImageOperationPayload { planTotals { trashed trashBytes summary } steps { kind toTrash { side bytes } } } } }`,
+    );
+    expect(planned.deleteImages.planTotals).toMatchObject({ trashed: 2, trashBytes: 4096 });
+    expect(planned.deleteImages.planTotals.summary).toContain("2 to the trash");
+    expect(planned.deleteImages.steps).toEqual([{ kind: "delete", toTrash: [{ side: "S3", bytes: 2048 }, { side: "LOCAL", bytes: 2048 }] }]);
+    expect(trash()).toEqual([]);
+    expect(existsSync(join(world.dataDir, ".trash"))).toBe(false);
+  });
+});
+
+describe("the trash through GraphQL", () => {
+  it("lists with an actor filter, nodes, bytes, md5, origin and time; restores; empties with a dry run first", async () => {
+    const actor = await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(0), file(1)], from: "disk" });
+    const listed = await graphql(
+      `query($actor: String) { trash(actorName: $actor, first: 10) { totalCount totalBytes nodes { id filename side origin md5 bytes trashedAt originalLocation trashLocation } edges { cursor } } }`,
+      { actor: name },
+    );
+    expect(listed.trash).toMatchObject({ totalCount: 2, totalBytes: 4096 });
+    expect(listed.trash.nodes.map((node: any) => [node.filename, node.side, node.origin, node.md5, node.bytes])).toEqual([
+      [file(0), "LOCAL", "DELETE", md5Of(actor.contents.get(file(0))!), 2048],
+      [file(1), "LOCAL", "DELETE", md5Of(actor.contents.get(file(1))!), 2048],
+    ]);
+    expect(Date.parse(listed.trash.nodes[0].trashedAt)).toBeGreaterThan(Date.now() - 60_000);
+    const [first, second] = listed.trash.nodes;
+
+    const restored = await graphql(`mutation($ids: [Int!]!) { restoreTrash(ids: $ids) { __typename ... on RestoreTrashPayload { restored { filename } actors { name } } } }`, {
+      ids: [first.id],
+    });
+    expect(restored.restoreTrash).toEqual({ __typename: "RestoreTrashPayload", restored: [{ filename: file(0) }], actors: [{ name }] });
+    expect(localBytes(file(0))).toEqual(actor.contents.get(file(0)));
+    // Restoring again: the id names nothing in the trash now.
+    const again = await graphql(`mutation($ids: [Int!]!) { restoreTrash(ids: $ids) { __typename ... on UnknownTrashItemError { ids message } } }`, { ids: [first.id] });
+    expect(again.restoreTrash).toMatchObject({ __typename: "UnknownTrashItemError", ids: [first.id] });
+
+    const empty = `mutation($ids: [Int!], $dryRun: Boolean) { emptyTrash(ids: $ids, dryRun: $dryRun) { __typename ... on EmptyTrashPayload { dryRun bytes emptied { id } failed { error } } } }`;
+    const dry = await graphql(empty, { ids: [second.id], dryRun: true });
+    expect(dry.emptyTrash).toEqual({ __typename: "EmptyTrashPayload", dryRun: true, bytes: 2048, emptied: [{ id: second.id }], failed: [] });
+    expect(existsSync(join(world.dataDir, second.trashLocation))).toBe(true);
+    const done = await graphql(empty, { ids: [second.id], dryRun: false });
+    expect(done.emptyTrash).toMatchObject({ dryRun: false, emptied: [{ id: second.id }], failed: [] });
+    expect(existsSync(join(world.dataDir, second.trashLocation))).toBe(false);
+    expect(existsSync(join(world.dataDir, ".trash", String(second.id)))).toBe(false);
+    expect((await graphql(`{ trash { totalCount } }`)).trash.totalCount).toBe(0);
+  });
+});
+
+describe("links in the trash", () => {
+  it("a symbolic link put in place of a kept file is neither followed nor moved by restore or empty", async () => {
+    await makeActor(world, { name, images: [{ local: true, s3: true }] });
+    await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(0)], from: "disk" });
+    const [item] = trash();
+    const kept = join(world.dataDir, item!.trashLocation!);
+    const outside = join(world.dataDir, "outside.jpg");
+    writeFileSync(outside, "not the service's");
+    unlinkSync(kept);
+    symlinkSync(outside, kept);
+
+    const restored = await restoreTrash(world.ctx, world.s3, { ids: [item!.id] });
+    expect(restored.failed.map((f) => f.error)).toEqual([expect.stringContaining("symbolic link")]);
+    expect(existsSync(world.ctx.layout.imagePath(name, file(0)))).toBe(false);
+    const emptied = await emptyTrash(world.ctx, world.s3, { all: true });
+    expect(emptied.failed.map((f) => f.error)).toEqual([expect.stringContaining("symbolic link")]);
+    expect(readFileSync(outside, "utf8")).toBe("not the service's");
+    expect(trash().map((row) => [row.id, row.state])).toEqual([[item!.id, "kept"]]);
+  });
+});
