@@ -71,7 +71,8 @@ function registerRestore(trash: Command): void {
     .action((ids: string[], flags: RestoreFlags) =>
       runWithContext(flags, async (ctx) => {
         const ops = await loadTrash();
-        const report = await ops.withS3(ctx, (s3) => ops.restoreTrash(ctx, s3, { ids: ids.map(itemId), overwrite: flags.overwrite }));
+        const itemIds = ids.map(itemId);
+        const report = await ops.withS3(ctx, (s3) => ops.restoreTrash(ctx, s3, { ids: itemIds, overwrite: flags.overwrite }));
         const problems = failures(report.failed);
         printResult(flags.json, { restored: report.restored.map(itemView), actors: report.actors }, () => [
           ...firstLines(report.restored.map((item) => `restored ${item.originalLocation}`), 20, ""),
