@@ -41,6 +41,23 @@ export function trashItemsByIds(db: Db, ids: readonly number[]): TrashItemRow[] 
   return db.select().from(trashItems).where(inArray(trashItems.id, [...ids])).orderBy(asc(trashItems.id)).all();
 }
 
+/** A kept item of this content of an actor's image on one side, if the trash has one. */
+export function keptTrashItemWith(db: Db, item: Pick<TrashItemRow, "actorId" | "filename" | "side"> & { md5: string }): TrashItemRow | undefined {
+  return db
+    .select()
+    .from(trashItems)
+    .where(
+      and(
+        eq(trashItems.actorId, item.actorId),
+        eq(trashItems.filename, item.filename),
+        eq(trashItems.side, item.side),
+        eq(trashItems.md5, item.md5),
+        eq(trashItems.state, "kept"),
+      ),
+    )
+    .get();
+}
+
 /** An actor's items an interrupted move left `moving`. */
 export function movingTrashItemsOf(db: Db, actorId: number): TrashItemRow[] {
   return db.select().from(trashItems).where(and(eq(trashItems.actorId, actorId), eq(trashItems.state, "moving"))).all();

@@ -5,7 +5,7 @@ import { CopyObjectCommand, GetBucketVersioningCommand, type S3Client } from "@a
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { images, type TrashItemRow } from "../db/schema.ts";
-import { dropTrashItem, keepTrashItem, movingTrashItemsOf, recordTrashItem } from "../db/trash-items.ts";
+import { dropTrashItem, keepTrashItem, keptTrashItemWith, movingTrashItemsOf, recordTrashItem } from "../db/trash-items.ts";
 import type { S3Config } from "../config.ts";
 import { knownS3ContentMd5 } from "./content-md5.ts";
 import { s3KeyOf } from "./layout.ts";
@@ -109,6 +109,9 @@ export async function trashObject(ctx: AppContext, s3: S3Access, actor: TrashAct
   const row = ctx.db.select().from(images).where(and(eq(images.actorId, actor.id), eq(images.filename, filename))).get();
   const { md5 } = knownS3ContentMd5(head.etag, { metadataMd5: head.metadataMd5, s3Md5: row?.s3Md5, s3Md5Etag: row?.s3Md5Etag });
   const item = { actorId: actor.id, actorName: actor.name, filename, side: "s3" as const, origin, originalLocation: key, sizeBytes: head.size, md5 };
+  // Already kept (a deletion recovery finishes after its copy was made): not copied twice.
+  const kept = md5 ? keptTrashItemWith(ctx.db, { ...item, md5 }) : undefined;
+  if (kept) return kept;
   if (head.versionId && (await keepsVersions(s3))) {
     const recorded = recordTrashItem(ctx.db, { ...item, versionId: head.versionId }, null);
     keepTrashItem(ctx.db, recorded.id, { md5, sizeBytes: head.size });

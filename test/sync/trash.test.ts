@@ -12,6 +12,7 @@ import { headObject } from "../../src/sync/s3-client.ts";
 import { scanActors } from "../../src/sync/scan.ts";
 import { syncActors } from "../../src/sync/sync.ts";
 import { emptyTrash, restoreTrash, TrashPlaceOccupiedError } from "../../src/sync/trash-restore.ts";
+import { trashObject } from "../../src/sync/trash.ts";
 import { recoverIntents } from "../../src/sync/write-through.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
@@ -247,5 +248,18 @@ describe("a crash between the trash and the overwrite", () => {
     await syncActors(world.ctx, world.s3, { outOfSync: "s3" });
     expect(md5Of(localBytes(file(0)))).toBe(md5Of(s3Version));
     expect(trash().map((row) => row.id)).toEqual([item.id]);
+  });
+
+  it("a deletion killed after its copy under the trash prefix is finished by recovery without a second copy", async () => {
+    const actor = await makeActor(world, { name, images: [{ local: true, s3: true }] });
+    const step = { kind: "delete", filename: file(0), bytes: 2048, fromS3: true, fromLocal: false, toTrash: [{ side: "s3", bytes: 2048 }], reason: "test" };
+    recordIntent(world.db, actor.id, file(0), "delete", step);
+    world.db.update(intents).set({ ownerId: "a process that is gone" }).run();
+    const copied = await trashObject(world.ctx, world.s3, actor, file(0), "delete");
+
+    await recoverIntents(world.ctx, world.s3);
+    expect(await headObject(world.s3.client, world.s3.s3Config.bucket, keyOf(file(0)))).toBeNull();
+    expect(trash().map((row) => [row.id, row.state, row.md5])).toEqual([[copied!.id, "kept", md5Of(actor.contents.get(file(0))!)]]);
+    expect(md5Of(await objectBytes(copied!.trashLocation!))).toBe(md5Of(actor.contents.get(file(0))!));
   });
 });
