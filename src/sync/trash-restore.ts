@@ -84,7 +84,7 @@ export async function restoreTrash(
       const name = actorItems[0]!.actorName;
       const scanned = await scanActor(ctx, s3, actorId, { allowSuspect: true, exportAfter: false });
       if (scanned.outcome !== "scanned") throw new Error(`${name}: restored, but its scan failed: ${scanned.error}`);
-      const audit = await auditActor(ctx, s3, actorId, { allowSuspect: true });
+      const audit = await auditActor(ctx, s3, actorId, { allowSuspect: true, locks: null });
       if (!audit.ok) throw new Error(`${name}: restored, but its audit failed: ${audit.error}`);
       await exportManifests(ctx, { actorIds: [actorId] });
       settleIntents(ctx.db, intentIds);
