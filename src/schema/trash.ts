@@ -6,8 +6,8 @@ import { emptyTrash, restoreTrash, TrashPlaceOccupiedError, UnknownTrashItemErro
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
-import { ErrorInterface, InvalidFilterError, notFound, readWithArguments, UnsafeNameError } from "./errors.ts";
-import { announce, freshActor, NotConfiguredError, requireS3, S3RefusedError, TrashSideEnum } from "./sync-job.ts";
+import { ErrorInterface, InvalidFilterError, notFound, readWithArguments } from "./errors.ts";
+import { announce, freshActor, NotConfiguredError, requireS3, TrashSideEnum } from "./sync-job.ts";
 
 const TrashOriginEnum = builder.enumType("TrashOrigin", {
   description: "What put an item in the trash.",
@@ -140,7 +140,7 @@ builder.mutationFields((t) => ({
       overwrite: t.arg.boolean({ defaultValue: false, description: "Move whatever occupies an item's place to the trash and put the item back." }),
     },
     errors: {
-      types: [UnknownTrashItemError, TrashPlaceOccupiedError, NotConfiguredError, S3RefusedError, UnsafeNameError],
+      types: [UnknownTrashItemError, TrashPlaceOccupiedError, NotConfiguredError],
       directResult: true,
       union: { name: "RestoreTrashResult", description: "What was restored, or why nothing was." },
     },
