@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
-import { s3KeyOf } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
