@@ -14,13 +14,15 @@ export function registerTrashCommands(program: Command): void {
 
 /** The operations behind these commands, loaded when one runs (SPEC.md §9: a CLI starts at once). */
 async function loadTrash() {
-  const [items, restore, common, s3] = await Promise.all([
+  const [items, restore, common, jobs, context, s3] = await Promise.all([
     import("../../src/db/trash-items.ts"),
     import("../../src/sync/trash-restore.ts"),
     import("../../src/sync/operation-common.ts"),
+    import("../../src/sync/jobs.ts"),
+    import("../../src/context.ts"),
     import("./with-s3.ts"),
   ]);
-  return { ...items, ...restore, resolveActor: common.resolveActor, withS3: s3.withS3 };
+  return { ...items, ...restore, resolveActor: common.resolveActor, JobRunner: jobs.JobRunner, silentLogger: context.silentLogger, withS3: s3.withS3 };
 }
 
 /** An item with the GraphQL API's field names (`TrashItem`), for --json. */
@@ -73,6 +75,9 @@ function registerRestore(trash: Command): void {
         const ops = await loadTrash();
         const itemIds = ids.map(itemId);
         const report = await ops.withS3(ctx, (s3) => ops.restoreTrash(ctx, s3, { ids: itemIds, overwrite: flags.overwrite }));
+        // Through the shared log, a running server's actorChanged subscribers hear of it.
+        const changes = new ops.JobRunner(ctx, { logger: ops.silentLogger });
+        for (const name of report.actors) changes.actorChanged({ actorId: null, name, reason: "restore_trash", jobId: null });
         const problems = failures(report.failed);
         printResult(flags.json, { restored: report.restored.map(itemView), actors: report.actors }, () => [
           ...firstLines(report.restored.map((item) => `restored ${item.originalLocation}`), 20, ""),

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeStore } from "../../src/db/store.ts";
+import { actorChanges } from "../../src/db/schema.ts";
+import { closeStore, openStore } from "../../src/db/store.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
@@ -58,6 +59,13 @@ describe("actor-manifests trash", () => {
     expect(restored.code, restored.stderr).toBe(0);
     expect(JSON.parse(restored.stdout)).toMatchObject({ ok: true, result: { restored: [{ id: item.id }], actors: [A] }, problems: [] });
     expect(md5Of(readFileSync(world.ctx.layout.imagePath(A, file(0))))).toBe(md5Of(localVersion));
+    // A running server hears of it through the shared log.
+    const db = openStore(world.config.dbPath);
+    try {
+      expect(db.select().from(actorChanges).all().filter((change) => change.reason === "restore_trash")).toEqual([expect.objectContaining({ name: A })]);
+    } finally {
+      closeStore(db);
+    }
 
     // The downloaded content it replaced is now the trash's; delete from S3 adds the object.
     const deleted = await cli(["delete", "--actor", A, "--from", "s3", file(1)], env());
