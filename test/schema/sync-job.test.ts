@@ -12,6 +12,7 @@ import { makeApiWorld } from "../helpers/api-world.ts";
 import { subscribeSse } from "../helpers/sse.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
+import { graphqlData } from "../helpers/graphql-data.ts";
 
 let server: TestS3Server;
 let world: World;
@@ -38,16 +39,7 @@ async function apiWorld(): Promise<void> {
   api = createApi(world.ctx);
 }
 
-async function graphql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
-  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: T; errors?: unknown[] };
-  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data!;
-}
+const graphql = <T = any>(query: string, variables?: Record<string, unknown>) => graphqlData<T>(api, query, variables);
 
 /** Opens a subscription over server-sent events on this file's API. */
 function subscribe(query: string, variables?: Record<string, unknown>) {

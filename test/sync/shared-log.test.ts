@@ -14,7 +14,7 @@ import { actorChangeKeepMs, appendActorChange } from "../../src/db/actor-changes
 import { tryLockActor, unlockActor } from "../../src/db/actor-locks.ts";
 import { leaseOf } from "../../src/db/process-lease.ts";
 import { actorChanges, jobs, processLeases } from "../../src/db/schema.ts";
-import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { createApi, type Api } from "../../src/server.ts";
 import { auditActors } from "../../src/sync/audit.ts";
 import { JobRunner } from "../../src/sync/jobs.ts";
 import { ActorLocks } from "../../src/sync/write-through.ts";
@@ -24,6 +24,7 @@ import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { subscribeSse } from "../helpers/sse.ts";
 import { createWorld, type World } from "../helpers/world.ts";
+import { graphqlData } from "../helpers/graphql-data.ts";
 
 const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
 const A = "0501_european_30_male";
@@ -51,16 +52,7 @@ async function serverWorld(): Promise<void> {
   api = createApi(world.ctx);
 }
 
-async function graphql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
-  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: T; errors?: unknown[] };
-  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data!;
-}
+const graphql = <T = any>(query: string, variables?: Record<string, unknown>) => graphqlData<T>(api, query, variables);
 
 /** The next event of a subscription, failing (not hanging) when none comes within a few seconds. */
 async function nextEvent(stream: Awaited<ReturnType<typeof subscribeSse>>): Promise<any> {

@@ -5,7 +5,7 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { recordIntent } from "../../src/db/intents.ts";
 import { actors, images, intents, trashItems } from "../../src/db/schema.ts";
 import { recordTrashItem } from "../../src/db/trash-items.ts";
-import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { createApi, type Api } from "../../src/server.ts";
 import { deleteImages } from "../../src/sync/delete-images.ts";
 import { assertSafeName, s3KeyOf, UnsafeNameError } from "../../src/sync/layout.ts";
 import { headObject } from "../../src/sync/s3-client.ts";
@@ -17,6 +17,7 @@ import { recoverIntents } from "../../src/sync/write-through.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
+import { graphqlData } from "../helpers/graphql-data.ts";
 
 let server: TestS3Server;
 let world: World;
@@ -54,16 +55,7 @@ function keyOf(filename: string): string {
 function outOfSyncActor() {
   return makeActor(world, { name, images: [{ content: localVersion, local: true, s3: s3Version }, { local: true, s3: true }] });
 }
-async function graphql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
-  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: T; errors?: unknown[] };
-  if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data!;
-}
+const graphql = <T = any>(query: string, variables?: Record<string, unknown>) => graphqlData<T>(api, query, variables);
 
 describe("a repair keeps the loser", () => {
   it("S3 wins: the local file is moved to .trash with its MD5, and a restore brings its bytes back (the occupant going to the trash in turn)", async () => {
