@@ -49,6 +49,7 @@ async function loadOperations() {
     operationReport: common.operationReport,
     selectActorIds: selection.selectActorIds,
     withS3: s3.withS3,
+    recoverInterrupted: s3.recoverInterrupted,
   };
 }
 
@@ -136,7 +137,11 @@ function registerSync(program: Command): void {
             }),
           );
           bar.stop();
-          const problems = [...failedStepProblems(report), ...report.failedActors.map((actor) => ({ actor: actor.name, message: `failed: ${actor.name}: ${actor.error}` }))];
+          const problems = [
+            ...failedStepProblems(report),
+            ...pendingProblems(report),
+            ...report.failedActors.map((actor) => ({ actor: actor.name, message: `failed: ${actor.name}: ${actor.error}` })),
+          ];
           printResult(flags.json, report, () => summarizeSync(report, problems), problems);
           const failedActors = new Set(problems.map((problem) => problem.actor));
           return exitCodeOfParts(report.plans.filter((plan) => !failedActors.has(plan.name)).length, failedActors.size);
@@ -235,6 +240,8 @@ function registerRate(program: Command): void {
         if (chosen.length !== 1) throw new UsageError("give exactly one of --good, --bad, --unrated");
         const ops = await loadOperations();
         const good = chosen[0] as boolean | null;
+        // A rating needs no S3: a rating run killed earlier is settled here, the rest by a command with S3.
+        if (!flags.dryRun) await ops.recoverInterrupted(ctx, null);
         const report = await ops.runAsJob(ctx, "rate", { actors: [flags.actor], filenames, good }, { dryRun: flags.dryRun }, async (job) => {
           const rated = await ops.rateImages(ctx, { actor: flags.actor, filenames, good, dryRun: flags.dryRun });
           ops.reportOperation(job, rated);
@@ -340,7 +347,11 @@ function registerPruneLocal(program: Command): void {
           const bar = progressBar("audit", flags.json);
           const params = { all: flags.all === true, actors: flags.actor ?? [], maxDelete: flags.maxDelete, allowSuspect: flags.allowSuspect === true, switchToS3Only: flags.switchToS3Only === true };
           const show = (report: PruneLocalReport) => {
-            const problems = [...failedStepProblems(report), ...report.failedActors.map((actor) => ({ actor: actor.name, message: `failed: ${actor.name}: ${actor.error}` }))];
+            const problems = [
+            ...failedStepProblems(report),
+            ...pendingProblems(report),
+            ...report.failedActors.map((actor) => ({ actor: actor.name, message: `failed: ${actor.name}: ${actor.error}` })),
+          ];
             printResult(flags.json, report, () => summarizePrune(report, problems), problems);
             const failedActors = new Set(problems.map((problem) => problem.actor));
             return exitCodeOfParts(report.plans.filter((plan) => !failedActors.has(plan.name)).length, failedActors.size);
@@ -392,7 +403,8 @@ function summarizePrune(report: PruneLocalReport, problems: Problem[]): string[]
 function printOperation(flags: CommonFlags, report: OperationReport, done: string, wouldDo: string, extra: string[] = []): number {
   const steps = report.plans.reduce((count, plan) => count + plan.steps.length, 0);
   const bytes = report.plans.reduce((sum, plan) => sum + plan.steps.reduce((s, step) => s + step.bytes, 0), 0);
-  const problems = failedStepProblems(report);
+  const failed = failedStepProblems(report);
+  const problems = [...failed, ...pendingProblems(report)];
   printResult(
     flags.json,
     report,
@@ -403,11 +415,12 @@ function printOperation(flags: CommonFlags, report: OperationReport, done: strin
       ...extra,
       report.dryRun
         ? `dry run, nothing changed: ${wouldDo} ${counted(steps, "image", bytes)}`
-        : `${done} ${steps - problems.length} of ${counted(steps, "image", bytes)}${problems.length > 0 ? `; ${problems.length} failed` : ""}`,
+        : `${done} ${steps - failed.length} of ${counted(steps, "image", bytes)}${failed.length > 0 ? `; ${failed.length} failed` : ""}`,
     ],
     problems,
   );
-  return exitCodeOfParts(steps - problems.length, problems.length);
+  // Done steps with a manifest still to write: partly done (4), not done.
+  return exitCodeOfParts(steps - failed.length, problems.length);
 }
 
 function failedSteps(report: OperationReport) {
@@ -416,6 +429,20 @@ function failedSteps(report: OperationReport) {
 
 function failedStepProblems(report: OperationReport): Problem[] {
   return failedSteps(report).map((step) => ({ actor: step.actor, filename: step.filename, message: `failed: ${step.actor}: ${step.kind} ${step.filename}: ${step.error}` }));
+}
+
+/**
+ * Manifests a change could not be written to after its steps were done: each named with the
+ * reason, and what finishes it (the change is in SQLite, S3 and on disk; its intents wait).
+ */
+function pendingProblems(report: Pick<OperationReport, "results">): Problem[] {
+  return report.results.flatMap((result) =>
+    result.pendingFiles.map((pending) => ({
+      actor: result.name,
+      file: pending.file,
+      message: `pending: ${result.name}: ${pending.reason}; the change is done in SQLite, S3 and on disk: once the file can be written, \`export\` or the next change writes it`,
+    })),
+  );
 }
 
 function manifestsWritten(report: OperationReport): string[] {

@@ -28,6 +28,18 @@ export function settleIntents(db: Db, ids: readonly number[]): void {
     .run();
 }
 
+/**
+ * The actor's manifests now say what this process's steps on it did: its intents still pending
+ * are settled, those of this change and of an earlier one whose manifests could not be written
+ * then. Called holding the actor's lock, so none of them is a step still in flight.
+ */
+export function settleOwnActorIntents(db: Db, actorId: number): void {
+  db.update(intents)
+    .set({ state: "done", settledAt: new Date().toISOString() })
+    .where(and(eq(intents.actorId, actorId), eq(intents.ownerId, leaseOf(db).ownerId), eq(intents.state, "pending")))
+    .run();
+}
+
 /** Steps a crash interrupted: pending, and their process gone (a live one is still doing them). */
 export function orphanedIntents(db: Db): IntentRow[] {
   const live = liveOwnerIds(db);

@@ -13,6 +13,8 @@ import {
   ImageExistsError,
   MaxDeleteError,
   NotAnImageError,
+  partiallyApplied,
+  PartiallyAppliedError,
   UnknownImageError,
   type OperationReport,
 } from "../sync/operation-common.ts";
@@ -146,13 +148,16 @@ const NewImageInput = builder.inputType("NewImageInput", {
   }),
 });
 
+/** The payload of a complete operation; a PartiallyAppliedError when a manifest could not be written after its steps. */
 function payloadOf(ctx: GraphQLContext, actor: ActorRow, report: OperationReport): OperationPayload {
   const plan = report.plans[0] ?? { actorId: actor.id, name: actor.name, steps: [], skipped: [] };
   if (!report.dryRun) announce(ctx, actor, "operation");
+  const half = partiallyApplied(report.results);
+  if (half) throw half;
   return { actor: freshActor(ctx, actor.id), dryRun: report.dryRun, failedSteps: report.failedSteps, outcome: syncOutcome(plan, report.dryRun, report.results[0]) };
 }
 
-const imageErrors = [UnknownActorError, UnsafeNameError, UnknownImageError, NotAnImageError, ManifestConflictError];
+const imageErrors = [UnknownActorError, UnsafeNameError, UnknownImageError, NotAnImageError, ManifestConflictError, PartiallyAppliedError];
 
 function ratingValue(rating: string): boolean | null {
   return rating === "good" ? true : rating === "bad" ? false : null;
@@ -357,7 +362,7 @@ builder.mutationFields((t) => ({
       maxImages: t.arg.int({ defaultValue: defaultMaxRated, description: `Refuse when the selection holds more images (default ${defaultMaxRated}).` }),
     },
     errors: {
-      types: [InvalidFilterError, UnsafeNameError, NotAnImageError, ManifestConflictError],
+      types: [InvalidFilterError, UnsafeNameError, NotAnImageError, ManifestConflictError, PartiallyAppliedError],
       directResult: true,
       union: { name: "RateSelectionResult", description: "The ratings written, or why not." },
     },
@@ -375,13 +380,18 @@ builder.mutationFields((t) => ({
       const good = ratingValue(args.rating);
       let failedSteps = 0;
       const actors: ActorRow[] = [];
+      const results: OperationReport["results"] = [];
       for (const [actorId, filenames] of byActor) {
         const report = await rateImages(ctx.app, { actor: actorId, filenames, good, locks: ctx.app.jobs?.locks, s3: ctx.app.s3 ?? null });
         failedSteps += report.failedSteps;
+        results.push(...report.results);
         const actor = freshActor(ctx, actorId);
         announce(ctx, actor, "operation");
         actors.push(actor);
       }
+      // Every actor is rated before this says which of them have manifests still to write.
+      const half = partiallyApplied(results);
+      if (half) throw half;
       return { rating: args.rating, imageCount: selected.rows.length, actors, failedSteps };
     },
   }),

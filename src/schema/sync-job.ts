@@ -37,6 +37,7 @@ import { decodeCursor, encodeCursor, pageSize, connectionComplexity } from "./cu
 import { ErrorInterface, InvalidFilterError, notFound, readWithArguments, UnknownActorError, UnsafeNameError } from "./errors.ts";
 import { humanSize } from "../human-size.ts";
 import { ManifestConflictError } from "../sync/export.ts";
+import { partiallyApplied, PartiallyAppliedError, type AppliedChange } from "../sync/operation-common.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -99,6 +100,37 @@ builder.objectType(SuspectListingRefusal, {
   fields: (t) => ({
     actorName: t.exposeString("actorName", { description: "The actor whose listing looked wrong." }),
     reason: t.exposeString("reason", { description: "Why it looked wrong." }),
+  }),
+});
+
+const PendingFileType = builder.objectRef<{ actor?: string; file: string; reason: string }>("PendingFile").implement({
+  description: "A manifest file that does not say yet what a change did, and why it could not be written (its content is never quoted).",
+  fields: (t) => ({
+    actorName: t.string({ nullable: true, description: "The actor it belongs to.", resolve: (p) => p.actor ?? null }),
+    file: t.exposeString("file", { description: "Path of the manifest file." }),
+    reason: t.exposeString("reason", { description: "Why it could not be written." }),
+  }),
+});
+
+const AppliedChangeType = builder.objectRef<AppliedChange>("AppliedChange").implement({
+  description: "A change done in SQLite, S3 and on disk.",
+  fields: (t) => ({
+    actorName: t.exposeString("actor", { description: "The actor." }),
+    filename: t.exposeString("filename", { description: "The image." }),
+    kind: t.exposeString("kind", { description: "rate, delete, add, upload, download or prune." }),
+  }),
+});
+
+builder.objectType(PartiallyAppliedError, {
+  name: "PartiallyAppliedError",
+  description:
+    "The change is done in SQLite, S3 and on disk (`done`), but the manifest files in `pending` could not be written yet. Nothing is lost: the next change to the actor, `exportManifests` or the next start of the service writes them.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof PartiallyAppliedError,
+  fields: (t) => ({
+    done: t.field({ type: [AppliedChangeType], description: "What was changed.", resolve: (e) => e.done }),
+    pending: t.field({ type: [PendingFileType], description: "The manifest files still to write, each with the reason.", resolve: (e) => e.pending }),
+    actors: t.field({ type: [Actor], description: "The actors changed, with fresh statistics.", resolve: (e) => e.actorIds }),
   }),
 });
 
@@ -266,6 +298,11 @@ export function outcomeFields<T>(t: PothosSchemaTypes.ObjectFieldBuilder<Types, 
     changed: t.stringList({ description: "For a scan: images whose ETag, size or time changed.", resolve: (p: T) => of(p).changed ?? [] }),
     needsAudit: t.stringList({ description: "For a scan: images whose status stat alone cannot tell (run an audit).", resolve: (p: T) => of(p).needsAudit ?? [] }),
     manifestsWritten: t.stringList({ description: "Manifest files written through.", resolve: (p: T) => of(p).manifestsWritten ?? [] }),
+    pendingFiles: t.field({
+      type: [PendingFileType],
+      description: "Manifest files that could not be written after the steps were done: the next change to the actor, an export or the next start writes them.",
+      resolve: (p: T) => of(p).pendingFiles ?? [],
+    }),
   };
 }
 
@@ -556,7 +593,7 @@ builder.mutationFields((t) => ({
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
     },
     errors: {
-      types: [...actorErrors, ManifestConflictError],
+      types: [...actorErrors, ManifestConflictError, PartiallyAppliedError],
       directResult: true,
       union: { name: "SyncActorResult", description: "The plan and its outcome, or why the sync did not run." },
     },
@@ -579,6 +616,8 @@ builder.mutationFields((t) => ({
       }
       if (failure && !dryRun) throw new S3RefusedError(actor.name, failure.error);
       announce(ctx, actor, "sync");
+      const half = partiallyApplied(report.results);
+      if (half) throw half;
       const outcome = syncOutcome(plan, dryRun, report.results.find((r) => r.actorId === actor.id));
       return { actor: freshActor(ctx, actor.id), dryRun, outcome, failedSteps: report.failedSteps };
     },

@@ -45,6 +45,8 @@ export interface ActorOutcome {
   changed?: string[];
   needsAudit?: string[];
   manifestsWritten?: string[];
+  /** Manifests not written after the steps were done (written by a later change, export or recovery). */
+  pendingFiles?: { file: string; reason: string }[];
   /** Bytes of local files an audit read (cache hits read nothing). */
   bytesHashed?: number;
 }
@@ -196,7 +198,10 @@ export function syncRows(report: SyncReport): JobActorWrite[] {
   const rows: JobActorWrite[] = report.plans.map((plan) => {
     const outcome = syncOutcome(plan, report.dryRun, results.get(plan.actorId));
     const failedSteps = outcome.steps?.filter((step) => step.ok === false) ?? [];
-    const error = failed.get(plan.name) ?? (failedSteps.length > 0 ? `${failedSteps.length} of ${outcome.steps!.length} steps failed` : null);
+    const pending = outcome.pendingFiles?.map((file) => file.reason).join("; ");
+    const error =
+      failed.get(plan.name) ??
+      (failedSteps.length > 0 ? `${failedSteps.length} of ${outcome.steps!.length} steps failed` : pending ? `steps done, manifest not written yet: ${pending}` : null);
     return { actorId: plan.actorId, actorName: plan.name, state: error ? "failed" : "succeeded", outcome, error };
   });
   const planned = new Set(report.plans.map((plan) => plan.name));
@@ -225,6 +230,7 @@ export function syncOutcome(plan: ActorPlan, dryRun: boolean, result: SyncReport
     }),
     skipped: plan.skipped,
     manifestsWritten: result?.manifestsWritten ?? [],
+    pendingFiles: result?.pendingFiles ?? [],
   };
 }
 

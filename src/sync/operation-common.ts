@@ -4,7 +4,7 @@ import { actorByCharacterId, actorByName } from "../db/actor-queries.ts";
 import { actors, images, type ActorRow, type ImageRow } from "../db/schema.ts";
 import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNameError } from "./layout.ts";
 import { planTotals, type ActorPlan, type PlanTotals } from "./plan.ts";
-import type { ActorApplyResult } from "./write-through.ts";
+import type { ActorApplyResult, PendingFile } from "./write-through.ts";
 
 /** The actor named in a request does not exist (typed, for GraphQL results and CLI messages). */
 export class UnknownActorError extends Error {
@@ -55,6 +55,43 @@ export class ImageExistsError extends Error {
   ) {
     super(`${actor} already has ${filenames.join(", ")}; nothing was added (overwrite to replace them)`);
   }
+}
+
+/** A change done in SQLite, S3 and on disk whose manifests could not all be written. */
+export interface AppliedChange {
+  actor: string;
+  filename: string;
+  kind: string;
+}
+
+/**
+ * A change half-way (SPEC.md §7: it says exactly what is pending): the done steps are in
+ * SQLite, S3 and on disk, the named manifests do not say so yet. They are written by the next
+ * change to the actor, `export`, or the next start's recovery (the intents stay pending until then).
+ */
+export class PartiallyAppliedError extends Error {
+  override name = "PartiallyAppliedError";
+  constructor(
+    readonly actorIds: number[],
+    readonly done: AppliedChange[],
+    readonly pending: (PendingFile & { actor: string })[],
+  ) {
+    super(
+      `${done.length} change${done.length === 1 ? "" : "s"} done in SQLite, S3 and on disk, but not yet written to ${pending.map((p) => p.file).join(", ")} ` +
+        `(${[...new Set(pending.map((p) => p.reason))].join("; ")}); the next change to the actor, \`export\` or the next start writes ${pending.length === 1 ? "it" : "them"}`,
+    );
+  }
+}
+
+/** The PartiallyAppliedError of these results, or null when every manifest was written. */
+export function partiallyApplied(results: readonly ActorApplyResult[]): PartiallyAppliedError | null {
+  const half = results.filter((result) => result.pendingFiles.length > 0);
+  if (half.length === 0) return null;
+  return new PartiallyAppliedError(
+    half.map((result) => result.actorId),
+    half.flatMap((result) => result.steps.filter((step) => step.ok).map((step) => ({ actor: result.name, filename: step.filename, kind: step.kind }))),
+    half.flatMap((result) => result.pendingFiles.map((pending) => ({ actor: result.name, ...pending }))),
+  );
 }
 
 /** What every write-through operation hands back: the plan, and unless a dry run, what became of it. */

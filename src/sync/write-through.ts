@@ -7,7 +7,7 @@ import type { AppContext } from "../context.ts";
 import { recordDeletion, recordTransfer } from "../db/image-writes.ts";
 import { recordAddedImage, recordLocalPruned, recordRating } from "../db/operation-writes.ts";
 import { tryLockActor, unlockActor } from "../db/actor-locks.ts";
-import { failIntent, orphanedIntents, recordIntent, settleIntents } from "../db/intents.ts";
+import { failIntent, orphanedIntents, recordIntent, settleIntents, settleOwnActorIntents } from "../db/intents.ts";
 import { leaseOf } from "../db/process-lease.ts";
 import type { ProcessLeaseRow } from "../db/schema.ts";
 import type { Db } from "../db/store.ts";
@@ -89,6 +89,12 @@ export interface StepOutcome {
   error?: string;
 }
 
+/** A manifest file a change could not be written to, and why (never its content). */
+export interface PendingFile {
+  file: string;
+  reason: string;
+}
+
 export interface ActorApplyResult {
   actorId: number;
   name: string;
@@ -96,6 +102,11 @@ export interface ActorApplyResult {
   manifestsWritten: string[];
   /** A manifest another tool edited meanwhile: re-imported, and the actor audited again on top of it. */
   reimported: boolean;
+  /**
+   * Manifests that do not say yet what the done steps did (SQLite, S3 and disk do): empty when
+   * the change is complete. Written by the next change to the actor, `export`, or recovery.
+   */
+  pendingFiles: PendingFile[];
 }
 
 export interface ApplyOptions {
@@ -113,14 +124,12 @@ export interface ApplyOptions {
  */
 export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan: ActorPlan, options: ApplyOptions = {}): Promise<ActorApplyResult> {
   const name = plan.name;
-  const intentIds: number[] = [];
   const outcomes = await settleLimit(plan.steps, options.concurrency ?? 8, async (step): Promise<StepOutcome> => {
     // The safe point of a shutdown: a step not begun is left for the next run, whole.
     if (ctx.stopping?.aborted) return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
     const intentId = recordIntent(ctx.db, plan.actorId, step.filename, step.kind, step);
     try {
       await performStep(ctx, s3, plan.actorId, name, step);
-      intentIds.push(intentId);
       const outcome = { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: true };
       options.onStep?.(outcome);
       return outcome;
@@ -136,7 +145,12 @@ export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan:
   // A rating creates prompt_metadata.json where the actor has none: ratings live there (SPEC.md §3).
   const createPromptMetadata = steps.some((step) => step.ok && step.kind === "rate");
   const written = await writeManifests(ctx, s3, plan.actorId, createPromptMetadata);
-  settleIntents(ctx.db, intentIds);
+  // A manifest not written leaves the intents pending, so the state converges: the actor's
+  // revision stays above the one its files were exported at, so the next change to it (or
+  // `export`, or a sync's audit) writes them; the next successful write-through of the actor in
+  // this process settles these intents, and once this process is gone recovery redoes the
+  // steps (idempotent), audits and exports before settling them.
+  if (written.pendingFiles.length === 0) settleOwnActorIntents(ctx.db, plan.actorId);
   return { actorId: plan.actorId, name, steps, ...written };
 }
 
@@ -289,30 +303,34 @@ function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
 /**
  * Exports the actor's manifests. If another tool edited one meanwhile, it is never
  * overwritten: it is imported again and the actor audited on top of it (which exports);
- * without S3 (a rating), exported again on top of what was imported.
+ * without S3 (a rating), exported again on top of what was imported. A file that still
+ * cannot be written is returned as pending, named with the reason.
  */
 export async function writeManifests(
   ctx: AppContext,
   s3: S3Access | null,
   actorId: number,
   createPromptMetadata = false,
-): Promise<{ manifestsWritten: string[]; reimported: boolean }> {
+): Promise<{ manifestsWritten: string[]; reimported: boolean; pendingFiles: PendingFile[] }> {
   const exported = await exportManifests(ctx, { actorIds: [actorId], createPromptMetadata });
-  if (exported.problems.length === 0) return { manifestsWritten: exported.filesWritten, reimported: false };
+  if (exported.problems.length === 0) return { manifestsWritten: exported.filesWritten, reimported: false, pendingFiles: [] };
   // A file that cannot be written is not settled by reading it again.
   const unwritable = exported.problems.filter((problem) => !problem.changedOnDisk);
-  if (unwritable.length > 0) throw new Error(unwritable.map((problem) => problem.reason).join("; "));
+  if (unwritable.length > 0) return { manifestsWritten: exported.filesWritten, reimported: false, pendingFiles: unwritable.map(pendingFileOf) };
   ctx.logger.warn(`${exported.problems.map((problem) => problem.file).join(", ")} changed on disk during the operation: importing it again`);
   await importManifests(ctx);
   const written = [...exported.filesWritten];
   if (s3) {
     const audit = await auditActor(ctx, s3, actorId, { listS3: true, locks: null });
-    if (audit.exportProblems.length > 0) throw new Error(audit.exportProblems.map((problem) => problem.reason).join("; "));
+    if (audit.exportProblems.length > 0) return { manifestsWritten: written, reimported: true, pendingFiles: audit.exportProblems.map(pendingFileOf) };
     written.push(...audit.manifestsWritten);
   }
   const again = await exportManifests(ctx, { actorIds: [actorId], createPromptMetadata });
-  if (again.problems.length > 0) throw new Error(again.problems.map((problem) => problem.reason).join("; "));
-  return { manifestsWritten: [...written, ...again.filesWritten], reimported: true };
+  return { manifestsWritten: [...written, ...again.filesWritten], reimported: true, pendingFiles: again.problems.map(pendingFileOf) };
+}
+
+function pendingFileOf(problem: { file: string; reason: string }): PendingFile {
+  return { file: problem.file, reason: problem.reason };
 }
 
 function unexpected(reason: unknown): never {
@@ -335,11 +353,15 @@ export interface RecoveryReport {
  * writes are removed; a deletion that was asked for is finished; everything else is settled
  * by auditing the actor, which records what each side really holds (an upload not verified is
  * not synced) and writes the manifests (its own unrecorded manifest write is recognised).
+ * Without S3 only actors whose interrupted changes are ratings are settled.
  */
-export async function recoverIntents(ctx: AppContext, s3: S3Access, locks = new ActorLocks(ctx.db)): Promise<RecoveryReport> {
+export async function recoverIntents(ctx: AppContext, s3: S3Access | null, locks = new ActorLocks(ctx.db)): Promise<RecoveryReport> {
   // Format A manifests of every actor live in one folder: one look covers any interrupted export.
   const report: RecoveryReport = { actors: [], intents: 0, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.root, ctx.layout.manifestsDir), unsettled: [] };
-  const actorIds = new Set(orphanedIntents(ctx.db).map((intent) => intent.actorId));
+  const orphans = orphanedIntents(ctx.db);
+  // Without S3 (a rating command), only ratings can be settled; the rest waits for a command with S3.
+  const needS3 = new Set(orphans.filter((intent) => intent.operation !== "rate").map((intent) => intent.actorId));
+  const actorIds = new Set(orphans.map((intent) => intent.actorId).filter((actorId) => s3 !== null || !needS3.has(actorId)));
   for (const actorId of actorIds) {
     const actor = ctx.db.select().from(actors).where(eq(actors.id, actorId)).get();
     if (!actor) continue;
@@ -361,25 +383,29 @@ export async function recoverIntents(ctx: AppContext, s3: S3Access, locks = new 
 }
 
 /** Settles one actor's orphaned intents, holding its lock; null when they must wait for a later run. */
-async function recoverActor(ctx: AppContext, s3: S3Access, actor: ActorRow): Promise<{ intents: number; temporaryFilesRemoved: string[] } | null> {
+async function recoverActor(ctx: AppContext, s3: S3Access | null, actor: ActorRow): Promise<{ intents: number; temporaryFilesRemoved: string[] } | null> {
   // Read again under the lock: another process may have settled them while this one waited.
   const actorIntents = orphanedIntents(ctx.db).filter((intent) => intent.actorId === actor.id);
   if (actorIntents.length === 0) return { intents: 0, temporaryFilesRemoved: [] };
+  if (!s3 && actorIntents.some((intent) => intent.operation !== "rate")) return null;
   const temporaryFilesRemoved = removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name));
   await settleTrashItems(ctx, s3, actor.id);
   for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
     const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
     await performStep(ctx, s3, actor.id, actor.name, step);
   }
-  for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
-    await recoverAddedImage(ctx, s3, actor.id, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
+  if (s3) {
+    for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
+      await recoverAddedImage(ctx, s3, actor.id, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
+    }
+    const audit = await auditActor(ctx, s3, actor.id, { listS3: true, locks: null });
+    if (!audit.ok) {
+      ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
+      return null;
+    }
   }
-  const audit = await auditActor(ctx, s3, actor.id, { listS3: true, locks: null });
-  if (!audit.ok) {
-    ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
-    return null;
-  }
-  const exported = await exportManifests(ctx, { actorIds: [actor.id] });
+  // As a rating does: ratings live in prompt_metadata.json, created where the actor has none.
+  const exported = await exportManifests(ctx, { actorIds: [actor.id], createPromptMetadata: actorIntents.some((intent) => intent.operation === "rate") });
   if (exported.problems.length > 0) {
     ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${exported.problems.map((problem) => problem.reason).join("; ")}`);
     return null;

@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { jobs } from "../../src/db/schema.ts";
+import { intents, jobs } from "../../src/db/schema.ts";
 import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
 import { JobRunner } from "../../src/sync/jobs.ts";
 import { Md5Pool } from "../../src/sync/md5-pool.ts";
@@ -360,6 +360,32 @@ describe("image operations as mutations", () => {
     expect(added.data.addImages.actor.statistics).toMatchObject({ totalCount: 3, syncedCount: 2 });
     expect(existsSync(world.ctx.layout.imagePath(A, `${A}_5.jpg`))).toBe(true);
     expect((await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, A, `${A}_5.jpg`)))?.size).toBe(3000);
+  });
+
+  it("a rating whose prompt_metadata.json cannot be written answers PartiallyAppliedError naming the file; the next rating writes it and settles", async () => {
+    await apiWorld();
+    await makeActors();
+    // A folder in the file's place stops the write even for root (chmod does not).
+    const promptMetadata = world.ctx.layout.promptMetadataPath(A);
+    mkdirSync(promptMetadata, { recursive: true });
+    const half = await graphql(`mutation { rateImage(name: "${A}", filename: "${A}_0.jpg", rating: BAD) {
+      __typename ... on Error { message }
+      ... on PartiallyAppliedError { done { actorName filename kind } pending { actorName file reason } actors { statistics { badCount } } } } }`);
+    expect(half.rateImage).toMatchObject({
+      __typename: "PartiallyAppliedError",
+      done: [{ actorName: A, filename: `${A}_0.jpg`, kind: "rate" }],
+      pending: [{ actorName: A, file: promptMetadata, reason: expect.stringContaining(promptMetadata) }],
+      actors: [{ statistics: { badCount: 1 } }],
+    });
+    expect(half.rateImage.message).toContain(promptMetadata);
+    const pendingIntents = () => world.db.select().from(intents).all().filter((intent) => intent.state === "pending").length;
+    expect(pendingIntents()).toBe(1);
+
+    rmSync(promptMetadata, { recursive: true });
+    const next = await graphql(`mutation { rateImage(name: "${A}", filename: "${A}_1.jpg", rating: GOOD) { ${payload} } }`);
+    expect(next.rateImage).toMatchObject({ __typename: "ImageOperationPayload", actor: { statistics: { goodCount: 1, badCount: 1 } } });
+    expect(JSON.parse(readFileSync(promptMetadata, "utf8"))).toMatchObject({ [`${A}_0.jpg`]: { good: false }, [`${A}_1.jpg`]: { good: true } });
+    expect(pendingIntents()).toBe(0);
   });
 
   it("runs prune-local as a job: a dry run lists what would go and what stays", async () => {

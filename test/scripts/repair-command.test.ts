@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
@@ -66,5 +67,27 @@ describe("actor-manifests sync, delete, rate", () => {
     expect(JSON.parse(readFileSync(world.ctx.layout.promptMetadataPath(A), "utf8"))).toEqual({ [file(0)]: { good: true } });
     const manifest = JSON.parse(readFileSync(join(world.dataDir, "actor_manifests", "0001_manifest.json"), "utf8"));
     expect(manifest.training_data.map((entry: { filename: string }) => entry.filename)).toEqual([file(0), file(1), file(2)]);
+  });
+
+  it("a rating whose prompt_metadata.json cannot be written says it is done and names the pending file, exits 1; the next run finishes it", async () => {
+    const promptMetadata = world.ctx.layout.promptMetadataPath(A);
+    const bytes = readFileSync(promptMetadata);
+    // A folder in the file's place stops the write even for root (chmod does not).
+    rmSync(promptMetadata);
+    mkdirSync(promptMetadata);
+    const half = await cli(["rate", "--actor", A, "--bad", file(1)], env());
+    expect(half.code).toBe(1);
+    expect(half.stdout).toContain("rated 1 of 1 images");
+    expect(half.stdout).toContain(`pending: ${A}: ${promptMetadata}: not written`);
+    expect(half.stderr).not.toMatch(/Unexpected|TypeError/);
+
+    rmSync(promptMetadata, { recursive: true });
+    writeFileSync(promptMetadata, bytes);
+    const next = await cli(["rate", "--actor", A, "--good", file(2)], env());
+    expect(next.code, next.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(promptMetadata, "utf8"))).toEqual({ [file(0)]: { good: true }, [file(1)]: { good: false }, [file(2)]: { good: true } });
+    const db = new Database(world.config.dbPath, { readonly: true });
+    expect(db.prepare("select count(*) as n from intents where state = 'pending'").get()).toEqual({ n: 0 });
+    db.close();
   });
 });
