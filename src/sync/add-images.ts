@@ -12,6 +12,7 @@ import { assertImageFilename, ImageExistsError, operationReport, resolveActor, t
 import type { ActorPlan, AddStep } from "./plan.ts";
 import { headObject } from "./s3-client.ts";
 import { createNewFile, makeRealFolder } from "./safe-files.ts";
+import { removeTemporaryFiles } from "./temporary-files.ts";
 import { temporaryPathIn } from "./transfer.ts";
 import { ActorLocks, applyActorPlan } from "./write-through.ts";
 
@@ -101,6 +102,8 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
   const locks = options.locks ?? new ActorLocks(ctx.db);
   try {
     return await locks.run(actor.id, async () => {
+      // A run killed while staging left its files with no intent to recover them by: gone now.
+      if (placeLocally) removeTemporaryFiles(stagingRoot, stagingDir);
       const type = options.generationType ?? "upload";
       const generation = createGeneration(ctx.db, actor.id, type, options.generationMetadata, options.images.length);
       const steps: AddStep[] = [];

@@ -12,6 +12,7 @@ import { renderFormatB } from "./formats/format-b.ts";
 import { renderPromptMetadata } from "./formats/prompt-metadata.ts";
 import { assertRealFolder, makeRealFolder, readRegularFileSync } from "./safe-files.ts";
 import { contentHashOf } from "./source-files.ts";
+import { removeTemporaryFiles } from "./temporary-files.ts";
 
 /** Another tool changed a manifest since this service last read or wrote it (SPEC.md §3). */
 export class ManifestConflictError extends Error {
@@ -97,9 +98,16 @@ export async function exportManifests(ctx: AppContext, options: ExportOptions = 
     .orderBy(asc(actors.name))
     .all();
   const report: ExportReport = { filesWritten: [], actorsExported: 0, actorsSkipped: 0, problems: [], leftAlone: [], backups: [] };
+  // What atomic writes of a killed export left in the folders written to is removed first (once each).
+  const swept = new Set<string>();
+  const sweep = (folder: string) => {
+    if (swept.has(folder)) return;
+    swept.add(folder);
+    removeTemporaryFiles(ctx.layout.root, folder);
+  };
   for (const actor of selected) {
     try {
-      report.filesWritten.push(...exportActor(ctx, actor, options, report));
+      report.filesWritten.push(...exportActor(ctx, actor, options, report, sweep));
       report.actorsExported += 1;
     } catch (error) {
       // One actor's file never stops the others (SPEC.md §3).
@@ -116,7 +124,13 @@ export async function exportManifests(ctx: AppContext, options: ExportOptions = 
  * edited by another tool, and ManifestWriteError naming the file that could not be rendered
  * or written.
  */
-function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions, report: Pick<ExportReport, "leftAlone" | "backups">): string[] {
+function exportActor(
+  ctx: AppContext,
+  actor: ActorRow,
+  options: ExportOptions,
+  report: Pick<ExportReport, "leftAlone" | "backups">,
+  sweep: (folder: string) => void,
+): string[] {
   const { db, layout, config } = ctx;
   const rows = db.select().from(images).where(eq(images.actorId, actor.id)).orderBy(asc(images.index), asc(images.filename)).all();
   const actorGenerations = db.select().from(generations).where(eq(generations.actorId, actor.id)).all();
@@ -150,6 +164,7 @@ function exportActor(ctx: AppContext, actor: ActorRow, options: ExportOptions, r
     targets.push({ path: promptMetadata?.path ?? layout.promptMetadataPath(actor.name), format: "prompt_metadata", render: (previous) => renderPromptMetadata(previous, rows) });
   }
 
+  for (const target of targets) sweep(dirname(target.path));
   // A file with problems is left alone (SPEC.md §3), unless rebuilt: its old bytes are kept first.
   const rebuilt = new Map<string, Buffer>();
   const writable = targets.filter((target) => {

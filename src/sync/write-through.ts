@@ -1,7 +1,7 @@
-import { lstatSync, readdirSync, unlinkSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { recordDeletion, recordTransfer } from "../db/image-writes.ts";
@@ -17,13 +17,13 @@ import type { S3Access } from "./s3-client.ts";
 import { settleLimit } from "./concurrency.ts";
 import { exportManifests } from "./export.ts";
 import { importManifests } from "./import.ts";
-import { isAbandonedTemporaryFile } from "./atomic-write.ts";
+import { removeTemporaryFiles } from "./temporary-files.ts";
 import { s3KeyOf, s3UrlOf } from "./layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error, headObject, isPlainMd5Etag } from "./s3-client.ts";
-import { assertRealFolder, openRegularFile, placeFile, removeRegularFile } from "./safe-files.ts";
+import { openRegularFile, placeFile, removeRegularFile } from "./safe-files.ts";
 import { settleTrashItems, trashLocalFile, trashObject } from "./trash.ts";
-import { ContentChangedError, deleteObject, downloadFile, isAbandonedTransferFile, md5OfHandle, uploadFile, type StoredObject } from "./transfer.ts";
+import { ContentChangedError, deleteObject, downloadFile, md5OfHandle, uploadFile, type StoredObject } from "./transfer.ts";
 
 /** How long work on an actor waits for another process to let go of it before skipping it. */
 export const actorLockWaitMs = 30_000;
@@ -389,7 +389,8 @@ async function recoverActor(ctx: AppContext, s3: S3Access | null, actor: ActorRo
   if (actorIntents.length === 0) return { intents: 0, temporaryFilesRemoved: [] };
   if (!s3 && actorIntents.some((intent) => intent.operation !== "rate")) return null;
   const temporaryFilesRemoved = removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name));
-  await settleTrashItems(ctx, s3, actor.id);
+  // Trash moves need S3 to settle: without it (a rating) they wait for a command with S3.
+  if (s3) await settleTrashItems(ctx, s3, actor.id);
   for (const intent of actorIntents.filter((intent) => intent.operation === "delete" || intent.operation === "rate")) {
     const step = JSON.parse(intent.detail ?? "{}") as Extract<PlanStep, { kind: "delete" | "rate" }>;
     await performStep(ctx, s3, actor.id, actor.name, step);
@@ -443,25 +444,4 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
     generationId: step.generationId,
     source: step.source,
   });
-}
-
-/**
- * Removes what interrupted downloads and atomic writes of gone processes left in `folder`
- * under the data directory `root`; returns the paths. Only regular files in a real folder are
- * ours: a folder reached through a link is not looked into, and a link is never removed.
- */
-export function removeTemporaryFiles(root: string, folder: string): string[] {
-  let entries: string[];
-  try {
-    if (!assertRealFolder(root, folder)) return [];
-    entries = readdirSync(folder);
-  } catch {
-    return [];
-  }
-  const removed = entries
-    .filter((entry) => isAbandonedTransferFile(entry) || isAbandonedTemporaryFile(entry))
-    .map((entry) => join(folder, entry))
-    .filter((path) => lstatSync(path, { throwIfNoEntry: false })?.isFile());
-  for (const path of removed) unlinkSync(path);
-  return removed;
 }

@@ -8,7 +8,7 @@ import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { writeFileAtomic } from "../../src/sync/atomic-write.ts";
 import { exportManifests } from "../../src/sync/export.ts";
 import { importManifests } from "../../src/sync/import.ts";
-import { removeTemporaryFiles } from "../../src/sync/write-through.ts";
+import { removeTemporaryFiles } from "../../src/sync/temporary-files.ts";
 import { entryA, writeFormatA, writeJson } from "../helpers/manifests.ts";
 import { makeStoreWorld, type StoreWorld } from "../helpers/store-world.ts";
 
@@ -173,6 +173,19 @@ describe("atomic replacement", () => {
 
     expect(removeTemporaryFiles(world.root, folder)).toEqual([join(folder, left[0]!)]);
     expect(readdirSync(folder).sort()).toEqual([inProgress, "0042_manifest.json"]);
+  });
+
+  it("an export removes what atomic writes of a killed process left beside the files it writes, and keeps a running one's", async () => {
+    const { a, pm } = writeActorWithEveryFormat();
+    await importManifests(world.ctx);
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    const abandoned = [join(world.dataDir, "actor_manifests", `.0042_manifest.json.${gone}.0123abcd.tmp`), join(join(pm, ".."), `.prompt_metadata.json.${gone}.89abcdef.tmp`)];
+    const running = join(join(pm, ".."), `.manifest.json.${process.pid}.0123abcd.tmp`);
+    for (const path of [...abandoned, running]) writeFileSync(path, "half");
+
+    await exportManifests(world.ctx, { force: true });
+    expect(readdirSync(join(a, "..")).filter((entry) => entry.endsWith(".tmp"))).toEqual([]);
+    expect(readdirSync(join(pm, "..")).filter((entry) => entry.endsWith(".tmp"))).toEqual([`.manifest.json.${process.pid}.0123abcd.tmp`]);
   });
 
   it("replaces content whole and leaves no temporary file behind", () => {

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -178,6 +179,9 @@ describe("add", () => {
     expect(await head(file(5))).toBeNull();
     expect(rows().has(file(5))).toBe(false);
 
+    // What an add killed while staging left (no intent names it): removed by the next add to the actor.
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    writeFileSync(join(world.ctx.layout.trainingDir(name), `.am-download.${gone}.0123456789abcdef.tmp`), "half");
     const report = await addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(5), path: source, prompt }] });
     expect(report.failedSteps).toBe(0);
     expect(report.generation).toEqual({ key: 1, type: "upload", imageCount: 1 });
