@@ -76,8 +76,8 @@ describe("actor-manifests sync, delete, rate", () => {
     rmSync(promptMetadata);
     mkdirSync(promptMetadata);
     const half = await cli(["rate", "--actor", A, "--bad", file(1)], env());
-    expect(half.code).toBe(1);
-    expect(half.stdout).toContain("rated 1 of 1 images");
+    expect(half.code, half.stderr).toBe(4); // partly done
+    expect(half.stdout).toMatch(/rated 1 of 1 image/);
     expect(half.stdout).toContain(`pending: ${A}: ${promptMetadata}: not written`);
     expect(half.stderr).not.toMatch(/Unexpected|TypeError/);
 
