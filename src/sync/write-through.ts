@@ -388,6 +388,12 @@ async function recoverActor(ctx: AppContext, s3: S3Access | null, actor: ActorRo
   const actorIntents = orphanedIntents(ctx.db).filter((intent) => intent.actorId === actor.id);
   if (actorIntents.length === 0) return { intents: 0, temporaryFilesRemoved: [] };
   if (!s3 && actorIntents.some((intent) => intent.operation !== "rate")) return null;
+  // Adds first: a staged file their upload finished becomes the image before the sweep removes temporary files.
+  if (s3) {
+    for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
+      await recoverAddedImage(ctx, s3, actor.id, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
+    }
+  }
   const temporaryFilesRemoved = removeTemporaryFiles(ctx.layout.root, ctx.layout.trainingDir(actor.name));
   // Trash moves need S3 to settle: without it (a rating) they wait for a command with S3.
   if (s3) await settleTrashItems(ctx, s3, actor.id);
@@ -396,9 +402,6 @@ async function recoverActor(ctx: AppContext, s3: S3Access | null, actor: ActorRo
     await performStep(ctx, s3, actor.id, actor.name, step);
   }
   if (s3) {
-    for (const intent of actorIntents.filter((intent) => intent.operation === "add")) {
-      await recoverAddedImage(ctx, s3, actor.id, actor.name, JSON.parse(intent.detail ?? "{}") as AddStep);
-    }
     const audit = await auditActor(ctx, s3, actor.id, { listS3: true, locks: null });
     if (!audit.ok) {
       ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${audit.error}`);
@@ -424,7 +427,12 @@ async function recoverAddedImage(ctx: AppContext, s3: S3Access, actorId: number,
   const key = s3KeyOf(s3.s3Config, name, step.filename);
   const path = ctx.layout.imagePath(name, step.filename);
   const head = await headObject(s3.client, s3.s3Config.bucket, key);
-  const local = step.placeLocally && lstatSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  let local = step.placeLocally && lstatSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  // Killed between the verified upload and putting the file in place: the staged file (fsynced) is put there now.
+  if (step.placeLocally && !local && head?.metadataMd5 === step.md5 && lstatSync(step.stagedPath, { throwIfNoEntry: false })?.isFile()) {
+    await placeFile(ctx.layout.root, step.stagedPath, path, false);
+    local = true;
+  }
   if (!head && !local) return;
   recordAddedImage(ctx.db, actorId, {
     filename: step.filename,

@@ -266,11 +266,11 @@ const scenarios: Record<CrashCommand, Scenario> = {
   },
 };
 
-/** The arguments for `names` that SQLite lists (`listed`) or does not; `audit` of the actor when there are none. */
+/** The arguments for `names` that SQLite lists (`listed`) or does not; `scan` of the actor (a command with S3, which recovers) when there are none. */
 function withRows(run: Run, actor: string, names: string[], args: (names: string[]) => string[], listed: boolean): string[] {
   const rows = new Set(rowsOf(run).map((row) => row.key));
   const left = names.filter((filename) => rows.has(key(actor, filename)) === listed);
-  return left.length > 0 ? args(left) : ["audit", "--actor", actor];
+  return left.length > 0 ? args(left) : ["scan", "--actor", actor];
 }
 
 /** Starts the CLI and sends SIGKILL after `delayMs`; true when it was still running then. */
@@ -340,7 +340,8 @@ async function leftovers(run: Run): Promise<string[]> {
     }
   }
   const audit = await cli(["audit", "--all"], cliEnv(world));
-  if (audit.code !== 0) problems.push(`audit --all exits ${audit.code}: ${audit.stdout.trim().split("\n").slice(-2).join(" | ")}`);
+  // 3 only says that images are not synced (s3-only after a prune): each scenario checks the statuses it expects.
+  if (audit.code !== 0 && audit.code !== 3) problems.push(`audit --all exits ${audit.code}: ${audit.stdout.trim().split("\n").slice(-2).join(" | ")}`);
   return problems;
 }
 
