@@ -1,30 +1,21 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, runBrowserTests } from "../helpers/chromium.ts";
+import { runBrowserTests } from "../helpers/chromium.ts";
+import { type DemoPage, openDemoPage } from "./demo-page.ts";
 
-const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
 const actorName = "0004_south_asian_45_male";
 /** Where screenshots go when asked (PAGE_SCREENSHOTS=folder): the list and an actor. */
 const screenshots = process.env.PAGE_SCREENSHOTS;
 
-/**
- * The Training Data page in headless Chromium against the real compiled server on a fresh
- * demo data set (real JPEG and PNG files, the embedded S3), with every request that would
- * leave the service aborted, as on a machine without internet.
- */
+/** The Training Data page in headless Chromium against the real compiled server on the demo (demo-page.ts). */
 describe.runIf(runBrowserTests)("the Training Data page in headless Chromium", () => {
+  let demo: DemoPage;
   let dataDir: string;
-  let child: ChildProcess;
-  let browser: Browser;
   let page: Page;
   let base: string;
-  const elsewhere: string[] = [];
-  const consoleErrors: string[] = [];
 
   const goodOf = (filename: string) => {
     const db = new Database(join(dataDir, "actor-manifests.db"), { readonly: true });
@@ -42,34 +33,11 @@ describe.runIf(runBrowserTests)("the Training Data page in headless Chromium", (
   const filenamesRated = (rating: string) => page.$$eval(`.tile[data-rating="${rating}"]`, (tiles) => tiles.map((t) => (t as HTMLElement).dataset.filename!));
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "am-page-"));
-    child = spawn(process.execPath, [bin, "serve", "--port", "0"], { env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, HOME: dataDir }, stdio: ["ignore", "ignore", "pipe"] });
-    let log = "";
-    const port = await new Promise<number>((resolvePort, reject) => {
-      child.stderr!.on("data", (chunk) => {
-        log += chunk;
-        const match = /on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
-        if (match) resolvePort(Number(match[1]));
-      });
-      child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${log}`)));
-    });
-    base = `http://127.0.0.1:${port}`;
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-    await page.route("**/*", (route) => {
-      if (route.request().url().startsWith(base)) return route.continue();
-      elsewhere.push(route.request().url());
-      return route.abort();
-    });
-    page.on("pageerror", (error) => consoleErrors.push(error.message));
-    page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+    demo = await openDemoPage();
+    ({ dataDir, page, base } = demo);
   }, 180_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    child?.kill("SIGTERM");
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => demo?.close());
 
   it("loads from the service alone, lists the actors with counts, and finds one by search", async () => {
     const started = Date.now();
@@ -153,7 +121,7 @@ describe.runIf(runBrowserTests)("the Training Data page in headless Chromium", (
   }, 60_000);
 
   it("asked nothing of another machine and logged no error", () => {
-    expect(elsewhere).toEqual([]);
-    expect(consoleErrors).toEqual([]);
+    expect(demo.elsewhere).toEqual([]);
+    expect(demo.consoleErrors).toEqual([]);
   });
 });

@@ -170,6 +170,7 @@ export function ActorView({ name }) {
         <button onClick=${() => run(() => startScan(name))} title="List the folder and S3 prefix (stat only)">Scan</button>
         <button onClick=${() => run(() => startAudit(name))} title="Verify content: local MD5s against S3">Audit</button>
         <button class="primary" onClick=${() => setDialog("sync")}>Sync…</button>
+        <a class="button" href=${`#/trash/${encodeURIComponent(name)}`} title="What repairs and deletions of this actor kept">Trash</a>
       </div>
     </section>
     <${StatusBar} statistics=${s} />

@@ -1,5 +1,5 @@
 // The Training Data page: routes by the URL's hash (#/ the actors, #/actor/{name} one
-// actor), asks once for the API token when the service is bound off loopback, and keeps
+// actor, #/trash and #/trash/{name} the trash), asks once for the API token when the service is bound off loopback, and keeps
 // the jobs tray and messages on every view.
 import { html, render } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
@@ -7,11 +7,20 @@ import { needsToken, setApiToken, settings } from "./api.js";
 import { ActorView } from "./actor-view.js";
 import { ActorsView } from "./actors-view.js";
 import { JobsTray } from "./jobs.js";
+import { TrashView } from "./trash-view.js";
 import { Toasts } from "./ui.js";
 
 function routeOf(hash) {
+  const trash = /^#\/trash(?:\/(.+))?$/.exec(hash);
+  if (trash) return { trash: true, actor: trash[1] ? decodeURIComponent(trash[1]) : null };
   const match = /^#\/actor\/(.+)$/.exec(hash);
   return match ? { actor: decodeURIComponent(match[1]) } : { actor: null };
+}
+
+function viewOf(route, open) {
+  if (route.trash) return html`<${TrashView} key=${`trash/${route.actor}`} actorName=${route.actor} />`;
+  if (route.actor) return html`<${ActorView} key=${route.actor} name=${route.actor} />`;
+  return html`<${ActorsView} open=${open} />`;
 }
 
 function TokenForm() {
@@ -45,7 +54,8 @@ function App() {
     };
   }, []);
   useEffect(() => {
-    document.title = route.actor ? `${route.actor} · Training Data` : "Training Data · actor-manifests";
+    const place = route.trash ? ["Trash", route.actor].filter(Boolean).join(" of ") : route.actor;
+    document.title = place ? `${place} · Training Data` : "Training Data · actor-manifests";
   }, [route]);
   const open = (name) => {
     location.hash = `#/actor/${encodeURIComponent(name)}`;
@@ -55,9 +65,10 @@ function App() {
       <a href="#/" class="brand"><span class="logo">◧</span> Training Data</a>
       <span class="muted small">${settings.storageMode === "s3-only" ? "S3 only" : "local disk + S3"}</span>
       <span class="spacer"></span>
+      <a href="#/trash" class="small" aria-current=${route.trash ? "page" : undefined}>Trash</a>
       <a href="/graphql" class="muted small" target="_blank" rel="noopener">GraphiQL ↗</a>
     </header>
-    ${asking ? html`<${TokenForm} />` : route.actor ? html`<${ActorView} key=${route.actor} name=${route.actor} />` : html`<${ActorsView} open=${open} />`}
+    ${asking ? html`<${TokenForm} />` : viewOf(route, open)}
     <${JobsTray} />
     <${Toasts} />
   `;

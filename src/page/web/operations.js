@@ -42,7 +42,8 @@ async function jobPlan(job) {
   };
 }
 
-function payloadOrThrow(result) {
+/** A mutation's payload, or its typed error thrown with the service's message. */
+export function payloadOrThrow(result) {
   if (result.message !== undefined) throw new Error(result.message);
   return result;
 }
