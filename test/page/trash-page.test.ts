@@ -24,6 +24,7 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
   let page: Page;
   let victim: string;
   let original: Buffer;
+  let imageCount: number;
 
   const imagePath = (filename: string) => join(demo.dataDir, "actors", actorName, "training_data", filename);
   const md5 = (bytes: Buffer) => createHash("md5").update(bytes).digest("hex");
@@ -50,6 +51,7 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
     await page.goto(`${demo.base}/#/actor/${actorName}`);
     await page.waitForSelector(".tile");
     victim = await page.$eval(".tile >> nth=0", (t) => (t as HTMLElement).dataset.filename!);
+    imageCount = await page.locator(".tile").count();
     original = readFileSync(imagePath(victim));
     await deleteFromDisk(victim);
 
@@ -82,7 +84,7 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
     await page.waitForSelector(".trash-row");
   }, 60_000);
 
-  it("restores it by a click: the file is back on disk, out of the trash, and in the actor's grid", async () => {
+  it("restores it by a click: the file is back on disk, out of the trash, and in the actor's grid and counts", async () => {
     const [item] = await trashItems();
     await row(item!.id).locator("button.restore").click();
     await row(item!.id).waitFor({ state: "detached" });
@@ -90,6 +92,7 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
     expect(await trashItems()).toEqual([]);
     await page.click(".trash-view .back");
     await page.waitForSelector(`.tile[data-filename="${victim}"]`);
+    expect(await page.textContent(".actor-head")).toContain(`${imageCount} images`);
   }, 60_000);
 
   it("says what occupies the place of a refused restore, and restores moving it to the trash once confirmed", async () => {
@@ -111,7 +114,7 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
     expect(md5(readFileSync(imagePath(victim)))).toBe(md5(original));
     const [occupant] = await trashItems();
     expect(occupant).toMatchObject({ filename: victim, origin: "RESTORE", md5: md5(newcomer) });
-    expect(await row(occupant!.id).locator(".origin").textContent()).toBe("Replaced by a restore");
+    expect(await row(occupant!.id).locator(".origin").textContent()).toBe("Moved out by a restore");
   }, 60_000);
 
   it("empties a selection only after showing its dry-run plan and a confirmation, and the file is gone", async () => {

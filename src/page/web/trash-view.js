@@ -41,7 +41,7 @@ const emptyMutation = `mutation EmptyTrash($ids: [Int!], $olderThan: DateTime, $
 const origins = {
   REPAIR: { label: "Repair loser", title: "A repair replaced it with the other side's content" },
   DELETE: { label: "Deleted", title: "A deletion removed it" },
-  RESTORE: { label: "Replaced by a restore", title: "A restore put a trashed item back in its place" },
+  RESTORE: { label: "Moved out by a restore", title: "A restore put a trashed item back in its place" },
 };
 const sides = { LOCAL: "Local", S3: "S3" };
 
@@ -210,10 +210,9 @@ function OccupiedDialog({ occupied, count, restore, onClose }) {
       setRunning(false);
     }
   };
-  return html`<${Dialog} title="Something is already there" onClose=${onClose}>
+  return html`<${Dialog} title="Something is already there" onClose=${onClose} wide>
     <div class="occupied" role="alert">
-      <p>${occupied.message}</p>
-      <p>Nothing was restored. These places hold something now:</p>
+      <p>Nothing was restored: ${occupied.locations.length > 1 ? "these places hold" : "this place holds"} something now.</p>
       <ul>${occupied.locations.map((location) => html`<li class="mono">${location}</li>`)}</ul>
       <p class="muted">Restoring anyway moves what is there now to the trash (it can be restored in its turn).</p>
       ${error ? html`<p class="error">${error}</p>` : null}
@@ -243,7 +242,7 @@ function EmptyDialog({ items, onClose, onDone }) {
     const summary = `${payload.emptied.length} item(s), ${formatBytes(payload.bytes)}, deleted for good`;
     const steps = payload.emptied.map((item) => ({
       filename: `${item.actorName}/${item.filename}`,
-      kind: `delete ${sides[item.side].toLowerCase()} copy for good`,
+      kind: `delete ${sides[item.side].toLowerCase()}`,
       bytes: item.bytes,
       reason: `${origins[item.origin].label} ${formatTime(item.trashedAt)}${item.md5 ? ` · MD5 ${item.md5}` : ""}`,
     }));
