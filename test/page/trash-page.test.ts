@@ -137,10 +137,9 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
     expect(await trashItems()).toEqual([]);
   }, 60_000);
 
-  it("empties everything older than a chosen age after its plan", async () => {
+  it("shows what a deletion elsewhere trashed without a reload, and empties everything older than a chosen age after its plan", async () => {
     await deleteFromDisk(victim);
     const [item] = await trashItems();
-    await page.reload();
     await row(item!.id).waitFor();
     await page.click(".trash-view >> text=Empty trash…");
     await page.waitForSelector(".dialog .plan-empty");

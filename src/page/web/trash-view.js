@@ -6,6 +6,7 @@
 import { html } from "htm/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { graphql } from "./api.js";
+import { useActorChanges } from "./live.js";
 import { payloadOrThrow } from "./operations.js";
 import { PlanDialog } from "./plan-dialog.js";
 import { Dialog, formatBytes, formatTime, toast } from "./ui.js";
@@ -66,6 +67,8 @@ export function TrashView({ actorName }) {
   const variables = variablesOf(criteria);
   // After a restore or an empty: the same criteria, asked again.
   const reload = () => setCriteria((current) => ({ ...current }));
+  // A repair or deletion anywhere (another tab, a job, a CLI run) may have trashed something.
+  useActorChanges(null, reload);
 
   useEffect(() => {
     let current = true;
