@@ -54,6 +54,9 @@ export interface SyncReport {
  * first upload left the S3 server idle for over a second). One actor's failure never stops
  * the others.
  */
+/** How often streamed bytes are reported at most (SPEC.md §9: progress at least every 250 ms). */
+const liveProgressMs = 200;
+
 export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOptions = {}): Promise<SyncReport> {
   const started = performance.now();
   const locks = options.locks ?? new ActorLocks(ctx.db);
@@ -73,13 +76,24 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
     options.onProgress?.({ phase, actorsDone, actorsTotal, bytesDone, bytesTotal, step });
   };
 
+  // Bytes count as they stream, so a large file's transfer moves the figure (at most every
+  // `liveProgressMs`); a finished step then counts its planned bytes, a failed one none.
+  let lastLive = 0;
   const apply = async (plan: ActorPlan) => {
+    const streamed = new Map<string, number>();
     try {
       const result = await locks.run(plan.actorId, () =>
         applyActorPlan(ctx, s3, plan, {
           concurrency: options.transferConcurrency ?? 8,
+          onBytes: (step, bytes) => {
+            streamed.set(step.filename, (streamed.get(step.filename) ?? 0) + bytes);
+            bytesDone += bytes;
+            if (performance.now() - lastLive < liveProgressMs) return;
+            lastLive = performance.now();
+            progress("transfer");
+          },
           onStep: (step) => {
-            bytesDone += step.bytes;
+            bytesDone += (step.ok ? step.bytes : 0) - (streamed.get(step.filename) ?? 0);
             progress("transfer", { ...step, actor: plan.name });
           },
         }),

@@ -40,7 +40,14 @@ export class ContentChangedError extends Error {
  * metadata MD5). `expectedMd5`, when given, must still be the file's content. The file is a
  * regular file under `root`, read through one descriptor opened without following a link.
  */
-export async function uploadFile(s3: S3Access, key: string, root: string, path: string, expectedMd5?: string): Promise<StoredObject> {
+export async function uploadFile(
+  s3: S3Access,
+  key: string,
+  root: string,
+  path: string,
+  expectedMd5?: string,
+  onBytes?: (bytes: number) => void,
+): Promise<StoredObject> {
   const { handle, stat } = await openRegularFile(root, path);
   const size = stat.size;
   const body = size <= multipartThreshold ? null : Readable.from(chunksOf(handle));
@@ -50,6 +57,7 @@ export async function uploadFile(s3: S3Access, key: string, root: string, path: 
       const md5 = createHash("md5").update(bytes).digest("hex");
       if (expectedMd5 && md5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${md5}, audited as ${expectedMd5}`);
       const put = await putObjectWithMd5(s3.client, s3.s3Config.bucket, key, bytes, { md5 });
+      onBytes?.(bytes.length);
       return { md5, size: bytes.length, etag: put.etag, lastModified: new Date().toISOString() };
     }
     const md5 = expectedMd5 ?? (await md5OfHandle(handle));
@@ -58,6 +66,13 @@ export async function uploadFile(s3: S3Access, key: string, root: string, path: 
       partSize: multipartPartSize,
       queueSize: 4,
       params: { Bucket: s3.s3Config.bucket, Key: key, Body: body, ContentType: contentTypeOf(key), Metadata: { md5 } },
+    });
+    // lib-storage says how far the parts have gone (`loaded`, cumulative) as each one is sent.
+    let reported = 0;
+    upload.on("httpUploadProgress", ({ loaded }) => {
+      if (loaded === undefined || loaded <= reported) return;
+      onBytes?.(loaded - reported);
+      reported = loaded;
     });
     await upload.done();
     const head = await headObject(s3.client, s3.s3Config.bucket, key);
@@ -92,7 +107,7 @@ export async function downloadFile(
   key: string,
   root: string,
   path: string,
-  options: { expectedMd5?: string | null; beforePlace?: () => Promise<unknown> },
+  options: { expectedMd5?: string | null; beforePlace?: () => Promise<unknown>; onBytes?: (bytes: number) => void },
 ): Promise<DownloadedFile> {
   // Created first: the folder check and the new file come before anything is fetched. The
   // folder of an actor known only by its S3 prefix is made here (one folder at a time, no link followed).
@@ -110,6 +125,7 @@ export async function downloadFile(
       hash.update(chunk);
       size += chunk.length;
       for (let written = 0; written < chunk.length; ) written += (await file.write(chunk, written)).bytesWritten;
+      options.onBytes?.(chunk.length);
     }
     const md5 = hash.digest("hex");
     if (answer.ContentLength !== undefined && size !== answer.ContentLength) {

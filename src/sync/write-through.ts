@@ -113,6 +113,8 @@ export interface ApplyOptions {
   /** Transfers of this actor in flight at once. */
   concurrency?: number;
   onStep?: (outcome: StepOutcome) => void;
+  /** Bytes a transfer step has moved since it last said, as they stream (for live progress). */
+  onBytes?: (step: PlanStep, bytes: number) => void;
 }
 
 /**
@@ -129,7 +131,7 @@ export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan:
     if (ctx.stopping?.aborted) return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
     const intentId = recordIntent(ctx.db, plan.actorId, step.filename, step.kind, step);
     try {
-      await performStep(ctx, s3, plan.actorId, name, step);
+      await performStep(ctx, s3, plan.actorId, name, step, options.onBytes && ((bytes) => options.onBytes!(step, bytes)));
       const outcome = { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: true };
       options.onStep?.(outcome);
       return outcome;
@@ -160,7 +162,14 @@ function needS3(s3: S3Access | null, step: PlanStep): S3Access {
   return s3;
 }
 
-async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: number, name: string, step: PlanStep): Promise<void> {
+async function performStep(
+  ctx: AppContext,
+  s3Access: S3Access | null,
+  actorId: number,
+  name: string,
+  step: PlanStep,
+  onBytes?: (bytes: number) => void,
+): Promise<void> {
   const { layout, config, db } = ctx;
   const key = s3KeyOf(s3Access?.s3Config ?? config.s3, name, step.filename);
   const path = layout.imagePath(name, step.filename);
@@ -197,7 +206,7 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
       if (!stored) {
         // The object loses this repair: kept under the trash prefix (or as a version) before it is replaced.
         if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
-        stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined);
+        stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined, onBytes);
       }
       const local = await lstat(path);
       recordTransfer(db, actorId, step.filename, {
@@ -215,6 +224,7 @@ async function performStep(ctx: AppContext, s3Access: S3Access | null, actorId: 
     case "download": {
       const downloaded = await downloadFile(s3, key, layout.root, path, {
         expectedMd5: step.expectedMd5,
+        onBytes,
         // The local file loses this repair: moved to the trash once the winner is ready to take its place.
         beforePlace: step.overwrite ? () => trashLocalFile(ctx, { id: actorId, name }, step.filename, "repair") : undefined,
       });

@@ -32,6 +32,29 @@ function manifest() {
 }
 
 describe("sync", () => {
+  it("reports bytes as a large file streams, each way, before the file is done", async () => {
+    // 40 MB: five parts of an upload; a download streams in chunks.
+    const large = (seed: string) => Buffer.alloc(40 * 1024 * 1024, seed);
+    await makeActor(world, { name, images: [{ local: true, content: large("a") }, { s3: true, content: large("b") }] });
+    const events: { bytesDone: number; bytesTotal: number; finished: number }[] = [];
+    let finished = 0;
+    const report = await syncActors(world.ctx, world.s3, {
+      transferConcurrency: 1,
+      onProgress: (progress) => {
+        if (progress.phase !== "transfer") return;
+        if (progress.step) finished++;
+        else events.push({ bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, finished });
+      },
+    });
+    expect(report.failedSteps).toBe(0);
+    const total = 2 * 40 * 1024 * 1024;
+    // Figures while the upload, then the download, were under way: between what was done and all of it.
+    const during = (done: number) => events.filter((event) => event.finished === done && event.bytesDone > done * total / 2 && event.bytesDone < (done + 1) * total / 2);
+    expect(during(0).length, JSON.stringify(events)).toBeGreaterThan(0);
+    expect(during(1).length, JSON.stringify(events)).toBeGreaterThan(0);
+    expect(events.every((event) => event.bytesTotal === total && event.bytesDone <= total)).toBe(true);
+  }, 60_000);
+
   it("uploads local-only and downloads S3-only images, verified, and writes it all through", async () => {
     await makeActor(world, {
       name,
