@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../context.ts";
 import { recordDeletion, recordTransfer } from "../db/image-writes.ts";
-import { recordAddedImage, recordLocalPruned, recordRating } from "../db/operation-writes.ts";
+import { recordAddedImage, recordLocalPruned, recordRating, recordRatings } from "../db/operation-writes.ts";
 import { tryLockActor, unlockActor } from "../db/actor-locks.ts";
 import { failIntent, orphanedIntents, recordIntent, settleIntents, settleOwnActorIntents } from "../db/intents.ts";
 import { leaseOf } from "../db/process-lease.ts";
@@ -126,7 +126,10 @@ export interface ApplyOptions {
  */
 export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan: ActorPlan, options: ApplyOptions = {}): Promise<ActorApplyResult> {
   const name = plan.name;
+  const rated = applyRatings(ctx, plan, options);
   const outcomes = await settleLimit(plan.steps, options.concurrency ?? 8, async (step): Promise<StepOutcome> => {
+    const rating = rated.get(step);
+    if (rating) return rating;
     // The safe point of a shutdown: a step not begun is left for the next run, whole.
     if (ctx.stopping?.aborted) return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
     const intentId = recordIntent(ctx.db, plan.actorId, step.filename, step.kind, step);
@@ -154,6 +157,24 @@ export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan:
   // steps (idempotent), audits and exports before settling them.
   if (written.pendingFiles.length === 0) settleOwnActorIntents(ctx.db, plan.actorId);
   return { actorId: plan.actorId, name, steps, ...written };
+}
+
+/**
+ * The plan's ratings, applied together before its other steps: they touch only SQLite until
+ * the manifests are written, so one transaction records their intents and rows (recovery
+ * redoes them like any step) and refreshes the statistics once.
+ */
+function applyRatings(ctx: AppContext, plan: ActorPlan, options: ApplyOptions): Map<PlanStep, StepOutcome> {
+  const ratings = plan.steps.filter((step) => step.kind === "rate");
+  const outcomes = new Map<PlanStep, StepOutcome>();
+  if (ratings.length === 0 || ctx.stopping?.aborted) return outcomes;
+  recordRatings(ctx.db, plan.actorId, ratings.map((step) => ({ filename: step.filename, good: step.good, detail: step })));
+  for (const step of ratings) {
+    const outcome = { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: true };
+    options.onStep?.(outcome);
+    outcomes.set(step, outcome);
+  }
+  return outcomes;
 }
 
 /** S3 for a step that touches it; steps without S3 (rate, forget) run without a connection. */
