@@ -15,3 +15,18 @@ export function launchChromium(): Promise<Browser> {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
 }
+
+/** A page that can reach only the service at `base` (as on a machine without internet), with what it tried elsewhere and the errors it logged. */
+export async function confinedPage(browser: Browser, base: string, viewport = { width: 1440, height: 1000 }) {
+  const page = await browser.newPage({ viewport });
+  const elsewhere: string[] = [];
+  const consoleErrors: string[] = [];
+  await page.route("**/*", (route) => {
+    if (route.request().url().startsWith(base)) return route.continue();
+    elsewhere.push(route.request().url());
+    return route.abort();
+  });
+  page.on("pageerror", (error) => consoleErrors.push(error.message));
+  page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+  return { page, elsewhere, consoleErrors };
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { launchChromium } from "../helpers/chromium.ts";
+import { confinedPage, launchChromium } from "../helpers/chromium.ts";
 
 const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
 
@@ -39,16 +39,7 @@ export async function openDemoPage(): Promise<DemoPage> {
   });
   const base = `http://127.0.0.1:${port}`;
   const browser: Browser = await launchChromium();
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  const elsewhere: string[] = [];
-  const consoleErrors: string[] = [];
-  await page.route("**/*", (route) => {
-    if (route.request().url().startsWith(base)) return route.continue();
-    elsewhere.push(route.request().url());
-    return route.abort();
-  });
-  page.on("pageerror", (error) => consoleErrors.push(error.message));
-  page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+  const { page, elsewhere, consoleErrors } = await confinedPage(browser, base);
   const graphql = async <T>(query: string, variables: Record<string, unknown> = {}) => {
     const response = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
     const body = (await response.json()) as { data?: T; errors?: unknown };

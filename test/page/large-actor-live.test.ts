@@ -7,7 +7,7 @@ import { startServer } from "../../src/server.ts";
 import { makeJpeg } from "../../src/sync/image-bytes.ts";
 import { JobRunner } from "../../src/sync/jobs.ts";
 import { type FixtureActor, makeActor } from "../helpers/actors.ts";
-import { launchChromium, runBrowserTests } from "../helpers/chromium.ts";
+import { confinedPage, launchChromium, runBrowserTests } from "../helpers/chromium.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 const large = "0001_european_30_male";
@@ -28,8 +28,8 @@ describe.runIf(runBrowserTests)("the Training Data page with 1,000 images and ch
   let base: string;
   let largeActor: FixtureActor;
   let smallActor: FixtureActor;
-  const elsewhere: string[] = [];
-  const consoleErrors: string[] = [];
+  let elsewhere: string[];
+  let consoleErrors: string[];
 
   /** A GraphQL request of another client (a script, another tab): not the page's. */
   const graphql = async (query: string) => {
@@ -54,14 +54,7 @@ describe.runIf(runBrowserTests)("the Training Data page with 1,000 images and ch
     server = await startServer(world.ctx);
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-    await page.route("**/*", (route) => {
-      if (route.request().url().startsWith(base)) return route.continue();
-      elsewhere.push(route.request().url());
-      return route.abort();
-    });
-    page.on("pageerror", (error) => consoleErrors.push(error.message));
-    page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+    ({ page, elsewhere, consoleErrors } = await confinedPage(browser, base));
   }, 120_000);
 
   afterAll(async () => {
