@@ -5,57 +5,7 @@ import { sqliteTable, text, integer, real, index, uniqueIndex, primaryKey } from
 export const syncStatuses = ["synced", "local_only", "s3_only", "out_of_sync", "missing"] as const;
 export type SyncStatus = (typeof syncStatuses)[number];
 
-export const actors = sqliteTable(
-  "actors",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    /** Four-digit id with leading zeros, or null when the name does not start with one. */
-    characterId: text("character_id"),
-    name: text("name").notNull(),
-    descriptor: text("descriptor"),
-    age: integer("age"),
-    gender: text("gender"),
-    manifestUpdatedAt: text("manifest_updated_at"),
-    lastCheckedAt: text("last_checked_at"),
-    /** When the actor's S3 prefix was last listed (scan, sync, `audit --list`): the age of the S3 side an audit compares with. */
-    s3ListedAt: text("s3_listed_at"),
-    /** Bumped by every change of the actor or its images; exports compare it. */
-    revision: integer("revision").notNull().default(0),
-    /** Revision last written to the manifests (export skips actors already written). */
-    exportedRevision: integer("exported_revision").notNull().default(0),
-    // Statistics, recomputed in the transaction that changes the images (read far more than written).
-    totalCount: integer("total_count").notNull().default(0),
-    syncedCount: integer("synced_count").notNull().default(0),
-    localOnlyCount: integer("local_only_count").notNull().default(0),
-    s3OnlyCount: integer("s3_only_count").notNull().default(0),
-    outOfSyncCount: integer("out_of_sync_count").notNull().default(0),
-    missingCount: integer("missing_count").notNull().default(0),
-    uncheckedCount: integer("unchecked_count").notNull().default(0),
-    goodCount: integer("good_count").notNull().default(0),
-    badCount: integer("bad_count").notNull().default(0),
-    unratedCount: integer("unrated_count").notNull().default(0),
-    totalSizeBytes: integer("total_size_bytes").notNull().default(0),
-    // Bytes by status, so "how many GB are only local" across all actors reads actors only.
-    syncedBytes: integer("synced_bytes").notNull().default(0),
-    localOnlyBytes: integer("local_only_bytes").notNull().default(0),
-    s3OnlyBytes: integer("s3_only_bytes").notNull().default(0),
-    outOfSyncBytes: integer("out_of_sync_bytes").notNull().default(0),
-    missingBytes: integer("missing_bytes").notNull().default(0),
-    uncheckedBytes: integer("unchecked_bytes").notNull().default(0),
-    // Bytes by rating, so every grouping of `stats` has bytes by rating without reading images.
-    goodBytes: integer("good_bytes").notNull().default(0),
-    badBytes: integer("bad_bytes").notNull().default(0),
-    unratedBytes: integer("unrated_bytes").notNull().default(0),
-  },
-  (t) => [
-    uniqueIndex("actors_name_unique").on(t.name),
-    index("actors_character_id").on(t.characterId),
-    // With the name: "actors below N good images", fewest first then by name, reads the index in order.
-    index("actors_good_count").on(t.goodCount, t.name),
-  ],
-);
-
-/** The statistics columns of `actors`, summed over a group of actors (see `statsTotals`). */
+/** The statistics columns of `actors`, and of `statsTotals`, which sums them over a group of actors. */
 const figureColumns = () => ({
   totalCount: integer("total_count").notNull().default(0),
   syncedCount: integer("synced_count").notNull().default(0),
@@ -78,6 +28,37 @@ const figureColumns = () => ({
   badBytes: integer("bad_bytes").notNull().default(0),
   unratedBytes: integer("unrated_bytes").notNull().default(0),
 });
+
+export const actors = sqliteTable(
+  "actors",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** Four-digit id with leading zeros, or null when the name does not start with one. */
+    characterId: text("character_id"),
+    name: text("name").notNull(),
+    descriptor: text("descriptor"),
+    age: integer("age"),
+    gender: text("gender"),
+    manifestUpdatedAt: text("manifest_updated_at"),
+    lastCheckedAt: text("last_checked_at"),
+    /** When the actor's S3 prefix was last listed (scan, sync, `audit --list`): the age of the S3 side an audit compares with. */
+    s3ListedAt: text("s3_listed_at"),
+    /** Bumped by every change of the actor or its images; exports compare it. */
+    revision: integer("revision").notNull().default(0),
+    /** Revision last written to the manifests (export skips actors already written). */
+    exportedRevision: integer("exported_revision").notNull().default(0),
+    // Statistics, recomputed in the transaction that changes the images (read far more than
+    // written): counts and bytes by status and by rating, so every grouping of `stats` reads actors only.
+    ...figureColumns(),
+  },
+  (t) => [
+    uniqueIndex("actors_name_unique").on(t.name),
+    index("actors_character_id").on(t.characterId),
+    // With the name: "actors below N good images", fewest first then by name, reads the index in order.
+    index("actors_good_count").on(t.goodCount, t.name),
+  ],
+);
+
 
 /**
  * The actors' statistics summed overall (`grouping` 'all') and per descriptor, gender and
