@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "./sync/atomic-write.ts";
-import { readRegularFileSync } from "./sync/safe-files.ts";
+import { writeFileAtomic } from "./sync/files/atomic-write.ts";
+import { readRegularFileSync } from "./sync/files/safe-files.ts";
 
 /**
  * The data directory's own settings (SPEC.md §9): what belongs to the data rather than to

@@ -1,9 +1,9 @@
 import type { Config } from "./config.ts";
 import type { Db } from "./db/store.ts";
-import type { JobRunner } from "./sync/jobs.ts";
-import { DataLayout } from "./sync/layout.ts";
-import type { Md5Pool } from "./sync/md5-pool.ts";
-import type { S3Access } from "./sync/s3-client.ts";
+import type { JobRunner } from "./sync/jobs/jobs.ts";
+import { DataLayout } from "./sync/files/layout.ts";
+import type { Md5Pool } from "./sync/hashing/md5-pool.ts";
+import type { S3Access } from "./sync/s3/s3-client.ts";
 
 /** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
 export interface Logger {

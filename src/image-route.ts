@@ -6,9 +6,9 @@ import { actorByName } from "./db/actor-queries.ts";
 import { imageByFilename } from "./db/image-queries.ts";
 import type { ImageRow } from "./db/schema.ts";
 import { tokenCheckFor } from "./request-guard.ts";
-import { actorPrefix, assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/layout.ts";
-import { openRegularFile, UnsafePathError } from "./sync/safe-files.ts";
-import { contentTypeOf, isNotFound } from "./sync/s3-client.ts";
+import { actorPrefix, assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/files/layout.ts";
+import { openRegularFile, UnsafePathError } from "./sync/files/safe-files.ts";
+import { contentTypeOf, isNotFound } from "./sync/s3/s3-client.ts";
 
 /** Where the service serves an image's bytes: `/images/{actorName}/{filename}` (TrainingImage.viewUrl). */
 export const imageRoutePath = "/images/";

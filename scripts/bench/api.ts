@@ -20,8 +20,8 @@ import { cachedStatement } from "../../src/db/statements.ts";
 import { closeStore, openStore, type Db } from "../../src/db/store.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import { graphqlEndpoint, startServer } from "../../src/server.ts";
-import { benchActorName } from "../../src/sync/bench-data.ts";
-import { importManifests } from "../../src/sync/import.ts";
+import { benchActorName } from "./bench-data.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
 import type { BenchFigure } from "./figures.ts";
 import { metadataScaleDataDir } from "./import.ts";
 

@@ -20,12 +20,12 @@ import pLimit from "p-limit";
 import { loadConfig } from "../../src/config.ts";
 import { makeContext, silentLogger } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
-import { auditActors } from "../../src/sync/audit.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { s3KeyOf, s3UrlOf } from "../../src/sync/layout.ts";
-import { Md5Pool } from "../../src/sync/md5-pool.ts";
-import { createS3Client, ensureBucket, putObjectWithMd5, s3rverCredentials } from "../../src/sync/s3-client.ts";
-import { startS3rverProcess } from "../../src/sync/s3rver-process.ts";
+import { auditActors } from "../../src/sync/checks/audit.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { s3KeyOf, s3UrlOf } from "../../src/sync/files/layout.ts";
+import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
+import { createS3Client, ensureBucket, putObjectWithMd5, s3rverCredentials } from "../../src/sync/s3/s3-client.ts";
+import { startS3rverProcess } from "../../src/sync/s3/s3rver-process.ts";
 import { median, type BenchFigure } from "./figures.ts";
 
 export interface ContentBenchOptions {

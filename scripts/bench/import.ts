@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import { makeContext, silentLogger } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
-import { writeMetadataScale } from "../../src/sync/bench-data.ts";
-import { importManifests } from "../../src/sync/import.ts";
+import { writeMetadataScale } from "./bench-data.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
 import { median, type BenchFigure } from "./figures.ts";
 
 export interface ImportBenchOptions {

@@ -36,13 +36,13 @@ import { pathToFileURL } from "node:url";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { makeContext, silentLogger } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
-import { writeContentScale } from "../../src/sync/bench-data.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { DataLayout } from "../../src/sync/layout.ts";
-import { createS3Client, ensureBucket, listObjects, s3rverCredentials } from "../../src/sync/s3-client.ts";
-import { startS3rverProcess, type S3rverProcess } from "../../src/sync/s3rver-process.ts";
-import { scanActors } from "../../src/sync/scan.ts";
-import { syncActors } from "../../src/sync/sync.ts";
+import { writeContentScale } from "./bench-data.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { DataLayout } from "../../src/sync/files/layout.ts";
+import { createS3Client, ensureBucket, listObjects, s3rverCredentials } from "../../src/sync/s3/s3-client.ts";
+import { startS3rverProcess, type S3rverProcess } from "../../src/sync/s3/s3rver-process.ts";
+import { scanActors } from "../../src/sync/checks/scan.ts";
+import { syncActors } from "../../src/sync/operations/sync.ts";
 import { median, type BenchFigure } from "./figures.ts";
 
 export interface SyncBenchOptions {

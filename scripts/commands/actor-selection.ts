@@ -1,6 +1,6 @@
 import type { AppContext } from "../../src/context.ts";
 import { allActorIds } from "../../src/db/scan-writes.ts";
-import { resolveActor, UnknownActorError } from "../../src/sync/operation-common.ts";
+import { resolveActor, UnknownActorError } from "../../src/sync/operations/operation-common.ts";
 import { UsageError } from "./exit-codes.ts";
 
 /** Actor row ids for `--actor NAME|ID` (repeatable) or `--all`; an unknown actor is an error, not a silent skip. */

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { ActorAuditResult, AuditReport } from "../../src/sync/audit.ts";
+import type { ActorAuditResult, AuditReport } from "../../src/sync/checks/audit.ts";
 import { humanSize } from "../../src/human-size.ts";
 import { counted, listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { exitCodeOfParts, exitCodes } from "./exit-codes.ts";
@@ -27,8 +27,8 @@ export function registerAuditCommand(program: Command): void {
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
         const [{ reportedAudit }, { runAsJob }, { allActorIds }, { selectActorIds }, { withS3 }] = await Promise.all([
-          import("../../src/sync/job-work.ts"),
-          import("../../src/sync/cli-jobs.ts"),
+          import("../../src/sync/jobs/job-work.ts"),
+          import("../../src/sync/jobs/cli-jobs.ts"),
           import("../../src/db/scan-writes.ts"),
           import("./actor-selection.ts"),
           import("./with-s3.ts"),

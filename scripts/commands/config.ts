@@ -28,7 +28,7 @@ export function registerConfigCommand(program: Command): void {
         const [{ configSources, loadConfig }, { configFilePath }, { usesEmbeddedS3 }] = await Promise.all([
           import("../../src/config.ts"),
           import("../../src/config-file.ts"),
-          import("../../src/sync/s3-setup.ts"),
+          import("../../src/sync/s3/s3-setup.ts"),
         ]);
         const overrides = configOverrides(flags);
         const effective = loadConfig(process.env, overrides);

@@ -21,10 +21,10 @@ export function registerDemoCommand(program: Command): void {
         // Loaded when the command runs, never for `--help`.
         const [{ loadConfig }, { holdsStudioData, writeDemoData }, { seedDemoS3 }, { ensureBucket }, { connectS3, usesEmbeddedS3 }] = await Promise.all([
           import("../../src/config.ts"),
-          import("../../src/sync/demo.ts"),
-          import("../../src/sync/demo-s3.ts"),
-          import("../../src/sync/s3-client.ts"),
-          import("../../src/sync/s3-setup.ts"),
+          import("../../src/demo/demo.ts"),
+          import("../../src/demo/demo-s3.ts"),
+          import("../../src/sync/s3/s3-client.ts"),
+          import("../../src/sync/s3/s3-setup.ts"),
         ]);
         const config = loadConfig(process.env, { dataDir: flags.dataDir });
         if (holdsStudioData(config.dataDir) && !flags.force) {

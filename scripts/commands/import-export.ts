@@ -9,7 +9,7 @@ export function registerImportCommands(program: Command): void {
     .action((flags: CommonFlags & { force?: boolean }) =>
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
-        const [{ importManifests }, { runAsJob }] = await Promise.all([import("../../src/sync/import.ts"), import("../../src/sync/cli-jobs.ts")]);
+        const [{ importManifests }, { runAsJob }] = await Promise.all([import("../../src/sync/manifests/import.ts"), import("../../src/sync/jobs/cli-jobs.ts")]);
         const bar = progressBar("import", flags.json);
         const started = performance.now();
         const report = await runAsJob(ctx, "import", { force: flags.force === true }, {}, () => importManifests(ctx, { force: flags.force, onProgress: bar.update }));
@@ -39,8 +39,8 @@ export function registerImportCommands(program: Command): void {
     .action((flags: CommonFlags & { force?: boolean; rebuild?: boolean; actor: string[] }) =>
       runWithContext(flags, async (ctx) => {
         const [{ exportManifests }, { runAsJob }, { selectActorIds }] = await Promise.all([
-          import("../../src/sync/export.ts"),
-          import("../../src/sync/cli-jobs.ts"),
+          import("../../src/sync/manifests/export.ts"),
+          import("../../src/sync/jobs/cli-jobs.ts"),
           import("./actor-selection.ts"),
         ]);
         const options = { force: flags.force, rebuild: flags.rebuild, actorIds: flags.actor.length > 0 ? selectActorIds(ctx, flags) : undefined };

@@ -2,12 +2,12 @@ import { basename } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import { humanSize } from "../../src/human-size.ts";
-import { defaultMaxDelete, deleteTargets, type DeleteFrom } from "../../src/sync/deletion-limits.ts";
-import type { MigrateLegacyReport } from "../../src/sync/migrate-legacy.ts";
-import type { OperationReport } from "../../src/sync/operation-common.ts";
-import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanStep, type SyncDirection } from "../../src/sync/plan.ts";
-import type { PruneLocalReport } from "../../src/sync/prune-local.ts";
-import type { SyncReport } from "../../src/sync/sync.ts";
+import { defaultMaxDelete, deleteTargets, type DeleteFrom } from "../../src/sync/operations/deletion-limits.ts";
+import type { MigrateLegacyReport } from "../../src/sync/manifests/migrate-legacy.ts";
+import type { OperationReport } from "../../src/sync/operations/operation-common.ts";
+import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanStep, type SyncDirection } from "../../src/sync/operations/plan.ts";
+import type { PruneLocalReport } from "../../src/sync/operations/prune-local.ts";
+import type { SyncReport } from "../../src/sync/operations/sync.ts";
 import {
   counted,
   firstLines,
@@ -26,13 +26,13 @@ import { exitCodeOfParts, UsageError } from "./exit-codes.ts";
 /** The operations behind these commands, loaded when one runs, never for `--help` (SPEC.md §9: a CLI starts at once). */
 async function loadOperations() {
   const [add, remove, migrate, rate, jobWork, cliJobs, common, selection, s3] = await Promise.all([
-    import("../../src/sync/add-images.ts"),
-    import("../../src/sync/delete-images.ts"),
-    import("../../src/sync/migrate-legacy.ts"),
-    import("../../src/sync/rate-images.ts"),
-    import("../../src/sync/job-work.ts"),
-    import("../../src/sync/cli-jobs.ts"),
-    import("../../src/sync/operation-common.ts"),
+    import("../../src/sync/operations/add-images.ts"),
+    import("../../src/sync/operations/delete-images.ts"),
+    import("../../src/sync/manifests/migrate-legacy.ts"),
+    import("../../src/sync/operations/rate-images.ts"),
+    import("../../src/sync/jobs/job-work.ts"),
+    import("../../src/sync/jobs/cli-jobs.ts"),
+    import("../../src/sync/operations/operation-common.ts"),
     import("./actor-selection.ts"),
     import("./with-s3.ts"),
   ]);

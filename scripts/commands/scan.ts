@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { ActorScanResult } from "../../src/sync/scan.ts";
+import type { ActorScanResult } from "../../src/sync/checks/scan.ts";
 import { counted, listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { exitCodeOfParts } from "./exit-codes.ts";
 import { statusTable } from "./status-table.ts";
@@ -18,8 +18,8 @@ export function registerScanCommand(program: Command): void {
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
         const [{ reportedScan }, { runAsJob }, { selectActorIds }, { withS3 }] = await Promise.all([
-          import("../../src/sync/job-work.ts"),
-          import("../../src/sync/cli-jobs.ts"),
+          import("../../src/sync/jobs/job-work.ts"),
+          import("../../src/sync/jobs/cli-jobs.ts"),
           import("./actor-selection.ts"),
           import("./with-s3.ts"),
         ]);

@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { Command } from "commander";
 import type { AppContext } from "../../src/context.ts";
-import type { S3Connection } from "../../src/sync/s3-setup.ts";
+import type { S3Connection } from "../../src/sync/s3/s3-setup.ts";
 import { configOverrides, counted, withCommonOptions, type CommonFlags } from "./common.ts";
 
 interface ServeFlags extends CommonFlags {
@@ -46,18 +46,18 @@ export function registerServeCommand(program: Command): void {
       import("../../src/context.ts"),
       import("../../src/logger.ts"),
       import("../../src/db/store.ts"),
-      import("../../src/sync/md5-pool.ts"),
+      import("../../src/sync/hashing/md5-pool.ts"),
       import("../../src/request-guard.ts"),
       import("../../src/server.ts"),
-      import("../../src/sync/demo.ts"),
-      import("../../src/sync/demo-s3.ts"),
-      import("../../src/sync/import.ts"),
-      import("../../src/sync/s3-client.ts"),
-      import("../../src/sync/jobs.ts"),
-      import("../../src/sync/s3-setup.ts"),
-      import("../../src/sync/write-through.ts"),
-      import("../../src/sync/audit.ts"),
-      import("../../src/sync/scan.ts"),
+      import("../../src/demo/demo.ts"),
+      import("../../src/demo/demo-s3.ts"),
+      import("../../src/sync/manifests/import.ts"),
+      import("../../src/sync/s3/s3-client.ts"),
+      import("../../src/sync/jobs/jobs.ts"),
+      import("../../src/sync/s3/s3-setup.ts"),
+      import("../../src/sync/operations/write-through.ts"),
+      import("../../src/sync/checks/audit.ts"),
+      import("../../src/sync/checks/scan.ts"),
     ]);
     let ctx: AppContext | undefined;
     let s3: S3Connection | undefined;

@@ -16,9 +16,9 @@ export function registerTrashCommands(program: Command): void {
 async function loadTrash() {
   const [items, restore, common, jobs, context, s3] = await Promise.all([
     import("../../src/db/trash-items.ts"),
-    import("../../src/sync/trash-restore.ts"),
-    import("../../src/sync/operation-common.ts"),
-    import("../../src/sync/jobs.ts"),
+    import("../../src/sync/operations/trash-restore.ts"),
+    import("../../src/sync/operations/operation-common.ts"),
+    import("../../src/sync/jobs/jobs.ts"),
     import("../../src/context.ts"),
     import("./with-s3.ts"),
   ]);

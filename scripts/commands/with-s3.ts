@@ -1,5 +1,5 @@
 import type { AppContext } from "../../src/context.ts";
-import type { S3Connection } from "../../src/sync/s3-setup.ts";
+import type { S3Connection } from "../../src/sync/s3/s3-setup.ts";
 
 /**
  * Connects S3 for one command (the embedded s3rver when nothing is configured), settles
@@ -7,7 +7,7 @@ import type { S3Connection } from "../../src/sync/s3-setup.ts";
  * runs `work`, and lets go of the connection.
  */
 export async function withS3<T>(ctx: AppContext, work: (s3: S3Connection) => Promise<T>): Promise<T> {
-  const { connectS3 } = await import("../../src/sync/s3-setup.ts");
+  const { connectS3 } = await import("../../src/sync/s3/s3-setup.ts");
   const s3 = await connectS3(ctx.config);
   try {
     if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
@@ -20,7 +20,7 @@ export async function withS3<T>(ctx: AppContext, work: (s3: S3Connection) => Pro
 
 /** Settles what interrupted runs left (pending intents); without S3 (a rating) only interrupted ratings. */
 export async function recoverInterrupted(ctx: AppContext, s3: S3Connection | null): Promise<void> {
-  const { recoverIntents } = await import("../../src/sync/write-through.ts");
+  const { recoverIntents } = await import("../../src/sync/operations/write-through.ts");
   const recovered = await recoverIntents(ctx, s3);
   if (recovered.intents > 0) {
     ctx.logger.info(`settled ${recovered.intents} interrupted change(s) of ${recovered.actors.join(", ")} left by an earlier run`);

@@ -1,5 +1,5 @@
-import type { SourceFormat } from "../sync/formats/fields.ts";
-import type { MergedActor } from "../sync/merge.ts";
+import type { SourceFormat } from "../sync/manifests/formats/fields.ts";
+import type { MergedActor } from "../sync/manifests/merge.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 

@@ -1,4 +1,4 @@
-import type { PlanTotals } from "../sync/plan.ts";
+import type { PlanTotals } from "../sync/operations/plan.ts";
 import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { leaseOf, liveOwnerIds } from "./process-lease.ts";
 import { jobActors, jobs, type JobActorRow, type JobRow } from "./schema.ts";

@@ -7,8 +7,8 @@ import sharp from "sharp";
 import type { AppContext } from "../context.ts";
 import { imageAt } from "../image-route.ts";
 import { tokenCheckFor } from "../request-guard.ts";
-import { isNotFound } from "../sync/s3-client.ts";
-import { createNewFile, makeRealFolder, openRegularFile, placeFile, UnsafePathError } from "../sync/safe-files.ts";
+import { isNotFound } from "../sync/s3/s3-client.ts";
+import { createNewFile, makeRealFolder, openRegularFile, placeFile, UnsafePathError } from "../sync/files/safe-files.ts";
 
 /**
  * Thumbnails for the Training Data page: `/thumbnails/{actorName}/{filename}?w=256`.

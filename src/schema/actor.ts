@@ -10,7 +10,7 @@ import {
 import { imageByFilename, validateImageFilter, type ImageRowWithPosition } from "../db/image-queries.ts";
 import type { ActorRow } from "../db/schema.ts";
 import { problemsByActor } from "../db/source-problems.ts";
-import { assertSafeName, normalizeCharacterId } from "../sync/layout.ts";
+import { assertSafeName, normalizeCharacterId } from "../sync/files/layout.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";

@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 import { InvalidFilterError } from "../db/actor-queries.ts";
-import { UnsafeNameError } from "../sync/layout.ts";
+import { UnsafeNameError } from "../sync/files/layout.ts";
 import { builder } from "./builder.ts";
 
 /** No actor has the requested name or character id. */

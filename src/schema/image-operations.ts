@@ -2,13 +2,13 @@ import { validateActorFilter } from "../db/actor-queries.ts";
 import { pageImages, validateImageFilter } from "../db/image-queries.ts";
 import { jobById } from "../db/job-writes.ts";
 import type { ActorRow } from "../db/schema.ts";
-import { addImages } from "../sync/add-images.ts";
-import { deleteImages } from "../sync/delete-images.ts";
-import { defaultMaxDelete, type DeleteFrom } from "../sync/deletion-limits.ts";
-import { ManifestConflictError } from "../sync/export.ts";
-import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/job-work.ts";
-import { migrateLegacy, type ActorMigration } from "../sync/migrate-legacy.ts";
-import { assertPrunable, StorageModeError } from "../sync/prune-local.ts";
+import { addImages } from "../sync/operations/add-images.ts";
+import { deleteImages } from "../sync/operations/delete-images.ts";
+import { defaultMaxDelete, type DeleteFrom } from "../sync/operations/deletion-limits.ts";
+import { ManifestConflictError } from "../sync/manifests/export.ts";
+import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/jobs/job-work.ts";
+import { migrateLegacy, type ActorMigration } from "../sync/manifests/migrate-legacy.ts";
+import { assertPrunable, StorageModeError } from "../sync/operations/prune-local.ts";
 import {
   ImageExistsError,
   MaxDeleteError,
@@ -17,8 +17,8 @@ import {
   PartiallyAppliedError,
   UnknownImageError,
   type OperationReport,
-} from "../sync/operation-common.ts";
-import { rateImages } from "../sync/rate-images.ts";
+} from "../sync/operations/operation-common.ts";
+import { rateImages } from "../sync/operations/rate-images.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";

@@ -1,7 +1,7 @@
 import { actorByName } from "../db/actor-queries.ts";
-import { exportManifests, ManifestConflictError } from "../sync/export.ts";
-import { importManifests } from "../sync/import.ts";
-import { assertSafeName } from "../sync/layout.ts";
+import { exportManifests, ManifestConflictError } from "../sync/manifests/export.ts";
+import { importManifests } from "../sync/manifests/import.ts";
+import { assertSafeName } from "../sync/files/layout.ts";
 import { builder } from "./builder.ts";
 import { ErrorInterface, UnknownActorError, UnsafeNameError } from "./errors.ts";
 

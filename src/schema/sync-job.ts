@@ -12,7 +12,7 @@ import {
   type JobSummaryRow,
 } from "../db/job-writes.ts";
 import type { ActorRow, JobActorRow, JobRow } from "../db/schema.ts";
-import { auditActor } from "../sync/audit.ts";
+import { auditActor } from "../sync/checks/audit.ts";
 import {
   auditOutcome,
   scanOutcome,
@@ -23,21 +23,21 @@ import {
   type ActorOutcome,
   type ActorSelection,
   type OutcomeStep,
-} from "../sync/job-work.ts";
-import type { JobEvent, JobRunner, ActorChange } from "../sync/jobs.ts";
-import { assertSafeName } from "../sync/layout.ts";
-import type { OutOfSyncResolution, PlanTotals, SyncDirection, TrashedLoser } from "../sync/plan.ts";
-import { scanActor } from "../sync/scan.ts";
-import type { S3Access } from "../sync/s3-client.ts";
-import { syncActors } from "../sync/sync.ts";
+} from "../sync/jobs/job-work.ts";
+import type { JobEvent, JobRunner, ActorChange } from "../sync/jobs/jobs.ts";
+import { assertSafeName } from "../sync/files/layout.ts";
+import type { OutOfSyncResolution, PlanTotals, SyncDirection, TrashedLoser } from "../sync/operations/plan.ts";
+import { scanActor } from "../sync/checks/scan.ts";
+import type { S3Access } from "../sync/s3/s3-client.ts";
+import { syncActors } from "../sync/operations/sync.ts";
 import { Actor } from "./actor.ts";
 import { builder, maxPageSize } from "./builder.ts";
 import { RequestLoaders, type GraphQLContext } from "./context.ts";
 import { decodeCursor, encodeCursor, pageSize, connectionComplexity } from "./cursor.ts";
 import { ErrorInterface, InvalidFilterError, notFound, readWithArguments, UnknownActorError, UnsafeNameError } from "./errors.ts";
 import { humanSize } from "../human-size.ts";
-import { ManifestConflictError } from "../sync/export.ts";
-import { partiallyApplied, PartiallyAppliedError, type AppliedChange } from "../sync/operation-common.ts";
+import { ManifestConflictError } from "../sync/manifests/export.ts";
+import { partiallyApplied, PartiallyAppliedError, type AppliedChange } from "../sync/operations/operation-common.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Errors

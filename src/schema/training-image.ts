@@ -2,7 +2,7 @@ import { countImages, pageImages, validateImageFilter } from "../db/image-querie
 import { validateActorFilter } from "../db/actor-queries.ts";
 import type { ImageRow } from "../db/schema.ts";
 import { imageViewPath } from "../image-route.ts";
-import { objectUrlOf, s3KeyOf } from "../sync/layout.ts";
+import { objectUrlOf, s3KeyOf } from "../sync/files/layout.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";

@@ -1,8 +1,8 @@
 import { actorByName } from "../db/actor-queries.ts";
 import type { TrashItemRow } from "../db/schema.ts";
 import { pageTrashItems, trashTotals, type TrashFilter } from "../db/trash-items.ts";
-import { assertSafeName } from "../sync/layout.ts";
-import { emptyTrash, restoreTrash, TrashPlaceOccupiedError, UnknownTrashItemError } from "../sync/trash-restore.ts";
+import { assertSafeName } from "../sync/files/layout.ts";
+import { emptyTrash, restoreTrash, TrashPlaceOccupiedError, UnknownTrashItemError } from "../sync/operations/trash-restore.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";

@@ -4,9 +4,9 @@ import { dirname } from "node:path";
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import type { SyncStatus } from "../../src/db/schema.ts";
 import { actorByName } from "../../src/db/actor-queries.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { parseActorName, s3KeyOf, s3UrlOf } from "../../src/sync/layout.ts";
-import { putObjectWithMd5 } from "../../src/sync/s3-client.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { parseActorName, s3KeyOf, s3UrlOf } from "../../src/sync/files/layout.ts";
+import { putObjectWithMd5 } from "../../src/sync/s3/s3-client.ts";
 import { mapLimit } from "../../src/sync/concurrency.ts";
 import type { World } from "./world.ts";
 

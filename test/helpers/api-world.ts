@@ -4,7 +4,7 @@ import { actors, generations, images, type SyncStatus } from "../../src/db/schem
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import type { Db } from "../../src/db/store.ts";
 import { createApi, graphqlEndpoint, type Api, type ApiOptions } from "../../src/server.ts";
-import { parseActorName, s3KeyOf, s3UrlOf } from "../../src/sync/layout.ts";
+import { parseActorName, s3KeyOf, s3UrlOf } from "../../src/sync/files/layout.ts";
 import { makeStoreWorld, type StoreWorld } from "./store-world.ts";
 
 export interface ApiWorld extends StoreWorld {

@@ -13,7 +13,7 @@ import { recordIntent } from "../../src/db/intents.ts";
 import { recordRating } from "../../src/db/operation-writes.ts";
 import { actors } from "../../src/db/schema.ts";
 import { openStore } from "../../src/db/store.ts";
-import { exportManifests } from "../../src/sync/export.ts";
+import { exportManifests } from "../../src/sync/manifests/export.ts";
 
 const [dataDir, actorName, filename] = process.argv.slice(2) as [string, string, string];
 const ctx = makeContext(loadConfig({ DATA_DIR: dataDir }), openStore(join(dataDir, "actor-manifests.db")), silentLogger);

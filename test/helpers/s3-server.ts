@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Config } from "../../src/config.ts";
-import { createS3Client, ensureBucket, s3rverCredentials, type S3ClientOptions } from "../../src/sync/s3-client.ts";
-import { startS3rverProcess } from "../../src/sync/s3rver-process.ts";
+import { createS3Client, ensureBucket, s3rverCredentials, type S3ClientOptions } from "../../src/sync/s3/s3-client.ts";
+import { startS3rverProcess } from "../../src/sync/s3/s3rver-process.ts";
 
 /** A real s3rver in its own process on a free loopback port, for one test file. */
 export interface TestS3Server {

@@ -8,9 +8,9 @@
 import { loadConfig } from "../../src/config.ts";
 import { makeContext, silentLogger } from "../../src/context.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
-import { createS3Client, s3rverCredentials } from "../../src/sync/s3-client.ts";
-import { syncActors } from "../../src/sync/sync.ts";
-import type { SyncDirection } from "../../src/sync/plan.ts";
+import { createS3Client, s3rverCredentials } from "../../src/sync/s3/s3-client.ts";
+import { syncActors } from "../../src/sync/operations/sync.ts";
+import type { SyncDirection } from "../../src/sync/operations/plan.ts";
 
 interface ChildOptions {
   dataDir: string;

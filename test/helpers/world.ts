@@ -5,7 +5,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig, type Config, type S3Config } from "../../src/config.ts";
 import { makeContext, silentLogger, type AppContext, type Logger } from "../../src/context.ts";
 import { closeStore, openStore, type Db } from "../../src/db/store.ts";
-import type { S3ClientOptions } from "../../src/sync/s3-client.ts";
+import type { S3ClientOptions } from "../../src/sync/s3/s3-client.ts";
 import { startTestS3Server, type TestS3Server } from "./s3-server.ts";
 
 /** Everything a test needs, in a temp folder of its own. */

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeDemoData, type DemoDataSet } from "../../src/sync/demo.ts";
+import { writeDemoData, type DemoDataSet } from "../../src/demo/demo.ts";
 import { makeApiWorld, type ApiWorld } from "../helpers/api-world.ts";
 
 let world: ApiWorld;

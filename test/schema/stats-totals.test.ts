@@ -13,8 +13,8 @@ import {
   groupFigures,
   type StatsGrouping,
 } from "../../src/db/stats-queries.ts";
-import { writeMetadataScale } from "../../src/sync/bench-data.ts";
-import { importManifests } from "../../src/sync/import.ts";
+import { writeMetadataScale } from "../../scripts/bench/bench-data.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
 import { countStatements, insertActors, makeApiWorld, planActors, type ApiWorld } from "../helpers/api-world.ts";
 
 let world: ApiWorld;

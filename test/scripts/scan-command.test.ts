@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeStore } from "../../src/db/store.ts";
-import { s3KeyOf } from "../../src/sync/layout.ts";
+import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { deleteImageObject, makeActor } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { cli, cliEnv, cliJson } from "../helpers/cli.ts";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { actorChanges } from "../../src/db/schema.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
-import { headObject } from "../../src/sync/s3-client.ts";
+import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { importManifests } from "../../src/sync/import.ts";
-import { exportManifests } from "../../src/sync/export.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { exportManifests } from "../../src/sync/manifests/export.ts";
 import { makeApiWorld, type ApiWorld } from "../helpers/api-world.ts";
 import { entryA, writeFormatA } from "../helpers/manifests.ts";
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeDemoData, type DemoDataSet } from "../../src/sync/demo.ts";
-import { exportManifests } from "../../src/sync/export.ts";
-import { importManifests, type ImportReport } from "../../src/sync/import.ts";
+import { writeDemoData, type DemoDataSet } from "../../src/demo/demo.ts";
+import { exportManifests } from "../../src/sync/manifests/export.ts";
+import { importManifests, type ImportReport } from "../../src/sync/manifests/import.ts";
 import { makeStoreWorld, type StoreWorld } from "../helpers/store-world.ts";
 
 let world: StoreWorld;

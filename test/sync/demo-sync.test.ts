@@ -4,12 +4,12 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { actors } from "../../src/db/schema.ts";
-import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
-import { writeDemoData, type DemoDataSet } from "../../src/sync/demo.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { isTrainingImageFilename, s3KeyOf } from "../../src/sync/layout.ts";
-import { listObjects } from "../../src/sync/s3-client.ts";
-import { syncActors, type SyncReport } from "../../src/sync/sync.ts";
+import { seedDemoS3 } from "../../src/demo/demo-s3.ts";
+import { writeDemoData, type DemoDataSet } from "../../src/demo/demo.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { isTrainingImageFilename, s3KeyOf } from "../../src/sync/files/layout.ts";
+import { listObjects } from "../../src/sync/s3/s3-client.ts";
+import { syncActors, type SyncReport } from "../../src/sync/operations/sync.ts";
 import { createWorld, type World } from "../helpers/world.ts";
 
 // The bar of SPEC.md §6: after `import` and `sync --all --out-of-sync local` on the demo data

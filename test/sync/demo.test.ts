@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { HeadObjectCommand, paginateListObjectsV2 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeDemoData, roundMb, type DemoDataSet } from "../../src/sync/demo.ts";
-import { seedDemoS3 } from "../../src/sync/demo-s3.ts";
-import { jpegMagic, makeImageOfSize, pngMagic } from "../../src/sync/image-bytes.ts";
-import { s3KeyOf } from "../../src/sync/layout.ts";
+import { writeDemoData, roundMb, type DemoDataSet } from "../../src/demo/demo.ts";
+import { seedDemoS3 } from "../../src/demo/demo-s3.ts";
+import { jpegMagic, makeImageOfSize, pngMagic } from "../../src/demo/image-bytes.ts";
+import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 
 const md5 = (bytes: Buffer) => createHash("md5").update(bytes).digest("hex");

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { actors, images } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
-import { writeFileAtomic } from "../../src/sync/atomic-write.ts";
-import { exportManifests } from "../../src/sync/export.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { removeTemporaryFiles } from "../../src/sync/temporary-files.ts";
+import { writeFileAtomic } from "../../src/sync/files/atomic-write.ts";
+import { exportManifests } from "../../src/sync/manifests/export.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { removeTemporaryFiles } from "../../src/sync/files/temporary-files.ts";
 import { entryA, writeFormatA, writeJson } from "../helpers/manifests.ts";
 import { makeStoreWorld, type StoreWorld } from "../helpers/store-world.ts";
 
@@ -158,7 +158,7 @@ describe("atomic replacement", () => {
     const child = spawnSync(
       process.execPath,
       ["--import", "tsx", "-e", `
-        import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), "src/sync/atomic-write.ts"))};
+        import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), "src/sync/files/atomic-write.ts"))};
         writeFileAtomic(${JSON.stringify(world.root)}, ${JSON.stringify(path)}, "new", { beforeRename: () => process.kill(process.pid, "SIGKILL") });`],
       { encoding: "utf8" },
     );

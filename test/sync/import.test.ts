@@ -3,8 +3,8 @@ import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { actors, generations, images } from "../../src/db/schema.ts";
-import { importManifests } from "../../src/sync/import.ts";
-import { exportManifests } from "../../src/sync/export.ts";
+import { importManifests } from "../../src/sync/manifests/import.ts";
+import { exportManifests } from "../../src/sync/manifests/export.ts";
 import { entryA, writeFormatA, writeJson } from "../helpers/manifests.ts";
 import { makeStoreWorld, type StoreWorld } from "../helpers/store-world.ts";
 

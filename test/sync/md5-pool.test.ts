@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { candidatePartSizes, MiB } from "../../src/sync/content-md5.ts";
-import { HashFileError, Md5Pool } from "../../src/sync/md5-pool.ts";
+import { candidatePartSizes, MiB } from "../../src/sync/s3/content-md5.ts";
+import { HashFileError, Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
 
 /** Real S3's ETag of a multipart upload: md5 of the concatenated part MD5s, then `-N`. */
 function referenceMultipartEtag(bytes: Buffer, partSize: number): string {

@@ -13,8 +13,8 @@ import {
   multipartPartCount,
   putObjectWithMd5,
   unquoteEtag,
-} from "../../src/sync/s3-client.ts";
-import { awsCredentialsConfigured, connectS3, usesEmbeddedS3 } from "../../src/sync/s3-setup.ts";
+} from "../../src/sync/s3/s3-client.ts";
+import { awsCredentialsConfigured, connectS3, usesEmbeddedS3 } from "../../src/sync/s3/s3-setup.ts";
 import { bytesFor, md5Of } from "../helpers/actors.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";

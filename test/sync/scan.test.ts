@@ -2,7 +2,7 @@ import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { actors, generations, images, type ImageRow } from "../../src/db/schema.ts";
-import { planActorScan, scanActor, scanActors } from "../../src/sync/scan.ts";
+import { planActorScan, scanActor, scanActors } from "../../src/sync/checks/scan.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, putImage } from "../helpers/actors.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";

@@ -7,11 +7,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { images } from "../../src/db/schema.ts";
-import { s3KeyOf } from "../../src/sync/layout.ts";
-import { headObject } from "../../src/sync/s3-client.ts";
-import { scanActors } from "../../src/sync/scan.ts";
-import { syncActors } from "../../src/sync/sync.ts";
-import { temporaryPrefix } from "../../src/sync/transfer.ts";
+import { s3KeyOf } from "../../src/sync/files/layout.ts";
+import { headObject } from "../../src/sync/s3/s3-client.ts";
+import { scanActors } from "../../src/sync/checks/scan.ts";
+import { syncActors } from "../../src/sync/operations/sync.ts";
+import { temporaryPrefix } from "../../src/sync/s3/transfer.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, type FixtureActor } from "../helpers/actors.ts";
 import { startFaultProxy, type Fault, type FaultProxy, type SeenRequest } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";

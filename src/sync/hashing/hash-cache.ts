@@ -1,0 +1,114 @@
+import type { hashCache } from "../../db/schema.ts";
+import { cachedStatement } from "../../db/statements.ts";
+import type { Db } from "../../db/store.ts";
+import type { FileHash, Md5Pool } from "./md5-pool.ts";
+
+/**
+ * The identity of a file's content as far as stat can tell: same path, size, mtime and inode
+ * (SPEC.md §6), and ctime, which moves on an in-place edit even when the mtime is set back.
+ */
+export interface LocalFileStat {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  inode: number;
+}
+
+export interface LocalHash extends FileHash {
+  /** True when the MD5 came from the cache and no byte of the file was read. */
+  fromCache: boolean;
+}
+
+type CacheRow = typeof hashCache.$inferSelect;
+/** A hash_cache row as read joined with the images (see loadActorForAudit): all null when there is none. */
+export interface CachedMd5 {
+  cacheSize: number | null;
+  cacheMtimeMs: number | null;
+  cacheCtimeMs: number | null;
+  cacheInode: number | null;
+  cacheMd5: string | null;
+}
+
+/**
+ * Local MD5s remembered by path + size + mtime + inode (SPEC.md §6): a second audit of an
+ * unchanged tree reads no file content. The cached rows are read with the images (see
+ * loadActorForAudit); what the workers hash is written back by `flush()` (in the caller's
+ * transaction, if it has one).
+ */
+export class HashCache {
+  private readonly pending = new Map<string, CacheRow>();
+
+  constructor(
+    private readonly db: Db,
+    readonly pool: Md5Pool,
+  ) {}
+
+  /** The cached MD5 when `cached` still matches `stat` (nothing read), else undefined. */
+  cachedMd5(stat: LocalFileStat, cached: CachedMd5 | null | undefined): LocalHash | undefined {
+    if (!cached?.cacheMd5 || !matches(cached, stat)) return undefined;
+    return { md5: cached.cacheMd5, multipartEtags: {}, bytesRead: 0, ...stat, fromCache: true };
+  }
+
+  /**
+   * The MD5 of the file at `path`, from the cache when `cached` still matches `stat`;
+   * otherwise read through the pool. Asking for `partSizes` (multipart ETags) always
+   * reads the file: the cache keeps only the whole-file MD5.
+   */
+
+  async md5Of(
+    path: string,
+    stat: LocalFileStat,
+    cached: CachedMd5 | null | undefined,
+    partSizes: readonly number[] = [],
+  ): Promise<LocalHash> {
+    const hit = partSizes.length === 0 ? this.cachedMd5(stat, cached) : undefined;
+    if (hit) return hit;
+    const startedAt = Date.now();
+    const hash = await this.pool.hash(path, partSizes);
+    // Racily clean (git's rule, SPEC.md §6): a file stamped within the timestamp granularity of
+    // its hashing could change again under the same stat, so its MD5 is not remembered.
+    if (Math.max(hash.mtimeMs, hash.ctimeMs) >= startedAt - racyWindowMs) return { ...hash, fromCache: false };
+    // Keyed by the stat of the descriptor that was read, taken before reading.
+    this.pending.set(path, {
+      path,
+      sizeBytes: hash.size,
+      mtimeMs: hash.mtimeMs,
+      ctimeMs: hash.ctimeMs,
+      inode: hash.inode,
+      md5: hash.md5,
+    });
+    return { ...hash, fromCache: false };
+  }
+
+  /** Writes the MD5s hashed since the last flush. */
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
+    this.pending.clear();
+    const upsert = cachedStatement(
+      this.db,
+      `INSERT INTO hash_cache (path, size_bytes, mtime_ms, ctime_ms, inode, md5)
+       VALUES (@path, @sizeBytes, @mtimeMs, @ctimeMs, @inode, @md5)
+       ON CONFLICT(path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms,
+         ctime_ms = excluded.ctime_ms, inode = excluded.inode, md5 = excluded.md5`,
+    );
+    this.db.$client.transaction(() => {
+      for (const row of rows) upsert.run(row);
+    })();
+  }
+
+  /** Drops cache rows of files that are gone (so a recreated file is never trusted by path alone). */
+  forget(paths: readonly string[]): void {
+    if (paths.length === 0) return;
+    cachedStatement(this.db, `DELETE FROM hash_cache WHERE path IN (SELECT value FROM json_each(?))`).run(JSON.stringify(paths));
+  }
+}
+
+/** How coarse file timestamps can be here (Linux stamps them from a 1–10 ms clock); md5-worker.mjs has the twin. */
+const racyWindowMs = 20;
+
+function matches(row: CachedMd5, stat: LocalFileStat): boolean {
+  return (
+    row.cacheSize === stat.size && row.cacheMtimeMs === stat.mtimeMs && row.cacheCtimeMs === stat.ctimeMs && row.cacheInode === stat.inode
+  );
+}

@@ -1,0 +1,149 @@
+import { and, eq, inArray } from "drizzle-orm";
+import type { AppContext } from "../../context.ts";
+import { actorByCharacterId, actorByName } from "../../db/actor-queries.ts";
+import { actors, images, type ActorRow, type ImageRow } from "../../db/schema.ts";
+import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNameError } from "../files/layout.ts";
+import { planTotals, type ActorPlan, type PlanTotals } from "./plan.ts";
+import type { ActorApplyResult, PendingFile } from "./write-through.ts";
+
+/** The actor named in a request does not exist (typed, for GraphQL results and CLI messages). */
+export class UnknownActorError extends Error {
+  override name = "UnknownActorError";
+  constructor(readonly actor: string) {
+    super(`unknown actor ${JSON.stringify(actor)} (run import first?)`);
+  }
+}
+
+/** Images named in a request that the actor does not have. */
+export class UnknownImageError extends Error {
+  override name = "UnknownImageError";
+  constructor(
+    readonly actor: string,
+    readonly filenames: string[],
+  ) {
+    super(`${actor} has no image${filenames.length > 1 ? "s" : ""} ${filenames.map((f) => JSON.stringify(f)).join(", ")}`);
+  }
+}
+
+/** A filename that is safe but not a training image (`.jpg`, `.jpeg`, `.png`). */
+export class NotAnImageError extends Error {
+  override name = "NotAnImageError";
+  constructor(readonly filename: string) {
+    super(`${JSON.stringify(filename)} is not a training image filename (.jpg, .jpeg or .png)`);
+  }
+}
+
+/** The plan deletes more than the caller allowed: nothing was changed. It carries the plan, which a dry run still shows. */
+export class MaxDeleteError extends Error {
+  override name = "MaxDeleteError";
+  constructor(
+    readonly limit: number,
+    readonly count: number,
+    readonly operation: string,
+    readonly plans: ActorPlan[],
+  ) {
+    super(`${operation} would delete ${count} images, over the max-delete limit of ${limit}; nothing was changed (raise --max-delete to go on)`);
+  }
+}
+
+/** Adding would replace images that exist (row, local file or S3 object) and the caller did not ask to overwrite. */
+export class ImageExistsError extends Error {
+  override name = "ImageExistsError";
+  constructor(
+    readonly actor: string,
+    readonly filenames: string[],
+  ) {
+    super(`${actor} already has ${filenames.join(", ")}; nothing was added (overwrite to replace them)`);
+  }
+}
+
+/** A change done in SQLite, S3 and on disk whose manifests could not all be written. */
+export interface AppliedChange {
+  actor: string;
+  filename: string;
+  kind: string;
+}
+
+/**
+ * A change half-way (SPEC.md §7: it says exactly what is pending): the done steps are in
+ * SQLite, S3 and on disk, the named manifests do not say so yet. They are written by the next
+ * change to the actor, `export`, or the next start's recovery (the intents stay pending until then).
+ */
+export class PartiallyAppliedError extends Error {
+  override name = "PartiallyAppliedError";
+  constructor(
+    readonly actorIds: number[],
+    readonly done: AppliedChange[],
+    readonly pending: (PendingFile & { actor: string })[],
+  ) {
+    super(
+      `${done.length} change${done.length === 1 ? "" : "s"} done in SQLite, S3 and on disk, but not yet written to ${pending.map((p) => p.file).join(", ")} ` +
+        `(${[...new Set(pending.map((p) => p.reason))].join("; ")}); the next change to the actor, \`export\` or the next start writes ${pending.length === 1 ? "it" : "them"}`,
+    );
+  }
+}
+
+/** The PartiallyAppliedError of these results, or null when every manifest was written. */
+export function partiallyApplied(results: readonly ActorApplyResult[]): PartiallyAppliedError | null {
+  const half = results.filter((result) => result.pendingFiles.length > 0);
+  if (half.length === 0) return null;
+  return new PartiallyAppliedError(
+    half.map((result) => result.actorId),
+    half.flatMap((result) => result.steps.filter((step) => step.ok).map((step) => ({ actor: result.name, filename: step.filename, kind: step.kind }))),
+    half.flatMap((result) => result.pendingFiles.map((pending) => ({ actor: result.name, ...pending }))),
+  );
+}
+
+/** What every write-through operation hands back: the plan, and unless a dry run, what became of it. */
+export interface OperationReport {
+  dryRun: boolean;
+  plans: ActorPlan[];
+  totals: PlanTotals;
+  results: ActorApplyResult[];
+  failedSteps: number;
+}
+
+export function operationReport(dryRun: boolean, plans: ActorPlan[], results: ActorApplyResult[]): OperationReport {
+  return {
+    dryRun,
+    plans,
+    totals: planTotals(plans),
+    results,
+    failedSteps: results.reduce((count, result) => count + result.steps.filter((step) => !step.ok).length, 0),
+  };
+}
+
+/** An actor by row id, name, or character id (`42` or `"0042"`). */
+export type ActorRef = number | string;
+
+export function resolveActor(ctx: AppContext, ref: ActorRef): ActorRow {
+  if (typeof ref === "number") {
+    const row = ctx.db.select().from(actors).where(eq(actors.id, ref)).get();
+    if (!row) throw new UnknownActorError(String(ref));
+    return row;
+  }
+  const row = actorByName(ctx.db, ref) ?? (/^\d+$/.test(ref) ? actorByCharacterId(ctx.db, normalizeCharacterId(ref)) : null);
+  if (!row) throw new UnknownActorError(ref);
+  return row;
+}
+
+/** Refuses, before any I/O, a filename that is a path, hostile, or not an image. */
+export function assertImageFilename(filename: string): string {
+  assertSafeName(filename);
+  if (!isTrainingImageFilename(filename)) throw new NotAnImageError(filename);
+  return filename;
+}
+
+/** The rows of the named images (all of them when `filenames` is undefined); an unknown name is an error. */
+export function imagesOf(ctx: AppContext, actor: ActorRow, filenames: readonly string[] | undefined): ImageRow[] {
+  const where = filenames ? and(eq(images.actorId, actor.id), inArray(images.filename, [...filenames])) : eq(images.actorId, actor.id);
+  const rows = ctx.db.select().from(images).where(where).orderBy(images.filename).all();
+  if (filenames) {
+    const found = new Set(rows.map((row) => row.filename));
+    const unknown = [...new Set(filenames)].filter((filename) => !found.has(filename));
+    if (unknown.length > 0) throw new UnknownImageError(actor.name, unknown);
+  }
+  return rows;
+}
+
+export { UnsafeNameError };
