@@ -1,17 +1,10 @@
 import type { Config } from "./config.ts";
 import type { Db } from "./db/store.ts";
+import type { Logger } from "./logger.ts";
 import type { JobRunner } from "./sync/jobs/jobs.ts";
 import { DataLayout } from "./sync/files/layout.ts";
 import type { Md5Pool } from "./sync/hashing/md5-pool.ts";
 import type { S3Access } from "./sync/s3/s3-client.ts";
-
-/** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
-export interface Logger {
-  /** `fields` are for a structured log (the service's JSON lines); a plain log prints the message alone. */
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 export const consoleLogger: Logger = {
   info: (message) => console.error(message),

@@ -1,5 +1,12 @@
 import pino from "pino";
-import type { Logger } from "./context.ts";
+
+/** Where messages for humans go; the CLI prints them, the server logs them, tests collect them. */
+export interface Logger {
+  /** `fields` are for a structured log (the service's JSON lines); a plain log prints the message alone. */
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
 
 /**
  * The service's log (SPEC.md §9): JSON lines (pino) when stderr is not a terminal, so a log

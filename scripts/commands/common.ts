@@ -1,7 +1,8 @@
 import { type Command, CommanderError, Option } from "commander";
 import cliProgress from "cli-progress";
 import type { ConfigOverrides } from "../../src/config.ts";
-import type { AppContext, Logger } from "../../src/context.ts";
+import type { AppContext } from "../../src/context.ts";
+import type { Logger } from "../../src/logger.ts";
 import { humanSize } from "../../src/human-size.ts";
 import { exitCodes, outcomeOf, UsageError, type Outcome } from "./exit-codes.ts";
 

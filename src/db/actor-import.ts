@@ -1,7 +1,54 @@
-import type { SourceFormat } from "../sync/manifests/formats/fields.ts";
-import type { MergedActor } from "../sync/manifests/merge.ts";
+import type { ActorRow, SourceFileRow, SyncStatus } from "./schema.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
+
+/** The kinds of manifest-like file the importer reads (SPEC.md §3). */
+export type SourceFormat = SourceFileRow["format"];
+
+/** The manifest-derived fields of one image; every source contributes the ones it knows. */
+export interface ImageFields {
+  filename: string;
+  index?: number | null;
+  s3Key?: string | null;
+  s3Url?: string | null;
+  localPath?: string | null;
+  md5?: string | null;
+  sizeBytes?: number | null;
+  modifiedAt?: string | null;
+  modifiedTimestamp?: number | null;
+  prompt?: string | null;
+  promptPreview?: string | null;
+  generatedAt?: string | null;
+  generationKey?: number | null;
+  generationType?: string | null;
+  source?: string | null;
+  status?: SyncStatus | null;
+  good?: boolean | null;
+  s3Etag?: string | null;
+  s3LastModified?: string | null;
+}
+
+export interface GenerationFields {
+  generationKey: number;
+  type: string;
+  generatedAt: string | null;
+  imageCount: number;
+  metadata: unknown;
+}
+
+/** One actor as its manifests say it, merged from every source (src/sync/manifests/merge.ts). */
+export interface MergedActor extends Pick<ActorRow, "characterId" | "descriptor" | "age" | "gender"> {
+  name: string;
+  manifestUpdatedAt: string | null;
+  images: ImageFields[];
+  generations: GenerationFields[];
+  /**
+   * The sources disagree (a newer one changes a value an older one gave, or format A lacks
+   * an image another lists): their files no longer say what SQLite says, so the next
+   * export rewrites them.
+   */
+  sourcesDisagree: boolean;
+}
 
 /** What was read of one source file, recorded to skip it next time and to detect edits by others. */
 export interface SourceFileRecord {

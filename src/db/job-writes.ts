@@ -1,4 +1,3 @@
-import type { PlanTotals } from "../sync/operations/plan.ts";
 import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { leaseOf, liveOwnerIds } from "./process-lease.ts";
 import { jobActors, jobs, type JobActorRow, type JobRow } from "./schema.ts";
@@ -116,6 +115,22 @@ export function jobActorsByJobIds(db: Db, jobIds: readonly number[], options: { 
   const byJob = new Map<number, JobActorRow[]>();
   for (const row of rows) byJob.set(row.jobId, [...(byJob.get(row.jobId) ?? []), row]);
   return jobIds.map((id) => byJob.get(id) ?? []);
+}
+
+/** What a sync plan copies and deletes (SPEC.md §7), summed over its actors; stored per job. */
+export interface PlanTotals {
+  uploads: number;
+  uploadBytes: number;
+  downloads: number;
+  downloadBytes: number;
+  /** Uploads and downloads that replace existing content on the other side. */
+  overwrites: number;
+  overwriteBytes: number;
+  deletes: number;
+  deleteBytes: number;
+  /** Files and objects those overwrites and deletions move to the trash. */
+  trashed: number;
+  trashBytes: number;
 }
 
 export interface JobSummaryRow extends PlanTotals {

@@ -1,4 +1,7 @@
 /**
+ * Folder src/demo/: demo data, not sync: the data set (this file), its S3 objects
+ * (demo-s3) and the image bytes it and the benchmark use (image-bytes).
+ *
  * The demo data set: a studio data directory (SPEC.md §3) a newcomer, the tests and
  * `actor-manifests demo` can rely on. Deterministic: two runs write the same bytes.
  *

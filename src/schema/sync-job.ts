@@ -10,6 +10,7 @@ import {
   pageJobs,
   type JobActorState,
   type JobSummaryRow,
+  type PlanTotals,
 } from "../db/job-writes.ts";
 import type { ActorRow, JobActorRow, JobRow } from "../db/schema.ts";
 import { auditActor } from "../sync/checks/audit.ts";
@@ -26,7 +27,7 @@ import {
 } from "../sync/jobs/job-work.ts";
 import type { JobEvent, JobRunner, ActorChange } from "../sync/jobs/jobs.ts";
 import { assertSafeName } from "../sync/files/layout.ts";
-import type { OutOfSyncResolution, PlanTotals, SyncDirection, TrashedLoser } from "../sync/operations/plan.ts";
+import type { OutOfSyncResolution, SyncDirection, TrashedLoser } from "../sync/operations/plan.ts";
 import { scanActor } from "../sync/checks/scan.ts";
 import type { S3Access } from "../sync/s3/s3-client.ts";
 import { syncActors } from "../sync/operations/sync.ts";

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeContext, type Logger } from "../../src/context.ts";
+import { makeContext } from "../../src/context.ts";
+import type { Logger } from "../../src/logger.ts";
 import { startServer } from "../../src/server.ts";
 import { connectS3 } from "../../src/sync/s3/s3-setup.ts";
 import { insertActors, makeApiWorld, planActors, type ApiWorld } from "../helpers/api-world.ts";

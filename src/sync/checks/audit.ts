@@ -1,3 +1,8 @@
+/**
+ * Folder src/sync/checks/: finding out what is where without changing any image. scan lists
+ * S3 and the local folders; audit (this file) compares content and records each image's
+ * status; suspect-listing keeps both from trusting a listing that came back wrong.
+ */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";

@@ -1,3 +1,9 @@
+/**
+ * Folder src/sync/files/: where things live (the data directory's actor folders and the S3
+ * keys beside them, and the name rules both obey, in this file) and how files are touched
+ * safely: never through a link (safe-files), replaced atomically (atomic-write), temporary
+ * files of interrupted work found and removed (temporary-files).
+ */
 import { join, resolve, sep } from "node:path";
 import type { S3Config } from "../../config.ts";
 

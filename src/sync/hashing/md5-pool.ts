@@ -1,3 +1,7 @@
+/**
+ * Folder src/sync/hashing/: MD5 of local files off the main thread (this pool of
+ * md5-worker.mjs threads) and the hash cache that skips files unchanged since last hashed.
+ */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { trainingImagePattern } from "../files/layout.ts";

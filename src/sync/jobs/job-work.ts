@@ -1,12 +1,12 @@
 import type { AppContext } from "../../context.ts";
 import { actorsForAudit } from "../../db/audit-writes.ts";
 import type { SyncStatus } from "../../db/schema.ts";
-import type { JobActorWrite } from "../../db/job-writes.ts";
+import type { JobActorWrite, PlanTotals } from "../../db/job-writes.ts";
 import { auditActors, type ActorAuditResult, type AuditReport } from "../checks/audit.ts";
 import type { JobKind, JobReporter, JobRunner } from "./jobs.ts";
 import type { OperationReport } from "../operations/operation-common.ts";
 import { pruneLocal, type PruneLocalOptions, type PruneLocalReport } from "../operations/prune-local.ts";
-import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection, type TrashedLoser } from "../operations/plan.ts";
+import { planTotals, type ActorPlan, type OutOfSyncResolution, type SyncDirection, type TrashedLoser } from "../operations/plan.ts";
 import { scanActors, type ActorScanResult, type ScanActorsOptions, type ScanReport } from "../checks/scan.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { syncActors, type SyncOptions, type SyncReport } from "../operations/sync.ts";

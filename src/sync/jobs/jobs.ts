@@ -1,4 +1,10 @@
-import type { AppContext, Logger } from "../../context.ts";
+/**
+ * Folder src/sync/jobs/: long operations run as jobs. The runner (this file: progress,
+ * interruption, other processes' changes), the work each kind of job does (job-work), the
+ * CLI's way to run one (cli-jobs), and the in-process event feed live views subscribe to.
+ */
+import type { Db } from "../../db/store.ts";
+import type { Logger } from "../../logger.ts";
 import { actorChangesOfOthers, appendActorChange, lastActorChangeId, pruneActorChanges } from "../../db/actor-changes.ts";
 import {
   createJob,
@@ -15,6 +21,17 @@ import { EventFeed, EventStream } from "./event-feed.ts";
 import { ActorLocks } from "../operations/write-through.ts";
 
 /** Long operations run as jobs: the server's, and the CLI's writing commands (`runAsJob`). */
+/**
+ * What the runner uses of the composition root's context (AppContext satisfies it): taken
+ * as this narrow shape so the context may name JobRunner without a cycle of imports.
+ */
+export interface JobRunnerContext {
+  db: Db;
+  logger: Logger;
+  /** Aborted when the process is asked to stop: no new job starts, running ones end at a safe point. */
+  stopping?: AbortSignal;
+}
+
 export type JobKind = "scan" | "audit" | "sync" | "delete" | "prune_local" | "migrate_legacy" | "rate" | "add" | "import" | "export";
 
 export interface JobProgress extends JobProgressRow {
@@ -95,7 +112,7 @@ export class JobRunner {
   private closed = false;
 
   constructor(
-    private readonly ctx: AppContext,
+    private readonly ctx: JobRunnerContext,
     options: JobRunnerOptions = {},
   ) {
     this.locks = new ActorLocks(ctx.db);

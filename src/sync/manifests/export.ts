@@ -6,7 +6,7 @@ import { actors, generations, images, sourceFiles, type ActorRow, type SourceFil
 import { storedSourceProblems } from "../../db/source-problems.ts";
 import { forgetManifestWrite, isUnrecordedManifestWrite, recordManifestWrite } from "../../db/manifest-writes.ts";
 import { writeFileAtomic, type AtomicWriteHooks } from "../files/atomic-write.ts";
-import type { SourceFormat } from "./formats/fields.ts";
+import type { SourceFormat } from "../../db/actor-import.ts";
 import { renderFormatA, type ExportInput } from "./formats/format-a.ts";
 import { renderFormatB } from "./formats/format-b.ts";
 import { renderPromptMetadata } from "./formats/prompt-metadata.ts";

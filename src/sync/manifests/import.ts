@@ -1,11 +1,17 @@
+/**
+ * Folder src/sync/manifests/: the actors' manifest files and SQLite. formats/ parses each
+ * format; import (this file) finds and reads them, on worker threads (source-read-pool,
+ * source-read-worker) and merges an actor's sources (merge); source-files records what was
+ * read; export writes manifests back; migrate-legacy retires legacy response.json files.
+ */
 import { lstatSync, readdirSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../../context.ts";
-import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type PreparedActor } from "../../db/actor-import.ts";
+import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type ImageFields, type PreparedActor, type SourceFormat } from "../../db/actor-import.ts";
 import { sourceFiles, actors, type SourceFileRow } from "../../db/schema.ts";
 import { storedSourceProblems } from "../../db/source-problems.ts";
-import type { ImageFields, SourceContribution, SourceFormat } from "./formats/fields.ts";
+import type { SourceContribution } from "./formats/fields.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName } from "../files/layout.ts";
 import { mergeSources } from "./merge.ts";

@@ -1,20 +1,8 @@
-import { imageIndexOf, parseActorName, type NameParts } from "../files/layout.ts";
-import { timeValue, type GenerationFields, type ImageFields, type SourceContribution } from "./formats/fields.ts";
+import type { GenerationFields, ImageFields, MergedActor } from "../../db/actor-import.ts";
+import { imageIndexOf, parseActorName } from "../files/layout.ts";
+import { timeValue, type SourceContribution } from "./formats/fields.ts";
 
 /** One actor as all its manifest files describe it together. */
-export interface MergedActor extends NameParts {
-  name: string;
-  manifestUpdatedAt: string | null;
-  images: ImageFields[];
-  generations: GenerationFields[];
-  /**
-   * The sources disagree (a newer one changes a value an older one gave, or format A lacks
-   * an image another lists): their files no longer say what SQLite says, so the next
-   * export rewrites them.
-   */
-  sourcesDisagree: boolean;
-}
-
 /**
  * Merges an actor's sources. Where they disagree, the newest wins per field: sources are
  * applied oldest first (by their own updated time: format A `training_data_updated`,

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { S3Config } from "../../config.ts";
-import type { SourceFileRecord } from "../../db/actor-import.ts";
-import type { SourceContribution, SourceFormat } from "./formats/fields.ts";
+import type { SourceFileRecord, SourceFormat } from "../../db/actor-import.ts";
+import type { SourceContribution } from "./formats/fields.ts";
 import { parseFormatA } from "./formats/format-a.ts";
 import { parseFormatB } from "./formats/format-b.ts";
 import { parseLegacyResponse } from "./formats/legacy-response.ts";

@@ -3,7 +3,8 @@ import type { AppContext } from "../../context.ts";
 import { actorByCharacterId, actorByName } from "../../db/actor-queries.ts";
 import { actors, images, type ActorRow, type ImageRow } from "../../db/schema.ts";
 import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNameError } from "../files/layout.ts";
-import { planTotals, type ActorPlan, type PlanTotals } from "./plan.ts";
+import type { PlanTotals } from "../../db/job-writes.ts";
+import { planTotals, type ActorPlan } from "./plan.ts";
 import type { ActorApplyResult, PendingFile } from "./write-through.ts";
 
 /** The actor named in a request does not exist (typed, for GraphQL results and CLI messages). */

@@ -1,3 +1,4 @@
+import type { PlanTotals } from "../../db/job-writes.ts";
 import type { ImageRow } from "../../db/schema.ts";
 
 /** Which way a sync moves content (SPEC.md §7). */
@@ -48,21 +49,6 @@ export interface ActorPlan {
   steps: PlanStep[];
   /** Images the plan leaves alone, and why (out of sync with no winner, missing, never checked). */
   skipped: { filename: string; reason: string }[];
-}
-
-export interface PlanTotals {
-  uploads: number;
-  uploadBytes: number;
-  downloads: number;
-  downloadBytes: number;
-  /** Uploads and downloads that replace existing content on the other side. */
-  overwrites: number;
-  overwriteBytes: number;
-  deletes: number;
-  deleteBytes: number;
-  /** Files and objects those overwrites and deletions move to the trash. */
-  trashed: number;
-  trashBytes: number;
 }
 
 export interface SyncPlanOptions {

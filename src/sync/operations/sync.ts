@@ -7,7 +7,8 @@ import type { S3Access } from "../s3/s3-client.ts";
 import { importManifests } from "../manifests/import.ts";
 import { scanActors } from "../checks/scan.ts";
 import { symlinkReason } from "../files/safe-files.ts";
-import { addPlanTotals, planActorSync, planTotals, type ActorPlan, type OutOfSyncResolution, type PlanTotals, type SyncDirection } from "./plan.ts";
+import type { PlanTotals } from "../../db/job-writes.ts";
+import { addPlanTotals, planActorSync, planTotals, type ActorPlan, type OutOfSyncResolution, type SyncDirection } from "./plan.ts";
 import { ActorLocks, applyActorPlan, type ActorApplyResult, type StepOutcome } from "./write-through.ts";
 
 export interface SyncOptions {

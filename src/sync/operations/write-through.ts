@@ -1,3 +1,9 @@
+/**
+ * Folder src/sync/operations/: every change to images. plan decides the steps; write-through
+ * (this file) applies them to S3, disk, SQLite and the manifests together and recovers
+ * interrupted ones; sync, add-images, delete-images, rate-images, trash and trash-restore,
+ * prune-local are the operations on top, operation-common and deletion-limits their shared rules.
+ */
 import { lstatSync } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";

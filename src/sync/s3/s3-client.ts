@@ -1,3 +1,8 @@
+/**
+ * Folder src/sync/s3/: talking to S3. The client (this file) and its setup for a run
+ * (s3-setup: a configured bucket, or the embedded s3rver in a process of its own), the
+ * content MD5 behind an ETag (content-md5), and verified transfers between disk and S3.
+ */
 import { createHash } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { syncStatuses, type SyncStatus } from "../../../db/schema.ts";
+import type { GenerationFields, ImageFields, SourceFormat } from "../../../db/actor-import.ts";
+import { syncStatuses } from "../../../db/schema.ts";
 import { assertSafeName, UnsafeNameError } from "../../files/layout.ts";
 import type { ManifestProblem } from "./problems.ts";
 
@@ -16,39 +17,6 @@ export const safeFilename = z.string().superRefine((value, ctx) => {
 export const syncStatus = z.enum(syncStatuses, {
   error: (issue) => `unknown status ${JSON.stringify(issue.input)}; expected one of ${syncStatuses.join(", ")}`,
 });
-
-/** The manifest-derived fields of one image; every source contributes the ones it knows. */
-export interface ImageFields {
-  filename: string;
-  index?: number | null;
-  s3Key?: string | null;
-  s3Url?: string | null;
-  localPath?: string | null;
-  md5?: string | null;
-  sizeBytes?: number | null;
-  modifiedAt?: string | null;
-  modifiedTimestamp?: number | null;
-  prompt?: string | null;
-  promptPreview?: string | null;
-  generatedAt?: string | null;
-  generationKey?: number | null;
-  generationType?: string | null;
-  source?: string | null;
-  status?: SyncStatus | null;
-  good?: boolean | null;
-  s3Etag?: string | null;
-  s3LastModified?: string | null;
-}
-
-export interface GenerationFields {
-  generationKey: number;
-  type: string;
-  generatedAt: string | null;
-  imageCount: number;
-  metadata: unknown;
-}
-
-export type SourceFormat = "format_a" | "format_b" | "prompt_metadata" | "response";
 
 /** What one file says about one actor. */
 export interface SourceContribution {

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { ImageRow } from "../../../db/schema.ts";
 import { parseEntries, parseWith, type ManifestProblem } from "./problems.ts";
-import { safeFilename, setField, type ImageFields, type SourceContribution } from "./fields.ts";
+import type { ImageFields } from "../../../db/actor-import.ts";
+import { safeFilename, setField, type SourceContribution } from "./fields.ts";
 import { isObject } from "./format-a.ts";
 import { isTrainingImageFilename } from "../../files/layout.ts";
 
