@@ -14,7 +14,7 @@ export const consoleLogger: Logger = {
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
-/** Everything a use case needs, built once by a composition root (CLI, server, test world). */
+/** Everything a use case needs, built once by the composition root (`src/app.ts`; a test world builds its own). */
 export interface AppContext {
   config: Config;
   db: Db;
@@ -31,6 +31,13 @@ export interface AppContext {
   hashing?: Md5Pool;
   /** Aborted when the process is asked to stop (SIGTERM): long work ends at its next safe point. */
   stopping?: AbortSignal;
+}
+
+/** The long-lived service's context: the parts a CLI command does without are always there. */
+export interface ServiceContext extends AppContext {
+  jobs: JobRunner;
+  hashing: Md5Pool;
+  stopping: AbortSignal;
 }
 
 export function makeContext(config: Config, db: Db, logger: Logger = consoleLogger): AppContext {

@@ -12,3 +12,9 @@ export function humanSize(bytes: number): string {
   }
   return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
+
+/** `1 actor`, `2 actors`, `3 images (1.2 MB)`: sizes only of something (never "(0 B)"). */
+export function counted(count: number, noun: string, bytes?: number): string {
+  const size = bytes !== undefined && count > 0 ? ` (${humanSize(bytes)})` : "";
+  return `${count.toLocaleString("en-US")} ${count === 1 ? noun : `${noun}s`}${size}`;
+}

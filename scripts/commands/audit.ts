@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { ActorAuditResult, AuditReport } from "../../src/sync/checks/audit.ts";
 import { humanSize } from "../../src/human-size.ts";
-import { counted, listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { counted } from "../../src/human-size.ts";
+import { listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { exitCodeOfParts, exitCodes } from "./exit-codes.ts";
 import { statusTable } from "./status-table.ts";
 

@@ -3,7 +3,6 @@ import cliProgress from "cli-progress";
 import type { ConfigOverrides } from "../../src/config.ts";
 import type { AppContext } from "../../src/context.ts";
 import type { Logger } from "../../src/logger.ts";
-import { humanSize } from "../../src/human-size.ts";
 import { exitCodes, outcomeOf, UsageError, type Outcome } from "./exit-codes.ts";
 
 /** Flags every subcommand shares (SPEC.md §9); flags win over the environment. */
@@ -155,22 +154,22 @@ export async function runCommand(flags: OutputFlags, run: () => Promise<number |
   if (flags.json) printEnvelope(code, errors);
 }
 
-/** Builds the context for one command run (store open, logger as quiet as asked), runs it, and closes the store. */
+/** Opens the composition root for one command run (logger as quiet as asked), runs it, and closes it. */
 export async function runWithContext(flags: CommonFlags, run: (ctx: AppContext) => Promise<number | undefined>): Promise<void> {
   await runCommand(flags, async () => {
     // Loaded here, not at the top: `--help` needs none of it (SPEC.md §9: a CLI starts at once).
-    const [{ loadConfig }, { consoleLogger, makeContext, silentLogger }, { closeStore, openStore }] = await Promise.all([
+    const [{ loadConfig }, { consoleLogger, silentLogger }, { openApp }] = await Promise.all([
       import("../../src/config.ts"),
       import("../../src/context.ts"),
-      import("../../src/db/store.ts"),
+      import("../../src/app.ts"),
     ]);
     const config = loadConfig(process.env, configOverrides(flags));
     const logger: Logger = flags.json ? silentLogger : flags.quiet ? { ...consoleLogger, info() {} } : consoleLogger;
-    const ctx = makeContext(config, openStore(config.dbPath), logger);
+    const app = openApp(config, logger);
     try {
-      return await run(ctx);
+      return await run(app.ctx);
     } finally {
-      closeStore(ctx.db);
+      await app.close();
     }
   });
 }
@@ -264,10 +263,4 @@ export function listed(names: string[], limit = 10): string {
 export function firstLines(lines: string[], limit: number, indent = "  "): string[] {
   if (current.output.verbose || lines.length <= limit) return lines;
   return [...lines.slice(0, limit), `${indent}… and ${lines.length - limit} more (-v lists all)`];
-}
-
-/** `1 actor`, `2 actors`, `3 images (1.2 MB)`: sizes only of something (never "(0 B)"). */
-export function counted(count: number, noun: string, bytes?: number): string {
-  const size = bytes !== undefined && count > 0 ? ` (${humanSize(bytes)})` : "";
-  return `${count.toLocaleString("en-US")} ${count === 1 ? noun : `${noun}s`}${size}`;
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { counted, printResult, progressBar, runCommand, withOutputOptions, type CommonFlags } from "./common.ts";
+import { counted } from "../../src/human-size.ts";
+import { printResult, progressBar, runCommand, withOutputOptions, type CommonFlags } from "./common.ts";
 
 interface DemoFlags extends CommonFlags {
   force?: boolean;

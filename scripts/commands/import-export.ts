@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { counted, firstLines, printResult, progressBar, repeatable, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
+import { counted } from "../../src/human-size.ts";
+import { firstLines, printResult, progressBar, repeatable, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
 import { exitCodeOfParts } from "./exit-codes.ts";
 
 export function registerImportCommands(program: Command): void {

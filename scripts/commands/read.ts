@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import type { AppContext } from "../../src/context.ts";
 import type { Api } from "../../src/server.ts";
-import { humanSize } from "../../src/human-size.ts";
-import { counted, printResult, repeatable, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
+import { counted, humanSize } from "../../src/human-size.ts";
+import { printResult, repeatable, runWithContext, withCommonOptions, type CommonFlags } from "./common.ts";
 import { exitCodes, UsageError } from "./exit-codes.ts";
 
 /**

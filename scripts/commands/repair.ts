@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
-import { humanSize } from "../../src/human-size.ts";
+import { counted, humanSize } from "../../src/human-size.ts";
 import { defaultMaxDelete, deleteTargets, type DeleteFrom } from "../../src/sync/operations/deletion-limits.ts";
 import type { MigrateLegacyReport } from "../../src/sync/manifests/migrate-legacy.ts";
 import type { OperationReport } from "../../src/sync/operations/operation-common.ts";
@@ -9,7 +9,6 @@ import { planTotals, type ActorPlan, type OutOfSyncResolution, type PlanStep, ty
 import type { PruneLocalReport } from "../../src/sync/operations/prune-local.ts";
 import type { SyncReport } from "../../src/sync/operations/sync.ts";
 import {
-  counted,
   firstLines,
   listed,
   printResult,
@@ -25,7 +24,7 @@ import { exitCodeOfParts, UsageError } from "./exit-codes.ts";
 
 /** The operations behind these commands, loaded when one runs, never for `--help` (SPEC.md §9: a CLI starts at once). */
 async function loadOperations() {
-  const [add, remove, migrate, rate, jobWork, cliJobs, common, selection, s3] = await Promise.all([
+  const [add, remove, migrate, rate, jobWork, cliJobs, common, selection, s3, startup] = await Promise.all([
     import("../../src/sync/operations/add-images.ts"),
     import("../../src/sync/operations/delete-images.ts"),
     import("../../src/sync/manifests/migrate-legacy.ts"),
@@ -35,6 +34,7 @@ async function loadOperations() {
     import("../../src/sync/operations/operation-common.ts"),
     import("./actor-selection.ts"),
     import("./with-s3.ts"),
+    import("../../src/startup.ts"),
   ]);
   return {
     addImages: add.addImages,
@@ -49,7 +49,7 @@ async function loadOperations() {
     operationReport: common.operationReport,
     selectActorIds: selection.selectActorIds,
     withS3: s3.withS3,
-    recoverInterrupted: s3.recoverInterrupted,
+    settleInterrupted: startup.settleInterrupted,
   };
 }
 
@@ -241,7 +241,7 @@ function registerRate(program: Command): void {
         const ops = await loadOperations();
         const good = chosen[0] as boolean | null;
         // A rating needs no S3: a rating run killed earlier is settled here, the rest by a command with S3.
-        if (!flags.dryRun) await ops.recoverInterrupted(ctx, null);
+        if (!flags.dryRun) await ops.settleInterrupted(ctx, null);
         const report = await ops.runAsJob(ctx, "rate", { actors: [flags.actor], filenames, good }, { dryRun: flags.dryRun }, async (job) => {
           const rated = await ops.rateImages(ctx, { actor: flags.actor, filenames, good, dryRun: flags.dryRun });
           ops.reportOperation(job, rated);

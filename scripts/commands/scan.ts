@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { ActorScanResult } from "../../src/sync/checks/scan.ts";
-import { counted, listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
+import { counted } from "../../src/human-size.ts";
+import { listed, progressBar, printResult, runWithContext, withActorSelection, withCommonOptions, type CommonFlags } from "./common.ts";
 import { exitCodeOfParts } from "./exit-codes.ts";
 import { statusTable } from "./status-table.ts";
 

@@ -1,7 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { TrashItemRow } from "../../src/db/schema.ts";
 import { humanSize } from "../../src/human-size.ts";
-import { counted, firstLines, printResult, runWithContext, withCommonOptions, withDryRun, type CommonFlags, type Problem } from "./common.ts";
+import { counted } from "../../src/human-size.ts";
+import { firstLines, printResult, runWithContext, withCommonOptions, withDryRun, type CommonFlags, type Problem } from "./common.ts";
 import { exitCodeOfParts, UsageError } from "./exit-codes.ts";
 
 /** `trash list|restore|empty` (SPEC.md §7, losers are kept): what repairs and deletions kept, put back, or deleted for good. */

@@ -7,22 +7,13 @@ import type { S3Connection } from "../../src/sync/s3/s3-setup.ts";
  * runs `work`, and lets go of the connection.
  */
 export async function withS3<T>(ctx: AppContext, work: (s3: S3Connection) => Promise<T>): Promise<T> {
-  const { connectS3 } = await import("../../src/sync/s3/s3-setup.ts");
+  const [{ connectS3 }, { settleInterrupted }] = await Promise.all([import("../../src/sync/s3/s3-setup.ts"), import("../../src/startup.ts")]);
   const s3 = await connectS3(ctx.config);
   try {
     if (s3.embedded) ctx.logger.info(`no S3 endpoint or AWS credentials configured: using the embedded s3rver at ${s3.s3Config.endpoint}`);
-    await recoverInterrupted(ctx, s3);
+    await settleInterrupted(ctx, s3);
     return await work(s3);
   } finally {
     await s3.stop();
-  }
-}
-
-/** Settles what interrupted runs left (pending intents); without S3 (a rating) only interrupted ratings. */
-export async function recoverInterrupted(ctx: AppContext, s3: S3Connection | null): Promise<void> {
-  const { recoverIntents } = await import("../../src/sync/operations/write-through.ts");
-  const recovered = await recoverIntents(ctx, s3);
-  if (recovered.intents > 0) {
-    ctx.logger.info(`settled ${recovered.intents} interrupted change(s) of ${recovered.actors.join(", ")} left by an earlier run`);
   }
 }
