@@ -43,7 +43,8 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
     schema,
     graphqlEndpoint,
     landingPage: false,
-    // Masking is done by useMaskUnexpectedErrors, which knows the request id.
+    // Masking is done by useMaskUnexpectedErrors: yoga's `maskError(error, message, isDev)` sees
+    // neither the request nor the context, and a masked error carries the request id.
     maskedErrors: false,
     logging: {
       debug: () => {},
@@ -152,8 +153,9 @@ export async function startServer(app: AppContext, options: ApiOptions = {}): Pr
   await removeAbandonedUploads(uploadsDir(app.config.dataDir));
   const api = createApi(app, options);
   // Yoga builds each request's URL from its target and `Host`: one that does not parse (an
-  // absolute-form target `POST http://evil.example/graphql`, `OPTIONS *`, `Host: a b`) threw
-  // before any plugin ran and was answered 500 with the stack. Refused here: 400, no detail.
+  // absolute-form target `POST http://evil.example/graphql`, `OPTIONS *`, `Host: a b`) throws
+  // in its Node adapter, before any plugin's `onRequest`, and `createServer(api)` alone answers
+  // it 500 with the stack. Refused here: 400, no detail.
   const server = createServer((request, response) => {
     if (request.url?.startsWith("/") && URL.canParse(`http://${request.headers.host || "localhost"}${request.url}`)) return void api(request, response);
     response.writeHead(400, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("bad request target or Host\n");
