@@ -11,7 +11,7 @@ import type { Logger } from "./logger.ts";
 /** One run's context and how to let go of it. */
 export interface App {
   ctx: AppContext;
-  close(): Promise<void>;
+  close(): void;
 }
 
 /**
@@ -22,8 +22,6 @@ export function openApp(config: Config, logger: Logger): App {
   const ctx = makeContext(config, openStore(config.dbPath), logger);
   return {
     ctx,
-    async close() {
-      closeStore(ctx.db);
-    },
+    close: () => closeStore(ctx.db),
   };
 }

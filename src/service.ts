@@ -47,7 +47,7 @@ export async function openService(config: Config, logger: Logger): Promise<Servi
     async close() {
       await ctx.hashing.close();
       await s3?.stop();
-      await app.close();
+      app.close();
     },
   };
 }

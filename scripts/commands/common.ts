@@ -169,7 +169,7 @@ export async function runWithContext(flags: CommonFlags, run: (ctx: AppContext) 
     try {
       return await run(app.ctx);
     } finally {
-      await app.close();
+      app.close();
     }
   });
 }

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/config.ts";
-import { makeContext, silentLogger, type AppContext } from "../../src/context.ts";
-import { closeStore, openStore } from "../../src/db/store.ts";
+import { openApp } from "../../src/app.ts";
+import { silentLogger, type AppContext } from "../../src/context.ts";
 
 export interface StoreWorld {
   root: string;
@@ -19,20 +19,20 @@ export function makeStoreWorld(env: Record<string, string> = {}): StoreWorld {
   const root = mkdtempSync(join(tmpdir(), "actor-manifests-"));
   const dataDir = join(root, "data");
   const config: Config = loadConfig({ DATA_DIR: dataDir, ...env });
-  let ctx = makeContext(config, openStore(config.dbPath), silentLogger);
+  let app = openApp(config, silentLogger);
   return {
     root,
     dataDir,
     get ctx() {
-      return ctx;
+      return app.ctx;
     },
     reopen() {
-      closeStore(ctx.db);
-      ctx = makeContext(config, openStore(config.dbPath), silentLogger);
-      return ctx;
+      app.close();
+      app = openApp(config, silentLogger);
+      return app.ctx;
     },
     dispose() {
-      closeStore(ctx.db);
+      app.close();
       rmSync(root, { recursive: true, force: true });
     },
   };

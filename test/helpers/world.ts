@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig, type Config, type S3Config } from "../../src/config.ts";
-import { makeContext, silentLogger, type AppContext } from "../../src/context.ts";
+import { openApp } from "../../src/app.ts";
+import { silentLogger, type AppContext } from "../../src/context.ts";
 import type { Logger } from "../../src/logger.ts";
-import { closeStore, openStore, type Db } from "../../src/db/store.ts";
+import type { Db } from "../../src/db/store.ts";
 import type { S3ClientOptions } from "../../src/sync/s3/s3-client.ts";
 import { startTestS3Server, type TestS3Server } from "./s3-server.ts";
 
@@ -48,7 +49,6 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     S3_PREFIX: s3Config.prefix,
     ...options.env,
   });
-  const db = openStore(config.dbPath);
   const messages: World["messages"] = [];
   const forward = options.logger ?? silentLogger;
   const logger: Logger = {
@@ -65,7 +65,9 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       forward.error(message);
     },
   };
-  const ctx = makeContext(config, db, logger);
+  const app = openApp(config, logger);
+  const { ctx } = app;
+  const { db } = ctx;
   const client = server.client(config.s3, options.clientOptions);
   return {
     dataDir,
@@ -77,7 +79,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     messages,
     async close() {
       client.destroy();
-      closeStore(db);
+      app.close();
       if (ownServer) await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
