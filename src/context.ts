@@ -14,7 +14,7 @@ export const consoleLogger: Logger = {
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
-/** Everything a use case needs, built once by the composition root (`src/app.ts`; a test world builds its own). */
+/** Everything a use case needs, built once per run by the composition root (`openApp`, `src/app.ts`): CLI, server, test world. */
 export interface AppContext {
   config: Config;
   db: Db;
