@@ -19,6 +19,6 @@ export function selectActorIds(ctx: AppContext, flags: { actor?: string[]; all?:
       unknown.push(name);
     }
   }
-  if (unknown.length > 0) throw new UnknownActorError(unknown.join(", "));
+  if (unknown.length > 0) throw new UnknownActorError({ nameOrId: unknown.join(", ") });
   return [...new Set(ids)];
 }

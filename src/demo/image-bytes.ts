@@ -195,7 +195,3 @@ export function padImage(image: Buffer, bytes: number, seed: string | number, fo
   }
   return insertJpegSegments(image, segments);
 }
-
-export function formatOfFilename(filename: string): ImageFormat {
-  return /\.png$/i.test(filename) ? "png" : "jpeg";
-}

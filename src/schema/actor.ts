@@ -1,8 +1,7 @@
 import {
-  actorByCharacterId,
-  actorByName,
   actorsByIds,
   countActors,
+  InvalidFilterError,
   pageActors,
   validateActorFilter,
   type ActorOrderField,
@@ -10,11 +9,11 @@ import {
 import { imageByFilename, validateImageFilter, type ImageRowWithPosition } from "../db/image-queries.ts";
 import type { ActorRow } from "../db/schema.ts";
 import { problemsByActor } from "../db/source-problems.ts";
-import { assertSafeName, normalizeCharacterId } from "../sync/files/layout.ts";
+import { assertSafeName } from "../sync/files/layout.ts";
 import { builder } from "./builder.ts";
 import type { GraphQLContext } from "./context.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
-import { InvalidFilterError, notFound, readWithArguments, UnknownActorError } from "./errors.ts";
+import { actorForRead, readWithArguments } from "./errors.ts";
 import { Generation } from "./generation.ts";
 import { ManifestProblem } from "./manifest.ts";
 import { ActorFilterInput, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
@@ -144,10 +143,7 @@ builder.queryFields((t) => ({
       readWithArguments(() => {
         if ((args.name == null) === (args.characterId == null)) throw new InvalidFilterError("name", "give exactly one of name and characterId");
         const row =
-          args.name != null
-            ? actorByName(ctx.app.db, assertSafeName(args.name))
-            : actorByCharacterId(ctx.app.db, normalizeCharacterId(args.characterId!));
-        if (!row) throw notFound(new UnknownActorError({ name: args.name, characterId: args.characterId }).message, args.name != null ? "name" : "characterId");
+          args.name != null ? actorForRead(ctx.app.db, { name: args.name }, "name") : actorForRead(ctx.app.db, { characterId: args.characterId! }, "characterId");
         // Its images ask for it by id (their URLs need its name): they find it loaded.
         Actor.getDataloader(ctx).prime(row.id, row);
         return row;

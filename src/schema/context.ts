@@ -1,6 +1,7 @@
 import DataLoader from "dataloader";
 import type { AppContext } from "../context.ts";
-import type { GenerationRow } from "../db/schema.ts";
+import { actorsByIds } from "../db/actor-queries.ts";
+import type { ActorRow, GenerationRow } from "../db/schema.ts";
 import {
   generationsByActorIds,
   imageCountsByActorIds,
@@ -10,6 +11,9 @@ import {
   type ImagePage,
   type ImageRowWithPosition,
 } from "../db/image-queries.ts";
+import type { JobRunner } from "../sync/jobs/jobs.ts";
+import { findActor, NotConfiguredError } from "../sync/operations/operation-common.ts";
+import type { S3Access } from "../sync/s3/s3-client.ts";
 
 /** What every resolver sees: the application context plus per-request state. */
 export interface GraphQLContext {
@@ -55,4 +59,31 @@ export class RequestLoaders {
     }
     return loader;
   }
+}
+
+// What a mutation needs of the context, refused with a typed error when it is not there.
+
+export function requireS3(ctx: GraphQLContext): S3Access {
+  if (!ctx.app.s3) throw new NotConfiguredError("S3 connection");
+  return ctx.app.s3;
+}
+
+export function requireJobs(ctx: GraphQLContext): { s3: S3Access; jobs: JobRunner } {
+  const s3 = requireS3(ctx);
+  if (!ctx.app.jobs) throw new NotConfiguredError("job runner");
+  return { s3, jobs: ctx.app.jobs };
+}
+
+export function requireActor(ctx: GraphQLContext, name: string): ActorRow {
+  return findActor(ctx.app.db, { name });
+}
+
+export function freshActor(ctx: GraphQLContext, actorId: number): ActorRow {
+  const row = actorsByIds(ctx.app.db, [actorId])[0];
+  if (!row) throw new Error(`actor ${actorId} vanished`);
+  return row;
+}
+
+export function announce(ctx: GraphQLContext, actor: ActorRow, reason: string): void {
+  ctx.app.jobs?.actorChanged({ actorId: actor.id, name: actor.name, reason, jobId: null });
 }

@@ -1,5 +1,6 @@
 import { defaultPageSize, maxPageSize } from "./builder.ts";
-import { BadCursorError, InvalidFilterError } from "./errors.ts";
+import { InvalidFilterError } from "../db/actor-queries.ts";
+import { BadCursorError } from "./errors.ts";
 
 /**
  * Cursors are opaque to clients: base64url of a small JSON record naming the list and

@@ -9,84 +9,28 @@ import { ManifestConflictError } from "../sync/manifests/export.ts";
 import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/jobs/job-work.ts";
 import { migrateLegacy, type ActorMigration } from "../sync/manifests/migrate-legacy.ts";
 import { assertPrunable, StorageModeError } from "../sync/operations/prune-local.ts";
+import { InvalidFilterError } from "../db/actor-queries.ts";
+import { UnsafeNameError } from "../sync/files/layout.ts";
 import {
   ImageExistsError,
   MaxDeleteError,
   NotAnImageError,
+  NotConfiguredError,
   partiallyApplied,
   PartiallyAppliedError,
+  S3RefusedError,
+  UnknownActorError,
   UnknownImageError,
   type OperationReport,
 } from "../sync/operations/operation-common.ts";
 import { rateImages } from "../sync/operations/rate-images.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
-import type { GraphQLContext } from "./context.ts";
-import { ErrorInterface, InvalidFilterError, UnknownActorError, UnsafeNameError } from "./errors.ts";
+import { announce, freshActor, type GraphQLContext, requireActor, requireJobs, requireS3 } from "./context.ts";
 import { ActorFilterInput, RatingEnum, toActorFilter, toImageFilter, TrainingImageFilterInput } from "./inputs.ts";
 import { UploadedFile } from "../uploads.ts";
-import {
-  announce,
-  freshActor,
-  NotConfiguredError,
-  outcomeFields,
-  requireActor,
-  requireJobs,
-  requireS3,
-  S3RefusedError,
-  selectionOf,
-  startErrors,
-  SyncJob,
-} from "./sync-job.ts";
-
-builder.objectType(UnknownImageError, {
-  name: "UnknownImageError",
-  description: "The actor has no image with (some of) these filenames; nothing was changed.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof UnknownImageError,
-  fields: (t) => ({
-    actorName: t.exposeString("actor", { description: "The actor." }),
-    filenames: t.exposeStringList("filenames", { description: "The filenames it does not have." }),
-  }),
-});
-
-builder.objectType(NotAnImageError, {
-  name: "NotAnImageError",
-  description: "A safe filename that is not a training image (`.jpg`, `.jpeg` or `.png`).",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof NotAnImageError,
-  fields: (t) => ({ filename: t.exposeString("filename", { description: "The filename as given." }) }),
-});
-
-builder.objectType(StorageModeError, {
-  name: "StorageModeError",
-  description: "Pruning asked of a data directory whose recorded storage mode is mirrored (its syncs would download the pruned files again); pass `switchToS3Only: true` to record it as s3-only.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof StorageModeError,
-  fields: (t) => ({ file: t.exposeString("file", { description: "The data directory's configuration file that records the mode." }) }),
-});
-
-builder.objectType(MaxDeleteError, {
-  name: "MaxDeleteExceededError",
-  description: "The operation would delete more images than `maxDelete` allows; nothing was changed.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof MaxDeleteError,
-  fields: (t) => ({
-    limit: t.exposeInt("limit", { description: "The limit in force." }),
-    count: t.exposeInt("count", { description: "How many it would delete." }),
-  }),
-});
-
-builder.objectType(ImageExistsError, {
-  name: "ImageExistsError",
-  description: "The actor already has images with these filenames (row, local file or S3 object); pass `overwrite: true` to replace them.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof ImageExistsError,
-  fields: (t) => ({
-    actorName: t.exposeString("actor", { description: "The actor." }),
-    filenames: t.exposeStringList("filenames", { description: "The filenames that exist." }),
-  }),
-});
+import { outcomeFields } from "./actor-outcome.ts";
+import { selectionOf, startErrors, SyncJob } from "./sync-job.ts";
 
 interface OperationPayload {
   actor: ActorRow;

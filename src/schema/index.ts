@@ -6,7 +6,9 @@ import "./training-image.ts";
 import "./actor.ts";
 import "./stats.ts";
 import "./manifest.ts";
+import "./actor-outcome.ts";
 import "./sync-job.ts";
+import "./actor-checks.ts";
 import "./image-operations.ts";
 import "./trash.ts";
 

@@ -1,9 +1,9 @@
-import { actorByName } from "../db/actor-queries.ts";
 import { exportManifests, ManifestConflictError } from "../sync/manifests/export.ts";
 import { importManifests } from "../sync/manifests/import.ts";
-import { assertSafeName } from "../sync/files/layout.ts";
+import { UnsafeNameError } from "../sync/files/layout.ts";
+import { UnknownActorError } from "../sync/operations/operation-common.ts";
 import { builder } from "./builder.ts";
-import { ErrorInterface, UnknownActorError, UnsafeNameError } from "./errors.ts";
+import { requireActor } from "./context.ts";
 
 export const ManifestProblem = builder.objectRef<{ file: string; jsonPath?: string; reason: string }>("ManifestProblem").implement({
   description: "A file that could not be read or written; the other actors were not affected.",
@@ -45,14 +45,6 @@ const ExportReport = builder
     }),
   });
 
-builder.objectType(ManifestConflictError, {
-  name: "ManifestConflictError",
-  description: "Another tool changed a manifest since this service last read or wrote it: import first.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof ManifestConflictError,
-  fields: (t) => ({ file: t.exposeString("file", { description: "The manifest that changed on disk." }) }),
-});
-
 builder.mutationFields((t) => ({
   importManifests: t.field({
     type: ImportReport,
@@ -73,11 +65,7 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [UnknownActorError, UnsafeNameError, ManifestConflictError], directResult: true, union: { name: "ExportManifestsResult", description: "What the export did, or why it did not start." } },
     resolve: (_root, args, ctx) => {
-      const actorIds = args.names?.map((name) => {
-        const row = actorByName(ctx.app.db, assertSafeName(name));
-        if (!row) throw new UnknownActorError({ name });
-        return row.id;
-      });
+      const actorIds = args.names?.map((name) => requireActor(ctx, name).id);
       return exportManifests(ctx.app, { actorIds, force: args.force ?? false, rebuild: args.rebuild ?? false });
     },
   }),

@@ -1,13 +1,21 @@
-import { actorByName } from "../db/actor-queries.ts";
+import { InvalidFilterError } from "../db/actor-queries.ts";
 import type { TrashItemRow } from "../db/schema.ts";
 import { pageTrashItems, trashTotals, type TrashFilter } from "../db/trash-items.ts";
-import { assertSafeName } from "../sync/files/layout.ts";
+import { NotConfiguredError } from "../sync/operations/operation-common.ts";
 import { emptyTrash, restoreTrash, TrashPlaceOccupiedError, UnknownTrashItemError } from "../sync/operations/trash-restore.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
 import { connectionComplexity, decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
-import { ErrorInterface, InvalidFilterError, notFound, readWithArguments } from "./errors.ts";
-import { announce, freshActor, NotConfiguredError, requireS3, TrashSideEnum } from "./sync-job.ts";
+import { announce, freshActor, requireS3 } from "./context.ts";
+import { actorForRead, readWithArguments } from "./errors.ts";
+
+export const TrashSideEnum = builder.enumType("TrashSide", {
+  description: "Which side a trashed file or object came from.",
+  values: {
+    LOCAL: { value: "local", description: "A local file, kept under `$DATA_DIR/.trash/`." },
+    S3: { value: "s3", description: "An S3 object, kept under the trash prefix `{S3_PREFIX}.trash/` (or as a version in a bucket that keeps versions)." },
+  } as const,
+});
 
 const TrashOriginEnum = builder.enumType("TrashOrigin", {
   description: "What put an item in the trash.",
@@ -40,22 +48,6 @@ export const TrashItem = builder.objectRef<TrashItemRow>("TrashItem").implement(
   }),
 });
 
-builder.objectType(UnknownTrashItemError, {
-  name: "UnknownTrashItemError",
-  description: "No trash item has (some of) these ids; nothing was changed.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof UnknownTrashItemError,
-  fields: (t) => ({ ids: t.exposeIntList("ids", { description: "The ids that name nothing in the trash." }) }),
-});
-
-builder.objectType(TrashPlaceOccupiedError, {
-  name: "TrashPlaceOccupiedError",
-  description: "Something now occupies the place an item would go back to; nothing was restored. Pass `overwrite: true` to move the occupant to the trash in its turn.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof TrashPlaceOccupiedError,
-  fields: (t) => ({ locations: t.exposeStringList("locations", { description: "The occupied places (paths under the data directory, object keys)." }) }),
-});
-
 const TrashFailure = builder.objectRef<{ item: TrashItemRow; error: string }>("TrashFailure").implement({
   description: "An item a restore or an empty could not handle, and why (it stays in the trash).",
   fields: (t) => ({
@@ -85,11 +77,7 @@ builder.queryFields((t) => ({
           const first = pageSize(args);
           const after = args.after != null ? decodeCursor(args.after, "trash", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
           const filter: TrashFilter = { side: args.side ?? undefined, trashedBefore: args.trashedBefore ? new Date(args.trashedBefore).toISOString() : undefined };
-          if (args.actorName != null) {
-            const actor = actorByName(ctx.app.db, assertSafeName(args.actorName));
-            if (!actor) throw notFound(`no actor with name ${JSON.stringify(args.actorName)}`, "actorName");
-            filter.actorId = actor.id;
-          }
+          if (args.actorName != null) filter.actorId = actorForRead(ctx.app.db, { name: args.actorName }, "actorName").id;
           const page = pageTrashItems(ctx.app.db, filter, first, after);
           const edges = page.rows.map((row) => ({ cursor: encodeCursor("trash", [row.id]), node: row }));
           return {

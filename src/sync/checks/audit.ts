@@ -77,8 +77,8 @@ export interface ActorAuditResult {
   ok: boolean;
   /** Why the actor was not audited (S3 refused, suspect listing, …); nothing was written for it. */
   error?: string;
-  /** The refusal was the suspect-listing guard (an override can apply it), not a failure. */
-  suspect?: boolean;
+  /** The suspect-listing guard's reasons, when it was the refusal (an override can apply it), not a failure. */
+  suspectReasons?: string[];
   counts: StatusCounts;
   /** Images whose status differs from what SQLite said before. */
   statusChanges: { filename: string; from: SyncStatus | null; to: SyncStatus }[];
@@ -289,8 +289,8 @@ async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id
     if (actorNeedsExport(ctx.db, actor.id)) await writeManifestsThrough(ctx, actor.id, result);
   } catch (error) {
     result.ok = false;
-    if (error instanceof SuspectListingError) result.suspect = true;
-    result.error = result.suspect ? (error as Error).message : describeS3Error(error);
+    if (error instanceof SuspectListingError) result.suspectReasons = [...error.reasons];
+    result.error = error instanceof SuspectListingError ? error.message : describeS3Error(error);
   }
   return result;
 }

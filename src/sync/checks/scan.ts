@@ -33,6 +33,8 @@ export interface ActorScanResult {
   outcome: ScanOutcome;
   /** Why the actor failed or was refused as suspect; nothing was written for it then. */
   error?: string;
+  /** The suspect-listing guard's reasons, when it refused the actor. */
+  suspectReasons?: string[];
   objectsListed: number;
   /** Null in s3-only mode (no local side). */
   localFiles: number | null;
@@ -172,6 +174,7 @@ export async function scanActor(ctx: AppContext, s3: S3Access, actorId: number, 
     if (plan.suspectReasons.length > 0 && !options.allowSuspect) {
       result.outcome = "suspect";
       result.error = new SuspectListingError(name, plan.suspectReasons).message;
+      result.suspectReasons = plan.suspectReasons;
       fillCounts(result, snapshot.actor);
       return result;
     }

@@ -1,17 +1,53 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
-import { actorByCharacterId, actorByName } from "../../db/actor-queries.ts";
-import { actors, images, type ActorRow, type ImageRow } from "../../db/schema.ts";
-import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNameError } from "../files/layout.ts";
+import { actorByCharacterId, actorByName, actorsByIds } from "../../db/actor-queries.ts";
 import type { PlanTotals } from "../../db/job-writes.ts";
+import { images, type ActorRow, type ImageRow } from "../../db/schema.ts";
+import type { Db } from "../../db/store.ts";
+import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNameError } from "../files/layout.ts";
 import { planTotals, type ActorPlan } from "./plan.ts";
 import type { ActorApplyResult, PendingFile } from "./write-through.ts";
 
-/** The actor named in a request does not exist (typed, for GraphQL results and CLI messages). */
+/**
+ * How a request names an actor: by name, by character id (`42` or `0042`), by row id, or,
+ * as the CLI's `--actor NAME|ID` does, by name or character id.
+ */
+export type ActorLookup = { name: string } | { characterId: string } | { id: number } | { nameOrId: string };
+
+/** No actor answers to the name, character id or id a request gave. */
 export class UnknownActorError extends Error {
   override name = "UnknownActorError";
-  constructor(readonly actor: string) {
-    super(`unknown actor ${JSON.stringify(actor)} (run import first?)`);
+  /** What was asked for, as given. */
+  readonly actor: string;
+  constructor(readonly lookup: ActorLookup) {
+    const actor = "name" in lookup ? lookup.name : "characterId" in lookup ? lookup.characterId : "id" in lookup ? String(lookup.id) : lookup.nameOrId;
+    super(
+      "name" in lookup
+        ? `no actor with name ${JSON.stringify(actor)}`
+        : "characterId" in lookup
+          ? `no actor with character id ${JSON.stringify(actor)}`
+          : `unknown actor ${JSON.stringify(actor)} (run import first?)`,
+    );
+    this.actor = actor;
+  }
+}
+
+/** The server has no S3 connection (or no job runner): reads work, S3 operations cannot. */
+export class NotConfiguredError extends Error {
+  override name = "NotConfiguredError";
+  constructor(readonly missing: string) {
+    super(`this server has no ${missing} configured: reads work, but this operation needs it`);
+  }
+}
+
+/** S3 (or the local disk) refused or failed after retries; nothing was changed for the actor. */
+export class S3RefusedError extends Error {
+  override name = "S3RefusedError";
+  constructor(
+    readonly actorName: string,
+    readonly reason: string,
+  ) {
+    super(`${actorName}: ${reason}`);
   }
 }
 
@@ -114,18 +150,26 @@ export function operationReport(dryRun: boolean, plans: ActorPlan[], results: Ac
   };
 }
 
-/** An actor by row id, name, or character id (`42` or `"0042"`). */
+/** An actor by row id, or by name or character id (`42` or `"0042"`). */
 export type ActorRef = number | string;
 
-export function resolveActor(ctx: AppContext, ref: ActorRef): ActorRow {
-  if (typeof ref === "number") {
-    const row = ctx.db.select().from(actors).where(eq(actors.id, ref)).get();
-    if (!row) throw new UnknownActorError(String(ref));
-    return row;
-  }
-  const row = actorByName(ctx.db, ref) ?? (/^\d+$/.test(ref) ? actorByCharacterId(ctx.db, normalizeCharacterId(ref)) : null);
-  if (!row) throw new UnknownActorError(ref);
+/** The one rule for finding the actor a request names (GraphQL and CLI alike); an UnknownActorError when there is none. */
+export function findActor(db: Db, lookup: ActorLookup): ActorRow {
+  const row =
+    "id" in lookup
+      ? actorsByIds(db, [lookup.id])[0]
+      : "name" in lookup
+        ? // A name from a request is checked first: a hostile one is refused as such, not merely unknown.
+          actorByName(db, assertSafeName(lookup.name))
+        : "characterId" in lookup
+          ? actorByCharacterId(db, normalizeCharacterId(lookup.characterId))
+          : (actorByName(db, lookup.nameOrId) ?? (/^\d+$/.test(lookup.nameOrId) ? actorByCharacterId(db, normalizeCharacterId(lookup.nameOrId)) : null));
+  if (!row) throw new UnknownActorError(lookup);
   return row;
+}
+
+export function resolveActor(ctx: AppContext, ref: ActorRef): ActorRow {
+  return findActor(ctx.db, typeof ref === "number" ? { id: ref } : { nameOrId: ref });
 }
 
 /** Refuses, before any I/O, a filename that is a path, hostile, or not an image. */

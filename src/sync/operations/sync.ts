@@ -42,7 +42,7 @@ export interface SyncReport {
   totals: PlanTotals;
   results: ActorApplyResult[];
   /** Actors that could not be planned (audit refused: S3 error, suspect listing) or applied. */
-  failedActors: { name: string; error: string; suspect?: boolean }[];
+  failedActors: { name: string; error: string; suspectReasons?: string[] }[];
   failedSteps: number;
   seconds: number;
 }
@@ -111,7 +111,7 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
   // actors that only a folder or a prefix tells of, are adopted and synced like the rest.
   const scanned = await scanActors(ctx, s3, { ...(options.actorIds ? { actorIds: options.actorIds } : { all: true }), exportAfter: false });
   for (const result of scanned.actors) {
-    if (result.outcome !== "scanned") report.failedActors.push({ name: result.name, error: result.error ?? result.outcome, ...(result.outcome === "suspect" ? { suspect: true } : {}) });
+    if (result.outcome !== "scanned") report.failedActors.push({ name: result.name, error: result.error ?? result.outcome, ...(result.suspectReasons ? { suspectReasons: result.suspectReasons } : {}) });
   }
   await auditActors(ctx, s3, {
     actorIds: scanned.actors.filter((result) => result.outcome === "scanned").map((result) => result.actorId),
@@ -119,7 +119,7 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
     locks,
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
-      if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspect ? { suspect: true } : {}) });
+      if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspectReasons ? { suspectReasons: result.suspectReasons } : {}) });
       // A manifest that cannot be written: nothing is changed that it could not then record.
       const unwritable = result?.exportProblems.filter((problem) => !problem.changedOnDisk) ?? [];
       if (result?.ok && unwritable.length > 0) report.failedActors.push({ name: result.name, error: unwritable.map((problem) => problem.reason).join("; ") });
