@@ -1,4 +1,4 @@
-import SchemaBuilder from "@pothos/core";
+import SchemaBuilder, { BasePlugin, type PothosInputFieldConfig, type SchemaTypes } from "@pothos/core";
 import ComplexityPlugin from "@pothos/plugin-complexity";
 import DataloaderPlugin from "@pothos/plugin-dataloader";
 import ErrorsPlugin from "@pothos/plugin-errors";
@@ -10,6 +10,23 @@ import type { GraphQLContext } from "./context.ts";
 export const maxPageSize = 500;
 export const defaultPageSize = 50;
 
+/** Pages go forward only (`first`, `after`): the relay plugin's `last` and `before` arguments are left out of every connection. */
+class ForwardPagingPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
+  override onInputFieldConfig(fieldConfig: PothosInputFieldConfig<Types>) {
+    return fieldConfig.kind === "Arg" && (fieldConfig.name === "last" || fieldConfig.name === "before") ? null : fieldConfig;
+  }
+}
+
+declare global {
+  export namespace PothosSchemaTypes {
+    export interface Plugins<Types extends SchemaTypes> {
+      forwardPaging: ForwardPagingPlugin<Types>;
+    }
+  }
+}
+
+SchemaBuilder.registerPlugin("forwardPaging", ForwardPagingPlugin);
+
 // The errors plugin must come before the dataloader plugin (Pothos docs).
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -20,7 +37,7 @@ export const builder = new SchemaBuilder<{
   Connection: { totalCount: () => number | Promise<number> };
   Scalars: { File: { Input: File; Output: never }; DateTime: { Input: Date; Output: Date | string } };
 }>({
-  plugins: [ErrorsPlugin, DataloaderPlugin, RelayPlugin, ComplexityPlugin],
+  plugins: [ErrorsPlugin, DataloaderPlugin, RelayPlugin, ComplexityPlugin, "forwardPaging"],
   defaultFieldNullability: false,
   errors: { defaultTypes: [] },
   relay: {
@@ -40,8 +57,6 @@ export const builder = new SchemaBuilder<{
     endCursorFieldOptions: { description: "Cursor of the last item of this page; pass it as `after` for the next page." },
     firstArgOptions: { description: `How many items to return (at most ${maxPageSize}; default ${defaultPageSize}).` },
     afterArgOptions: { description: "Return the items after this cursor (an `endCursor` from a previous page)." },
-    lastArgOptions: { description: "Not supported: pages go forward only, with `first` and `after`." },
-    beforeArgOptions: { description: "Not supported: pages go forward only, with `first` and `after`." },
   },
   // Costs only: the limit is enforced per request, before execution, by useQueryCostLimit (query-cost.ts).
   complexity: {

@@ -27,14 +27,10 @@ export function decodeCursor<T>(cursor: string, list: string, check: (position: 
 
 interface PagingArgs {
   first?: number | null;
-  last?: number | null;
-  before?: string | null;
 }
 
-/** The page size from connection arguments; only forward paging is offered. */
+/** The page size from connection arguments (pages go forward only: see ForwardPagingPlugin). */
 export function pageSize(args: PagingArgs): number {
-  if (args.last != null || args.before != null)
-    throw new InvalidFilterError(args.last != null ? "last" : "before", "pages go forward only: use first and after");
   const first = args.first ?? defaultPageSize;
   if (first < 0 || first > maxPageSize) throw new InvalidFilterError("first", `must be between 0 and ${maxPageSize}`);
   return first;
