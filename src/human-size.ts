@@ -1,6 +1,7 @@
 /**
  * "12.3 GB": byte counts for people, in decimal (SI) units as file browsers show them. The one
- * formatter of the GraphQL API's `size` fields, the job summaries and the CLI.
+ * formatter of the GraphQL API's `size` fields, the job summaries, the CLI and the page (which
+ * loads this function's own source: it must stay self-contained).
  */
 export function humanSize(bytes: number): string {
   const units = ["B", "kB", "MB", "GB", "TB"];

@@ -1,9 +1,7 @@
 import { humanSize } from "../../src/human-size.ts";
-import type { SyncStatus } from "../../src/db/schema.ts";
+import type { StatusCounts } from "../../src/db/schema.ts";
 
-export type StatusCountsLike = Record<SyncStatus | "unchecked", number>;
-
-const statusLabels: [keyof StatusCountsLike, string][] = [
+const statusLabels: [keyof StatusCounts, string][] = [
   ["synced", "SYNCED"],
   ["local_only", "LOCAL_ONLY"],
   ["s3_only", "S3_ONLY"],
@@ -20,7 +18,7 @@ export function formatTable(header: string[], rows: string[][]): string[] {
 }
 
 /** The summary every check prints: images per status, and the bytes they hold. */
-export function statusTable(counts: StatusCountsLike, totalSizeBytes: number): string[] {
+export function statusTable(counts: StatusCounts, totalSizeBytes: number): string[] {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   return formatTable(
     ["status", "images"],

@@ -4,6 +4,8 @@ import { sqliteTable, text, integer, real, index, uniqueIndex, primaryKey } from
 /** Sync status values as the manifests spell them (SPEC.md §2). */
 export const syncStatuses = ["synced", "local_only", "s3_only", "out_of_sync", "missing"] as const;
 export type SyncStatus = (typeof syncStatuses)[number];
+/** Images by sync status, and those no check could tell yet (`unchecked`). */
+export type StatusCounts = Record<SyncStatus | "unchecked", number>;
 
 /** The statistics columns of `actors`, and of `statsTotals`, which sums them over a group of actors. */
 const figureColumns = () => ({

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../config.ts";
+import { humanSize } from "../human-size.ts";
 import { packageFile, projectPath } from "../project-files.ts";
 import { isLoopbackHost } from "../request-guard.ts";
 import { thumbnailRoutePath } from "./thumbnails.ts";
@@ -26,6 +27,12 @@ const vendorModules: Record<string, { file: string; specifier: string }> = {
   "htm-preact.mjs": { file: packageFile("htm", "preact/index.module.js"), specifier: "htm/preact" },
 };
 
+/**
+ * Server functions the page runs as they are, served as modules of their own so the page
+ * formats as the API and the CLI do. Each must be self-contained: its source is the module.
+ */
+const sharedModules: Record<string, (...args: never[]) => unknown> = { "human-size.js": humanSize };
+
 const contentTypes: Record<string, string> = { ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css" };
 
 interface Asset {
@@ -36,13 +43,13 @@ interface Asset {
 
 function loadAssets(): Map<string, Asset> {
   const assets = new Map<string, Asset>();
-  const add = (name: string, file: string) => {
-    const bytes = readFileSync(file);
-    const type = contentTypes[extname(file)] ?? "application/octet-stream";
+  const add = (name: string, bytes: Buffer) => {
+    const type = contentTypes[extname(name)] ?? "application/octet-stream";
     assets.set(name, { bytes: new Uint8Array(bytes), type: `${type}; charset=utf-8`, etag: `"${createHash("md5").update(bytes).digest("hex")}"` });
   };
-  for (const file of readdirSync(webFolder)) add(file, join(webFolder, file));
-  for (const [name, { file }] of Object.entries(vendorModules)) add(`vendor/${name}`, file);
+  for (const file of readdirSync(webFolder)) add(file, readFileSync(join(webFolder, file)));
+  for (const [name, { file }] of Object.entries(vendorModules)) add(`vendor/${name}`, readFileSync(file));
+  for (const [name, shared] of Object.entries(sharedModules)) add(name, Buffer.from(`export ${shared.toString()}\n`));
   return assets;
 }
 

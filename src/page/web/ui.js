@@ -1,6 +1,7 @@
 // Small pieces every view uses: sync status and rating vocabulary, figures, dialogs, toasts, plans.
 import { html } from "htm/preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { humanSize } from "./human-size.js";
 
 /**
  * A handler whose identity never changes but which always runs the latest `handler`: grid
@@ -48,16 +49,9 @@ export function StatusBadge({ status, long }) {
   return html`<span class="badge ${statusClass(status)}" title=${info.label}>${info.icon} ${long ? info.label : info.short}</span>`;
 }
 
+/** Bytes as the API and the CLI write them (`human-size.js` is served from src/human-size.ts). */
 export function formatBytes(bytes) {
-  if (bytes == null) return "—";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
+  return bytes == null ? "—" : humanSize(bytes);
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });

@@ -18,7 +18,7 @@ import {
   type AuditedImage,
   type ImageAuditOutcome,
 } from "../../db/audit-writes.ts";
-import type { ActorRow, SyncStatus } from "../../db/schema.ts";
+import type { ActorRow, StatusCounts, SyncStatus } from "../../db/schema.ts";
 import type { Db } from "../../db/store.ts";
 import {
   candidatePartSizes,
@@ -69,7 +69,8 @@ export interface AuditProgress {
   result?: ActorAuditResult;
 }
 
-export type StatusCounts = Record<SyncStatus, number>;
+/** An audit tells every image it reads: none is left unchecked. */
+type AuditCounts = Omit<StatusCounts, "unchecked">;
 
 export interface ActorAuditResult {
   actorId: number;
@@ -79,7 +80,7 @@ export interface ActorAuditResult {
   error?: string;
   /** The suspect-listing guard's reasons, when it was the refusal (an override can apply it), not a failure. */
   suspectReasons?: string[];
-  counts: StatusCounts;
+  counts: AuditCounts;
   /** Images whose status differs from what SQLite said before. */
   statusChanges: { filename: string; from: SyncStatus | null; to: SyncStatus }[];
   filesHashed: number;
@@ -110,7 +111,7 @@ export interface ActorAuditResult {
 
 export interface AuditReport {
   actors: ActorAuditResult[];
-  counts: StatusCounts;
+  counts: AuditCounts;
   failed: number;
   filesHashed: number;
   filesFromCache: number;
@@ -122,7 +123,7 @@ export interface AuditReport {
   hashMBps: number;
 }
 
-export function emptyCounts(): StatusCounts {
+export function emptyCounts(): AuditCounts {
   return { synced: 0, local_only: 0, s3_only: 0, out_of_sync: 0, missing: 0 };
 }
 

@@ -3,7 +3,7 @@ import { lstat, readdir } from "node:fs/promises";
 import type { S3Config } from "../../config.ts";
 import type { AppContext } from "../../context.ts";
 import { addDiscoveredActors, allActorIds, loadActorForScan, writeActorScan, type ActorScanSnapshot, type ScannedImageChanges, type ScannedImageInsert } from "../../db/scan-writes.ts";
-import type { ActorRow, ImageRow, SyncStatus } from "../../db/schema.ts";
+import type { ActorRow, ImageRow, StatusCounts, SyncStatus } from "../../db/schema.ts";
 import { settleLimit } from "../concurrency.ts";
 import { exportManifests } from "../manifests/export.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName, s3KeyOf, s3UrlOf, UnsafeNameError } from "../files/layout.ts";
@@ -25,7 +25,6 @@ export interface LocalListing {
 }
 
 export type ScanOutcome = "scanned" | "failed" | "suspect";
-export type StatusCounts = Record<SyncStatus | "unchecked", number>;
 
 export interface ActorScanResult {
   actorId: number;

@@ -1,6 +1,6 @@
 import type { AppContext } from "../../context.ts";
 import { actorsForAudit } from "../../db/audit-writes.ts";
-import type { SyncStatus } from "../../db/schema.ts";
+import type { StatusCounts, SyncStatus } from "../../db/schema.ts";
 import type { JobActorWrite, PlanTotals } from "../../db/job-writes.ts";
 import { auditActors, type ActorAuditResult, type AuditReport } from "../checks/audit.ts";
 import type { JobKind, JobReporter, JobRunner } from "./jobs.ts";
@@ -35,7 +35,7 @@ export interface OutcomeStep {
  * Each kind fills the parts it knows: scan and audit the counts and changes, sync the plan.
  */
 export interface ActorOutcome {
-  counts?: Partial<Record<SyncStatus | "unchecked", number>>;
+  counts?: Partial<StatusCounts>;
   statusChanges?: { filename: string; from: SyncStatus | null; to: SyncStatus | null }[];
   totals?: PlanTotals;
   steps?: OutcomeStep[];
