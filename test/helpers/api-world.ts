@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
-import { expect } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { actors, generations, images, type SyncStatus } from "../../src/db/schema.ts";
 import { refreshActorStatistics } from "../../src/db/statistics.ts";
 import type { Db } from "../../src/db/store.ts";
 import { createApi, graphqlEndpoint, type Api, type ApiOptions } from "../../src/server.ts";
 import { parseActorName, s3KeyOf, s3UrlOf } from "../../src/sync/files/layout.ts";
+import { startTestS3Server, type TestS3Server } from "./s3-server.ts";
 import { makeStoreWorld, type StoreWorld } from "./store-world.ts";
+import { createWorld, type World } from "./world.ts";
 
 export interface ApiWorld extends StoreWorld {
   api: Api;
@@ -53,6 +55,50 @@ export function makeApiWorld(options: { env?: Record<string, string>; api?: ApiO
       return { status: response.status, headers: response.headers, body: await response.json() };
     },
   }) as ApiWorld;
+}
+
+export interface S3ApiWorld {
+  world: World;
+  api: Api;
+}
+
+export interface S3ApiWorldOptions {
+  env?: Record<string, string>;
+  /** Connect the context to S3, as `serve` does (default true). */
+  s3?: boolean;
+  /** Fills more of the context (a job runner, hashing threads) before the API is made over it. */
+  prepare?: (world: World) => void;
+}
+
+/**
+ * Registers the hooks of a test file that talks to S3: one s3rver for the file, and per test
+ * worlds (each with its own bucket) and the API over them, closed after the test.
+ */
+export function useS3ApiWorlds(): { open(options?: S3ApiWorldOptions): Promise<S3ApiWorld> } {
+  let server: TestS3Server | undefined;
+  const opened: World[] = [];
+  beforeAll(async () => {
+    server = await startTestS3Server();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  afterEach(async () => {
+    for (const world of opened.splice(0)) {
+      await world.ctx.jobs?.idle();
+      await world.ctx.hashing?.close();
+      await world.close();
+    }
+  });
+  return {
+    async open(options = {}) {
+      const world = await createWorld({ server, env: options.env });
+      opened.push(world);
+      if (options.s3 !== false) world.ctx.s3 = world.s3;
+      options.prepare?.(world);
+      return { world, api: createApi(world.ctx) };
+    },
+  };
 }
 
 export interface FixtureImage {

@@ -1,32 +1,16 @@
 import { existsSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { thumbnailFolder } from "../../src/page/thumbnails.ts";
-import { createApi, type Api } from "../../src/server.ts";
+import type { Api } from "../../src/server.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
-import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import type { World } from "../helpers/world.ts";
+import { useS3ApiWorlds } from "../helpers/api-world.ts";
 
-let server: TestS3Server;
+const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
-
-beforeAll(async () => {
-  server = await startTestS3Server();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await world.close();
-});
-
-async function apiWorld(env: Record<string, string> = {}) {
-  world = await createWorld({ server, env });
-  world.ctx.s3 = world.s3;
-  api = createApi(world.ctx);
-}
 
 /** A real picture (the thumbnailer decodes it), different for each seed. */
 function picture(seed: number, format: "jpeg" | "png" = "jpeg"): Promise<Buffer> {
@@ -40,7 +24,7 @@ const thumbnailOf = (filename: string, query = "w=256", headers: Record<string, 
 
 describe("the thumbnail route", () => {
   it("makes a thumbnail once, keeps it under the MD5 and size, and answers 304 to its ETag", async () => {
-    await apiWorld();
+    ({ world, api } = await worlds.open());
     const jpeg = await picture(1);
     const png = await picture(2, "png");
     const actor = await makeActor(world, { name: A, images: [{ content: jpeg, local: true, s3: true }, { filename: `${A}_1.png`, content: png, local: true }] });
@@ -73,7 +57,7 @@ describe("the thumbnail route", () => {
   });
 
   it("answers a placeholder for an image that is not one, is too large to decode, is missing, or is a link, and never follows the link", async () => {
-    await apiWorld();
+    ({ world, api } = await worlds.open());
     const outside = await picture(3);
     // A decompression bomb: 81 megapixels of one colour, a few kilobytes of PNG.
     const bomb = await sharp({ create: { width: 9000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
@@ -112,7 +96,7 @@ describe("the thumbnail route", () => {
   });
 
   it("makes it from the S3 object in s3-only mode, and off loopback only with the token", async () => {
-    await apiWorld({ STORAGE_MODE: "s3-only", HOST: "0.0.0.0", API_TOKEN: "s3cret-token" });
+    ({ world, api } = await worlds.open({ env: { STORAGE_MODE: "s3-only", HOST: "0.0.0.0", API_TOKEN: "s3cret-token" } }));
     const jpeg = await picture(6);
     const actor = await makeActor(world, { name: A, images: [{ content: jpeg, s3: true }] });
     expect((await thumbnailOf(actor.filenames[0]!)).status).toBe(401);

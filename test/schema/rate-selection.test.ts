@@ -1,23 +1,13 @@
 import { readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { describe, expect, it } from "vitest";
+import { graphqlEndpoint, type Api } from "../../src/server.ts";
 import { makeActor } from "../helpers/actors.ts";
-import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import type { World } from "../helpers/world.ts";
+import { useS3ApiWorlds } from "../helpers/api-world.ts";
 
-let server: TestS3Server;
+const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
-
-beforeAll(async () => {
-  server = await startTestS3Server();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await world.close();
-});
 
 async function graphql(query: string, variables?: Record<string, unknown>) {
   const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
@@ -41,8 +31,7 @@ const rate = `mutation ($filter: TrainingImageFilterInput, $actorFilter: ActorFi
 
 describe("rateSelection", () => {
   it("rates what a filter picks across actors, into each actor's prompt_metadata.json and statistics", async () => {
-    world = await createWorld({ server });
-    api = createApi(world.ctx);
+    ({ world, api } = await worlds.open({ s3: false }));
     await makeActor(world, { name: A, images: [{ local: true }, { local: true }, { local: true }] });
     await makeActor(world, { name: B, images: [{ local: true }, { local: true }] });
     const picked = [`${A}_0.jpg`, `${A}_2.jpg`, `${B}_1.jpg`];

@@ -1,42 +1,30 @@
 import { join } from "node:path";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { intents, jobs } from "../../src/db/schema.ts";
-import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { graphqlEndpoint, type Api } from "../../src/server.ts";
 import { JobRunner } from "../../src/sync/jobs/jobs.ts";
 import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { makeActor, putImage, bytesFor } from "../helpers/actors.ts";
-import { makeApiWorld } from "../helpers/api-world.ts";
+import { makeApiWorld, useS3ApiWorlds } from "../helpers/api-world.ts";
 import { subscribeSse } from "../helpers/sse.ts";
-import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import type { World } from "../helpers/world.ts";
 import { graphqlData } from "../helpers/graphql-data.ts";
 
-let server: TestS3Server;
+const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
 
-beforeAll(async () => {
-  server = await startTestS3Server();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await world.ctx.jobs?.idle();
-  await world.ctx.hashing?.close();
-  await world.close();
-});
-
 /** A world whose context carries S3, a job runner and hashing threads, as `serve` builds it, and the API over it. */
 async function apiWorld(): Promise<void> {
-  world = await createWorld({ server });
-  world.ctx.s3 = world.s3;
-  world.ctx.jobs = new JobRunner(world.ctx);
-  world.ctx.hashing = new Md5Pool();
-  api = createApi(world.ctx);
+  ({ world, api } = await worlds.open({
+    prepare: (opened: World) => {
+      opened.ctx.jobs = new JobRunner(opened.ctx);
+      opened.ctx.hashing = new Md5Pool();
+    },
+  }));
 }
 
 const graphql = <T = any>(query: string, variables?: Record<string, unknown>) => graphqlData<T>(api, query, variables);
@@ -301,8 +289,6 @@ describe("without S3 or after a crash", () => {
     } finally {
       storeWorld.dispose();
     }
-    // afterEach closes `world`: give it one.
-    world = await createWorld({ server });
   });
 
   it("a job left running by a crash is marked interrupted when the next runner starts", async () => {

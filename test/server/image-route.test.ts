@@ -1,31 +1,15 @@
 import { symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { graphqlEndpoint, type Api } from "../../src/server.ts";
 import { bytesFor, makeActor } from "../helpers/actors.ts";
-import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import type { World } from "../helpers/world.ts";
+import { useS3ApiWorlds } from "../helpers/api-world.ts";
 
-let server: TestS3Server;
+const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
-
-beforeAll(async () => {
-  server = await startTestS3Server();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await world.close();
-});
-
-async function apiWorld(env: Record<string, string> = {}) {
-  world = await createWorld({ server, env });
-  world.ctx.s3 = world.s3;
-  api = createApi(world.ctx);
-}
 
 const A = "0001_european_30_male";
 
@@ -41,7 +25,7 @@ async function viewUrls(): Promise<{ filename: string; viewUrl: string; s3Url: s
 
 describe("the image route", () => {
   it("serves only objects inside the actor's prefix, whatever key a manifest recorded", async () => {
-    await apiWorld();
+    ({ world, api } = await worlds.open());
     const actor = await makeActor(world, { name: A, images: [{ s3: true }] });
     const secret = Buffer.from("another application's object");
     await world.s3.client.send(new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: "private/payroll.jpg", Body: secret }));
@@ -53,7 +37,7 @@ describe("the image route", () => {
   });
 
   it("serves the local file, or the S3 object when there is no local copy, from the viewUrl a query gives", async () => {
-    await apiWorld();
+    ({ world, api } = await worlds.open());
     const actor = await makeActor(world, { name: A, images: [{ local: true, s3: true }, { s3: true }, { local: true }] });
     const images = await viewUrls();
     expect(images.map((i) => i.filename)).toEqual(actor.filenames);
@@ -74,7 +58,7 @@ describe("the image route", () => {
   });
 
   it("refuses a hostile name, an unknown image, a linked file, a foreign origin, and off loopback a request without the token", async () => {
-    await apiWorld();
+    ({ world, api } = await worlds.open());
     const actor = await makeActor(world, { name: A, images: [{ local: true }] });
     expect((await api.fetch(`http://127.0.0.1/images/${A}/..%2F..%2Fsecret.jpg`)).status).toBe(400);
     expect((await api.fetch(`http://127.0.0.1/images/${A}/${A}_9.jpg`)).status).toBe(404);
@@ -91,7 +75,7 @@ describe("the image route", () => {
     expect(foreign.status).toBe(403);
 
     await world.close();
-    await apiWorld({ HOST: "0.0.0.0", API_TOKEN: "s3cret-token" });
+    ({ world, api } = await worlds.open({ env: { HOST: "0.0.0.0", API_TOKEN: "s3cret-token" } }));
     const owned = await makeActor(world, { name: A, images: [{ local: true }] });
     const url = `http://127.0.0.1/images/${A}/${owned.filenames[0]}`;
     expect((await api.fetch(url)).status).toBe(401);

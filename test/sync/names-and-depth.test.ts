@@ -1,36 +1,20 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { actors } from "../../src/db/schema.ts";
-import { createApi, graphqlEndpoint, type Api } from "../../src/server.ts";
+import { graphqlEndpoint, type Api } from "../../src/server.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { listObjects } from "../../src/sync/s3/s3-client.ts";
 import { makeActor } from "../helpers/actors.ts";
 import { cli, cliEnv, cliJson } from "../helpers/cli.ts";
-import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import type { World } from "../helpers/world.ts";
+import { useS3ApiWorlds } from "../helpers/api-world.ts";
 
 // Attacks of issue 9 (items 5 and 6) through the real API and CLI: hostile names and deep JSON.
 
-let server: TestS3Server;
+const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
-
-beforeAll(async () => {
-  server = await startTestS3Server();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await world.close();
-});
-
-async function apiWorld(env: Record<string, string> = {}): Promise<void> {
-  world = await createWorld({ server, env });
-  world.ctx.s3 = world.s3;
-  api = createApi(world.ctx);
-}
 
 const A = "0042_european_30_male";
 
@@ -76,7 +60,7 @@ describe("filenames from a request are data", () => {
   ];
   for (const [label, filename, rule, options] of refused) {
     it(`addImages refuses ${label} with InvalidFilenameError naming the rule, writing nothing`, async () => {
-      await apiWorld();
+      ({ world, api } = await worlds.open());
       await makeActor(world, { name: A, images: [{ local: true, s3: true }] });
       const before = await footprint();
       const result = await upload(filename, options);
@@ -87,7 +71,7 @@ describe("filenames from a request are data", () => {
 
   it("refuses a filename that would make an S3 key over 1024 bytes, naming the limit", async () => {
     // A long configured prefix: actor name and filename are each within 255 bytes, the key is not within 1024.
-    await apiWorld({ S3_PREFIX: "long-prefix/".repeat(70) });
+    ({ world, api } = await worlds.open({ env: { S3_PREFIX: "long-prefix/".repeat(70) } }));
     await makeActor(world, { name: A, images: [] });
     const filename = `${A}_${"7".repeat(200)}.jpg`;
     const before = await footprint();
@@ -97,7 +81,7 @@ describe("filenames from a request are data", () => {
   });
 
   it("adds an image with a 230-byte name: its temporary files fit the file system's 255-byte limit too", async () => {
-    await apiWorld();
+    ({ world, api } = await worlds.open());
     await makeActor(world, { name: A, images: [] });
     // Staged as `.am-download.{name}.{hex}.tmp`, this name made a 256-byte file name: "Unexpected error.".
     // (Longer names are valid in S3 but not in s3rver, which stores each object as a file named after its key.)
@@ -123,7 +107,7 @@ const healthy = ["0001_european_20_female", "0003_east_asian_40_male"];
 
 describe("JSON nested deeper than 64 levels", () => {
   it("is refused at import with file and JSON path; the other actors import, export and sync", async () => {
-    world = await createWorld({ server });
+    ({ world } = await worlds.open({ s3: false }));
     const env = cliEnv(world);
     for (const name of healthy) await makeActor(world, { name, images: [{ local: true }], importAfter: false });
     const deep = writeDeepManifest("0002", "0002_nordic_50_male", 20_000);
@@ -155,7 +139,7 @@ describe("JSON nested deeper than 64 levels", () => {
 
 describe("an actor whose manifest cannot be written", () => {
   it("is named in export and sync, and never stops the others", async () => {
-    world = await createWorld({ server });
+    ({ world } = await worlds.open({ s3: false }));
     const env = cliEnv(world);
     const broken = "0000_european_33_male"; // sorted first: before, its failure stopped every actor after it
     // Nothing to copy, but a status the audit corrects: only its manifest has to be written.

@@ -1,11 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { recordIntent } from "../../src/db/intents.ts";
 import { actors, images, intents, trashItems } from "../../src/db/schema.ts";
 import { recordTrashItem } from "../../src/db/trash-items.ts";
-import { createApi, type Api } from "../../src/server.ts";
+import type { Api } from "../../src/server.ts";
 import { deleteImages } from "../../src/sync/operations/delete-images.ts";
 import { assertSafeName, s3KeyOf, UnsafeNameError } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
@@ -15,23 +15,16 @@ import { emptyTrash, restoreTrash, TrashPlaceOccupiedError } from "../../src/syn
 import { trashObject } from "../../src/sync/operations/trash.ts";
 import { recoverIntents } from "../../src/sync/operations/write-through.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
-import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import { useS3ApiWorlds } from "../helpers/api-world.ts";
+import type { World } from "../helpers/world.ts";
 import { graphqlData } from "../helpers/graphql-data.ts";
 
-let server: TestS3Server;
+const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
-beforeAll(async () => {
-  server = await startTestS3Server();
-});
-afterAll(() => server.stop());
 beforeEach(async () => {
-  world = await createWorld({ server });
-  world.ctx.s3 = world.s3;
-  api = createApi(world.ctx);
+  ({ world, api } = await worlds.open());
 });
-afterEach(() => world.close());
 
 const name = "0042_european_30_male";
 const file = (i: number) => `${name}_${i}.jpg`;
