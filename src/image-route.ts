@@ -6,7 +6,7 @@ import { actorByName } from "./db/actor-queries.ts";
 import { imageByFilename } from "./db/image-queries.ts";
 import type { ImageRow } from "./db/schema.ts";
 import { tokenCheckFor } from "./request-guard.ts";
-import { actorPrefix, assertSafeName, s3KeyOf, UnsafeNameError } from "./sync/files/layout.ts";
+import { actorPrefix, assertSafeName, s3KeyOf, InvalidFilenameError } from "./sync/files/layout.ts";
 import { openRegularFile, UnsafePathError } from "./sync/files/safe-files.ts";
 import { contentTypeOf, isNotFound } from "./sync/s3/s3-client.ts";
 
@@ -77,7 +77,7 @@ export function imageAt(
     name = assertSafeName(decodeURIComponent(parts[0]!));
     filename = assertSafeName(decodeURIComponent(parts[1]!));
   } catch (error) {
-    if (error instanceof UnsafeNameError || error instanceof URIError) return { status: 400, text: error.message };
+    if (error instanceof InvalidFilenameError || error instanceof URIError) return { status: 400, text: error.message };
     throw error;
   }
   const actor = actorByName(app.db, name);

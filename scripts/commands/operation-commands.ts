@@ -33,7 +33,7 @@ export async function loadOperations() {
     reportedSync: jobWork.reportedSync,
     reportOperation: jobWork.reportOperation,
     runAsJob: cliJobs.runAsJob,
-    MaxDeleteError: common.MaxDeleteError,
+    MaxDeleteExceededError: common.MaxDeleteExceededError,
     operationReport: common.operationReport,
     selectActorIds: selection.selectActorIds,
     withS3: s3.withS3,
@@ -74,7 +74,7 @@ export async function underDeleteLimit<R extends OperationReport>(
   try {
     return await operation();
   } catch (error) {
-    if (dryRun && error instanceof ops.MaxDeleteError) show(ops.operationReport(true, error.plans, []));
+    if (dryRun && error instanceof ops.MaxDeleteExceededError) show(ops.operationReport(true, error.plans, []));
     throw error;
   }
 }

@@ -79,20 +79,20 @@ const comparedColumns = {
 const comparedFields = Object.keys(comparedColumns) as (keyof typeof comparedColumns)[];
 
 /** Raised for a filter that can match nothing for a reason the client should hear about. */
-export class InvalidFilterError extends Error {
+export class BadFilterError extends Error {
   constructor(
     readonly field: string,
     readonly reason: string,
   ) {
     super(`bad filter ${field}: ${reason}`);
-    this.name = "InvalidFilterError";
+    this.name = "BadFilterError";
   }
 }
 
 export function validateActorFilter(filter: ActorFilter, path = "filter"): void {
   for (const key of comparedFields) validateComparison(`${path}.${key}`, filter[key]);
   for (const key of ["names", "characterIds", "descriptors", "genders", "withStatus", "generationTypes"] as const) {
-    if (filter[key]?.length === 0) throw new InvalidFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
+    if (filter[key]?.length === 0) throw new BadFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
   }
 }
 

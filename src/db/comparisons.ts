@@ -1,4 +1,4 @@
-import { InvalidFilterError } from "./actor-queries.ts";
+import { BadFilterError } from "./actor-queries.ts";
 import type { SqlFragment } from "./statements.ts";
 
 /** Bounds on a number or an ISO time; every bound given must hold. */
@@ -37,7 +37,7 @@ export function validateComparison(path: string, comparison: Comparison<number |
   const [low, lowStrict] = lower;
   const [high, highStrict] = upper;
   if (low > high || (low === high && (lowStrict || highStrict)))
-    throw new InvalidFilterError(path, `no value is ${describe(comparison)}`);
+    throw new BadFilterError(path, `no value is ${describe(comparison)}`);
 }
 
 type Bound = [number | string, boolean];

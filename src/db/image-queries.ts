@@ -1,4 +1,4 @@
-import { actorWhere, InvalidFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
+import { actorWhere, BadFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
@@ -43,7 +43,7 @@ export interface ImageFilter {
 
 export function validateImageFilter(filter: ImageFilter, path = "filter"): void {
   for (const key of ["status", "rating", "filenames", "generationTypes"] as const) {
-    if (filter[key]?.length === 0) throw new InvalidFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
+    if (filter[key]?.length === 0) throw new BadFilterError(`${path}.${key}`, "an empty list matches nothing; leave it out instead");
   }
   validateComparison(`${path}.sizeBytes`, filter.sizeBytes);
   validateComparison(`${path}.checkedAt`, filter.checkedAt);

@@ -2,7 +2,7 @@ import type { ActorRow } from "../db/schema.ts";
 import { auditActor } from "../sync/checks/audit.ts";
 import { ManifestConflictError } from "../sync/manifests/export.ts";
 import { auditOutcome, scanOutcome, syncOutcome, type ActorOutcome } from "../sync/jobs/job-work.ts";
-import { UnsafeNameError } from "../sync/files/layout.ts";
+import { InvalidFilenameError } from "../sync/files/layout.ts";
 import { NotConfiguredError, partiallyApplied, PartiallyAppliedError, S3RefusedError, UnknownActorError } from "../sync/operations/operation-common.ts";
 import type { OutOfSyncResolution, SyncDirection } from "../sync/operations/plan.ts";
 import { scanActor } from "../sync/checks/scan.ts";
@@ -15,7 +15,7 @@ import { announce, freshActor, requireActor, requireS3 } from "./context.ts";
 
 // Checks and syncs of one actor, run now and answered inline (the `start…` mutations of sync-job.ts run them as jobs).
 
-const actorErrors = [UnknownActorError, UnsafeNameError, NotConfiguredError, S3RefusedError, SuspectListingError];
+const actorErrors = [UnknownActorError, InvalidFilenameError, NotConfiguredError, S3RefusedError, SuspectListingError];
 
 interface ActorCheckPayload {
   actor: ActorRow;

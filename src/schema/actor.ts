@@ -1,7 +1,7 @@
 import {
   actorsByIds,
   countActors,
-  InvalidFilterError,
+  BadFilterError,
   pageActors,
   validateActorFilter,
   type ActorOrderField,
@@ -141,7 +141,7 @@ builder.queryFields((t) => ({
     },
     resolve: (_root, args, ctx) =>
       readWithArguments(() => {
-        if ((args.name == null) === (args.characterId == null)) throw new InvalidFilterError("name", "give exactly one of name and characterId");
+        if ((args.name == null) === (args.characterId == null)) throw new BadFilterError("name", "give exactly one of name and characterId");
         const row =
           args.name != null ? actorForRead(ctx.app.db, { name: args.name }, "name") : actorForRead(ctx.app.db, { characterId: args.characterId! }, "characterId");
         // Its images ask for it by id (their URLs need its name): they find it loaded.

@@ -1,5 +1,5 @@
 import { defaultPageSize, maxPageSize } from "./builder.ts";
-import { InvalidFilterError } from "../db/actor-queries.ts";
+import { BadFilterError } from "../db/actor-queries.ts";
 import { BadCursorError } from "./errors.ts";
 
 /**
@@ -32,7 +32,7 @@ interface PagingArgs {
 /** The page size from connection arguments (pages go forward only: see ForwardPagingPlugin). */
 export function pageSize(args: PagingArgs): number {
   const first = args.first ?? defaultPageSize;
-  if (first < 0 || first > maxPageSize) throw new InvalidFilterError("first", `must be between 0 and ${maxPageSize}`);
+  if (first < 0 || first > maxPageSize) throw new BadFilterError("first", `must be between 0 and ${maxPageSize}`);
   return first;
 }
 

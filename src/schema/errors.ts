@@ -1,13 +1,13 @@
 import { GraphQLError } from "graphql";
-import { InvalidFilterError } from "../db/actor-queries.ts";
+import { BadFilterError } from "../db/actor-queries.ts";
 import type { ActorRow } from "../db/schema.ts";
 import type { Db } from "../db/store.ts";
 import { ManifestConflictError } from "../sync/manifests/export.ts";
-import { UnsafeNameError } from "../sync/files/layout.ts";
+import { InvalidFilenameError } from "../sync/files/layout.ts";
 import {
   findActor,
   ImageExistsError,
-  MaxDeleteError,
+  MaxDeleteExceededError,
   NotAnImageError,
   NotConfiguredError,
   PartiallyAppliedError,
@@ -62,22 +62,22 @@ builder.objectType(UnknownActorError, {
   }),
 });
 
-builder.objectType(UnsafeNameError, {
+builder.objectType(InvalidFilenameError, {
   name: "InvalidFilenameError",
   description: "A filename or actor name refused by a rule `reason` names: a separator, `..`, NUL, a leading `.`, over 255 bytes, or an S3 key over 1024 bytes.",
   interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof UnsafeNameError,
+  isTypeOf: (value) => value instanceof InvalidFilenameError,
   fields: (t) => ({
     value: t.exposeString("value", { description: "The rejected name, as given." }),
     reason: t.exposeString("reason", { description: "Why it was rejected." }),
   }),
 });
 
-builder.objectType(InvalidFilterError, {
+builder.objectType(BadFilterError, {
   name: "BadFilterError",
   description: "A filter or paging argument that cannot be answered (negative count, min above max, empty list, page too large).",
   interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof InvalidFilterError,
+  isTypeOf: (value) => value instanceof BadFilterError,
   fields: (t) => ({
     field: t.exposeString("field", { description: "Path of the offending argument, e.g. `filter.ageMin`." }),
     reason: t.exposeString("reason", { description: "Why it was rejected." }),
@@ -164,11 +164,11 @@ builder.objectType(StorageModeError, {
   fields: (t) => ({ file: t.exposeString("file", { description: "The data directory's configuration file that records the mode." }) }),
 });
 
-builder.objectType(MaxDeleteError, {
+builder.objectType(MaxDeleteExceededError, {
   name: "MaxDeleteExceededError",
   description: "The operation would delete more images than `maxDelete` allows; nothing was changed.",
   interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof MaxDeleteError,
+  isTypeOf: (value) => value instanceof MaxDeleteExceededError,
   fields: (t) => ({
     limit: t.exposeInt("limit", { description: "The limit in force." }),
     count: t.exposeInt("count", { description: "How many it would delete." }),
@@ -248,8 +248,8 @@ export function readWithArguments<T>(read: () => T, nameArgument = "name"): T {
 }
 
 function asBadUserInput(error: unknown, nameArgument: string): unknown {
-  if (error instanceof InvalidFilterError) return badUserInput(error.field, error.reason);
+  if (error instanceof BadFilterError) return badUserInput(error.field, error.reason);
   if (error instanceof BadCursorError) return badUserInput("after", error.message);
-  if (error instanceof UnsafeNameError) return badUserInput(nameArgument, error.message);
+  if (error instanceof InvalidFilenameError) return badUserInput(nameArgument, error.message);
   return error;
 }

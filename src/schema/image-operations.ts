@@ -9,11 +9,11 @@ import { ManifestConflictError } from "../sync/manifests/export.ts";
 import { startPruneLocalJob, syncOutcome, type ActorOutcome } from "../sync/jobs/job-work.ts";
 import { migrateLegacy, type ActorMigration } from "../sync/manifests/migrate-legacy.ts";
 import { assertPrunable, StorageModeError } from "../sync/operations/prune-local.ts";
-import { InvalidFilterError } from "../db/actor-queries.ts";
-import { UnsafeNameError } from "../sync/files/layout.ts";
+import { BadFilterError } from "../db/actor-queries.ts";
+import { InvalidFilenameError } from "../sync/files/layout.ts";
 import {
   ImageExistsError,
-  MaxDeleteError,
+  MaxDeleteExceededError,
   NotAnImageError,
   NotConfiguredError,
   partiallyApplied,
@@ -101,7 +101,7 @@ function payloadOf(ctx: GraphQLContext, actor: ActorRow, report: OperationReport
   return { actor: freshActor(ctx, actor.id), dryRun: report.dryRun, failedSteps: report.failedSteps, outcome: syncOutcome(plan, report.dryRun, report.results[0]) };
 }
 
-const imageErrors = [UnknownActorError, UnsafeNameError, UnknownImageError, NotAnImageError, ManifestConflictError, PartiallyAppliedError];
+const imageErrors = [UnknownActorError, InvalidFilenameError, UnknownImageError, NotAnImageError, ManifestConflictError, PartiallyAppliedError];
 
 function ratingValue(rating: string): boolean | null {
   return rating === "good" ? true : rating === "bad" ? false : null;
@@ -149,7 +149,7 @@ builder.mutationFields((t) => ({
       maxDelete: t.arg.int({ defaultValue: defaultMaxDelete, description: `Refuse when more images would be deleted (default ${defaultMaxDelete}).` }),
     },
     errors: {
-      types: [...imageErrors, MaxDeleteError, NotConfiguredError, S3RefusedError],
+      types: [...imageErrors, MaxDeleteExceededError, NotConfiguredError, S3RefusedError],
       directResult: true,
       union: { name: "DeleteImagesResult", description: "The deletion (or its plan), or why it was refused." },
     },
@@ -202,14 +202,14 @@ builder.mutationFields((t) => ({
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
     },
     errors: {
-      types: [...imageErrors, ImageExistsError, NotConfiguredError, S3RefusedError, InvalidFilterError],
+      types: [...imageErrors, ImageExistsError, NotConfiguredError, S3RefusedError, BadFilterError],
       directResult: true,
       union: { name: "AddImagesResult", description: "The images added (or the plan), or why not." },
     },
     resolve: async (_root, args, ctx) => {
       const s3 = requireS3(ctx);
       const actor = requireActor(ctx, args.name);
-      if (args.images.length === 0) throw new InvalidFilterError("images", "give at least one image");
+      if (args.images.length === 0) throw new BadFilterError("images", "give at least one image");
       const images = await Promise.all(
         args.images.map(async (image) => ({
           filename: image.filename ?? image.file.name,
@@ -236,7 +236,7 @@ builder.mutationFields((t) => ({
       actors: t.arg.stringList({ description: "Actor names (default: every actor with a response.json)." }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only list what the manifests would gain." }),
     },
-    errors: { types: [UnknownActorError, UnsafeNameError, ManifestConflictError], directResult: true, union: { name: "MigrateLegacyResult", description: "What was migrated, or why not." } },
+    errors: { types: [UnknownActorError, InvalidFilenameError, ManifestConflictError], directResult: true, union: { name: "MigrateLegacyResult", description: "What was migrated, or why not." } },
     resolve: async (_root, args, ctx) => {
       const actors = args.actors?.map((name) => requireActor(ctx, name));
       const report = await migrateLegacy(ctx.app, { actorIds: actors?.map((actor) => actor.id), dryRun: args.dryRun ?? false, locks: ctx.app.jobs?.locks });
@@ -306,19 +306,19 @@ builder.mutationFields((t) => ({
       maxImages: t.arg.int({ defaultValue: defaultMaxRated, description: `Refuse when the selection holds more images (default ${defaultMaxRated}).` }),
     },
     errors: {
-      types: [InvalidFilterError, UnsafeNameError, NotAnImageError, ManifestConflictError, PartiallyAppliedError],
+      types: [BadFilterError, InvalidFilenameError, NotAnImageError, ManifestConflictError, PartiallyAppliedError],
       directResult: true,
       union: { name: "RateSelectionResult", description: "The ratings written, or why not." },
     },
     resolve: async (_root, args, ctx) => {
       const filter = toImageFilter(args.filter);
       const actorFilter = toActorFilter(args.actorFilter);
-      if (!filter && !actorFilter) throw new InvalidFilterError("filter", "say which images to rate: a filter, an actorFilter, or both");
+      if (!filter && !actorFilter) throw new BadFilterError("filter", "say which images to rate: a filter, an actorFilter, or both");
       if (filter) validateImageFilter(filter);
       if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
       const maxImages = args.maxImages ?? defaultMaxRated;
       const selected = await pageImages(ctx.app.db, filter, actorFilter, maxImages);
-      if (selected.hasNextPage) throw new InvalidFilterError("maxImages", `the selection holds more than ${maxImages} images; narrow it or raise maxImages`);
+      if (selected.hasNextPage) throw new BadFilterError("maxImages", `the selection holds more than ${maxImages} images; narrow it or raise maxImages`);
       const byActor = new Map<number, string[]>();
       for (const row of selected.rows) byActor.set(row.actorId, [...(byActor.get(row.actorId) ?? []), row.filename]);
       const good = ratingValue(args.rating);

@@ -1,6 +1,6 @@
 import { exportManifests, ManifestConflictError } from "../sync/manifests/export.ts";
 import { importManifests } from "../sync/manifests/import.ts";
-import { UnsafeNameError } from "../sync/files/layout.ts";
+import { InvalidFilenameError } from "../sync/files/layout.ts";
 import { UnknownActorError } from "../sync/operations/operation-common.ts";
 import { builder } from "./builder.ts";
 import { requireActor } from "./context.ts";
@@ -63,7 +63,7 @@ builder.mutationFields((t) => ({
         description: "Replace the selected actors' files that have problems (see `Actor.problems`) with what the service holds, keeping the old bytes beside each as `{file}.bak`.",
       }),
     },
-    errors: { types: [UnknownActorError, UnsafeNameError, ManifestConflictError], directResult: true, union: { name: "ExportManifestsResult", description: "What the export did, or why it did not start." } },
+    errors: { types: [UnknownActorError, InvalidFilenameError, ManifestConflictError], directResult: true, union: { name: "ExportManifestsResult", description: "What the export did, or why it did not start." } },
     resolve: (_root, args, ctx) => {
       const actorIds = args.names?.map((name) => requireActor(ctx, name).id);
       return exportManifests(ctx.app, { actorIds, force: args.force ?? false, rebuild: args.rebuild ?? false });

@@ -1,6 +1,6 @@
 import DataLoader from "dataloader";
 import { GraphQLError } from "graphql";
-import { actorByName, InvalidFilterError } from "../db/actor-queries.ts";
+import { actorByName, BadFilterError } from "../db/actor-queries.ts";
 import {
   countJobs,
   jobActorsByJobIds,
@@ -14,7 +14,7 @@ import {
 import type { JobActorRow, JobRow } from "../db/schema.ts";
 import { startAuditJob, startScanJob, startSyncJob, type ActorOutcome, type ActorSelection } from "../sync/jobs/job-work.ts";
 import type { ActorChange, JobEvent } from "../sync/jobs/jobs.ts";
-import { UnsafeNameError } from "../sync/files/layout.ts";
+import { InvalidFilenameError } from "../sync/files/layout.ts";
 import { NotConfiguredError, UnknownActorError } from "../sync/operations/operation-common.ts";
 import type { OutOfSyncResolution, SyncDirection } from "../sync/operations/plan.ts";
 import { Actor } from "./actor.ts";
@@ -196,9 +196,9 @@ builder.queryFields((t) => ({
 }));
 
 export function selectionOf(ctx: GraphQLContext, actors: readonly string[] | null | undefined, all: boolean | null | undefined): ActorSelection {
-  if (all && actors && actors.length > 0) throw new InvalidFilterError("actors", "give either actors or all: true, not both");
+  if (all && actors && actors.length > 0) throw new BadFilterError("actors", "give either actors or all: true, not both");
   if (all) return { all: true };
-  if (!actors || actors.length === 0) throw new InvalidFilterError("actors", "say which actors: a list of names, or all: true");
+  if (!actors || actors.length === 0) throw new BadFilterError("actors", "say which actors: a list of names, or all: true");
   return { actorIds: [...new Set(actors.map((name) => requireActor(ctx, name).id))] };
 }
 
@@ -214,7 +214,7 @@ const SyncInput = builder.inputType("SyncInput", {
   }),
 });
 
-export const startErrors = [UnknownActorError, UnsafeNameError, InvalidFilterError, NotConfiguredError];
+export const startErrors = [UnknownActorError, InvalidFilenameError, BadFilterError, NotConfiguredError];
 
 builder.mutationFields((t) => ({
   startScan: t.field({

@@ -1,4 +1,4 @@
-import { InvalidFilterError } from "../db/actor-queries.ts";
+import { BadFilterError } from "../db/actor-queries.ts";
 import type { TrashItemRow } from "../db/schema.ts";
 import { pageTrashItems, trashTotals, type TrashFilter } from "../db/trash-items.ts";
 import { NotConfiguredError } from "../sync/operations/operation-common.ts";
@@ -149,7 +149,7 @@ builder.mutationFields((t) => ({
       all: t.arg.boolean({ description: "Every item." }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only list what would be deleted." }),
     },
-    errors: { types: [UnknownTrashItemError, InvalidFilterError], directResult: true, union: { name: "EmptyTrashResult", description: "What was emptied, or why nothing was." } },
+    errors: { types: [UnknownTrashItemError, BadFilterError], directResult: true, union: { name: "EmptyTrashResult", description: "What was emptied, or why nothing was." } },
     resolve: (_root, args, ctx) =>
       emptyTrash(ctx.app, ctx.app.s3 ?? null, {
         ids: args.ids ?? undefined,

@@ -125,7 +125,7 @@ describe("--json: one envelope on every command (SPEC.md §9)", () => {
     expect(json.code).toBe(1);
     expect(json.envelope.result.dryRun).toBe(true);
     expect(json.envelope.result.plans[0]!.steps).toHaveLength(4);
-    expect(json.envelope.errors).toEqual([expect.objectContaining({ code: "MaxDeleteError", limit: 1, count: 4 })]);
+    expect(json.envelope.errors).toEqual([expect.objectContaining({ code: "MaxDeleteExceededError", limit: 1, count: 4 })]);
     // Nothing was deleted: the images are all still listed.
     expect((await cliJson<{ images: unknown[] }>(["ls", "--actor", A], env())).envelope.result.images).toHaveLength(4);
   });

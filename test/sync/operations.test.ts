@@ -9,9 +9,9 @@ import { actors, generations, images, intents } from "../../src/db/schema.ts";
 import { addImages } from "../../src/sync/operations/add-images.ts";
 import { deleteImages } from "../../src/sync/operations/delete-images.ts";
 import { importManifests } from "../../src/sync/manifests/import.ts";
-import { s3KeyOf, s3UrlOf, UnsafeNameError } from "../../src/sync/files/layout.ts";
+import { s3KeyOf, s3UrlOf, InvalidFilenameError } from "../../src/sync/files/layout.ts";
 import { migrateLegacy } from "../../src/sync/manifests/migrate-legacy.ts";
-import { ImageExistsError, MaxDeleteError, UnknownActorError, UnknownImageError } from "../../src/sync/operations/operation-common.ts";
+import { ImageExistsError, MaxDeleteExceededError, UnknownActorError, UnknownImageError } from "../../src/sync/operations/operation-common.ts";
 import { pruneLocal } from "../../src/sync/operations/prune-local.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
 import { rateImages } from "../../src/sync/operations/rate-images.ts";
@@ -102,7 +102,7 @@ describe("delete", () => {
     await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: true }] });
     const before = await snapshot([file(0), file(1), file(2)]);
     const attempt = deleteImages(world.ctx, world.s3, { actor: name, from: "everywhere", maxDelete: 2 });
-    await expect(attempt).rejects.toBeInstanceOf(MaxDeleteError);
+    await expect(attempt).rejects.toBeInstanceOf(MaxDeleteExceededError);
     await expect(attempt).rejects.toMatchObject({ limit: 2, count: 3, message: expect.stringMatching(/would delete 3 images, over the max-delete limit of 2/) });
     expect(await snapshot([file(0), file(1), file(2)])).toEqual(before);
 
@@ -116,8 +116,8 @@ describe("delete", () => {
     const outside = join(world.dataDir, "actors", "victim.jpg");
     writeFileSync(outside, "keep me");
     const before = await snapshot([file(0)]);
-    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["../victim.jpg"], from: "everywhere" })).rejects.toBeInstanceOf(UnsafeNameError);
-    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["a\0.jpg"], from: "disk" })).rejects.toBeInstanceOf(UnsafeNameError);
+    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["../victim.jpg"], from: "everywhere" })).rejects.toBeInstanceOf(InvalidFilenameError);
+    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["a\0.jpg"], from: "disk" })).rejects.toBeInstanceOf(InvalidFilenameError);
     await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(7)], from: "everywhere" })).rejects.toBeInstanceOf(UnknownImageError);
     await expect(deleteImages(world.ctx, world.s3, { actor: "0999_nobody_1_male", from: "everywhere" })).rejects.toBeInstanceOf(UnknownActorError);
     expect(readFileSync(outside, "utf8")).toBe("keep me");
@@ -160,7 +160,7 @@ describe("rate", () => {
     await importManifests(world.ctx);
     await rateImages(world.ctx, { actor: name, filenames: [file(0)], good: true });
     expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))).toEqual({ [file(0)]: { prompt: "a man", rated_by: "ann", good: true }, settings: { seed: 7 } });
-    await expect(rateImages(world.ctx, { actor: name, filenames: ["../../x.jpg"], good: true })).rejects.toBeInstanceOf(UnsafeNameError);
+    await expect(rateImages(world.ctx, { actor: name, filenames: ["../../x.jpg"], good: true })).rejects.toBeInstanceOf(InvalidFilenameError);
     await expect(rateImages(world.ctx, { actor: name, filenames: [file(9)], good: true })).rejects.toBeInstanceOf(UnknownImageError);
   });
 });
@@ -201,7 +201,7 @@ describe("add", () => {
     expect(await head(file(0))).toMatchObject({ size: 3000, metadataMd5: md5Of(other) });
     expect(rows().get(file(0))).toMatchObject({ status: "synced", sizeBytes: 3000 });
 
-    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: "../escape.jpg", bytes: other }] })).rejects.toBeInstanceOf(UnsafeNameError);
+    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: "../escape.jpg", bytes: other }] })).rejects.toBeInstanceOf(InvalidFilenameError);
     expect(existsSync(join(world.ctx.layout.actorDir(name), "escape.jpg"))).toBe(false);
   });
 
@@ -274,7 +274,7 @@ describe("prune local", () => {
     expect(dry.kept[1]!.reason).toMatch(/only copy is local/);
     expect([0, 1, 2, 3].every((i) => localExists(file(i)))).toBe(true);
 
-    await expect(pruneLocal(world.ctx, world.s3, { maxDelete: 1, switchToS3Only: true })).rejects.toMatchObject({ name: "MaxDeleteError", limit: 1, count: 2 });
+    await expect(pruneLocal(world.ctx, world.s3, { maxDelete: 1, switchToS3Only: true })).rejects.toMatchObject({ name: "MaxDeleteExceededError", limit: 1, count: 2 });
     expect(readdirSync(world.ctx.layout.trainingDir(name)).sort()).toEqual(before.files);
 
     const report = await pruneLocal(world.ctx, world.s3, { switchToS3Only: true });

@@ -7,7 +7,7 @@ import { actors, images, intents, trashItems } from "../../src/db/schema.ts";
 import { recordTrashItem } from "../../src/db/trash-items.ts";
 import type { Api } from "../../src/server.ts";
 import { deleteImages } from "../../src/sync/operations/delete-images.ts";
-import { assertSafeName, s3KeyOf, UnsafeNameError } from "../../src/sync/files/layout.ts";
+import { assertSafeName, s3KeyOf, InvalidFilenameError } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { scanActors } from "../../src/sync/checks/scan.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
@@ -99,7 +99,7 @@ describe("a repair keeps the loser", () => {
     // (s3rver's leaves out a prefix with nested keys): its name is no actor name.
     const [s3Item] = trash().filter((item) => item.side === "s3");
     const topName = s3Item!.trashLocation!.slice(world.s3.s3Config.prefix.length).split("/")[0]!;
-    expect(() => assertSafeName(topName)).toThrow(UnsafeNameError);
+    expect(() => assertSafeName(topName)).toThrow(InvalidFilenameError);
     await syncActors(world.ctx, world.s3, { outOfSync: "local" });
     expect(world.db.select({ name: actors.name }).from(actors).all()).toEqual([{ name }]);
     expect(world.db.select({ filename: images.filename }).from(images).all()).toEqual([{ filename: file(0) }]);

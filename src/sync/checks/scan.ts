@@ -6,7 +6,7 @@ import { addDiscoveredActors, allActorIds, loadActorForScan, writeActorScan, typ
 import type { ActorRow, ImageRow, StatusCounts, SyncStatus } from "../../db/schema.ts";
 import { settleLimit } from "../concurrency.ts";
 import { exportManifests } from "../manifests/export.ts";
-import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName, s3KeyOf, s3UrlOf, UnsafeNameError } from "../files/layout.ts";
+import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName, s3KeyOf, s3UrlOf, InvalidFilenameError } from "../files/layout.ts";
 import { assertRealFolder, symlinkReason } from "../files/safe-files.ts";
 import { describeS3Error, isPlainMd5Etag, listActorObjects, listChildPrefixes, type ListedObject, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
@@ -233,7 +233,7 @@ export async function walkTrainingFolder(root: string, folder: string): Promise<
     try {
       candidates.push(assertSafeName(entry.name));
     } catch (error) {
-      skipped.push({ name: entry.name, reason: error instanceof UnsafeNameError ? error.reason : String(error) });
+      skipped.push({ name: entry.name, reason: error instanceof InvalidFilenameError ? error.reason : String(error) });
     }
   }
   const stats = await Promise.all(

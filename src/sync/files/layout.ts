@@ -8,13 +8,13 @@ import { join, resolve, sep } from "node:path";
 import type { S3Config } from "../../config.ts";
 
 /** Thrown when a filename, actor name or key from a file or request could escape its folder or prefix. */
-export class UnsafeNameError extends Error {
+export class InvalidFilenameError extends Error {
   constructor(
     readonly value: string,
     readonly reason: string,
   ) {
     super(`unsafe name ${JSON.stringify(value)}: ${reason}`);
-    this.name = "UnsafeNameError";
+    this.name = "InvalidFilenameError";
   }
 }
 
@@ -30,17 +30,17 @@ export const maxS3KeyBytes = 1024;
  * never be taken (and removed by recovery) for one of them.
  */
 export function assertSafeName(value: string): string {
-  if (typeof value !== "string" || value.length === 0) throw new UnsafeNameError(String(value), "empty");
-  if (value.includes("\0")) throw new UnsafeNameError(value, "contains a NUL byte");
+  if (typeof value !== "string" || value.length === 0) throw new InvalidFilenameError(String(value), "empty");
+  if (value.includes("\0")) throw new InvalidFilenameError(value, "contains a NUL byte");
   // S3 lists keys in XML, which reads "\r\n" as "\n": such an image was listed as another name
   // and its own was LOCAL_ONLY after every scan. A lone surrogate made no S3 key at all.
-  if (/\p{Cc}/u.test(value)) throw new UnsafeNameError(value, "contains a control character");
-  if (/\p{Cs}/u.test(value)) throw new UnsafeNameError(value, "is not valid Unicode (a lone surrogate)");
-  if (value.includes("/") || value.includes("\\")) throw new UnsafeNameError(value, "contains a path separator");
-  if (value.includes("..")) throw new UnsafeNameError(value, "contains '..'");
-  if (value.startsWith(".")) throw new UnsafeNameError(value, "starts with '.' (reserved for the service's temporary files)");
-  if (/^[a-zA-Z]:/.test(value)) throw new UnsafeNameError(value, "looks like a drive path");
-  if (Buffer.byteLength(value, "utf8") > maxNameBytes) throw new UnsafeNameError(value, `longer than ${maxNameBytes} bytes (UTF-8)`);
+  if (/\p{Cc}/u.test(value)) throw new InvalidFilenameError(value, "contains a control character");
+  if (/\p{Cs}/u.test(value)) throw new InvalidFilenameError(value, "is not valid Unicode (a lone surrogate)");
+  if (value.includes("/") || value.includes("\\")) throw new InvalidFilenameError(value, "contains a path separator");
+  if (value.includes("..")) throw new InvalidFilenameError(value, "contains '..'");
+  if (value.startsWith(".")) throw new InvalidFilenameError(value, "starts with '.' (reserved for the service's temporary files)");
+  if (/^[a-zA-Z]:/.test(value)) throw new InvalidFilenameError(value, "looks like a drive path");
+  if (Buffer.byteLength(value, "utf8") > maxNameBytes) throw new InvalidFilenameError(value, `longer than ${maxNameBytes} bytes (UTF-8)`);
   return value;
 }
 
@@ -113,7 +113,7 @@ export class DataLayout {
   imagePath(name: string, filename: string): string {
     const folder = this.trainingDir(name);
     const path = resolve(folder, assertSafeName(filename));
-    if (!path.startsWith(folder + sep)) throw new UnsafeNameError(filename, "resolves outside the actor's folder");
+    if (!path.startsWith(folder + sep)) throw new InvalidFilenameError(filename, "resolves outside the actor's folder");
     return path;
   }
   /** The data-dir-relative form manifests store in `local_path`. */
@@ -129,7 +129,7 @@ export function actorPrefix(s3: S3Config, name: string): string {
 /** The object key of an image; refused (naming the filename) when it would pass S3's key limit. */
 export function s3KeyOf(s3: S3Config, name: string, filename: string): string {
   const key = `${actorPrefix(s3, name)}${assertSafeName(filename)}`;
-  if (Buffer.byteLength(key, "utf8") > maxS3KeyBytes) throw new UnsafeNameError(filename, `makes an S3 key longer than ${maxS3KeyBytes} bytes`);
+  if (Buffer.byteLength(key, "utf8") > maxS3KeyBytes) throw new InvalidFilenameError(filename, `makes an S3 key longer than ${maxS3KeyBytes} bytes`);
   return key;
 }
 

@@ -4,7 +4,7 @@ import type { S3Access } from "../s3/s3-client.ts";
 import {
   assertImageFilename,
   imagesOf,
-  MaxDeleteError,
+  MaxDeleteExceededError,
   operationReport,
   resolveActor,
   type ActorRef,
@@ -53,7 +53,7 @@ export async function deleteImages(ctx: AppContext, s3: S3Access | null, options
     skipped: [],
   };
   const limit = options.maxDelete ?? defaultMaxDelete;
-  if (plan.steps.length > limit) throw new MaxDeleteError(limit, plan.steps.length, `delete from ${options.from} of ${actor.name}`, [plan]);
+  if (plan.steps.length > limit) throw new MaxDeleteExceededError(limit, plan.steps.length, `delete from ${options.from} of ${actor.name}`, [plan]);
   if (options.dryRun || plan.steps.length === 0) return operationReport(options.dryRun ?? false, [plan], []);
   const locks = options.locks ?? new ActorLocks(ctx.db);
   const result = await locks.run(actor.id, () => applyActorPlan(ctx, s3, plan));

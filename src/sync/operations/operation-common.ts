@@ -4,7 +4,7 @@ import { actorByCharacterId, actorByName, actorsByIds } from "../../db/actor-que
 import type { PlanTotals } from "../../db/job-writes.ts";
 import { images, type ActorRow, type ImageRow } from "../../db/schema.ts";
 import type { Db } from "../../db/store.ts";
-import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, UnsafeNameError } from "../files/layout.ts";
+import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, InvalidFilenameError } from "../files/layout.ts";
 import { planTotals, type ActorPlan } from "./plan.ts";
 import type { ActorApplyResult, PendingFile } from "./write-through.ts";
 
@@ -71,8 +71,8 @@ export class NotAnImageError extends Error {
 }
 
 /** The plan deletes more than the caller allowed: nothing was changed. It carries the plan, which a dry run still shows. */
-export class MaxDeleteError extends Error {
-  override name = "MaxDeleteError";
+export class MaxDeleteExceededError extends Error {
+  override name = "MaxDeleteExceededError";
   constructor(
     readonly limit: number,
     readonly count: number,
@@ -191,4 +191,4 @@ export function imagesOf(ctx: AppContext, actor: ActorRow, filenames: readonly s
   return rows;
 }
 
-export { UnsafeNameError };
+export { InvalidFilenameError };

@@ -6,7 +6,7 @@ import { images, type ImageRow, type SyncStatus } from "../../db/schema.ts";
 import { auditActors, type AuditProgress } from "../checks/audit.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { defaultMaxDelete } from "./deletion-limits.ts";
-import { MaxDeleteError, operationReport, type OperationReport } from "./operation-common.ts";
+import { MaxDeleteExceededError, operationReport, type OperationReport } from "./operation-common.ts";
 import type { ActorPlan } from "./plan.ts";
 import { ActorLocks, applyActorPlan, type ActorApplyResult } from "./write-through.ts";
 
@@ -88,7 +88,7 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
   });
   const deletions = plans.reduce((count, plan) => count + plan.steps.length, 0);
   const limit = options.maxDelete ?? defaultMaxDelete;
-  if (deletions > limit) throw new MaxDeleteError(limit, deletions, "prune-local", plans);
+  if (deletions > limit) throw new MaxDeleteExceededError(limit, deletions, "prune-local", plans);
   if (options.dryRun) return { ...operationReport(true, plans, []), kept, failedActors };
   if (options.switchToS3Only) {
     // Recorded before the first deletion, so that no later run (a crash included) downloads what goes.

@@ -2,7 +2,7 @@ import { lstatSync, rmdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import type { AppContext } from "../../context.ts";
-import { InvalidFilterError } from "../../db/actor-queries.ts";
+import { BadFilterError } from "../../db/actor-queries.ts";
 import { recordIntent, settleIntents } from "../../db/intents.ts";
 import type { TrashItemRow } from "../../db/schema.ts";
 import { dropTrashItem, markTrashItemMoving, trashItemsByIds, trashItemsWhere } from "../../db/trash-items.ts";
@@ -169,7 +169,7 @@ export interface EmptyTrashReport {
 /** Deletes trashed items for good: the kept files and trash-prefix objects (or kept versions), then their records. */
 export async function emptyTrash(ctx: AppContext, s3: S3Access | null, options: EmptyTrashOptions): Promise<EmptyTrashReport> {
   const chosen = [options.ids !== undefined, options.olderThan !== undefined, options.all === true].filter(Boolean).length;
-  if (chosen !== 1) throw new InvalidFilterError(options.ids ? "ids" : "olderThan", "say what to empty: ids, olderThan, or all (exactly one)");
+  if (chosen !== 1) throw new BadFilterError(options.ids ? "ids" : "olderThan", "say what to empty: ids, olderThan, or all (exactly one)");
   let items: TrashItemRow[];
   if (options.ids) {
     items = trashItemsByIds(ctx.db, options.ids);

@@ -17,7 +17,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { S3Config } from "../../config.ts";
-import { actorPrefix, assertSafeName, isTrainingImageFilename, UnsafeNameError } from "../files/layout.ts";
+import { actorPrefix, assertSafeName, isTrainingImageFilename, InvalidFilenameError } from "../files/layout.ts";
 
 /** The fixed key pair s3rver accepts; used only for the embedded server, never for AWS. */
 /** The S3 side of a run: a client and the configuration it talks to (an `S3Connection` fits). */
@@ -149,7 +149,7 @@ export async function listActorObjects(client: S3Client, s3: S3Config, name: str
     try {
       assertSafeName(filename);
     } catch (error) {
-      skipped.push({ key: object.key, reason: error instanceof UnsafeNameError ? error.reason : String(error) });
+      skipped.push({ key: object.key, reason: error instanceof InvalidFilenameError ? error.reason : String(error) });
       continue;
     }
     if (!isTrainingImageFilename(filename)) {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { GenerationFields, ImageFields, SourceFormat } from "../../../db/actor-import.ts";
 import { syncStatuses } from "../../../db/schema.ts";
-import { assertSafeName, UnsafeNameError } from "../../files/layout.ts";
+import { assertSafeName, InvalidFilenameError } from "../../files/layout.ts";
 import type { ManifestProblem } from "./problems.ts";
 
 /** A filename from a manifest: data, never a path. */
@@ -9,7 +9,7 @@ export const safeFilename = z.string().superRefine((value, ctx) => {
   try {
     assertSafeName(value);
   } catch (error) {
-    if (!(error instanceof UnsafeNameError)) throw error;
+    if (!(error instanceof InvalidFilenameError)) throw error;
     ctx.addIssue({ code: "custom", message: `refused filename: ${error.reason}` });
   }
 });
