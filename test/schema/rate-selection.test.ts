@@ -1,22 +1,17 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { graphqlEndpoint, type Api } from "../../src/server.ts";
+import type { Api } from "../../src/server.ts";
 import { makeActor } from "../helpers/actors.ts";
 import type { World } from "../helpers/world.ts";
 import { useS3ApiWorlds } from "../helpers/api-world.ts";
+import { graphqlData } from "../helpers/graphql-data.ts";
 
 const worlds = useS3ApiWorlds();
 let world: World;
 let api: Api;
 
-async function graphql(query: string, variables?: Record<string, unknown>) {
-  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as { data?: any; errors?: unknown[] };
-}
+/** Any GraphQL error fails the test (graphqlData throws it). */
+const graphql = (query: string, variables?: Record<string, unknown>) => graphqlData(api, query, variables);
 
 const A = "0001_european_30_male";
 const B = "0002_african_40_female";
@@ -35,8 +30,7 @@ describe("rateSelection", () => {
     await makeActor(world, { name: A, images: [{ local: true }, { local: true }, { local: true }] });
     await makeActor(world, { name: B, images: [{ local: true }, { local: true }] });
     const picked = [`${A}_0.jpg`, `${A}_2.jpg`, `${B}_1.jpg`];
-    const { data, errors } = await graphql(rate, { filter: { filenames: picked } });
-    expect(errors).toBeUndefined();
+    const data = await graphql(rate, { filter: { filenames: picked } });
     expect(data.rateSelection).toMatchObject({ __typename: "RateSelectionPayload", imageCount: 3, failedSteps: 0 });
     expect(data.rateSelection.actors).toEqual([
       { name: A, statistics: { goodCount: 2 } },
@@ -48,8 +42,8 @@ describe("rateSelection", () => {
     expect(rated.sort()).toEqual([`${A}_0.jpg`, `${A}_2.jpg`]);
     // Nothing else changed: the actor filter narrows, and an empty selection or one over the limit is refused.
     const narrowed = await graphql(rate, { actorFilter: { name: B } });
-    expect(narrowed.data.rateSelection).toMatchObject({ imageCount: 2, actors: [{ name: B, statistics: { goodCount: 2 } }] });
-    expect((await graphql(rate, {})).data.rateSelection).toEqual({ __typename: "BadFilterError", field: "filter" });
-    expect((await graphql(rate, { actorFilter: { name: A }, maxImages: 2 })).data.rateSelection).toEqual({ __typename: "BadFilterError", field: "maxImages" });
+    expect(narrowed.rateSelection).toMatchObject({ imageCount: 2, actors: [{ name: B, statistics: { goodCount: 2 } }] });
+    expect((await graphql(rate, {})).rateSelection).toEqual({ __typename: "BadFilterError", field: "filter" });
+    expect((await graphql(rate, { actorFilter: { name: A }, maxImages: 2 })).rateSelection).toEqual({ __typename: "BadFilterError", field: "maxImages" });
   });
 });

@@ -2,10 +2,11 @@ import { symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { graphqlEndpoint, type Api } from "../../src/server.ts";
+import type { Api } from "../../src/server.ts";
 import { bytesFor, makeActor } from "../helpers/actors.ts";
 import type { World } from "../helpers/world.ts";
 import { useS3ApiWorlds } from "../helpers/api-world.ts";
+import { graphqlData } from "../helpers/graphql-data.ts";
 
 const worlds = useS3ApiWorlds();
 let world: World;
@@ -14,13 +15,8 @@ let api: Api;
 const A = "0001_european_30_male";
 
 async function viewUrls(): Promise<{ filename: string; viewUrl: string; s3Url: string }[]> {
-  const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ query: `{ actor(name: "${A}") { trainingImages { nodes { filename viewUrl s3Url } } } }` }),
-  });
-  const body = (await response.json()) as { data: { actor: { trainingImages: { nodes: { filename: string; viewUrl: string; s3Url: string }[] } } } };
-  return body.data.actor.trainingImages.nodes;
+  const data = await graphqlData(api, `{ actor(name: "${A}") { trainingImages { nodes { filename viewUrl s3Url } } } }`);
+  return data.actor.trainingImages.nodes;
 }
 
 describe("the image route", () => {
