@@ -7,7 +7,7 @@ import { JobRunner } from "../../src/sync/jobs/jobs.ts";
 import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
-import { makeActor, putImage, bytesFor } from "../helpers/actors.ts";
+import { makeActor, putImage, bytesFor, deleteImageObject } from "../helpers/actors.ts";
 import { makeApiWorld, useS3ApiWorlds } from "../helpers/api-world.ts";
 import { subscribeSse } from "../helpers/sse.ts";
 import type { World } from "../helpers/world.ts";
@@ -256,6 +256,24 @@ describe("scanActor and auditActor", () => {
     });
     // Nothing was started by the refused requests.
     expect(world.db.select().from(jobs).all()).toEqual([]);
+  });
+
+  it("refuses a listing that looks suspect with SuspectListingError naming the actor and why, for scan, audit and sync alike", async () => {
+    await apiWorld();
+    await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: true }] });
+    expect((await graphql(scan, { name: A })).scanActor.__typename).toBe("ActorCheckPayload");
+    for (const i of [0, 1, 2]) await deleteImageObject(world, A, `${A}_${i}.jpg`);
+    const suspect = `... on SuspectListingError { actorName reason } ... on Error { message }`;
+    const refusals = [
+      (await graphql(`mutation { scanActor(name: "${A}") { __typename ${suspect} } }`)).scanActor,
+      (await graphql(`mutation { auditActor(name: "${A}", listS3: true) { __typename ${suspect} } }`)).auditActor,
+      (await graphql(`mutation { syncActor(name: "${A}") { __typename ${suspect} } }`)).syncActor,
+    ];
+    for (const refusal of refusals) {
+      expect(refusal).toMatchObject({ __typename: "SuspectListingError", actorName: A });
+      expect(refusal.message).toMatch(new RegExp(`^${A}: S3 listing looks suspect: .+; nothing was changed \\(--allow-suspect applies it anyway\\)$`));
+      expect(refusal.reason).toBe(refusal.message);
+    }
   });
 
   it("starts scan and audit jobs for all actors", async () => {
