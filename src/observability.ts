@@ -95,8 +95,8 @@ function useMetrics(app: AppContext): Plugin {
     help: "Training images by last known sync status (the totals `stats` reads, kept as rows change).",
     labelNames: ["status"],
     registers: [registry],
-    collect() {
-      const totals = totalFigures(app.db, {});
+    async collect() {
+      const totals = await totalFigures(app.db, {});
       this.set({ status: "synced" }, totals.syncedCount);
       this.set({ status: "local_only" }, totals.localOnlyCount);
       this.set({ status: "s3_only" }, totals.s3OnlyCount);

@@ -11,7 +11,8 @@ const figureCaches = new WeakMap<object, Map<string, CachedFigure>>();
 /**
  * Aggregates across actors are cached per connection and query, and recomputed after any
  * write: `total_changes()` moves with every write on this connection and
- * `PRAGMA data_version` with every commit from another. Callers must not mutate the value.
+ * `PRAGMA data_version` with every commit from another. Callers must not mutate the value;
+ * a promise is cached as it is, until it rejects.
  */
 export function cachedUntilWrite<T>(db: Db, key: string, compute: () => T): T {
   const version = dataVersion(db);
@@ -21,7 +22,13 @@ export function cachedUntilWrite<T>(db: Db, key: string, compute: () => T): T {
   if (hit && hit.version === version) return hit.value as T;
   const value = compute();
   if (cache.size > 256) cache.clear();
-  cache.set(key, { version, value });
+  const entry = { version, value };
+  cache.set(key, entry);
+  // A failed computation is not an answer: the next call computes again instead of failing again.
+  if (value instanceof Promise)
+    value.catch(() => {
+      if (cache.get(key) === entry) cache.delete(key);
+    });
   return value;
 }
 

@@ -1,5 +1,6 @@
 import { actorWhere, BadFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
+import { readAggregates } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
@@ -267,11 +268,20 @@ export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: A
   return andAll(parts);
 }
 
-/** Images with any of these MD5s among those a scope picks, by actor then filename (the images table has no MD5 index: a scan). */
-export function imagesByMd5s(db: Db, md5s: readonly string[], filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined): ImageRow[] {
+/**
+ * Images with any of these MD5s among those a scope picks, by actor then filename: the images
+ * table has no MD5 index, so this scans it, on the aggregate reader.
+ */
+export async function imagesByMd5s(
+  db: Db,
+  md5s: readonly string[],
+  filter: ImageFilter | undefined,
+  actorFilter: ActorFilter | undefined,
+): Promise<ImageRow[]> {
   const where = scopedImageWhere(filter, actorFilter);
   const sql = `SELECT ${imageColumns} FROM images i WHERE i.md5 IN (SELECT value FROM json_each(?)) AND (${where.sql}) ORDER BY i.actor_id, i.filename`;
-  return allRows(cachedStatement(db, sql), [jsonList(md5s), ...where.params]).map(toImageRow);
+  const [rows] = await readAggregates(db, [{ sql, params: [jsonList(md5s), ...where.params] }]);
+  return (rows as Record<string, unknown>[]).map(toImageRow);
 }
 
 /** One image of an actor by filename (compared case-sensitively). */

@@ -1,6 +1,7 @@
 import { actorColumns, actorWhere, type ActorFilter } from "./actor-queries.ts";
 import { imageWhere, type ImageFilter } from "./image-queries.ts";
 import type { ActorRow } from "./schema.ts";
+import { readAggregates, whenRead } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { andAll, cachedStatement, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
@@ -82,11 +83,15 @@ export function figuresScanImages(scope: StatsScope, grouping?: StatsGrouping): 
 /**
  * Figures per group, most images first (or, `grouping` left out, one row for everything in
  * scope); `limit` keeps the largest groups (by bytes). All actors, overall or by descriptor,
- * gender or age band, read the kept totals; anything else is a pass cached until the next write.
+ * gender or age band, read the kept totals; other figures from the actors table are a pass
+ * over it, and figures from image rows a pass on the aggregate reader; both cached until the next write.
  */
-export function groupFigures(db: Db, scope: StatsScope, grouping?: StatsGrouping, limit?: number): GroupFigures[] {
+export function groupFigures(db: Db, scope: StatsScope, grouping?: StatsGrouping, limit?: number): GroupFigures[] | Promise<GroupFigures[]> {
   if (isEmpty(scope.actors) && isEmpty(scope.images) && grouping !== "actor" && grouping !== "generationType") return keptFigures(db, grouping ?? "all");
-  return cachedUntilWrite(db, `figures:${grouping ?? ""}:${limit ?? ""}:${JSON.stringify(scope)}`, () => computeFigures(db, scope, grouping, limit));
+  return cachedUntilWrite(db, `figures:${grouping ?? ""}:${limit ?? ""}:${JSON.stringify(scope)}`, () => {
+    if (!figuresScanImages(scope, grouping)) return computeFigures(db, scope, grouping, limit);
+    return readAggregates(db, [figuresSql(scope, grouping, limit)]).then(([rows]) => rows as GroupFigures[]);
+  });
 }
 
 const isEmpty = (filter: object | undefined) => filter === undefined || Object.keys(filter).length === 0;
@@ -111,28 +116,35 @@ function keptFigures(db: Db, grouping: "all" | "descriptor" | "gender" | "ageBan
   ) as GroupFigures[];
 }
 
-/** Figures by a pass over the actors (or image) rows: every filtered `stats`, and the reference the kept totals are tested against. */
+/** Figures by a pass over the actors (or image) rows, on this connection: the reference the kept totals are tested against. */
 export function computeFigures(db: Db, scope: StatsScope, grouping: StatsGrouping | undefined, limit: number | undefined): GroupFigures[] {
+  const { sql, params } = figuresSql(scope, grouping, limit);
+  return cachedStatement(db, sql).all(...params) as GroupFigures[];
+}
+
+function figuresSql(scope: StatsScope, grouping: StatsGrouping | undefined, limit: number | undefined): SqlFragment {
   const key = grouping ? groupKeys[grouping] : "NULL";
   const order = limit !== undefined ? "ORDER BY totalSizeBytes DESC, key LIMIT ?" : "ORDER BY imageCount DESC, key";
-  const tail = [...(limit !== undefined ? [limit] : [])];
+  const tail = limit !== undefined ? [limit] : [];
   if (!figuresScanImages(scope, grouping)) {
     const where = actorWhere(scope.actors);
-    const sql = `SELECT ${key} AS key, ${fromActorColumns} FROM actors a WHERE ${where.sql} GROUP BY 1 ${order}`;
-    return cachedStatement(db, sql).all(...where.params, ...tail) as GroupFigures[];
+    return { sql: `SELECT ${key} AS key, ${fromActorColumns} FROM actors a WHERE ${where.sql} GROUP BY 1 ${order}`, params: [...where.params, ...tail] };
   }
   const where = andAll([actorWhere(scope.actors), imageWhere(scope.images)]);
-  const sql = `SELECT ${key} AS key, ${fromImageRows}
-    FROM images i JOIN actors a ON a.id = i.actor_id LEFT JOIN generations g ON g.id = i.generation_id
-    WHERE ${where.sql} GROUP BY 1 ${order}`;
-  return cachedStatement(db, sql).all(...where.params, ...tail) as GroupFigures[];
+  return {
+    sql: `SELECT ${key} AS key, ${fromImageRows}
+      FROM images i JOIN actors a ON a.id = i.actor_id LEFT JOIN generations g ON g.id = i.generation_id
+      WHERE ${where.sql} GROUP BY 1 ${order}`,
+    params: [...where.params, ...tail],
+  };
 }
 
 /** Everything in scope as one set of figures (zeros when nothing is). */
-export function totalFigures(db: Db, scope: StatsScope): GroupFigures {
-  const [row] = groupFigures(db, scope);
-  return row ?? { ...emptyFigures(), key: null, actorCount: 0 };
+export function totalFigures(db: Db, scope: StatsScope): GroupFigures | Promise<GroupFigures> {
+  return whenRead(groupFigures(db, scope), firstOrNothing);
 }
+
+const firstOrNothing = ([row]: GroupFigures[]): GroupFigures => row ?? { ...emptyFigures(), key: null, actorCount: 0 };
 
 function emptyFigures(): ImageFigures {
   const figures: Record<string, number> = { imageCount: 0, totalSizeBytes: 0 };
@@ -247,16 +259,19 @@ function duplicateGroupsSql(scope: StatsScope): SqlFragment {
   };
 }
 
-/** Exact duplicates among the images in scope: a scan of the images table, cached until the next write. */
-export function duplicateSummary(db: Db, scope: StatsScope): DuplicateSummary {
-  return cachedUntilWrite(db, `duplicates:${JSON.stringify(scope)}`, () => {
+/** Exact duplicates among the images in scope: a pass over the images table on the aggregate reader, cached until the next write. */
+export function duplicateSummary(db: Db, scope: StatsScope): Promise<DuplicateSummary> {
+  return cachedUntilWrite(db, `duplicates:${JSON.stringify(scope)}`, async () => {
     const groups = duplicateGroupsSql(scope);
-    return cachedStatement(
-      db,
-      `SELECT count(*) AS groupCount, total(imageCount) AS imageCount, total(redundantBytes) AS redundantBytes,
-         total(actorCount = 1) AS withinActorGroupCount, total(actorCount > 1) AS acrossActorsGroupCount
-       FROM (${groups.sql})`,
-    ).get(...groups.params) as DuplicateSummary;
+    const [rows] = await readAggregates(db, [
+      {
+        sql: `SELECT count(*) AS groupCount, total(imageCount) AS imageCount, total(redundantBytes) AS redundantBytes,
+           total(actorCount = 1) AS withinActorGroupCount, total(actorCount > 1) AS acrossActorsGroupCount
+         FROM (${groups.sql})`,
+        params: groups.params,
+      },
+    ]);
+    return rows![0] as DuplicateSummary;
   });
 }
 
@@ -265,17 +280,20 @@ export function duplicateGroups(
   db: Db,
   scope: StatsScope,
   options: { acrossActors?: boolean; first: number; after?: { imageCount: number; md5: string } },
-): { rows: DuplicateGroupRow[]; hasNextPage: boolean; count: number } {
-  return cachedUntilWrite(db, `duplicateGroups:${JSON.stringify([scope, options])}`, () => {
+): Promise<{ rows: DuplicateGroupRow[]; hasNextPage: boolean; count: number }> {
+  return cachedUntilWrite(db, `duplicateGroups:${JSON.stringify([scope, options])}`, async () => {
     const groups = duplicateGroupsSql(scope);
     const across = options.acrossActors === undefined ? "1" : options.acrossActors ? "actorCount > 1" : "actorCount = 1";
     const keyset = options.after ? "AND (imageCount < ? OR (imageCount = ? AND md5 > ?))" : "";
     const keysetParams = options.after ? [options.after.imageCount, options.after.imageCount, options.after.md5] : [];
-    const rows = cachedStatement(
-      db,
-      `SELECT md5, imageCount, actorCount, totalSizeBytes FROM (${groups.sql}) WHERE ${across} ${keyset} ORDER BY imageCount DESC, md5 LIMIT ?`,
-    ).all(...groups.params, ...keysetParams, options.first + 1) as DuplicateGroupRow[];
-    const count = (cachedStatement(db, `SELECT count(*) AS n FROM (${groups.sql}) WHERE ${across}`).get(...groups.params) as { n: number }).n;
-    return { rows: rows.slice(0, options.first), hasNextPage: rows.length > options.first, count };
+    const [page, counted] = await readAggregates(db, [
+      {
+        sql: `SELECT md5, imageCount, actorCount, totalSizeBytes FROM (${groups.sql}) WHERE ${across} ${keyset} ORDER BY imageCount DESC, md5 LIMIT ?`,
+        params: [...groups.params, ...keysetParams, options.first + 1],
+      },
+      { sql: `SELECT count(*) AS n FROM (${groups.sql}) WHERE ${across}`, params: groups.params },
+    ]);
+    const rows = page as DuplicateGroupRow[];
+    return { rows: rows.slice(0, options.first), hasNextPage: rows.length > options.first, count: (counted![0] as { n: number }).n };
   });
 }

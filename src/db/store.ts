@@ -4,6 +4,7 @@ import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { projectPath } from "../project-files.ts";
+import { closeAggregateReader } from "./aggregate-reads.ts";
 import { releaseLease } from "./process-lease.ts";
 import * as tables from "./schema.ts";
 
@@ -57,8 +58,9 @@ function beginTransactionsImmediate(sqlite: Database.Database): void {
   }) as Database.Database["transaction"];
 }
 
-/** Releases this process's lease (its locks and intents stay until settled) and closes the file. */
+/** Releases this process's lease (its locks and intents stay until settled), stops its aggregate reader and closes the file. */
 export function closeStore(db: Db): void {
+  closeAggregateReader(db);
   if (db.$client.open) releaseLease(db);
   db.$client.close();
 }

@@ -1,4 +1,5 @@
 import { validateActorFilter } from "../db/actor-queries.ts";
+import { whenRead } from "../db/aggregate-reads.ts";
 import { imagesByMd5s, validateImageFilter } from "../db/image-queries.ts";
 import type { ActorRow, ImageRow, SyncStatus } from "../db/schema.ts";
 import {
@@ -116,7 +117,7 @@ const StatsGroup = builder.objectRef<GroupFigures>("StatsGroup").implement({
 });
 
 /** Generation type groups read their counts from the generations table and their statuses and ratings, when asked, from the image rows. */
-type GenerationTypeGroupShape = GenerationTypeRow & { figures: () => ImageFigures };
+type GenerationTypeGroupShape = GenerationTypeRow & { figures: () => ImageFigures | Promise<ImageFigures> };
 
 const GenerationTypeGroup = builder.objectRef<GenerationTypeGroupShape>("GenerationTypeGroup").implement({
   description: "Generations of one type across actors and the images they produced; `statistics` breaks those images down by status and rating.",
@@ -169,7 +170,7 @@ Stats.implement({
   fields: (t) => ({
     actorCount: t.int({
       description: "Number of actors (with `imageFilter`: actors with at least one such image).",
-      resolve: (scope, _a, ctx) => totalFigures(ctx.app.db, scope).actorCount,
+      resolve: (scope, _a, ctx) => whenRead(totalFigures(ctx.app.db, scope), (figures) => figures.actorCount),
     }),
     fullySyncedActorCount: t.int({
       description: "Actors whose every image is synced (over the actors `filter` picks; `imageFilter` does not apply).",
@@ -183,12 +184,12 @@ Stats.implement({
     byStatus: t.field({
       type: [StatusBytes],
       description: "Images and bytes per sync status, most images first (the same as `images { byStatus }`).",
-      resolve: (scope, _a, ctx) => statusRows(totalFigures(ctx.app.db, scope)),
+      resolve: (scope, _a, ctx) => whenRead(totalFigures(ctx.app.db, scope), statusRows),
     }),
     byRating: t.field({
       type: [RatingBytes],
       description: "Images and bytes per rating (the same as `images { byRating }`).",
-      resolve: (scope, _a, ctx) => ratingRows(totalFigures(ctx.app.db, scope)),
+      resolve: (scope, _a, ctx) => whenRead(totalFigures(ctx.app.db, scope), ratingRows),
     }),
     byDescriptor: groupField(t, "descriptor", "Grouped by the descriptor of the actor's name (e.g. `european`), most images first."),
     byGender: groupField(t, "gender", "Grouped by the gender of the actor's name, most images first."),
@@ -197,8 +198,8 @@ Stats.implement({
       type: [GenerationTypeGroup],
       description: "Generations and their images per generation type, most images first (over the actors `filter` picks).",
       resolve: (scope, _a, ctx) => {
-        const figures = () => new Map(groupFigures(ctx.app.db, scope, "generationType").map((row) => [row.key, row]));
-        return generationTypes(ctx.app.db, scope.actors).map((row) => ({ ...row, figures: () => figures().get(row.key) ?? emptyGroup(row.key) }));
+        const figuresOf = (key: string) => whenRead(groupFigures(ctx.app.db, scope, "generationType"), (groups) => groups.find((group) => group.key === key) ?? emptyGroup(key));
+        return generationTypes(ctx.app.db, scope.actors).map((row) => ({ ...row, figures: () => figuresOf(row.key) }));
       },
     }),
     byActor: t.field({
@@ -319,7 +320,7 @@ builder.queryFields((t) => ({
       },
       complexity: (args, ctx) => ({ field: imageTableCost(ctx), multiplier: Math.max(1, Math.min(args.first ?? 50, maxPageSize)) }),
       resolve: (_root, args, ctx) =>
-        readWithArguments(() => {
+        readWithArguments(async () => {
           const scope = statsScope(args);
           const first = pageSize(args);
           const after =
@@ -328,8 +329,8 @@ builder.queryFields((t) => ({
                   typeof imageCount === "number" && typeof md5 === "string" ? { imageCount, md5 } : undefined,
                 )
               : undefined;
-          const page = duplicateGroups(ctx.app.db, scope, { acrossActors: args.acrossActors ?? undefined, first, after });
-          const copies = imagesByMd5s(ctx.app.db, page.rows.map((row) => row.md5), scope.images, scope.actors);
+          const page = await duplicateGroups(ctx.app.db, scope, { acrossActors: args.acrossActors ?? undefined, first, after });
+          const copies = await imagesByMd5s(ctx.app.db, page.rows.map((row) => row.md5), scope.images, scope.actors);
           const edges = page.rows.map((row) => ({
             cursor: encodeCursor("duplicates", [row.imageCount, row.md5]),
             node: { ...row, images: copies.filter((image) => image.md5 === row.md5) },
