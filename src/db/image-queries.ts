@@ -122,7 +122,7 @@ export function imagePagesByActorIds(
   const params = [jsonList(actorIds), ...where.params, ...(after ? [after.index, after.filename] : []), first + 1];
   const byActor = new Map<number, ImageRowWithPosition[]>();
   // Each row keeps its `rowNumber`: deleting a property would leave the object in V8's slow dictionary mode.
-  for (const entry of allRows(cachedStatement(db, sql), params)) {
+  for (const entry of allRows(db, sql, params)) {
     const row = toImageRow(entry) as ImageRowWithPosition;
     let list = byActor.get(row.actorId);
     if (!list) byActor.set(row.actorId, (list = []));
@@ -201,7 +201,7 @@ export async function pageImages(
     const where = scopedImageWhere(filter, actorFilter);
     const keyset = afterId !== undefined ? "AND i.id > ?" : "";
     const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
-    raw = allRows(cachedStatement(db, sql), [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1]);
+    raw = allRows(db, sql, [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1]);
   }
   const rows = raw.map(toImageRow);
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };

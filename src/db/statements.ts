@@ -2,6 +2,7 @@ import type { Statement } from "better-sqlite3";
 import type { Db } from "./store.ts";
 
 const statementCaches = new WeakMap<object, Map<string, Statement>>();
+const rawStatementCaches = new WeakMap<object, Map<string, Statement>>();
 const maxCachedStatements = 256;
 
 /**
@@ -9,15 +10,19 @@ const maxCachedStatements = 256;
  * shapes, so caching by text saves the parse on every request without growing unbounded.
  */
 export function cachedStatement(db: Db, sql: string): Statement {
-  let cache = statementCaches.get(db.$client);
+  return cachedIn(statementCaches, db, sql, (statement) => statement);
+}
+
+function cachedIn(caches: WeakMap<object, Map<string, Statement>>, db: Db, sql: string, setUp: (statement: Statement) => Statement): Statement {
+  let cache = caches.get(db.$client);
   if (!cache) {
     cache = new Map();
-    statementCaches.set(db.$client, cache);
+    caches.set(db.$client, cache);
   }
   let statement = cache.get(sql);
   if (!statement) {
     if (cache.size >= maxCachedStatements) cache.clear();
-    statement = db.$client.prepare(sql);
+    statement = setUp(db.$client.prepare(sql));
     cache.set(sql, statement);
   }
   return statement;
@@ -26,11 +31,13 @@ export function cachedStatement(db: Db, sql: string): Statement {
 const rowBuilders = new WeakMap<Statement, (values: unknown[]) => Record<string, unknown>>();
 
 /**
- * Every row of `statement`, as objects of one fixed shape. better-sqlite3 builds each row
+ * Every row of `sql`, as objects of one fixed shape. better-sqlite3 builds each row
  * object key by key; reading arrays and building them with one compiled object literal takes
  * a page of 50 image rows (26 columns) from about 400 to 230 µs, and leaves the GC one hidden class.
+ * The arrays come from statements of their own, prepared in raw mode once.
  */
-export function allRows(statement: Statement, params: readonly unknown[]): Record<string, unknown>[] {
+export function allRows(db: Db, sql: string, params: readonly unknown[]): Record<string, unknown>[] {
+  const statement = cachedIn(rawStatementCaches, db, sql, (prepared) => prepared.raw(true));
   let build = rowBuilders.get(statement);
   if (!build) {
     // The names are the statement's own column names, quoted by JSON.stringify as property keys.
@@ -38,12 +45,7 @@ export function allRows(statement: Statement, params: readonly unknown[]): Recor
     build = new Function("values", `return { ${properties.join(", ")} };`) as (values: unknown[]) => Record<string, unknown>;
     rowBuilders.set(statement, build);
   }
-  statement.raw(true);
-  try {
-    return (statement.all(...params) as unknown[][]).map(build);
-  } finally {
-    statement.raw(false);
-  }
+  return (statement.all(...params) as unknown[][]).map(build);
 }
 
 /** A WHERE fragment and its positional parameters. */
