@@ -5,8 +5,8 @@
  * and `stats` right after a write, each as a ratio to a floor measured in the same run: a bare
  * graphql-yoga server answering the same 50 rows from one prepared statement (bar: p99 ≤ 2×).
  * Cost attacks (SPEC.md §9): 300 aliases of a filter that scans the images table (bar:
- * refused or answered within 1 s), and reads sent meanwhile and during one admitted full
- * scan (bar: each answered within 100 ms).
+ * refused or answered within 1 s), and reads sent meanwhile, during one admitted full
+ * scan and during `stats { duplicates }` (bar: each answered within 100 ms).
  */
 import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -105,6 +105,9 @@ const scanAttackQuery = `{ ${Array.from(
 /** One scan the cost limit admits: a status filter over every image, counted. */
 const fullScanQuery = `{ images(first: 1, filter: { status: [MISSING] }) { totalCount } }`;
 
+/** Exact duplicates across every image: one aggregate over the whole images table. */
+const duplicatesQuery = `{ stats { duplicates { groupCount imageCount redundantBytes } } }`;
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
@@ -165,6 +168,8 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
     const readDuring = (name: string) => post(openActorQuery, { name });
     const attack = await timedWhileReading(url, scanAttackQuery, () => readDuring(names[0]!));
     const scan = await timedWhileReading(url, fullScanQuery, () => readDuring(names[1]!));
+    // Not cached: the writes above came after the last duplicates figure.
+    const duplicates = await timedWhileReading(url, duplicatesQuery, () => readDuring(names[2]!));
     const figure = (name: string, value: number, bar?: number, note?: string): BenchFigure => ({
       name,
       value: round(value),
@@ -192,6 +197,7 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
       figure("api: 300-alias scan attack", attack.elapsed, 1000, attack.refusal ? `refused: ${attack.refusal}` : "answered"),
       figure("api: read during the attack, slowest", attack.slowestRead, 100, `${attack.reads} reads`),
       figure("api: read during a full image scan, slowest", scan.slowestRead, 100, `${scan.reads} reads during a ${round(scan.elapsed)} ms scan of ${perActor * imported.actorsImported} images`),
+      figure("api: read during stats { duplicates }, slowest", duplicates.slowestRead, 100, `${duplicates.reads} reads during ${round(duplicates.elapsed)} ms`),
     ];
   } finally {
     await new Promise((resolveClose) => server.close(resolveClose));
