@@ -81,7 +81,7 @@ Actor.implement({
             const filter = toImageFilter(args.filter);
             if (filter) validateImageFilter(filter);
             const after = args.after != null ? decodeActorImageCursor(args.after) : undefined;
-            const page = await ctx.loaders.imagePages(filter, first, after).load(actor.id);
+            const page = await ctx.loaders.imagePage(actor, filter, first, after);
             return {
               ...imageConnection(page.rows, page.hasNextPage, after !== undefined),
               totalCount: () => (filter ? ctx.loaders.imageCounts(filter).load(actor.id) : actor.totalCount),

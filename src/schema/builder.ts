@@ -76,6 +76,7 @@ builder.scalarType("File", {
 });
 
 const zoneSuffix = /(Z|[+-]\d{2}:?\d{2})$/i;
+const answeredForm = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** The instant a recorded time names; manifests write times without a zone (Python's naive isoformat) in UTC. */
 export function instantOf(text: string): Date {
@@ -87,7 +88,8 @@ export function instantOf(text: string): Date {
 builder.scalarType("DateTime", {
   description:
     "An instant in ISO 8601 with its zone. Answers are in UTC (`2025-06-01T10:00:00.000Z`); arguments take any zone (`2025-06-01T12:00:00+02:00`) or a date alone (midnight UTC).",
-  serialize: (value) => (value instanceof Date ? value : instantOf(String(value))).toISOString(),
+  // A time recorded in the answered form already is answered as it is, without a Date and a new string per field.
+  serialize: (value) => (typeof value === "string" && answeredForm.test(value) ? value : (value instanceof Date ? value : instantOf(String(value))).toISOString()),
   parseValue: (value) => {
     if (typeof value === "string" && (zoneSuffix.test(value) || !value.includes("T"))) {
       const date = new Date(value);

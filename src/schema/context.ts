@@ -35,12 +35,31 @@ export class RequestLoaders {
   private readonly imagePageLoaders = new Map<string, DataLoader<number, ImagePage<ImageRowWithPosition>>>();
   private readonly imageCountLoaders = new Map<string, DataLoader<number, number>>();
   readonly generationsByActor: DataLoader<number, GenerationRow[]>;
+  /**
+   * Actors whose image pages this request read: their images answer `generation`, `s3Url` and
+   * `viewUrl` at once. A resolver that returns a promise makes the executor complete its image
+   * asynchronously; four such images in a page of 50 grew a request's allocation by half
+   * (measured: the bench's open-actor query, 160 minor GCs per 1,000 requests, 80 the floor).
+   */
+  private readonly pagedActors = new Map<number, ActorRow>();
+  /** Paged actors whose generations are not read yet. */
+  private readonly generationsUnread = new Set<number>();
+  private readonly generations = new Map<number, GenerationRow>();
 
   constructor(private readonly app: AppContext) {
     this.generationsByActor = new DataLoader(async (ids) => generationsByActorIds(app.db, ids));
   }
 
-  imagePages(filter: ImageFilter | undefined, first: number, after: ActorImagePosition | undefined) {
+  /** One page of an actor's images; loads of the same arguments are batched into one statement. */
+  imagePage(actor: ActorRow, filter: ImageFilter | undefined, first: number, after: ActorImagePosition | undefined): Promise<ImagePage<ImageRowWithPosition>> {
+    if (!this.pagedActors.has(actor.id)) {
+      this.pagedActors.set(actor.id, actor);
+      this.generationsUnread.add(actor.id);
+    }
+    return this.imagePageLoader(filter, first, after).load(actor.id);
+  }
+
+  private imagePageLoader(filter: ImageFilter | undefined, first: number, after: ActorImagePosition | undefined) {
     const key = JSON.stringify([filter ?? null, first, after ?? null]);
     let loader = this.imagePageLoaders.get(key);
     if (!loader) {
@@ -48,6 +67,20 @@ export class RequestLoaders {
       this.imagePageLoaders.set(key, loader);
     }
     return loader;
+  }
+
+  /** The actor of an image of a paged actor; undefined for other images: load it. */
+  pagedActor(id: number): ActorRow | undefined {
+    return this.pagedActors.get(id);
+  }
+
+  /** The generation of an image of a paged actor (the first call reads those of every paged actor, in one statement); undefined for other images. */
+  knownGeneration(id: number): GenerationRow | undefined {
+    if (!this.generations.has(id) && this.generationsUnread.size > 0) {
+      for (const rows of generationsByActorIds(this.app.db, [...this.generationsUnread])) for (const row of rows) this.generations.set(row.id, row);
+      this.generationsUnread.clear();
+    }
+    return this.generations.get(id);
   }
 
   imageCounts(filter: ImageFilter | undefined) {

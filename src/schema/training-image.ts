@@ -1,10 +1,11 @@
 import { countImages, pageImages, validateImageFilter } from "../db/image-queries.ts";
 import { validateActorFilter } from "../db/actor-queries.ts";
-import type { ImageRow } from "../db/schema.ts";
+import type { ActorRow, ImageRow } from "../db/schema.ts";
 import { imageViewPath } from "../image-route.ts";
 import { objectUrlOf, s3KeyOf } from "../sync/files/layout.ts";
 import { Actor } from "./actor.ts";
 import { builder } from "./builder.ts";
+import type { GraphQLContext } from "./context.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./cursor.ts";
 import { readWithArguments } from "./errors.ts";
 import { Generation } from "./generation.ts";
@@ -25,13 +26,16 @@ TrainingImage.implement({
     s3Url: t.string({
       nullable: true,
       description: "URL of the S3 object at the configured endpoint (path-style on a custom S3_ENDPOINT, the amazonaws.com URL on AWS).",
-      resolve: async (image, _args, ctx) =>
-        objectUrlOf(ctx.app.config.s3, image.s3Key ?? s3KeyOf(ctx.app.config.s3, (await Actor.getDataloader(ctx).load(image.actorId)).name, image.filename)),
+      resolve: (image, _args, ctx) => {
+        const { s3 } = ctx.app.config;
+        if (image.s3Key != null) return objectUrlOf(s3, image.s3Key);
+        return whenActorKnown(image, ctx, (actor) => objectUrlOf(s3, s3KeyOf(s3, actor.name, image.filename)));
+      },
     }),
     viewUrl: t.string({
       description:
         "Where this service serves the image's bytes (`/images/{actorName}/{filename}`, relative to the service): the local file, or the S3 object when there is no local copy. Off loopback it needs the API token.",
-      resolve: async (image, _args, ctx) => imageViewPath((await Actor.getDataloader(ctx).load(image.actorId)).name, image.filename),
+      resolve: (image, _args, ctx) => whenActorKnown(image, ctx, (actor) => imageViewPath(actor.name, image.filename)),
     }),
     localPath: t.exposeString("localPath", { nullable: true, description: "Path of the local file as the manifest records it (relative to the studio root)." }),
     md5: t.exposeString("md5", { nullable: true, description: "MD5 of the content as last known (from a manifest or an audit)." }),
@@ -54,7 +58,7 @@ TrainingImage.implement({
       type: Generation,
       nullable: true,
       description: "The batch that produced the image, if known.",
-      resolve: (image) => image.generationId,
+      resolve: (image, _args, ctx) => (image.generationId == null ? null : (ctx.loaders.knownGeneration(image.generationId) ?? image.generationId)),
     }),
     source: t.exposeString("source", { nullable: true, description: "Where the image came from, as the manifest says." }),
     status: t.field({
@@ -69,6 +73,12 @@ TrainingImage.implement({
     actor: t.field({ type: Actor, description: "The actor the image belongs to.", resolve: (image) => image.actorId }),
   }),
 });
+
+/** `use` of the image's actor: at once when the request paged it (see `RequestLoaders.pagedActor`), else once loaded. */
+function whenActorKnown<T>(image: ImageRow, ctx: GraphQLContext, use: (actor: ActorRow) => T): T | Promise<T> {
+  const paged = ctx.loaders.pagedActor(image.actorId);
+  return paged ? use(paged) : Actor.getDataloader(ctx).load(image.actorId).then(use);
+}
 
 function truncate(text: string, length: number): string {
   return text.length <= length ? text : `${text.slice(0, length - 1)}…`;

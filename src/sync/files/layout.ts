@@ -134,16 +134,27 @@ export function s3KeyOf(s3: S3Config, name: string, filename: string): string {
 }
 
 export function s3UrlOf(s3: S3Config, key: string): string {
-  const encoded = key.split("/").map(encodeURIComponent).join("/");
-  return `https://${s3.bucket}.s3.${s3.region}.amazonaws.com/${encoded}`;
+  return `https://${s3.bucket}.s3.${s3.region}.amazonaws.com/${encodedKey(key)}`;
 }
 
 /** Where the configured S3 serves an object: the AWS URL on AWS, else the custom endpoint's (path-style unless turned off). */
 export function objectUrlOf(s3: S3Config, key: string): string {
   if (!s3.endpoint) return s3UrlOf(s3, key);
-  const endpoint = new URL(s3.endpoint);
-  const encoded = key.split("/").map(encodeURIComponent).join("/");
-  if (!s3.forcePathStyle) endpoint.hostname = `${s3.bucket}.${endpoint.hostname}`;
-  const base = endpoint.toString().replace(/\/$/, "");
-  return s3.forcePathStyle ? `${base}/${encodeURIComponent(s3.bucket)}/${encoded}` : `${base}/${encoded}`;
+  let base = endpointBases.get(s3);
+  if (base === undefined) {
+    const endpoint = new URL(s3.endpoint);
+    if (!s3.forcePathStyle) endpoint.hostname = `${s3.bucket}.${endpoint.hostname}`;
+    base = endpoint.toString().replace(/\/$/, "") + (s3.forcePathStyle ? `/${encodeURIComponent(s3.bucket)}` : "");
+    endpointBases.set(s3, base);
+  }
+  return `${base}/${encodedKey(key)}`;
+}
+
+// Every image of a page asks for its URL: the endpoint is parsed once per configuration, and a key
+// of URL-safe characters (as generated names are) is used as it is rather than split and rejoined.
+const endpointBases = new WeakMap<S3Config, string>();
+const urlSafeKey = /^[\w\-.~/]*$/;
+
+function encodedKey(key: string): string {
+  return urlSafeKey.test(key) ? key : key.split("/").map(encodeURIComponent).join("/");
 }
