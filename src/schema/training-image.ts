@@ -70,7 +70,7 @@ TrainingImage.implement({
     good: t.exposeBoolean("good", { nullable: true, description: "Rating: true good, false bad, null not rated yet." }),
     checkedAt: t.expose("checkedAt", { type: "DateTime", nullable: true, description: "When a scan or audit last set the status; null if never." }),
     orphan: t.exposeBoolean("orphan", { description: "Found in the actor's folder or S3 prefix without being listed in any manifest." }),
-    actor: t.field({ type: Actor, description: "The actor the image belongs to.", resolve: (image) => image.actorId }),
+    actor: t.field({ type: Actor, description: "The actor the image belongs to.", resolve: (image, _args, ctx) => ctx.loaders.pagedActor(image.actorId) ?? image.actorId }),
   }),
 });
 

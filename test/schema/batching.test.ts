@@ -1,4 +1,6 @@
+import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { images } from "../../src/db/schema.ts";
 import { countStatements, insertActors, makeApiWorld, planActors, type ApiWorld } from "../helpers/api-world.ts";
 
 let world: ApiWorld;
@@ -37,7 +39,7 @@ describe("batching", () => {
       expect(actor.trainingImages.totalCount).toBe(25);
       expect(actor.trainingImages.nodes[0].actor.name).toBe(actor.name);
     }
-    // actors page, generations by actor, image pages, generations by id; actors by id are already loaded.
+    // actors page, generations by actor (for actors and for images), image pages.
     expect(statements.sql.length, statements.sql.join("\n---\n")).toBeLessThanOrEqual(5);
   });
 
@@ -50,4 +52,25 @@ describe("batching", () => {
     large.stop();
     expect(large.count).toBe(small.count);
   });
+
+  it("answers an actor's images' URLs, generation and actor from what the page read", async () => {
+    const [actor] = planActors(1);
+    // An image without a recorded key builds its URL from the actor's name.
+    world.ctx.db.update(images).set({ s3Key: null }).where(eq(images.filename, actor!.images[0]!.filename)).run();
+    const statements = countStatements(world.ctx.db);
+    const { body } = await world.graphql(`query ($name: String!) {
+      actor(name: $name) { trainingImages(first: 5) { nodes { filename s3Url viewUrl generation { type } actor { name } } } }
+    }`, { name: actor!.name });
+    statements.stop();
+    expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+    const [first] = body.data.actor.trainingImages.nodes;
+    expect(first).toMatchObject({ filename: actor!.images[0]!.filename, actor: { name: actor!.name } });
+    expect(first.s3Url).toMatch(new RegExp(`/${actor!.name}/${actor!.images[0]!.filename}$`));
+    expect(first.viewUrl).toBe(`/images/${actor!.name}/${actor!.images[0]!.filename}`);
+    expect(first.generation.type).toBe(actor!.generations[0]!.type);
+    // Generations come from the paged actors' generations, read once: no generation is loaded by id (a promise per image).
+    const byId = statements.sql.filter((sql) => /WHERE g\.id IN/.test(sql));
+    expect(byId, statements.sql.join("\n---\n")).toEqual([]);
+  });
 });
+
