@@ -142,8 +142,8 @@ export async function runContentBench(options: ContentBenchOptions = {}): Promis
         name: "cold audit / two-process md5sum",
         value: round(coldShare * 100),
         unit: "%",
-        bar: { op: ">=", value: 70, unit: "%" },
-        pass: coldShare >= 0.7,
+        bar: { op: ">=", value: 90, unit: "%" },
+        pass: coldShare >= 0.9,
       },
       { name: "warm audit (unchanged tree)", value: round(warmAuditSeconds * 1000), unit: "ms", note: "0 bytes of file content read; every actor confirmed from its folder digest" },
       {
