@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GetObjectCommand, HeadBucketCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { mapLimit } from "../../src/sync/concurrency.ts";
@@ -108,6 +108,20 @@ describe("objects", () => {
       const got = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: "k/a.jpg" }));
       expect(Buffer.from(await got.Body!.transformToByteArray())).toEqual(body);
       expect(await headObject(client, s3.bucket, "k/none.jpg")).toBeNull();
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it("measured: s3rver stores a body whose Content-MD5 is wrong, and its ETag is the MD5 of what it stored", async () => {
+    // AWS refuses such a PUT (BadDigest); on s3rver the upload's ETag check is what tells (transfer.ts).
+    const s3 = await server.newBucket();
+    const client = server.client(s3);
+    try {
+      const body = bytesFor("not what the audit read", 5_000);
+      const claimed = md5Of(bytesFor("what the audit read", 5_000));
+      const put = await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: "k/b.jpg", Body: body, ContentMD5: Buffer.from(claimed, "hex").toString("base64") }));
+      expect(unquoteEtag(put.ETag)).toBe(md5Of(body));
     } finally {
       client.destroy();
     }

@@ -6,6 +6,8 @@ import { actors, images, intents } from "../../src/db/schema.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
+import { applyActorPlan } from "../../src/sync/operations/write-through.ts";
+import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
 import { createWorld, type World } from "../helpers/world.ts";
@@ -128,5 +130,35 @@ describe("sync", () => {
     expect(after.reviewed_by).toBe("another tool");
     expect(after.statistics.training_synced_count).toBe(2);
     expect(world.db.select().from(actors).where(eq(actors.name, name)).get()!.syncedCount).toBe(2);
+  });
+});
+
+describe("uploads", () => {
+  it("fails an upload whose file changed after its audit, and never records it synced", async () => {
+    await makeActor(world, { name, images: [{ local: true }] });
+    const planned = await syncActors(world.ctx, world.s3, { dryRun: true });
+    // Same size, other bytes: only the content tells (the PUT carries the audited MD5, unhashed).
+    writeFileSync(world.ctx.layout.imagePath(name, file(0)), bytesFor("edited after the audit", 2048));
+    const result = await applyActorPlan(world.ctx, world.s3, planned.plans[0]!);
+    expect(result.steps[0]).toMatchObject({ ok: false, error: expect.stringMatching(new RegExp(`${file(0)}: content MD5 is \\w+, audited as \\w+`)) });
+    expect(rows().get(file(0))!.status).toBe("local_only");
+  });
+
+  it("does not send an upload again that another run recorded meanwhile: no request at all for it", async () => {
+    const proxy = await startFaultProxy(server.endpoint, () => null);
+    const proxied = await createWorld({ server, endpoint: proxy.endpoint });
+    try {
+      await makeActor(proxied, { name, images: [{ local: true }] });
+      const planned = await syncActors(proxied.ctx, proxied.s3, { dryRun: true });
+      expect((await syncActors(proxied.ctx, proxied.s3)).totals.uploads).toBe(1);
+      const before = proxy.seen.length;
+      // The plan made before that sync still says upload: the row, read under the actor's lock, says it is done.
+      const result = await applyActorPlan(proxied.ctx, proxied.s3, planned.plans[0]!);
+      expect(result.steps).toMatchObject([{ kind: "upload", ok: true }]);
+      expect(proxy.seen.slice(before).filter((request) => request.url.includes(encodeURIComponent(file(0))) || request.url.includes(file(0)))).toEqual([]);
+    } finally {
+      await proxied.close();
+      await proxy.stop();
+    }
   });
 });

@@ -17,7 +17,7 @@ import type { AddStep, PlanStep } from "./plan.ts";
 import { headObject, isPlainMd5Etag } from "../s3/s3-client.ts";
 import { openRegularFile, placeFile, removeRegularFile } from "../files/safe-files.ts";
 import { trashLocalFile, trashObject } from "./trash.ts";
-import { ContentChangedError, deleteObject, downloadFile, md5OfHandle, uploadFile, type StoredObject } from "../s3/transfer.ts";
+import { ContentChangedError, deleteObject, downloadFile, md5OfHandle, uploadFile } from "../s3/transfer.ts";
 
 
 /** S3 for a step that touches it; steps without S3 (rate, forget) run without a connection. */
@@ -66,12 +66,10 @@ export async function performStep(
   switch (step.kind) {
     case "upload": {
       // A process that held the actor before this one may have uploaded it since the plan: never twice.
-      let stored = step.expectedMd5 ? await storedAlready(s3, key, step.expectedMd5) : null;
-      if (!stored) {
-        // The object loses this repair: kept under the trash prefix (or as a version) before it is replaced.
-        if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
-        stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined, onBytes);
-      }
+      if (uploadedMeanwhile(ctx, actorId, step)) return;
+      // The object loses this repair: kept under the trash prefix (or as a version) before it is replaced.
+      if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
+      const stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined, onBytes);
       const local = await lstat(path);
       recordTransfer(db, actorId, step.filename, {
         md5: stored.md5,
@@ -164,10 +162,14 @@ async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: st
   });
 }
 
-/** What S3 holds under `key` when it is already this content (its metadata MD5), else null. */
-async function storedAlready(s3: S3Access, key: string, md5: string): Promise<StoredObject | null> {
-  const head = await headObject(s3.client, s3.s3Config.bucket, key);
-  return head?.metadataMd5 === md5 ? { md5, size: head.size, etag: head.etag, lastModified: head.lastModified } : null;
+/**
+ * Whether the image's row says S3 already holds the audited content, verified: another process
+ * uploaded it between this one's plan and its taking the actor's lock (SQLite is shared and the
+ * lock is held now, so no request to S3 is needed to tell).
+ */
+function uploadedMeanwhile(ctx: AppContext, actorId: number, step: Extract<PlanStep, { kind: "upload" }>): boolean {
+  const row = s3RowOf(ctx, actorId, step.filename);
+  return step.expectedMd5 !== null && row?.status === "synced" && row.md5 === step.expectedMd5 && row.s3Md5 === step.expectedMd5;
 }
 
 export function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
