@@ -13,7 +13,7 @@ import { recordAddedImage, recordLocalPruned, recordRating } from "../../db/oper
 import { images } from "../../db/schema.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { s3KeyOf, s3UrlOf } from "../files/layout.ts";
-import type { AddStep, PlanStep } from "./plan.ts";
+import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { headObject, isPlainMd5Etag } from "../s3/s3-client.ts";
 import { openRegularFile, placeFile, removeRegularFile } from "../files/safe-files.ts";
 import { trashLocalFile, trashObject } from "./trash.ts";
@@ -65,8 +65,6 @@ export async function performStep(
   const s3 = needS3(s3Access, step);
   switch (step.kind) {
     case "upload": {
-      // A process that held the actor before this one may have uploaded it since the plan: never twice.
-      if (uploadedMeanwhile(ctx, actorId, step)) return;
       // The object loses this repair: kept under the trash prefix (or as a version) before it is replaced.
       if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
       const stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined, onBytes);
@@ -163,13 +161,25 @@ async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: st
 }
 
 /**
- * Whether the image's row says S3 already holds the audited content, verified: another process
- * uploaded it between this one's plan and its taking the actor's lock (SQLite is shared and the
- * lock is held now, so no request to S3 is needed to tell).
+ * The plan's uploads whose rows say S3 already holds the audited content, verified: another
+ * process uploaded them between this one's plan and its taking the actor's lock. Read once per
+ * actor under that lock from the shared SQLite: no request to S3 is needed to tell, and never twice.
  */
-function uploadedMeanwhile(ctx: AppContext, actorId: number, step: Extract<PlanStep, { kind: "upload" }>): boolean {
-  const row = s3RowOf(ctx, actorId, step.filename);
-  return step.expectedMd5 !== null && row?.status === "synced" && row.md5 === step.expectedMd5 && row.s3Md5 === step.expectedMd5;
+export function uploadsDoneMeanwhile(ctx: AppContext, plan: ActorPlan): Set<PlanStep> {
+  const uploads = plan.steps.filter((step): step is Extract<PlanStep, { kind: "upload" }> => step.kind === "upload" && step.expectedMd5 !== null);
+  if (uploads.length === 0) return new Set();
+  const rows = ctx.db
+    .select({ filename: images.filename, status: images.status, md5: images.md5, s3Md5: images.s3Md5 })
+    .from(images)
+    .where(eq(images.actorId, plan.actorId))
+    .all();
+  const byName = new Map(rows.map((row) => [row.filename, row]));
+  return new Set<PlanStep>(
+    uploads.filter((step) => {
+      const row = byName.get(step.filename);
+      return row?.status === "synced" && row.md5 === step.expectedMd5 && row.s3Md5 === step.expectedMd5;
+    }),
+  );
 }
 
 export function s3RowOf(ctx: AppContext, actorId: number, filename: string) {

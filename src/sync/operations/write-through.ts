@@ -23,7 +23,7 @@ import { removeTemporaryFiles } from "../files/temporary-files.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
 import { describeS3Error } from "../s3/s3-client.ts";
 import { settleTrashItems } from "./trash.ts";
-import { performStep, recoverAddedImage } from "./apply-step.ts";
+import { performStep, recoverAddedImage, uploadsDoneMeanwhile } from "./apply-step.ts";
 
 /** How long work on an actor waits for another process to let go of it before skipping it. */
 export const actorLockWaitMs = 30_000;
@@ -127,9 +127,15 @@ export interface ApplyOptions {
 export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan: ActorPlan, options: ApplyOptions = {}): Promise<ActorApplyResult> {
   const name = plan.name;
   const rated = applyRatings(ctx, plan, options);
+  const doneMeanwhile = uploadsDoneMeanwhile(ctx, plan);
   const outcomes = await settleLimit(plan.steps, options.concurrency ?? 8, async (step): Promise<StepOutcome> => {
     const rating = rated.get(step);
     if (rating) return rating;
+    if (doneMeanwhile.has(step)) {
+      const outcome = { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: true };
+      options.onStep?.(outcome);
+      return outcome;
+    }
     // The safe point of a shutdown: a step not begun is left for the next run, whole.
     if (ctx.stopping?.aborted) return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
     const intentId = recordIntent(ctx.db, plan.actorId, step.filename, step.kind, step);

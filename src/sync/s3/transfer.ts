@@ -56,7 +56,9 @@ export async function uploadFile(
       const bytes = await handle.readFile();
       const put = await putSingle(s3, key, path, bytes, expectedMd5);
       onBytes?.(bytes.length);
-      return { md5: put.md5, size: bytes.length, etag: put.etag, lastModified: new Date().toISOString() };
+      // A PUT's answer has no Last-Modified: left for the next listing to fill in (not a change the
+      // manifests show), where this process's clock would differ from it and mark the actor changed.
+      return { md5: put.md5, size: bytes.length, etag: put.etag, lastModified: null };
     }
     const md5 = expectedMd5 ?? (await md5OfHandle(handle));
     const upload = new Upload({
