@@ -108,6 +108,11 @@ describe("Md5Pool", () => {
     });
     const hashes = await Promise.all(files.map((file) => pool.hash(file.path)));
     expect(hashes.map((hash) => hash.md5)).toEqual(files.map((file) => file.expected));
+    // A long queue goes several files to a message; a missing one among them fails alone.
+    const mixed = await Promise.all(
+      files.map((file, i) => pool.hash(i === 9 ? join(dir, "gone-in-a-batch.jpg") : file.path).then((hash) => hash.md5, (error: HashFileError) => error.code)),
+    );
+    expect(mixed).toEqual(files.map((file, i) => (i === 9 ? "ENOENT" : file.expected)));
   });
 });
 

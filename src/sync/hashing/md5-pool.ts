@@ -89,6 +89,12 @@ interface Slot {
 /** Folder stats and digests queued together go in one message: a message costs more than the stats of a small folder. */
 const statFoldersPerMessage = 32;
 
+/**
+ * Files hashed per message at most. Measured on 50 actors × 20 × 300 KB (loaded machine, two runs
+ * each): one file per message, the cold audit ran at 83 / 76 % of two-process md5sum; four, 102 / 95 %.
+ */
+const hashesPerMessage = 4;
+
 /** Jobs queued in each worker: the next file is already waiting when one finishes. */
 const jobsPerWorker = 2;
 
@@ -210,9 +216,10 @@ export class Md5Pool {
         if (this.queue.length === 0) return;
         if (slot.jobs.length > depth) continue;
         const jobs = [this.queue.shift()!];
-        if (jobs[0]!.request.kind !== "hash") {
-          while (jobs.length < statFoldersPerMessage && this.queue[0] && this.queue[0].request.kind !== "hash") jobs.push(this.queue.shift()!);
-        }
+        const hashing = jobs[0]!.request.kind === "hash";
+        // Several files per message while the queue is long; a short one still spreads over every worker.
+        const limit = hashing ? Math.min(hashesPerMessage, Math.ceil(this.queue.length / this.slots.length)) : statFoldersPerMessage;
+        while (jobs.length < limit && this.queue[0] && (this.queue[0].request.kind === "hash") === hashing) jobs.push(this.queue.shift()!);
         slot.jobs.push(jobs);
         slot.worker.ref();
         const payload = jobs.map((job) => ({ id: job.id, ...job.request }));
