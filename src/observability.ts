@@ -4,6 +4,7 @@ import { useReadinessCheck } from "graphql-yoga";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AppContext } from "./context.ts";
 import { totalFigures } from "./db/stats-queries.ts";
+import { pingStore } from "./db/store.ts";
 
 /**
  * What an operator watches (SPEC.md §9), as Hasura and most services expose it: a log line per
@@ -45,7 +46,7 @@ function useReadiness(app: AppContext): Plugin {
     check: async ({ fetchAPI }) => {
       const checks: Record<string, string> = {};
       try {
-        app.db.$client.prepare("SELECT 1").get();
+        pingStore(app.db);
         checks.sqlite = "ok";
       } catch (error) {
         checks.sqlite = `error: ${error instanceof Error ? error.message : String(error)}`;

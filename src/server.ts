@@ -7,7 +7,7 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { createYoga, handleStreamOrSingleExecutionResult, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { AppContext } from "./context.ts";
-import { cachedStatement } from "./db/statements.ts";
+import { actorWithMostImages } from "./db/actor-queries.ts";
 import { defaultQueryFor, renderGraphiQLPage, useGraphiQLAssets } from "./graphiql.ts";
 import { useImageRoute } from "./image-route.ts";
 import { usePage } from "./page/page-route.ts";
@@ -53,7 +53,7 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
       error: (...args: unknown[]) => app.logger.error(args.map(String).join(" ")),
     },
     context: ({ request }) => createGraphQLContext(app, requestIds.get(request) ?? randomUUID()),
-    graphiql: (request) => refusal(request) === null && { title: "actor-manifests", defaultQuery: defaultQueryFor(firstActorName(app)) },
+    graphiql: (request) => refusal(request) === null && { title: "actor-manifests", defaultQuery: defaultQueryFor(actorWithMostImages(app.db)) },
     renderGraphiQL: (graphiqlOptions) =>
       renderGraphiQLPage({ endpoint: graphqlEndpoint, title: graphiqlOptions.title, defaultQuery: graphiqlOptions.defaultQuery }),
     // Yoga's CORS grants every origin; the request guard grants CORS_ORIGINS only.
@@ -83,11 +83,6 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
       useMaskUnexpectedErrors(app, development),
     ],
   });
-}
-
-function firstActorName(app: AppContext): string | null {
-  const row = cachedStatement(app.db, "SELECT name FROM actors ORDER BY total_count DESC, name LIMIT 1").get() as { name: string } | undefined;
-  return row?.name ?? null;
 }
 
 /** Gives each request an id (the caller's `x-request-id` when sane) and echoes it in the response. */

@@ -1,19 +1,11 @@
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
-import type { ActorRow, SyncStatus } from "./schema.ts";
-import { andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import { actors, type ActorRow, type SyncStatus } from "./schema.ts";
+import { sql } from "drizzle-orm";
+import { andAll, cachedStatement, columnsAs, sqlText, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /** Selects an actors row under its drizzle (camelCase) property names. */
-export const actorColumns = `a.id AS id, a.character_id AS characterId, a.name AS name, a.descriptor AS descriptor,
-  a.age AS age, a.gender AS gender, a.manifest_updated_at AS manifestUpdatedAt, a.last_checked_at AS lastCheckedAt,
-  a.s3_listed_at AS s3ListedAt,
-  a.revision AS revision, a.exported_revision AS exportedRevision, a.total_count AS totalCount,
-  a.synced_count AS syncedCount, a.local_only_count AS localOnlyCount, a.s3_only_count AS s3OnlyCount,
-  a.out_of_sync_count AS outOfSyncCount, a.missing_count AS missingCount, a.unchecked_count AS uncheckedCount,
-  a.good_count AS goodCount, a.bad_count AS badCount, a.unrated_count AS unratedCount,
-  a.total_size_bytes AS totalSizeBytes, a.synced_bytes AS syncedBytes, a.local_only_bytes AS localOnlyBytes,
-  a.s3_only_bytes AS s3OnlyBytes, a.out_of_sync_bytes AS outOfSyncBytes, a.missing_bytes AS missingBytes,
-  a.unchecked_bytes AS uncheckedBytes, a.good_bytes AS goodBytes, a.bad_bytes AS badBytes, a.unrated_bytes AS unratedBytes`;
+export const actorColumns = columnsAs(actors, "a");
 
 const statusCountColumn: Record<SyncStatus, string> = {
   synced: "a.synced_count",
@@ -200,4 +192,21 @@ export function actorByCharacterId(db: Db, characterId: string): ActorRow | null
       | ActorRow
       | undefined) ?? null
   );
+}
+
+/** Every actor, by name. */
+export function allActors(db: Db): ActorRow[] {
+  return cachedStatement(db, `SELECT ${actorColumns} FROM actors a ORDER BY a.name`).all() as ActorRow[];
+}
+
+/** Every actor's id under its name (an import matches merged actors to rows by name). */
+export function actorIdsByName(db: Db): Map<string, number> {
+  return new Map(db.select({ id: actors.id, name: actors.name }).from(actors).all().map((a) => [a.name, a.id]));
+}
+
+const mostImagesText = sqlText(sql`SELECT ${actors.name} FROM ${actors} ORDER BY ${actors.totalCount} DESC, ${actors.name} LIMIT 1`);
+
+/** The name of the actor with the most images (the first by name among equals), or null when there is none. */
+export function actorWithMostImages(db: Db): string | null {
+  return (cachedStatement(db, mostImagesText).pluck().get() as string | undefined) ?? null;
 }

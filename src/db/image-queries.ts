@@ -1,19 +1,14 @@
+import { eq } from "drizzle-orm";
 import { actorWhere, BadFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
-import type { GenerationRow, ImageRow, SyncStatus } from "./schema.ts";
+import { generations, images, type GenerationRow, type ImageRow, type SyncStatus } from "./schema.ts";
 import { readAggregates } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
-import { allRows, andAll, cachedStatement, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import { allRows, andAll, cachedStatement, columnsAs, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
-export const imageColumns = `i.id AS id, i.actor_id AS actorId, i.filename AS filename, i."index" AS "index",
-  i.s3_key AS s3Key, i.s3_url AS s3Url, i.local_path AS localPath, i.md5 AS md5, i.size_bytes AS sizeBytes,
-  i.modified_at AS modifiedAt, i.modified_timestamp AS modifiedTimestamp, i.prompt AS prompt,
-  i.prompt_preview AS promptPreview, i.generated_at AS generatedAt, i.generation_id AS generationId,
-  i.source AS source, i.status AS status, i.good AS good, i.checked_at AS checkedAt, i.local_size AS localSize,
-  i.local_mtime_ms AS localMtimeMs, i.s3_etag AS s3Etag, i.s3_size AS s3Size, i.s3_last_modified AS s3LastModified,
-  i.s3_md5 AS s3Md5, i.orphan AS orphan`;
+export const imageColumns = columnsAs(images, "i");
 
 /** Raw rows carry SQLite integers for booleans; the drizzle row type has booleans. */
 function toImageRow(raw: Record<string, unknown>): ImageRow {
@@ -292,8 +287,35 @@ export function imageByFilename(db: Db, actorId: number, filename: string): Imag
   return raw ? toImageRow(raw) : null;
 }
 
-const generationColumns = `g.id AS id, g.actor_id AS actorId, g.generation_key AS generationKey, g.type AS type,
-  g.generated_at AS generatedAt, g.image_count AS imageCount, g.metadata AS metadata`;
+/** Batch function: each actor's images by filename, in key order. */
+export function imagesByActorIds(db: Db, actorIds: readonly number[]): ImageRow[][] {
+  const sql = `SELECT ${imageColumns} FROM images i WHERE i.actor_id IN (SELECT value FROM json_each(?)) ORDER BY i.actor_id, i.filename`;
+  const byActor = new Map<number, ImageRow[]>();
+  for (const row of allRows(cachedStatement(db, sql), [jsonList(actorIds)]).map(toImageRow)) {
+    let list = byActor.get(row.actorId);
+    if (!list) byActor.set(row.actorId, (list = []));
+    list.push(row);
+  }
+  return actorIds.map((id) => byActor.get(id) ?? []);
+}
+
+/** An actor's images by filename: all of them, or those of `filenames` that it has. */
+export function actorImages(db: Db, actorId: number, filenames?: readonly string[]): ImageRow[] {
+  if (!filenames) return allRows(cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE i.actor_id = ? ORDER BY i.filename`), [actorId]).map(toImageRow);
+  const sql = `SELECT ${imageColumns} FROM images i WHERE i.actor_id = ? AND i.filename IN (SELECT value FROM json_each(?)) ORDER BY i.filename`;
+  return allRows(cachedStatement(db, sql), [actorId, jsonList(filenames)]).map(toImageRow);
+}
+
+/** What an actor's rows say of each image's content (a plan checks for uploads another process made meanwhile). */
+export function imageContentsOf(db: Db, actorId: number): Pick<ImageRow, "filename" | "status" | "md5" | "s3Md5">[] {
+  return db
+    .select({ filename: images.filename, status: images.status, md5: images.md5, s3Md5: images.s3Md5 })
+    .from(images)
+    .where(eq(images.actorId, actorId))
+    .all();
+}
+
+const generationColumns = columnsAs(generations, "g");
 
 /** Batch function: generations by id, in key order. */
 export function generationsByIds(db: Db, ids: readonly number[]): (GenerationRow | null)[] {

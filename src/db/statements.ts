@@ -1,5 +1,33 @@
 import type { Statement } from "better-sqlite3";
+import { getTableColumns, sql, type Name, type SQL } from "drizzle-orm";
+import { SQLiteSyncDialect, type SQLiteColumn, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./store.ts";
+
+const dialect = new SQLiteSyncDialect();
+
+/**
+ * The text of a statement written as drizzle `sql` with the table and column objects
+ * interpolated, so renaming a column fails the typecheck. Values are not interpolated but
+ * written as `?` or `@name` and bound when it runs, so the text is built once (at module
+ * load) and the hot paths prepare plain strings as before.
+ */
+export function sqlText(query: SQL): string {
+  const built = dialect.sqlToQuery(query);
+  if (built.params.length > 0) throw new Error(`sqlText: bind values when the statement runs, not in its text: ${built.sql}`);
+  return built.sql;
+}
+
+/** A column by its bare name, for SET, INSERT and ON CONFLICT lists, where SQLite takes no table prefix. */
+export function bare(column: SQLiteColumn): Name {
+  return sql.identifier(column.name);
+}
+
+/** `alias."column" AS "property"` for every column of `table`: a row under its drizzle property names. */
+export function columnsAs(table: SQLiteTable, alias: string): string {
+  return Object.entries(getTableColumns(table))
+    .map(([property, column]) => `${alias}."${column.name}" AS "${property}"`)
+    .join(", ");
+}
 
 const statementCaches = new WeakMap<object, Map<string, Statement>>();
 const rawStatementCaches = new WeakMap<object, Map<string, Statement>>();

@@ -1,4 +1,6 @@
-import { cachedStatement } from "./statements.ts";
+import { sql } from "drizzle-orm";
+import { statsTotals } from "./schema.ts";
+import { cachedStatement, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /**
@@ -49,3 +51,12 @@ UPDATE generations SET (image_rows, image_bytes) = (
   SELECT count(*), coalesce(sum(size_bytes), 0) FROM images
   WHERE images.actor_id = @actorId AND images.generation_id = generations.id)
 WHERE actor_id = @actorId`;
+
+const catalogueSizeText = sqlText(
+  sql`SELECT ${statsTotals.actorCount} || ':' || ${statsTotals.totalCount} FROM ${statsTotals} WHERE ${statsTotals.grouping} = 'all'`,
+);
+
+/** How many actors and images there are, as `actors:images` (kept by triggers): changes whenever either does. */
+export function catalogueSize(db: Db): string | undefined {
+  return cachedStatement(db, catalogueSizeText).pluck().get() as string | undefined;
+}

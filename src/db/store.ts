@@ -64,3 +64,8 @@ export function closeStore(db: Db): void {
   if (db.$client.open) releaseLease(db);
   db.$client.close();
 }
+
+/** Whether SQLite answers a query (the readiness check). Throws what it failed with. */
+export function pingStore(db: Db): void {
+  db.$client.prepare("SELECT 1").get();
+}

@@ -3,7 +3,7 @@ import { type DocumentNode, GraphQLError, type GraphQLSchema, validate } from "g
 import type { Plugin } from "graphql-yoga";
 import { countActors } from "../db/actor-queries.ts";
 import { imageCountFromStatistics, imageSelectionScans } from "../db/image-queries.ts";
-import { cachedStatement } from "../db/statements.ts";
+import { catalogueSize } from "../db/statistics.ts";
 import type { GraphQLContext } from "./context.ts";
 import { connectionComplexity } from "./cursor.ts";
 import { type ActorFilterArg, type ImageFilterArg, toActorFilter, toImageFilter } from "./inputs.ts";
@@ -72,10 +72,7 @@ export function useQueryCostLimit(): Plugin<GraphQLContext> {
   // same document, variables and sizes: a repeated query (the page's, a script's) skips the walk.
   const verdicts = new WeakMap<DocumentNode, Map<string, readonly GraphQLError[]>>();
   const refusal = (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext, variables: unknown, operationName?: string | null) => {
-    const sizes = cachedStatement(context.app.db, "SELECT actor_count || ':' || total_count AS sizes FROM stats_totals WHERE grouping = 'all'").get() as
-      | { sizes: string }
-      | undefined;
-    const key = `${sizes?.sizes}:${operationName ?? ""}:${JSON.stringify(variables ?? {})}`;
+    const key = `${catalogueSize(context.app.db)}:${operationName ?? ""}:${JSON.stringify(variables ?? {})}`;
     let known = verdicts.get(document);
     if (!known) verdicts.set(document, (known = new Map()));
     let errors = known.get(key);

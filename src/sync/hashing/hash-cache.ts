@@ -1,5 +1,4 @@
-import type { hashCache } from "../../db/schema.ts";
-import { cachedStatement } from "../../db/statements.ts";
+import { forgetHashCacheRows, writeHashCacheRows, type HashCacheRow } from "../../db/hash-cache-rows.ts";
 import type { Db } from "../../db/store.ts";
 import type { FileHash, Md5Pool } from "./md5-pool.ts";
 
@@ -19,7 +18,6 @@ export interface LocalHash extends FileHash {
   fromCache: boolean;
 }
 
-type CacheRow = typeof hashCache.$inferSelect;
 /** A hash_cache row as read joined with the images (see loadActorForAudit): all null when there is none. */
 export interface CachedMd5 {
   cacheSize: number | null;
@@ -36,7 +34,7 @@ export interface CachedMd5 {
  * transaction, if it has one).
  */
 export class HashCache {
-  private readonly pending = new Map<string, CacheRow>();
+  private readonly pending = new Map<string, HashCacheRow>();
 
   constructor(
     private readonly db: Db,
@@ -85,22 +83,13 @@ export class HashCache {
     if (this.pending.size === 0) return;
     const rows = [...this.pending.values()];
     this.pending.clear();
-    const upsert = cachedStatement(
-      this.db,
-      `INSERT INTO hash_cache (path, size_bytes, mtime_ms, ctime_ms, inode, md5)
-       VALUES (@path, @sizeBytes, @mtimeMs, @ctimeMs, @inode, @md5)
-       ON CONFLICT(path) DO UPDATE SET size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms,
-         ctime_ms = excluded.ctime_ms, inode = excluded.inode, md5 = excluded.md5`,
-    );
-    this.db.$client.transaction(() => {
-      for (const row of rows) upsert.run(row);
-    })();
+    writeHashCacheRows(this.db, rows);
   }
 
   /** Drops cache rows of files that are gone (so a recreated file is never trusted by path alone). */
   forget(paths: readonly string[]): void {
     if (paths.length === 0) return;
-    cachedStatement(this.db, `DELETE FROM hash_cache WHERE path IN (SELECT value FROM json_each(?))`).run(JSON.stringify(paths));
+    forgetHashCacheRows(this.db, paths);
   }
 }
 

@@ -1,8 +1,9 @@
 import { lstatSync } from "node:fs";
 import { dirname } from "node:path";
-import { and, asc, eq, gt, inArray, notExists, or, sql } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
-import { actors, generations, images, sourceFiles, type ActorRow, type SourceFileRow } from "../../db/schema.ts";
+import { actorsToExport, generationsToExport, imagesToExport, markActorExported } from "../../db/export-rows.ts";
+import type { ActorRow, SourceFileRow } from "../../db/schema.ts";
+import { recordSourceWritten, sourceFilesOfActor } from "../../db/source-records.ts";
 import { storedSourceProblems } from "../../db/source-problems.ts";
 import { forgetManifestWrite, isUnrecordedManifestWrite, recordManifestWrite } from "../../db/manifest-writes.ts";
 import { writeFileAtomic, type AtomicWriteHooks } from "../files/atomic-write.ts";
@@ -81,22 +82,7 @@ export interface ExportOptions {
  */
 export async function exportManifests(ctx: AppContext, options: ExportOptions = {}): Promise<ExportReport> {
   const { db } = ctx;
-  const selected = db
-    .select()
-    .from(actors)
-    .where(
-      and(
-        options.actorIds ? inArray(actors.id, options.actorIds) : undefined,
-        options.force || options.actorIds
-          ? undefined
-          : or(
-              gt(actors.revision, actors.exportedRevision),
-              notExists(db.select().from(sourceFiles).where(and(eq(sourceFiles.actorId, actors.id), eq(sourceFiles.format, "format_a")))),
-            ),
-      ),
-    )
-    .orderBy(asc(actors.name))
-    .all();
+  const selected = actorsToExport(db, options);
   const report: ExportReport = { filesWritten: [], actorsExported: 0, actorsSkipped: 0, problems: [], leftAlone: [], backups: [] };
   // What atomic writes of a killed export left in the folders written to is removed first (once each).
   const swept = new Set<string>();
@@ -132,11 +118,11 @@ function exportActor(
   sweep: (folder: string) => void,
 ): string[] {
   const { db, layout, config } = ctx;
-  const rows = db.select().from(images).where(eq(images.actorId, actor.id)).orderBy(asc(images.index), asc(images.filename)).all();
-  const actorGenerations = db.select().from(generations).where(eq(generations.actorId, actor.id)).all();
+  const rows = imagesToExport(db, actor.id);
+  const actorGenerations = generationsToExport(db, actor.id);
   const ownFormatA = layout.formatAPath(actor.characterId ?? actor.name);
   const sources = new Map<SourceFormat, SourceFileRow>();
-  const actorSources = db.select().from(sourceFiles).where(eq(sourceFiles.actorId, actor.id)).orderBy(asc(sourceFiles.path)).all();
+  const actorSources = sourceFilesOfActor(db, actor.id);
   for (const row of actorSources) {
     const chosen = sources.get(row.format);
     // Of two format A files claiming the actor, its id's own is the one written; the other is left alone.
@@ -200,13 +186,7 @@ function exportActor(
     });
     written.push(target.path);
   }
-  db.update(actors)
-    .set({
-      exportedRevision: actor.revision,
-      manifestUpdatedAt: touched ? now : actor.manifestUpdatedAt,
-    })
-    .where(and(eq(actors.id, actor.id), eq(actors.revision, actor.revision)))
-    .run();
+  markActorExported(db, actor, touched ? now : actor.manifestUpdatedAt);
   return written;
 }
 
@@ -269,10 +249,6 @@ function readUnchanged(ctx: AppContext, actorId: number, target: { path: string;
 function recordWritten(ctx: AppContext, actorId: number, path: string, format: SourceFormat, content: string | Buffer): void {
   const stat = lstatSync(path);
   const row = { path, actorId, format, sizeBytes: stat.size, mtimeMs: stat.mtimeMs, contentHash: contentHashOf(content), error: null };
-  ctx.db
-    .insert(sourceFiles)
-    .values(row)
-    .onConflictDoUpdate({ target: sourceFiles.path, set: { ...row, importedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` } })
-    .run();
+  recordSourceWritten(ctx.db, row);
   forgetManifestWrite(ctx.db, path);
 }

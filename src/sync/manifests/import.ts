@@ -9,7 +9,9 @@ import { basename, join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../../context.ts";
 import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type ImageFields, type PreparedActor, type SourceFormat } from "../../db/actor-import.ts";
-import { sourceFiles, actors, type SourceFileRow } from "../../db/schema.ts";
+import { actorIdsByName } from "../../db/actor-queries.ts";
+import type { SourceFileRow } from "../../db/schema.ts";
+import { sourceFilesByPath } from "../../db/source-records.ts";
 import { storedSourceProblems } from "../../db/source-problems.ts";
 import type { SourceContribution } from "./formats/fields.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
@@ -61,7 +63,7 @@ const actorsPerTransaction = 250;
  */
 export async function importManifests(ctx: AppContext, options: ImportOptions = {}): Promise<ImportReport> {
   const { db } = ctx;
-  const known = new Map(db.select().from(sourceFiles).all().map((row) => [row.path, row]));
+  const known = sourceFilesByPath(db);
   // Many entries SQLite has never seen: start the reader threads now, so they load while the files are statted.
   let early = null as SourceReadPool | null;
   let found: Discovery;
@@ -73,7 +75,7 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
     await early?.close();
     throw error;
   }
-  const actorIdByName = new Map(db.select({ id: actors.id, name: actors.name }).from(actors).all().map((a) => [a.name, a.id]));
+  const actorIdByName = actorIdsByName(db);
   const nameByActorId = new Map([...actorIdByName].map(([name, id]) => [id, name]));
   const report: ImportReport = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [...found.folderProblems] };
 

@@ -1,10 +1,12 @@
 import { lstatSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
 import { failIntent, recordIntent, settleIntents } from "../../db/intents.ts";
-import { actors, images, sourceFiles, type ActorRow } from "../../db/schema.ts";
+import { allActors } from "../../db/actor-queries.ts";
+import { actorImages } from "../../db/image-queries.ts";
+import type { ActorRow } from "../../db/schema.ts";
+import { forgetResponseSource, formatAPathRecorded } from "../../db/source-records.ts";
 import { exportManifests } from "./export.ts";
 import { isObject } from "./formats/format-a.ts";
 import { parseJsonText } from "./formats/json-text.ts";
@@ -47,7 +49,8 @@ export interface MigrateLegacyReport {
  * manifests would gain and changes nothing.
  */
 export async function migrateLegacy(ctx: AppContext, options: MigrateLegacyOptions = {}): Promise<MigrateLegacyReport> {
-  const selected = (options.actorIds ? ctx.db.select().from(actors).all().filter((a) => options.actorIds!.includes(a.id)) : ctx.db.select().from(actors).all())
+  const selected = allActors(ctx.db)
+    .filter((a) => !options.actorIds || options.actorIds.includes(a.id))
     .filter((actor) => lstatSync(ctx.layout.responsePath(actor.name), { throwIfNoEntry: false }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const report: MigrateLegacyReport = { dryRun: options.dryRun ?? false, actors: [], failed: 0 };
@@ -76,7 +79,7 @@ export async function migrateLegacy(ctx: AppContext, options: MigrateLegacyOptio
 }
 
 async function migrateOne(ctx: AppContext, actor: ActorRow, migration: ActorMigration): Promise<void> {
-  const rows = new Set(ctx.db.select({ filename: images.filename }).from(images).where(eq(images.actorId, actor.id)).all().map((r) => r.filename));
+  const rows = new Set(actorImages(ctx.db, actor.id).map((r) => r.filename));
   const notImported = migration.listed.filter((filename) => !rows.has(filename));
   if (notImported.length > 0) throw new Error(`not imported into SQLite: ${notImported.join(", ")}; response.json kept`);
 
@@ -93,7 +96,7 @@ async function migrateOne(ctx: AppContext, actor: ActorRow, migration: ActorMigr
     assertPlaceable(ctx.layout.root, backupPath);
     await rename(migration.responsePath, backupPath);
     // The importer no longer finds response.json: forget it, so no stale record points at it.
-    ctx.db.delete(sourceFiles).where(and(eq(sourceFiles.path, migration.responsePath), eq(sourceFiles.format, "response"))).run();
+    forgetResponseSource(ctx.db, migration.responsePath);
     migration.backupPath = backupPath;
     settleIntents(ctx.db, [intentId]);
   } catch (error) {
@@ -109,12 +112,7 @@ function listedInResponse(ctx: AppContext, actor: ActorRow, path: string): strin
 }
 
 function formatAPathOf(ctx: AppContext, actor: ActorRow): string {
-  const source = ctx.db
-    .select()
-    .from(sourceFiles)
-    .where(and(eq(sourceFiles.actorId, actor.id), eq(sourceFiles.format, "format_a")))
-    .get();
-  return source?.path ?? ctx.layout.formatAPath(actor.characterId ?? actor.name);
+  return formatAPathRecorded(ctx.db, actor.id) ?? ctx.layout.formatAPath(actor.characterId ?? actor.name);
 }
 
 /** Filenames the actor's format A manifest on disk lists (none when it has no manifest yet). */

@@ -6,11 +6,10 @@
 import { lstatSync } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
 import { recordDeletion, recordTransfer } from "../../db/image-writes.ts";
 import { recordAddedImage, recordLocalPruned, recordRating } from "../../db/operation-writes.ts";
-import { images } from "../../db/schema.ts";
+import { imageByFilename, imageContentsOf } from "../../db/image-queries.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { s3KeyOf, s3UrlOf } from "../files/layout.ts";
 import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
@@ -168,11 +167,7 @@ async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: st
 export function uploadsDoneMeanwhile(ctx: AppContext, plan: ActorPlan): Set<PlanStep> {
   const uploads = plan.steps.filter((step): step is Extract<PlanStep, { kind: "upload" }> => step.kind === "upload" && step.expectedMd5 !== null);
   if (uploads.length === 0) return new Set();
-  const rows = ctx.db
-    .select({ filename: images.filename, status: images.status, md5: images.md5, s3Md5: images.s3Md5 })
-    .from(images)
-    .where(eq(images.actorId, plan.actorId))
-    .all();
+  const rows = imageContentsOf(ctx.db, plan.actorId);
   const byName = new Map(rows.map((row) => [row.filename, row]));
   return new Set<PlanStep>(
     uploads.filter((step) => {
@@ -183,7 +178,7 @@ export function uploadsDoneMeanwhile(ctx: AppContext, plan: ActorPlan): Set<Plan
 }
 
 export function s3RowOf(ctx: AppContext, actorId: number, filename: string) {
-  return ctx.db.select().from(images).where(and(eq(images.actorId, actorId), eq(images.filename, filename))).get();
+  return imageByFilename(ctx.db, actorId, filename);
 }
 
 /**

@@ -1,8 +1,8 @@
-import { and, eq, inArray } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
 import { actorByCharacterId, actorByName, actorsByIds } from "../../db/actor-queries.ts";
+import { actorImages } from "../../db/image-queries.ts";
 import type { PlanTotals } from "../../db/job-writes.ts";
-import { images, type ActorRow, type ImageRow } from "../../db/schema.ts";
+import type { ActorRow, ImageRow } from "../../db/schema.ts";
 import type { Db } from "../../db/store.ts";
 import { assertSafeName, isTrainingImageFilename, normalizeCharacterId, InvalidFilenameError } from "../files/layout.ts";
 import { planTotals, type ActorPlan } from "./plan.ts";
@@ -181,8 +181,7 @@ export function assertImageFilename(filename: string): string {
 
 /** The rows of the named images (all of them when `filenames` is undefined); an unknown name is an error. */
 export function imagesOf(ctx: AppContext, actor: ActorRow, filenames: readonly string[] | undefined): ImageRow[] {
-  const where = filenames ? and(eq(images.actorId, actor.id), inArray(images.filename, [...filenames])) : eq(images.actorId, actor.id);
-  const rows = ctx.db.select().from(images).where(where).orderBy(images.filename).all();
+  const rows = actorImages(ctx.db, actor.id, filenames);
   if (filenames) {
     const found = new Set(rows.map((row) => row.filename));
     const unknown = [...new Set(filenames)].filter((filename) => !found.has(filename));

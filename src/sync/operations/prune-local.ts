@@ -1,8 +1,8 @@
-import { inArray } from "drizzle-orm";
 import pLimit from "p-limit";
 import { configFilePath, readConfigFile, writeStorageMode } from "../../config-file.ts";
 import type { AppContext } from "../../context.ts";
-import { images, type ImageRow, type SyncStatus } from "../../db/schema.ts";
+import { imagesByActorIds } from "../../db/image-queries.ts";
+import type { ImageRow, SyncStatus } from "../../db/schema.ts";
 import { auditActors, type AuditProgress } from "../checks/audit.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { defaultMaxDelete } from "./deletion-limits.ts";
@@ -70,11 +70,11 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
   });
   const failedActors = audit.actors.filter((a) => !a.ok).map((a) => ({ name: a.name, error: a.error ?? "audit failed" }));
   const audited = audit.actors.filter((a) => a.ok);
-  const rows = audited.length === 0 ? [] : ctx.db.select().from(images).where(inArray(images.actorId, audited.map((a) => a.actorId))).orderBy(images.filename).all();
+  const rows = imagesByActorIds(ctx.db, audited.map((a) => a.actorId));
   const kept: KeptImage[] = [];
-  const plans: ActorPlan[] = audited.map((actor) => {
+  const plans: ActorPlan[] = audited.map((actor, i) => {
     const plan: ActorPlan = { actorId: actor.actorId, name: actor.name, steps: [], skipped: [] };
-    for (const row of rows.filter((r) => r.actorId === actor.actorId)) {
+    for (const row of rows[i] ?? []) {
       if (row.status === "synced" && row.md5 !== null) {
         plan.steps.push({ kind: "prune", filename: row.filename, bytes: row.localSize ?? row.sizeBytes ?? 0, expectedMd5: row.md5, reason: "S3 holds the same content" });
         continue;

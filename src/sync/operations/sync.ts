@@ -1,7 +1,6 @@
-import { inArray } from "drizzle-orm";
 import pLimit from "p-limit";
 import type { AppContext } from "../../context.ts";
-import { images } from "../../db/schema.ts";
+import { imagesByActorIds } from "../../db/image-queries.ts";
 import { auditActors } from "../checks/audit.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { importManifests } from "../manifests/import.ts";
@@ -142,10 +141,8 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
 
 function planActors(ctx: AppContext, selected: { id: number; name: string }[], options: Parameters<typeof planActorSync>[2]): ActorPlan[] {
   if (selected.length === 0) return [];
-  const rows = ctx.db.select().from(images).where(inArray(images.actorId, selected.map((actor) => actor.id))).orderBy(images.actorId, images.filename).all();
-  const byActor = new Map<number, typeof rows>();
-  for (const row of rows) byActor.set(row.actorId, [...(byActor.get(row.actorId) ?? []), row]);
-  return selected.map((actor) => planActorSync(actor, byActor.get(actor.id) ?? [], options));
+  const rows = imagesByActorIds(ctx.db, selected.map((actor) => actor.id));
+  return selected.map((actor, i) => planActorSync(actor, rows[i] ?? [], options));
 }
 
 /** An image whose local name is a symbolic link is neither uploaded nor downloaded (SPEC.md §3): skipped, named. */

@@ -2,9 +2,9 @@ import { constants, lstatSync } from "node:fs";
 import { copyFile, lstat, rename, unlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { CopyObjectCommand, GetBucketVersioningCommand, type S3Client } from "@aws-sdk/client-s3";
-import { and, eq } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
-import { images, type TrashItemRow } from "../../db/schema.ts";
+import { imageByFilename } from "../../db/image-queries.ts";
+import type { TrashItemRow } from "../../db/schema.ts";
 import { dropTrashItem, keepTrashItem, keptTrashItemWith, movingTrashItemsOf, recordTrashItem } from "../../db/trash-items.ts";
 import type { S3Config } from "../../config.ts";
 import { knownS3ContentMd5 } from "../s3/content-md5.ts";
@@ -106,7 +106,7 @@ export async function trashObject(ctx: AppContext, s3: S3Access, actor: TrashAct
   const key = s3KeyOf(s3.s3Config, actor.name, filename);
   const head = await headObject(s3.client, bucket, key);
   if (!head) return null;
-  const row = ctx.db.select().from(images).where(and(eq(images.actorId, actor.id), eq(images.filename, filename))).get();
+  const row = imageByFilename(ctx.db, actor.id, filename);
   const { md5 } = knownS3ContentMd5(head.etag, { metadataMd5: head.metadataMd5, s3Md5: row?.s3Md5, s3Md5Etag: row?.s3Md5Etag });
   const item = { actorId: actor.id, actorName: actor.name, filename, side: "s3" as const, origin, originalLocation: key, sizeBytes: head.size, md5 };
   // Already kept (a deletion recovery finishes after its copy was made): not copied twice.

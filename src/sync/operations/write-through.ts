@@ -5,7 +5,6 @@
  * prune-local are the operations on top, operation-common and deletion-limits their shared rules.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { eq } from "drizzle-orm";
 import type { AppContext } from "../../context.ts";
 import { recordRatings } from "../../db/operation-writes.ts";
 import { tryLockActor, unlockActor } from "../../db/actor-locks.ts";
@@ -13,7 +12,8 @@ import { failIntent, orphanedIntents, recordIntent, settleIntents, settleOwnActo
 import { leaseOf } from "../../db/process-lease.ts";
 import type { ProcessLeaseRow } from "../../db/schema.ts";
 import type { Db } from "../../db/store.ts";
-import { actors, type ActorRow } from "../../db/schema.ts";
+import type { ActorRow } from "../../db/schema.ts";
+import { actorsByIds } from "../../db/actor-queries.ts";
 import { auditActor } from "../checks/audit.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { settleLimit } from "../concurrency.ts";
@@ -67,7 +67,7 @@ export class ActorLocks {
     const deadline = Date.now() + this.waitMs;
     for (let holder = tryLockActor(this.db, actorId, ownerId); holder; holder = tryLockActor(this.db, actorId, ownerId)) {
       if (Date.now() >= deadline) {
-        const actor = this.db.select({ name: actors.name }).from(actors).where(eq(actors.id, actorId)).get();
+        const [actor] = actorsByIds(this.db, [actorId]);
         throw new ActorBusyError(actor?.name ?? `actor ${actorId}`, holder, this.waitMs);
       }
       await sleep(lockPollMs);
@@ -247,7 +247,7 @@ export async function recoverIntents(ctx: AppContext, s3: S3Access | null, locks
   const needS3 = new Set(orphans.filter((intent) => intent.operation !== "rate").map((intent) => intent.actorId));
   const actorIds = new Set(orphans.map((intent) => intent.actorId).filter((actorId) => s3 !== null || !needS3.has(actorId)));
   for (const actorId of actorIds) {
-    const actor = ctx.db.select().from(actors).where(eq(actors.id, actorId)).get();
+    const [actor] = actorsByIds(ctx.db, [actorId]);
     if (!actor) continue;
     try {
       const settled = await locks.run(actorId, () => recoverActor(ctx, s3, actor));
