@@ -1,4 +1,6 @@
-import type { ActorRow, SourceFileRow, SyncStatus } from "./schema.ts";
+import { getTableColumns, sql } from "drizzle-orm";
+import { actors, figureColumns, generations, images, sourceFiles, type ActorRow, type SourceFileRow, type SyncStatus } from "./schema.ts";
+import { bare, columnList, namedParameters, setExcluded, sqlText } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -121,33 +123,13 @@ export function prepareActor(merged: MergedActor): PreparedActor {
  */
 export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
   const sqlite = db.$client;
-  const upsertActor = sqlite.prepare(`
-    INSERT INTO actors (character_id, name, descriptor, age, gender, manifest_updated_at)
-    VALUES (@characterId, @name, @descriptor, @age, @gender, @manifestUpdatedAt)
-    ON CONFLICT(name) DO UPDATE SET character_id = excluded.character_id, descriptor = excluded.descriptor,
-      age = excluded.age, gender = excluded.gender, manifest_updated_at = excluded.manifest_updated_at
-    RETURNING id`);
-  const insertCountedActor = sqlite.prepare(`
-    INSERT INTO actors (character_id, name, descriptor, age, gender, manifest_updated_at, revision, ${statisticsColumns.join(", ")})
-    VALUES (@characterId, @name, @descriptor, @age, @gender, @manifestUpdatedAt, 1, ${statisticsColumns.map((column) => `@${column}`).join(", ")})
-    ON CONFLICT(name) DO NOTHING
-    RETURNING id`);
-  const upsertGeneration = sqlite.prepare(`
-    INSERT INTO generations (actor_id, generation_key, type, generated_at, image_count, metadata, image_rows, image_bytes)
-    VALUES (@actorId, @generationKey, @type, @generatedAt, @imageCount, @metadata, @imageRows, @imageBytes)
-    ON CONFLICT(actor_id, generation_key) DO UPDATE SET type = excluded.type, generated_at = excluded.generated_at,
-      image_count = excluded.image_count, metadata = excluded.metadata
-    RETURNING id`);
+  const upsertActor = sqlite.prepare(upsertActorText);
+  const insertCountedActor = sqlite.prepare(insertCountedActorText);
+  const upsertGeneration = sqlite.prepare(upsertGenerationText);
   const upsertImages = multiRowUpsert(sqlite);
-  const removeUnlisted = sqlite.prepare(`
-    DELETE FROM images WHERE actor_id = ? AND orphan = 0 AND filename NOT IN (SELECT value FROM json_each(?))`);
-  const upsertSource = sqlite.prepare(`
-    INSERT INTO source_files (path, actor_id, format, size_bytes, mtime_ms, content_hash, error, imported_at)
-    VALUES (@path, @actorId, @format, @sizeBytes, @mtimeMs, @contentHash, @error, @importedAt)
-    ON CONFLICT(path) DO UPDATE SET actor_id = excluded.actor_id, format = excluded.format,
-      size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash,
-      error = excluded.error, imported_at = excluded.imported_at`);
-  const markExported = sqlite.prepare(`UPDATE actors SET exported_revision = revision WHERE id = ?`);
+  const removeUnlisted = sqlite.prepare(removeUnlistedText);
+  const upsertSource = sqlite.prepare(upsertSourceText);
+  const markExported = sqlite.prepare(markExportedText);
 
   const importedAt = new Date().toISOString();
   const run = sqlite.transaction(() => {
@@ -185,11 +167,7 @@ export function writeImportedActors(db: Db, batch: ActorImport[]): number[] {
  * no actor can be told, which keeps a link made before.
  */
 export function recordProblemSources(db: Db, actorId: number | null, files: SourceFileRecord[]): void {
-  const upsert = db.$client.prepare(`
-    INSERT INTO source_files (path, actor_id, format, size_bytes, mtime_ms, content_hash, error)
-    VALUES (@path, @actorId, @format, @sizeBytes, @mtimeMs, @contentHash, @error)
-    ON CONFLICT(path) DO UPDATE SET actor_id = COALESCE(excluded.actor_id, source_files.actor_id), size_bytes = excluded.size_bytes,
-      mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash, error = excluded.error`);
+  const upsert = db.$client.prepare(recordProblemText);
   db.$client.transaction(() => {
     for (const file of files) upsert.run({ ...file, actorId });
   })();
@@ -198,31 +176,68 @@ export function recordProblemSources(db: Db, actorId: number | null, files: Sour
 /** Forgets the problems of files that are gone (fixed by removing them): they no longer show on their actor. */
 export function forgetGoneProblemSources(db: Db, presentPaths: readonly string[]): void {
   db.$client
-    .prepare(`DELETE FROM source_files WHERE error IS NOT NULL AND path NOT IN (SELECT value FROM json_each(?))`)
+    .prepare(forgetGoneProblemsText)
     .run(JSON.stringify(presentPaths));
 }
 
 /** Manifest-derived image columns, in the order the importer binds them. */
 const imageColumns = [
-  "actor_id", "filename", "index", "s3_key", "s3_url", "local_path", "md5", "size_bytes", "modified_at",
-  "modified_timestamp", "prompt", "prompt_preview", "generated_at", "generation_id", "source", "status", "good",
-  "s3_etag", "s3_last_modified",
+  images.actorId, images.filename, images.index, images.s3Key, images.s3Url, images.localPath, images.md5, images.sizeBytes,
+  images.modifiedAt, images.modifiedTimestamp, images.prompt, images.promptPreview, images.generatedAt, images.generationId,
+  images.source, images.status, images.good, images.s3Etag, images.s3LastModified,
 ];
 const rowsPerStatement = 50;
 
 const actorSlot = 0;
-const filenameSlot = imageColumns.indexOf("filename");
-const sizeSlot = imageColumns.indexOf("size_bytes");
-const statusSlot = imageColumns.indexOf("status");
-const goodSlot = imageColumns.indexOf("good");
-const generationSlot = imageColumns.indexOf("generation_id");
+const filenameSlot = imageColumns.indexOf(images.filename);
+const sizeSlot = imageColumns.indexOf(images.sizeBytes);
+const statusSlot = imageColumns.indexOf(images.status);
+const goodSlot = imageColumns.indexOf(images.good);
+const generationSlot = imageColumns.indexOf(images.generationId);
 
 /** The actors statistics columns, as `refreshActorStatistics` computes them from the rows. */
-const statisticsColumns = [
-  "total_count", "synced_count", "local_only_count", "s3_only_count", "out_of_sync_count", "missing_count", "unchecked_count",
-  "good_count", "bad_count", "unrated_count", "total_size_bytes", "synced_bytes", "local_only_bytes", "s3_only_bytes",
-  "out_of_sync_bytes", "missing_bytes", "unchecked_bytes", "good_bytes", "bad_bytes", "unrated_bytes",
-];
+const statisticsColumns = Object.keys(figureColumns()).map((key) => actors[key as keyof ReturnType<typeof figureColumns>]);
+
+/** The actor fields an import writes, bound by property name. */
+const importedActorColumns = {
+  characterId: actors.characterId,
+  name: actors.name,
+  descriptor: actors.descriptor,
+  age: actors.age,
+  gender: actors.gender,
+  manifestUpdatedAt: actors.manifestUpdatedAt,
+};
+const upsertActorText = sqlText(sql`
+  INSERT INTO ${actors} (${columnList(Object.values(importedActorColumns))}) VALUES (${namedParameters(importedActorColumns)})
+  ON CONFLICT(${bare(actors.name)}) DO UPDATE SET ${setExcluded([actors.characterId, actors.descriptor, actors.age, actors.gender, actors.manifestUpdatedAt])}
+  RETURNING ${bare(actors.id)}`);
+// A new actor: revision 1 and its statistics as counted (bound by SQL name, see countedStatistics).
+const insertCountedActorText = sqlText(sql`
+  INSERT INTO ${actors} (${columnList(Object.values(importedActorColumns))}, ${bare(actors.revision)}, ${columnList(statisticsColumns)})
+  VALUES (${namedParameters(importedActorColumns)}, 1, ${sql.raw(statisticsColumns.map((column) => `@${column.name}`).join(", "))})
+  ON CONFLICT(${bare(actors.name)}) DO NOTHING
+  RETURNING ${bare(actors.id)}`);
+const { id: _generationId, ...generationColumns } = getTableColumns(generations);
+const upsertGenerationText = sqlText(sql`
+  INSERT INTO ${generations} (${columnList(Object.values(generationColumns))}) VALUES (${namedParameters(generationColumns)})
+  ON CONFLICT(${bare(generations.actorId)}, ${bare(generations.generationKey)})
+  DO UPDATE SET ${setExcluded([generations.type, generations.generatedAt, generations.imageCount, generations.metadata])}
+  RETURNING ${bare(generations.id)}`);
+const removeUnlistedText = sqlText(sql`
+  DELETE FROM ${images} WHERE ${images.actorId} = ? AND ${images.orphan} = 0 AND ${images.filename} NOT IN (SELECT value FROM json_each(?))`);
+const sourceColumns = getTableColumns(sourceFiles);
+const upsertSourceText = sqlText(sql`
+  INSERT INTO ${sourceFiles} (${columnList(Object.values(sourceColumns))}) VALUES (${namedParameters(sourceColumns)})
+  ON CONFLICT(${bare(sourceFiles.path)}) DO UPDATE SET ${setExcluded(Object.values(sourceColumns).filter((column) => column !== sourceFiles.path))}`);
+const markExportedText = sqlText(sql`UPDATE ${actors} SET ${bare(actors.exportedRevision)} = ${bare(actors.revision)} WHERE ${actors.id} = ?`);
+// A problem file keeps the actor a previous import tied it to when this one cannot tell.
+const { importedAt: _importedAt, ...problemColumns } = sourceColumns;
+const recordProblemText = sqlText(sql`
+  INSERT INTO ${sourceFiles} (${columnList(Object.values(problemColumns))}) VALUES (${namedParameters(problemColumns)})
+  ON CONFLICT(${bare(sourceFiles.path)}) DO UPDATE SET ${bare(sourceFiles.actorId)} = COALESCE(excluded.${bare(sourceFiles.actorId)}, ${sourceFiles.actorId}),
+    ${setExcluded([sourceFiles.sizeBytes, sourceFiles.mtimeMs, sourceFiles.contentHash, sourceFiles.error])}`);
+const forgetGoneProblemsText = sqlText(sql`
+  DELETE FROM ${sourceFiles} WHERE ${sourceFiles.error} IS NOT NULL AND ${sourceFiles.path} NOT IN (SELECT value FROM json_each(?))`);
 
 /**
  * The statistics of a new actor whose rows will be `imageValues` (its generations' row counts
@@ -231,7 +246,7 @@ const statisticsColumns = [
  */
 function countedStatistics(imageValues: readonly unknown[]) {
   const width = imageColumns.length;
-  const actor: Record<string, number> = Object.fromEntries(statisticsColumns.map((column) => [column, 0]));
+  const actor: Record<string, number> = Object.fromEntries(statisticsColumns.map((column) => [column.name, 0]));
   const generations = new Map<number, { imageRows: number; imageBytes: number }>();
   const filenames = new Set<unknown>();
   for (let offset = 0; offset < imageValues.length; offset += width) {
@@ -277,11 +292,7 @@ function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, imageValues: u
     let statement = statements.get(count);
     if (!statement) {
       const tuple = `(${imageColumns.map(() => "?").join(", ")})`;
-      const updates = imageColumns.slice(2).map((column) => `"${column}" = excluded."${column}"`);
-      statement = sqlite.prepare(
-        `INSERT INTO images (${imageColumns.map((column) => `"${column}"`).join(", ")}) VALUES ${Array(count).fill(tuple).join(", ")}
-         ON CONFLICT(actor_id, filename) DO UPDATE SET ${updates.join(", ")}`,
-      );
+      statement = sqlite.prepare(`${imagesInsertText} ${Array(count).fill(tuple).join(", ")} ${imagesUpsertText}`);
       statements.set(count, statement);
     }
     return statement;
@@ -300,6 +311,10 @@ function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, imageValues: u
     }
   };
 }
+
+// Manifest fields replace the row's; what scan and audit learned of each side stays.
+const imagesInsertText = sqlText(sql`INSERT INTO ${images} (${columnList(imageColumns)}) VALUES`);
+const imagesUpsertText = sqlText(sql`ON CONFLICT(${bare(images.actorId)}, ${bare(images.filename)}) DO UPDATE SET ${setExcluded(imageColumns.slice(2))}`);
 
 function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);

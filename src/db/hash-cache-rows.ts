@@ -1,17 +1,15 @@
 /** The hash_cache table: local MD5s by path + size + mtime + ctime + inode (read with the images, see loadActorForAudit). */
-import { sql } from "drizzle-orm";
+import { getTableColumns, sql } from "drizzle-orm";
 import { hashCache } from "./schema.ts";
-import { bare, cachedStatement, jsonList, sqlText } from "./statements.ts";
+import { bare, cachedStatement, columnList, jsonList, namedParameters, setExcluded, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 export type HashCacheRow = typeof hashCache.$inferSelect;
 
-const upsertText = sqlText(sql`INSERT INTO ${hashCache} (${bare(hashCache.path)}, ${bare(hashCache.sizeBytes)}, ${bare(hashCache.mtimeMs)},
-    ${bare(hashCache.ctimeMs)}, ${bare(hashCache.inode)}, ${bare(hashCache.md5)})
-  VALUES (@path, @sizeBytes, @mtimeMs, @ctimeMs, @inode, @md5)
-  ON CONFLICT(${bare(hashCache.path)}) DO UPDATE SET ${bare(hashCache.sizeBytes)} = excluded.${bare(hashCache.sizeBytes)},
-    ${bare(hashCache.mtimeMs)} = excluded.${bare(hashCache.mtimeMs)}, ${bare(hashCache.ctimeMs)} = excluded.${bare(hashCache.ctimeMs)},
-    ${bare(hashCache.inode)} = excluded.${bare(hashCache.inode)}, ${bare(hashCache.md5)} = excluded.${bare(hashCache.md5)}`);
+const cacheColumns = getTableColumns(hashCache);
+const { path, ...cacheKeyed } = cacheColumns;
+const upsertText = sqlText(sql`INSERT INTO ${hashCache} (${columnList(Object.values(cacheColumns))}) VALUES (${namedParameters(cacheColumns)})
+  ON CONFLICT(${bare(path)}) DO UPDATE SET ${setExcluded(Object.values(cacheKeyed))}`);
 
 /** Writes the rows in one transaction (nested in the caller's, if it has one). */
 export function writeHashCacheRows(db: Db, rows: readonly HashCacheRow[]): void {

@@ -8,7 +8,7 @@ export type SyncStatus = (typeof syncStatuses)[number];
 export type StatusCounts = Record<SyncStatus | "unchecked", number>;
 
 /** The statistics columns of `actors`, and of `statsTotals`, which sums them over a group of actors. */
-const figureColumns = () => ({
+export const figureColumns = () => ({
   totalCount: integer("total_count").notNull().default(0),
   syncedCount: integer("synced_count").notNull().default(0),
   localOnlyCount: integer("local_only_count").notNull().default(0),

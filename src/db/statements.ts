@@ -22,6 +22,28 @@ export function bare(column: SQLiteColumn): Name {
   return sql.identifier(column.name);
 }
 
+/** Columns by bare name, comma-separated: an INSERT's column list. */
+export function columnList(columns: readonly SQLiteColumn[]): SQL {
+  return sql.join(columns.map(bare), sql`, `);
+}
+
+/** `@property` for each of `columns` (keyed by property), in their order: the VALUES of an INSERT bound from an object. */
+export function namedParameters(columns: Record<string, SQLiteColumn>): SQL {
+  return sql.raw(
+    Object.keys(columns)
+      .map((property) => `@${property}`)
+      .join(", "),
+  );
+}
+
+/** `column = excluded.column` for each column: the SET of an upsert that takes the new values. */
+export function setExcluded(columns: readonly SQLiteColumn[]): SQL {
+  return sql.join(
+    columns.map((column) => sql`${bare(column)} = excluded.${bare(column)}`),
+    sql`, `,
+  );
+}
+
 /** `alias."column" AS "property"` for every column of `table`: a row under its drizzle property names. */
 export function columnsAs(table: SQLiteTable, alias: string): string {
   return Object.entries(getTableColumns(table))
