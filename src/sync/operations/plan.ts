@@ -12,10 +12,11 @@ export interface TrashedLoser {
   bytes: number;
 }
 
+type CopyKind = "upload" | "download";
+
 /** One change a plan makes to one image. */
 export type PlanStep =
-  | { kind: "upload"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; toTrash: TrashedLoser[]; reason: string }
-  | { kind: "download"; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; toTrash: TrashedLoser[]; reason: string }
+  | { kind: CopyKind; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; toTrash: TrashedLoser[]; reason: string }
   | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; toTrash: TrashedLoser[]; reason: string }
   /** Removes a local copy S3 verifiably holds (s3-only conversion, SPEC.md §5); the row stays, S3_ONLY. */
   | { kind: "prune"; filename: string; bytes: number; expectedMd5: string; reason: string }
@@ -63,47 +64,45 @@ type PlannedImage = Pick<
   "filename" | "status" | "md5" | "s3Md5" | "localSize" | "localMtimeMs" | "s3Size" | "s3LastModified" | "sizeBytes"
 >;
 
+/** What a copy reads (size and MD5 of its source side) and which side's content it replaces. */
+const copySides = {
+  upload: { readSize: "localSize", readMd5: "md5", replaced: "s3", replacedSize: "s3Size" },
+  download: { readSize: "s3Size", readMd5: "s3Md5", replaced: "local", replacedSize: "localSize" },
+} as const satisfies Record<CopyKind, { readSize: keyof PlannedImage; readMd5: keyof PlannedImage; replaced: TrashedLoser["side"]; replacedSize: keyof PlannedImage }>;
+
 /** The steps that bring one actor's images in sync, from the statuses its last audit found. */
 export function planActorSync(actor: { id: number; name: string }, rows: readonly PlannedImage[], options: SyncPlanOptions): ActorPlan {
   const plan: ActorPlan = { actorId: actor.id, name: actor.name, steps: [], skipped: [] };
   const push = options.direction !== "pull";
   const pull = options.direction !== "push" && !options.s3Only;
-  // The side an overwrite replaces goes to the trash first.
-  const upload = (row: PlannedImage, overwrite: boolean, reason: string) =>
+  const copy = (kind: CopyKind, row: PlannedImage, overwrite: boolean, reason: string) => {
+    const sides = copySides[kind];
     plan.steps.push({
-      kind: "upload",
+      kind,
       filename: row.filename,
-      bytes: row.localSize ?? row.sizeBytes ?? 0,
+      bytes: row[sides.readSize] ?? row.sizeBytes ?? 0,
       overwrite,
-      expectedMd5: row.md5,
-      toTrash: overwrite ? [{ side: "s3", bytes: row.s3Size ?? 0 }] : [],
+      expectedMd5: row[sides.readMd5],
+      // The side an overwrite replaces goes to the trash first.
+      toTrash: overwrite ? [{ side: sides.replaced, bytes: row[sides.replacedSize] ?? 0 }] : [],
       reason,
     });
-  const download = (row: PlannedImage, overwrite: boolean, reason: string) =>
-    plan.steps.push({
-      kind: "download",
-      filename: row.filename,
-      bytes: row.s3Size ?? row.sizeBytes ?? 0,
-      overwrite,
-      expectedMd5: row.s3Md5,
-      toTrash: overwrite ? [{ side: "local", bytes: row.localSize ?? 0 }] : [],
-      reason,
-    });
+  };
 
   for (const row of rows) {
     switch (row.status) {
       case "synced":
         break;
       case "local_only":
-        if (push && !options.s3Only) upload(row, false, "only on local disk");
+        if (push && !options.s3Only) copy("upload", row, false, "only on local disk");
         break;
       case "s3_only":
-        if (pull) download(row, false, "only in S3");
+        if (pull) copy("download", row, false, "only in S3");
         break;
       case "out_of_sync": {
         const winner = options.outOfSync === "newer" ? newerSide(row) : options.outOfSync;
-        if (winner === "local" && push) upload(row, true, `out of sync: local wins (${options.outOfSync})`);
-        else if (winner === "s3" && pull) download(row, true, `out of sync: S3 wins (${options.outOfSync})`);
+        if (winner === "local" && push) copy("upload", row, true, `out of sync: local wins (${options.outOfSync})`);
+        else if (winner === "s3" && pull) copy("download", row, true, `out of sync: S3 wins (${options.outOfSync})`);
         else plan.skipped.push({ filename: row.filename, reason: skipReason(options, winner) });
         break;
       }
