@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadConfig, type S3Config } from "../../src/config.ts";
 import type { PlannedObject } from "../../src/demo/demo.ts";
-import { naiveIso, roundMb } from "../../src/demo/demo.ts";
+import { naiveIso, roundMb } from "../../src/demo/demo-manifests.ts";
 import { makeImageOfSize, makeRandom, md5Hex } from "../../src/demo/image-bytes.ts";
 import { DataLayout, s3KeyOf, s3UrlOf } from "../../src/sync/files/layout.ts";
 
