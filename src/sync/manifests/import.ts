@@ -1,25 +1,23 @@
 /**
  * Folder src/sync/manifests/: the actors' manifest files and SQLite. formats/ parses each
- * format; import (this file) finds and reads them, on worker threads (source-read-pool,
+ * format; import (this file) finds them (discovery) and reads them, on worker threads (source-read-pool,
  * source-read-worker) and merges an actor's sources (merge); source-files records what was
  * read; export writes manifests back; migrate-legacy retires legacy response.json files.
  */
-import { lstatSync, readdirSync, type Stats } from "node:fs";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../../context.ts";
-import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type ImageFields, type PreparedActor, type SourceFormat } from "../../db/actor-import.ts";
+import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type PreparedActor } from "../../db/actor-import.ts";
 import { actorIdsByName } from "../../db/actor-queries.ts";
 import type { SourceFileRow } from "../../db/schema.ts";
 import { sourceFilesByPath } from "../../db/source-records.ts";
 import { storedSourceProblems } from "../../db/source-problems.ts";
-import type { SourceContribution } from "./formats/fields.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
-import { assertSafeName, imageIndexOf, isTrainingImageFilename, parseActorName } from "../files/layout.ts";
+import { parseActorName } from "../files/layout.ts";
+import { discoverSourceFiles, folderContribution, type Discovery } from "./discovery.ts";
 import { mergeSources } from "./merge.ts";
 import { readSourceFile, withProblem, type FoundFile, type ReadFile } from "./source-files.ts";
 import { SourceReadPool } from "./source-read-pool.ts";
-import { assertRealFolder, UnsafePathError } from "../files/safe-files.ts";
 import type { UnitResult } from "./source-read-worker.ts";
 
 export interface ImportReport {
@@ -298,113 +296,6 @@ function readBatches(all: readonly FoundFile[], changed: ReadonlySet<string>): F
   return batches;
 }
 
-interface Discovery {
-  all: FoundFile[];
-  formatA: FoundFile[];
-  /** Actor folder name → the manifest-like files in its training_data folder. */
-  folders: Map<string, FoundFile[]>;
-  /** Folders not looked into: a symbolic link (SPEC.md §3), or not a folder. */
-  folderProblems: ManifestProblem[];
-}
-
-/** Lists and stats the source files; `listed` hears how many entries there are before the stat calls begin. */
-function discoverSourceFiles(ctx: AppContext, listed: (entries: number) => void): Discovery {
-  const { layout } = ctx;
-  const folderProblems: ManifestProblem[] = [];
-  /** Whether the folders down to `folder` are real folders; a link is reported (named) and not followed. */
-  const isRealFolder = (folder: string) => {
-    try {
-      return assertRealFolder(layout.root, folder);
-    } catch (error) {
-      if (!(error instanceof UnsafePathError)) throw error;
-      folderProblems.push({ file: error.path, jsonPath: "$", reason: error.reason });
-      return false;
-    }
-  };
-  const manifestEntries = isRealFolder(layout.manifestsDir) ? listDir(layout.manifestsDir) : [];
-  const actorEntries = isRealFolder(layout.actorsDir) ? listDir(layout.actorsDir) : [];
-  listed(manifestEntries.length + actorEntries.length);
-  const formatA: FoundFile[] = [];
-  for (const entry of manifestEntries) {
-    if (!entry.endsWith("_manifest.json")) continue;
-    const path = join(layout.manifestsDir, entry);
-    const found = foundFile(path, "format_a", null);
-    if (found) formatA.push(found);
-  }
-  const folders = new Map<string, FoundFile[]>();
-  for (const name of actorEntries) {
-    let folder: string;
-    try {
-      folder = layout.trainingDir(name);
-    } catch {
-      continue; // a folder name that is not a safe actor name is never an actor
-    }
-    if (!isRealFolder(folder)) continue;
-    const files: FoundFile[] = [];
-    const candidates: [string, SourceFormat][] = [
-      [layout.formatBPath(name), "format_b"],
-      [layout.promptMetadataPath(name), "prompt_metadata"],
-      [layout.responsePath(name), "response"],
-    ];
-    for (const [path, format] of candidates) {
-      const found = foundFile(path, format, name);
-      if (found) files.push(found);
-    }
-    folders.set(name, files);
-  }
-  return { all: [...formatA, ...[...folders.values()].flat()], formatA, folders, folderProblems };
-}
-
-/** A regular file, or a link in a manifest's place: found, so that reading it refuses it and reports it by name. */
-function foundFile(path: string, format: SourceFormat, folderName: string | null): FoundFile | null {
-  const stat = lstatOrNull(path);
-  if (!stat?.isFile() && !stat?.isSymbolicLink()) return null;
-  return { path, format, folderName, size: stat.size, mtimeMs: stat.mtimeMs };
-}
-
-/** An actor with a training-data folder and no manifest: its images are the files in the folder. */
-function folderContribution(ctx: AppContext, name: string): SourceContribution {
-  const folder = ctx.layout.trainingDir(name);
-  const images: ImageFields[] = [];
-  for (const filename of listDir(folder).sort()) {
-    if (!isTrainingImageFilename(filename)) continue;
-    try {
-      assertSafeName(filename);
-    } catch {
-      continue;
-    }
-    const stat = lstatOrNull(join(folder, filename));
-    if (!stat?.isFile()) continue; // a link is never followed: scan reports it
-    images.push({
-      filename,
-      index: imageIndexOf(name, filename),
-      localPath: ctx.layout.relativeImagePath(name, filename),
-      sizeBytes: stat.size,
-      modifiedTimestamp: stat.mtimeMs / 1000,
-      modifiedAt: stat.mtime.toISOString(),
-    });
-  }
-  return { file: folder, format: "format_a", updatedAt: null, actorName: name, images, listsImages: true };
-}
-
 function unchanged(row: SourceFileRow, file: FoundFile): boolean {
   return row.sizeBytes === file.size && row.mtimeMs === file.mtimeMs;
-}
-
-function listDir(path: string): string[] {
-  try {
-    return readdirSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
 }
