@@ -1,5 +1,7 @@
-import type { SyncStatus } from "./schema.ts";
-import { cachedStatement, jsonList } from "./statements.ts";
+import { sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
+import { actors, auditBases, type SyncStatus } from "./schema.ts";
+import { cachedStatement, columnList, jsonList, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /**
@@ -53,19 +55,24 @@ interface CandidateRow {
   untrackedS3: string | null;
 }
 
-const candidateColumns = `a.id, a.name, a.revision, a.exported_revision AS exportedRevision, a.s3_listed_at AS s3ListedAt,
-  a.synced_count AS synced, a.local_only_count AS localOnly, a.s3_only_count AS s3Only, a.out_of_sync_count AS outOfSync,
-  a.missing_count AS missing, a.synced_bytes + a.local_only_bytes + a.s3_only_bytes + a.out_of_sync_bytes AS bytesPresent,
-  b.revision AS basisRevision, b.local_digest AS localDigest, b.s3_digest AS s3Digest,
-  b.untracked_local AS untrackedLocal, b.untracked_s3 AS untrackedS3
-  FROM actors a LEFT JOIN audit_bases b ON b.actor_id = a.id`;
+const a = alias(actors, "a");
+const b = alias(auditBases, "b");
+const candidates = sql`SELECT ${a.id} AS id, ${a.name} AS name, ${a.revision} AS revision,
+    ${a.exportedRevision} AS exportedRevision, ${a.s3ListedAt} AS s3ListedAt, ${a.syncedCount} AS synced,
+    ${a.localOnlyCount} AS localOnly, ${a.s3OnlyCount} AS s3Only, ${a.outOfSyncCount} AS outOfSync, ${a.missingCount} AS missing,
+    ${a.syncedBytes} + ${a.localOnlyBytes} + ${a.s3OnlyBytes} + ${a.outOfSyncBytes} AS bytesPresent,
+    ${b.revision} AS basisRevision, ${b.localDigest} AS localDigest, ${b.s3Digest} AS s3Digest,
+    ${b.untrackedLocal} AS untrackedLocal, ${b.untrackedS3} AS untrackedS3
+  FROM ${actors} ${a} LEFT JOIN ${auditBases} ${b} ON ${b.actorId} = ${a.id}`;
+const everyCandidateText = sqlText(sql`${candidates} ORDER BY ${a.name}`);
+const candidatesOfText = sqlText(sql`${candidates} WHERE ${a.id} IN (SELECT value FROM json_each(?)) ORDER BY ${a.name}`);
 
 /** The actors to audit (every one, or those of `actorIds`), by name. */
 export function auditCandidates(db: Db, actorIds: readonly number[] | "all"): AuditCandidate[] {
   const rows = (
     actorIds === "all"
-      ? cachedStatement(db, `SELECT ${candidateColumns} ORDER BY a.name`).all()
-      : cachedStatement(db, `SELECT ${candidateColumns} WHERE a.id IN (SELECT value FROM json_each(?)) ORDER BY a.name`).all(jsonList(actorIds))
+      ? cachedStatement(db, everyCandidateText).all()
+      : cachedStatement(db, candidatesOfText).all(jsonList(actorIds))
   ) as CandidateRow[];
   return rows.map((row) => ({
     id: row.id,
@@ -90,11 +97,7 @@ export function auditCandidates(db: Db, actorIds: readonly number[] | "all"): Au
 
 /** Records the basis of an audit just written; call in the transaction that wrote it, after the statistics. */
 export function recordAuditBasis(db: Db, actorId: number, basis: Omit<AuditBasis, "revision">): void {
-  cachedStatement(
-    db,
-    `INSERT OR REPLACE INTO audit_bases (actor_id, revision, local_digest, s3_digest, untracked_local, untracked_s3)
-     SELECT id, revision, ?, ?, ?, ? FROM actors WHERE id = ?`,
-  ).run(basis.localDigest, basis.s3Digest, JSON.stringify(basis.untrackedLocal), JSON.stringify(basis.untrackedS3), actorId);
+  cachedStatement(db, recordBasisText).run(basis.localDigest, basis.s3Digest, JSON.stringify(basis.untrackedLocal), JSON.stringify(basis.untrackedS3), actorId);
 }
 
 /**
@@ -102,5 +105,17 @@ export function recordAuditBasis(db: Db, actorId: number, basis: Omit<AuditBasis
  * scan records ETags and stats the manifests do not show): the next audit looks at every row.
  */
 export function forgetAuditBasis(db: Db, actorId: number): void {
-  cachedStatement(db, `DELETE FROM audit_bases WHERE actor_id = ?`).run(actorId);
+  cachedStatement(db, forgetBasisText).run(actorId);
 }
+
+// The basis is tied to the revision the audit wrote, read in the same statement.
+const recordBasisText = sqlText(sql`INSERT OR REPLACE INTO ${auditBases} (${columnList([
+  auditBases.actorId,
+  auditBases.revision,
+  auditBases.localDigest,
+  auditBases.s3Digest,
+  auditBases.untrackedLocal,
+  auditBases.untrackedS3,
+])})
+  SELECT ${actors.id}, ${actors.revision}, ?, ?, ?, ? FROM ${actors} WHERE ${actors.id} = ?`);
+const forgetBasisText = sqlText(sql`DELETE FROM ${auditBases} WHERE ${auditBases.actorId} = ?`);

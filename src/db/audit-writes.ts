@@ -1,7 +1,9 @@
 import { sep } from "node:path";
 import { recordAuditBasis, type AuditBasis } from "./audit-basis.ts";
-import type { ActorRow, ImageRow, SyncStatus } from "./schema.ts";
-import { cachedStatement, jsonList } from "./statements.ts";
+import { sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
+import { actors, auditBases, hashCache, images, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
+import { assignNamed, bare, cachedStatement, jsonList, sqlText } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -43,27 +45,34 @@ export interface ActorAuditSnapshot {
  * keyed by the absolute path `folder/filename`), read together with the actor's revision.
  */
 export function loadActorForAudit(db: Db, actorId: number, folder: string): ActorAuditSnapshot | null {
-  const actor = cachedStatement(db, `SELECT revision, s3_listed_at AS s3ListedAt FROM actors WHERE id = ?`).get(actorId) as
+  const actor = cachedStatement(db, auditedActorText).get(actorId) as
     | { revision: number; s3ListedAt: string | null }
     | undefined;
   if (!actor) return null;
-  const images = cachedStatement(
-    db,
-    `SELECT i.id, i.filename, i.s3_key AS s3Key, i.md5, i.size_bytes AS sizeBytes, i.status, i.checked_at AS checkedAt,
-       i.local_size AS localSize, i.local_mtime_ms AS localMtimeMs, i.s3_etag AS s3Etag, i.s3_size AS s3Size,
-       i.s3_last_modified AS s3LastModified, i.s3_md5 AS s3Md5, i.s3_md5_etag AS s3Md5Etag,
-       h.size_bytes AS cacheSize, h.mtime_ms AS cacheMtimeMs, h.ctime_ms AS cacheCtimeMs, h.inode AS cacheInode, h.md5 AS cacheMd5
-     FROM images i LEFT JOIN hash_cache h ON h.path = @folder || i.filename
-     WHERE i.actor_id = @actorId ORDER BY i.filename`,
-  ).all({ actorId, folder: folder.endsWith(sep) ? folder : folder + sep }) as AuditedImage[];
+  const images = cachedStatement(db, auditedImagesText).all({ actorId, folder: folder.endsWith(sep) ? folder : folder + sep }) as AuditedImage[];
   return { ...actor, images };
 }
 
+const auditedActorText = sqlText(sql`SELECT ${actors.revision} AS revision, ${actors.s3ListedAt} AS s3ListedAt FROM ${actors} WHERE ${actors.id} = ?`);
+const i = alias(images, "i");
+const h = alias(hashCache, "h");
+// The cache is keyed by absolute path: the folder (bound as @folder, ending in a separator) and the filename.
+const auditedImagesText = sqlText(sql`SELECT ${i.id} AS id, ${i.filename} AS filename, ${i.s3Key} AS s3Key, ${i.md5} AS md5,
+    ${i.sizeBytes} AS sizeBytes, ${i.status} AS status, ${i.checkedAt} AS checkedAt, ${i.localSize} AS localSize,
+    ${i.localMtimeMs} AS localMtimeMs, ${i.s3Etag} AS s3Etag, ${i.s3Size} AS s3Size, ${i.s3LastModified} AS s3LastModified,
+    ${i.s3Md5} AS s3Md5, ${i.s3Md5Etag} AS s3Md5Etag, ${h.sizeBytes} AS cacheSize, ${h.mtimeMs} AS cacheMtimeMs,
+    ${h.ctimeMs} AS cacheCtimeMs, ${h.inode} AS cacheInode, ${h.md5} AS cacheMd5
+  FROM ${images} ${i} LEFT JOIN ${hashCache} ${h} ON ${h.path} = @folder || ${i.filename}
+  WHERE ${i.actorId} = @actorId ORDER BY ${i.filename}`);
+
+const everyActorText = sqlText(sql`SELECT ${actors.id} AS id, ${actors.name} AS name FROM ${actors} ORDER BY ${actors.name}`);
+const actorsOfText = sqlText(
+  sql`SELECT ${actors.id} AS id, ${actors.name} AS name FROM ${actors} WHERE ${actors.id} IN (SELECT value FROM json_each(?)) ORDER BY ${actors.name}`,
+);
+
 export function actorsForAudit(db: Db, actorIds: readonly number[] | "all"): Pick<ActorRow, "id" | "name">[] {
-  if (actorIds === "all") return db.$client.prepare(`SELECT id, name FROM actors ORDER BY name`).all() as ActorRow[];
-  return db.$client
-    .prepare(`SELECT id, name FROM actors WHERE id IN (SELECT value FROM json_each(?)) ORDER BY name`)
-    .all(jsonList(actorIds)) as ActorRow[];
+  if (actorIds === "all") return cachedStatement(db, everyActorText).all() as ActorRow[];
+  return cachedStatement(db, actorsOfText).all(jsonList(actorIds)) as ActorRow[];
 }
 
 /** What an audit learned about one image: both sides as seen, and the status that follows. */
@@ -106,17 +115,11 @@ const exportedColumns = ["status", "md5", "sizeBytes"] as const satisfies readon
  * it again.
  */
 export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], checkedAt: string): ("written" | "stale")[] {
-  const update = cachedStatement(
-    db,
-    `UPDATE images SET status = @status, md5 = @md5, size_bytes = @sizeBytes, local_size = @localSize,
-       local_mtime_ms = @localMtimeMs, s3_etag = @s3Etag, s3_size = @s3Size, s3_last_modified = @s3LastModified,
-       s3_md5 = @s3Md5, s3_md5_etag = @s3Md5Etag
-     WHERE id = @id AND actor_id = @actorId`,
-  );
+  const update = cachedStatement(db, auditUpdateText);
   return db.$client.transaction(() => {
     const ids = jsonList(writes.map((write) => write.actorId));
     const revisions = new Map(
-      (cachedStatement(db, `SELECT id, revision FROM actors WHERE id IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; revision: number }[]).map(
+      (cachedStatement(db, revisionsText).all(ids) as { id: number; revision: number }[]).map(
         (row) => [row.id, row.revision],
       ),
     );
@@ -148,10 +151,7 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
  * Returns, per actor, whether it was confirmed.
  */
 export function confirmUnchangedAudits(db: Db, confirmations: readonly { actorId: number; revision: number; listed: boolean }[], checkedAt: string): boolean[] {
-  const stillBasis = cachedStatement(
-    db,
-    `SELECT 1 FROM actors a JOIN audit_bases b ON b.actor_id = a.id WHERE a.id = ? AND a.revision = ? AND b.revision = a.revision`,
-  ).pluck();
+  const stillBasis = cachedStatement(db, stillBasisText).pluck();
   return db.$client.transaction(() => {
     const confirmed = confirmations.map((item) => stillBasis.get(item.actorId, item.revision) === 1);
     markChecked(db, confirmations.filter((_, i) => confirmed[i]), checkedAt);
@@ -162,13 +162,38 @@ export function confirmUnchangedAudits(db: Db, confirmations: readonly { actorId
 /** The check time of every row and of the actor, and the listing time of those whose S3 side was listed. */
 function markChecked(db: Db, checked: readonly { actorId: number; listed: boolean }[], checkedAt: string): void {
   const ids = jsonList(checked.map((item) => item.actorId));
-  cachedStatement(db, `UPDATE images SET checked_at = ? WHERE actor_id IN (SELECT value FROM json_each(?))`).run(checkedAt, ids);
-  cachedStatement(db, `UPDATE actors SET last_checked_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, ids);
+  cachedStatement(db, imagesCheckedText).run(checkedAt, ids);
+  cachedStatement(db, actorsCheckedText).run(checkedAt, ids);
   const listedIds = jsonList(checked.filter((item) => item.listed).map((item) => item.actorId));
-  cachedStatement(db, `UPDATE actors SET s3_listed_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(checkedAt, listedIds);
+  cachedStatement(db, actorsListedText).run(checkedAt, listedIds);
 }
 
 /** Whether the actor's manifests lag behind its rows (changed now, or by an earlier run whose export failed). */
 export function actorNeedsExport(db: Db, actorId: number): boolean {
-  return cachedStatement(db, `SELECT revision > exported_revision FROM actors WHERE id = ?`).pluck().get(actorId) === 1;
+  return cachedStatement(db, needsExportText).pluck().get(actorId) === 1;
 }
+
+const auditUpdateText = sqlText(sql`UPDATE ${images} SET ${assignNamed({
+  status: images.status,
+  md5: images.md5,
+  sizeBytes: images.sizeBytes,
+  localSize: images.localSize,
+  localMtimeMs: images.localMtimeMs,
+  s3Etag: images.s3Etag,
+  s3Size: images.s3Size,
+  s3LastModified: images.s3LastModified,
+  s3Md5: images.s3Md5,
+  s3Md5Etag: images.s3Md5Etag,
+})} WHERE ${images.id} = @id AND ${images.actorId} = @actorId`);
+const revisionsText = sqlText(
+  sql`SELECT ${actors.id} AS id, ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,
+);
+const a = alias(actors, "a");
+const b = alias(auditBases, "b");
+const stillBasisText = sqlText(
+  sql`SELECT 1 FROM ${actors} ${a} JOIN ${auditBases} ${b} ON ${b.actorId} = ${a.id} WHERE ${a.id} = ? AND ${a.revision} = ? AND ${b.revision} = ${a.revision}`,
+);
+const imagesCheckedText = sqlText(sql`UPDATE ${images} SET ${bare(images.checkedAt)} = ? WHERE ${images.actorId} IN (SELECT value FROM json_each(?))`);
+const actorsCheckedText = sqlText(sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`);
+const actorsListedText = sqlText(sql`UPDATE ${actors} SET ${bare(actors.s3ListedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`);
+const needsExportText = sqlText(sql`SELECT ${actors.revision} > ${actors.exportedRevision} FROM ${actors} WHERE ${actors.id} = ?`);

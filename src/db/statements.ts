@@ -36,6 +36,14 @@ export function namedParameters(columns: Record<string, SQLiteColumn>): SQL {
   );
 }
 
+/** `column = @property` for each of `columns` (keyed by property): the SET of an UPDATE bound from an object. */
+export function assignNamed(columns: Record<string, SQLiteColumn>): SQL {
+  return sql.join(
+    Object.entries(columns).map(([property, column]) => sql`${bare(column)} = ${sql.raw(`@${property}`)}`),
+    sql`, `,
+  );
+}
+
 /** `column = excluded.column` for each column: the SET of an upsert that takes the new values. */
 export function setExcluded(columns: readonly SQLiteColumn[]): SQL {
   return sql.join(
