@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { leaseOf, liveOwnerIds } from "./process-lease.ts";
 import { jobActors, jobs, type JobActorRow, type JobRow } from "./schema.ts";
+import { bare, cachedStatement, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 export type JobState = JobRow["state"];
@@ -103,19 +104,20 @@ export function countJobs(db: Db, kind?: string): number {
 /** The first `first` actor rows of each job (by actor name), optionally of one state, for many jobs in one statement. */
 export function jobActorsByJobIds(db: Db, jobIds: readonly number[], options: { first: number; state?: JobActorState }): JobActorRow[][] {
   if (jobIds.length === 0) return [];
-  const rows = db.$client
-    .prepare(
-      `SELECT job_id AS jobId, actor_id AS actorId, actor_name AS actorName, state, outcome, error FROM (
-         SELECT *, row_number() OVER (PARTITION BY job_id ORDER BY actor_name) AS position
-         FROM job_actors
-         WHERE job_id IN (SELECT value FROM json_each(?)) AND (? IS NULL OR state = ?)
-       ) WHERE position <= ? ORDER BY job_id, actor_name`,
-    )
-    .all(JSON.stringify(jobIds), options.state ?? null, options.state ?? null, options.first) as JobActorRow[];
+  const rows = cachedStatement(db, firstJobActorsText).all(JSON.stringify(jobIds), options.state ?? null, options.state ?? null, options.first) as JobActorRow[];
   const byJob = new Map<number, JobActorRow[]>();
   for (const row of rows) byJob.set(row.jobId, [...(byJob.get(row.jobId) ?? []), row]);
   return jobIds.map((id) => byJob.get(id) ?? []);
 }
+
+// The window numbers each job's rows by actor name; the outer query reads the subquery's columns by bare name.
+const firstJobActorsText = sqlText(sql`SELECT ${bare(jobActors.jobId)} AS jobId, ${bare(jobActors.actorId)} AS actorId,
+    ${bare(jobActors.actorName)} AS actorName, ${bare(jobActors.state)} AS state, ${bare(jobActors.outcome)} AS outcome, ${bare(jobActors.error)} AS error
+  FROM (
+    SELECT *, row_number() OVER (PARTITION BY ${jobActors.jobId} ORDER BY ${jobActors.actorName}) AS position
+    FROM ${jobActors}
+    WHERE ${jobActors.jobId} IN (SELECT value FROM json_each(?)) AND (? IS NULL OR ${jobActors.state} = ?)
+  ) WHERE position <= ? ORDER BY ${bare(jobActors.jobId)}, ${bare(jobActors.actorName)}`);
 
 /** What a sync plan copies and deletes (SPEC.md §7), summed over its actors; stored per job. */
 export interface PlanTotals {
@@ -147,25 +149,23 @@ export interface JobSummaryRow extends PlanTotals {
   unchecked: number;
 }
 
+const total = (path: string) => sql`coalesce(sum(json_extract(${jobActors.outcome}, ${sql.raw(`'$.${path}'`)})), 0)`;
+const stateCount = (state: JobActorState) => sql`coalesce(sum(${jobActors.state} = ${sql.raw(`'${state}'`)}), 0)`;
+const jobSummariesText = sqlText(sql`SELECT ${jobActors.jobId} AS jobId,
+    ${stateCount("succeeded")} AS succeeded, ${stateCount("failed")} AS failed, ${stateCount("skipped")} AS skipped, ${stateCount("pending")} AS pending,
+    ${total("totals.uploads")} AS uploads, ${total("totals.uploadBytes")} AS uploadBytes,
+    ${total("totals.downloads")} AS downloads, ${total("totals.downloadBytes")} AS downloadBytes,
+    ${total("totals.overwrites")} AS overwrites, ${total("totals.overwriteBytes")} AS overwriteBytes,
+    ${total("totals.deletes")} AS deletes, ${total("totals.deleteBytes")} AS deleteBytes,
+    ${total("totals.trashed")} AS trashed, ${total("totals.trashBytes")} AS trashBytes,
+    ${total("counts.synced")} AS synced, ${total("counts.local_only")} AS localOnly, ${total("counts.s3_only")} AS s3Only,
+    ${total("counts.out_of_sync")} AS outOfSync, ${total("counts.missing")} AS missing, ${total("counts.unchecked")} AS unchecked
+  FROM ${jobActors} WHERE ${jobActors.jobId} IN (SELECT value FROM json_each(?)) GROUP BY ${jobActors.jobId}`);
+
 /** Per-job sums over the actor rows: states, plan totals and status counts from each outcome. */
 export function jobSummariesByIds(db: Db, jobIds: readonly number[]): JobSummaryRow[] {
   if (jobIds.length === 0) return [];
-  const total = (path: string) => `coalesce(sum(json_extract(outcome, '$.${path}')), 0)`;
-  const rows = db.$client
-    .prepare(
-      `SELECT job_id AS jobId,
-         coalesce(sum(state = 'succeeded'), 0) AS succeeded, coalesce(sum(state = 'failed'), 0) AS failed,
-         coalesce(sum(state = 'skipped'), 0) AS skipped, coalesce(sum(state = 'pending'), 0) AS pending,
-         ${total("totals.uploads")} AS uploads, ${total("totals.uploadBytes")} AS uploadBytes,
-         ${total("totals.downloads")} AS downloads, ${total("totals.downloadBytes")} AS downloadBytes,
-         ${total("totals.overwrites")} AS overwrites, ${total("totals.overwriteBytes")} AS overwriteBytes,
-         ${total("totals.deletes")} AS deletes, ${total("totals.deleteBytes")} AS deleteBytes,
-         ${total("totals.trashed")} AS trashed, ${total("totals.trashBytes")} AS trashBytes,
-         ${total("counts.synced")} AS synced, ${total("counts.local_only")} AS localOnly, ${total("counts.s3_only")} AS s3Only,
-         ${total("counts.out_of_sync")} AS outOfSync, ${total("counts.missing")} AS missing, ${total("counts.unchecked")} AS unchecked
-       FROM job_actors WHERE job_id IN (SELECT value FROM json_each(?)) GROUP BY job_id`,
-    )
-    .all(JSON.stringify(jobIds)) as JobSummaryRow[];
+  const rows = cachedStatement(db, jobSummariesText).all(JSON.stringify(jobIds)) as JobSummaryRow[];
   const byJob = new Map(rows.map((row) => [row.jobId, row]));
   return jobIds.map((jobId) => byJob.get(jobId) ?? emptySummary(jobId));
 }

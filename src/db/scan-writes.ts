@@ -1,7 +1,8 @@
 import { asc, eq, sql } from "drizzle-orm";
-import { actors, generations, images, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
+import { actors, generations, images, sourceFiles, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
 import { forgetAuditBasis } from "./audit-basis.ts";
 import { refreshActorStatistics } from "./statistics.ts";
+import { bare, columnList, namedParameters, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /** The columns a scan may change on an existing images row. */
@@ -145,10 +146,8 @@ export interface DiscoveredActor {
  * becomes one of their problems. Returns the names added.
  */
 export function addDiscoveredActors(db: Db, discovered: readonly DiscoveredActor[]): string[] {
-  const insert = db.$client.prepare(`
-    INSERT INTO actors (character_id, name, descriptor, age, gender) VALUES (@characterId, @name, @descriptor, @age, @gender)
-    ON CONFLICT(name) DO NOTHING RETURNING id`);
-  const claimProblemFile = db.$client.prepare(`UPDATE source_files SET actor_id = ? WHERE path = ? AND actor_id IS NULL AND error IS NOT NULL`);
+  const insert = db.$client.prepare(insertDiscoveredText);
+  const claimProblemFile = db.$client.prepare(claimProblemFileText);
   return db.$client.transaction(() => {
     const added: string[] = [];
     for (const actor of discovered) {
@@ -160,6 +159,18 @@ export function addDiscoveredActors(db: Db, discovered: readonly DiscoveredActor
     return added;
   })();
 }
+
+const discoveredColumns = {
+  characterId: actors.characterId,
+  name: actors.name,
+  descriptor: actors.descriptor,
+  age: actors.age,
+  gender: actors.gender,
+};
+const insertDiscoveredText = sqlText(sql`INSERT INTO ${actors} (${columnList(Object.values(discoveredColumns))}) VALUES (${namedParameters(discoveredColumns)})
+  ON CONFLICT(${bare(actors.name)}) DO NOTHING RETURNING ${bare(actors.id)}`);
+const claimProblemFileText = sqlText(sql`UPDATE ${sourceFiles} SET ${bare(sourceFiles.actorId)} = ?
+  WHERE ${sourceFiles.path} = ? AND ${sourceFiles.actorId} IS NULL AND ${sourceFiles.error} IS NOT NULL`);
 
 /** Ids of every actor, by name (a scan of `--all`). */
 export function allActorIds(db: Db): number[] {

@@ -1,6 +1,7 @@
-import { sql } from "drizzle-orm";
-import { statsTotals } from "./schema.ts";
-import { cachedStatement, sqlText } from "./statements.ts";
+import { sql, type SQL } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { actors, generations, images, statsTotals } from "./schema.ts";
+import { bare, cachedStatement, columnList, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /**
@@ -19,38 +20,43 @@ export function refreshActorStatistics(db: Db, actorIds: readonly number[]): voi
   }
 }
 
-const refreshSql = `
-UPDATE actors SET
-  revision = revision + 1,
-  (total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count,
-   unchecked_count, good_count, bad_count, unrated_count, total_size_bytes,
-   synced_bytes, local_only_bytes, s3_only_bytes, out_of_sync_bytes, missing_bytes, unchecked_bytes,
-   good_bytes, bad_bytes, unrated_bytes) = (
-    SELECT count(*),
-      coalesce(sum(status = 'synced'), 0), coalesce(sum(status = 'local_only'), 0),
-      coalesce(sum(status = 's3_only'), 0), coalesce(sum(status = 'out_of_sync'), 0),
-      coalesce(sum(status = 'missing'), 0), coalesce(sum(status IS NULL), 0),
-      coalesce(sum(good = 1), 0), coalesce(sum(good = 0), 0), coalesce(sum(good IS NULL), 0),
-      coalesce(sum(size_bytes), 0),
-      coalesce(sum(CASE WHEN status = 'synced' THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN status = 'local_only' THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN status = 's3_only' THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN status = 'out_of_sync' THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN status = 'missing' THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN status IS NULL THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN good = 1 THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN good = 0 THEN size_bytes END), 0),
-      coalesce(sum(CASE WHEN good IS NULL THEN size_bytes END), 0)
-    FROM images WHERE actor_id = @actorId)
-WHERE id = @actorId;
-`;
+/** Which images each pair of statistics columns (count, bytes) counts; the first pair counts every image. */
+const figureParts: [count: SQLiteColumn, bytes: SQLiteColumn, counted: SQL | null][] = [
+  [actors.totalCount, actors.totalSizeBytes, null],
+  [actors.syncedCount, actors.syncedBytes, sql`${images.status} = 'synced'`],
+  [actors.localOnlyCount, actors.localOnlyBytes, sql`${images.status} = 'local_only'`],
+  [actors.s3OnlyCount, actors.s3OnlyBytes, sql`${images.status} = 's3_only'`],
+  [actors.outOfSyncCount, actors.outOfSyncBytes, sql`${images.status} = 'out_of_sync'`],
+  [actors.missingCount, actors.missingBytes, sql`${images.status} = 'missing'`],
+  [actors.uncheckedCount, actors.uncheckedBytes, sql`${images.status} IS NULL`],
+  [actors.goodCount, actors.goodBytes, sql`${images.good} = 1`],
+  [actors.badCount, actors.badBytes, sql`${images.good} = 0`],
+  [actors.unratedCount, actors.unratedBytes, sql`${images.good} IS NULL`],
+];
+const counts = figureParts.map(([count, , counted]) => [count, counted ? sql`coalesce(sum(${counted}), 0)` : sql`count(*)`] as const);
+const bytes = figureParts.map(
+  ([, column, counted]) =>
+    [column, counted ? sql`coalesce(sum(CASE WHEN ${counted} THEN ${images.sizeBytes} END), 0)` : sql`coalesce(sum(${images.sizeBytes}), 0)`] as const,
+);
+const figures = [...counts, ...bytes];
+
+const refreshSql = sqlText(sql`
+UPDATE ${actors} SET
+  ${bare(actors.revision)} = ${bare(actors.revision)} + 1,
+  (${columnList(figures.map(([column]) => column))}) = (
+    SELECT ${sql.join(
+      figures.map(([, value]) => value),
+      sql`, `,
+    )}
+    FROM ${images} WHERE ${images.actorId} = @actorId)
+WHERE ${actors.id} = @actorId`);
 
 // The actor_id prefix of the images index bounds each count to the actor's own rows.
-const refreshGenerationsSql = `
-UPDATE generations SET (image_rows, image_bytes) = (
-  SELECT count(*), coalesce(sum(size_bytes), 0) FROM images
-  WHERE images.actor_id = @actorId AND images.generation_id = generations.id)
-WHERE actor_id = @actorId`;
+const refreshGenerationsSql = sqlText(sql`
+UPDATE ${generations} SET (${columnList([generations.imageRows, generations.imageBytes])}) = (
+  SELECT count(*), coalesce(sum(${images.sizeBytes}), 0) FROM ${images}
+  WHERE ${images.actorId} = @actorId AND ${images.generationId} = ${generations.id})
+WHERE ${generations.actorId} = @actorId`);
 
 const catalogueSizeText = sqlText(
   sql`SELECT ${statsTotals.actorCount} || ':' || ${statsTotals.totalCount} FROM ${statsTotals} WHERE ${statsTotals.grouping} = 'all'`,
