@@ -1,18 +1,22 @@
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
-import { actors, type ActorRow, type SyncStatus } from "./schema.ts";
+import { alias } from "drizzle-orm/sqlite-core";
+import { actors, generations, statsTotals, type ActorRow, type SyncStatus } from "./schema.ts";
 import { sql } from "drizzle-orm";
-import { andAll, cachedStatement, columnsAs, sqlText, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import { andAll, cachedStatement, columnTexts, columnsAs, sqlText, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /** Selects an actors row under its drizzle (camelCase) property names. */
 export const actorColumns = columnsAs(actors, "a");
+/** The columns of `actors a`, as SQL text. */
+const a = columnTexts(alias(actors, "a"));
+const g = columnTexts(alias(generations, "g"));
 
 const statusCountColumn: Record<SyncStatus, string> = {
-  synced: "a.synced_count",
-  local_only: "a.local_only_count",
-  s3_only: "a.s3_only_count",
-  out_of_sync: "a.out_of_sync_count",
-  missing: "a.missing_count",
+  synced: a.syncedCount,
+  local_only: a.localOnlyCount,
+  s3_only: a.s3OnlyCount,
+  out_of_sync: a.outOfSyncCount,
+  missing: a.missingCount,
 };
 
 /** Which actors a query is about; every given criterion must hold. */
@@ -54,19 +58,19 @@ export interface ActorFilter {
 
 /** The column each comparison of an actor filter bounds. */
 const comparedColumns = {
-  age: "a.age",
-  totalCount: "a.total_count",
-  syncedCount: "a.synced_count",
-  localOnlyCount: "a.local_only_count",
-  s3OnlyCount: "a.s3_only_count",
-  outOfSyncCount: "a.out_of_sync_count",
-  missingCount: "a.missing_count",
-  uncheckedCount: "a.unchecked_count",
-  goodCount: "a.good_count",
-  badCount: "a.bad_count",
-  unratedCount: "a.unrated_count",
-  totalSizeBytes: "a.total_size_bytes",
-  lastCheckedAt: "a.last_checked_at",
+  age: a.age,
+  totalCount: a.totalCount,
+  syncedCount: a.syncedCount,
+  localOnlyCount: a.localOnlyCount,
+  s3OnlyCount: a.s3OnlyCount,
+  outOfSyncCount: a.outOfSyncCount,
+  missingCount: a.missingCount,
+  uncheckedCount: a.uncheckedCount,
+  goodCount: a.goodCount,
+  badCount: a.badCount,
+  unratedCount: a.unratedCount,
+  totalSizeBytes: a.totalSizeBytes,
+  lastCheckedAt: a.lastCheckedAt,
 } satisfies Partial<Record<keyof ActorFilter, string>>;
 const comparedFields = Object.keys(comparedColumns) as (keyof typeof comparedColumns)[];
 
@@ -95,27 +99,27 @@ export function actorWhere(filter: ActorFilter | undefined): SqlFragment {
   const inList = (column: string, values: readonly unknown[] | undefined) => {
     if (values) parts.push({ sql: `${column} IN (SELECT value FROM json_each(?))`, params: [jsonList(values)] });
   };
-  inList("a.name", filter.names);
-  inList("a.character_id", filter.characterIds);
-  inList("a.descriptor", filter.descriptors);
-  inList("a.gender", filter.genders);
+  inList(a.name, filter.names);
+  inList(a.characterId, filter.characterIds);
+  inList(a.descriptor, filter.descriptors);
+  inList(a.gender, filter.genders);
   // One value is a list of one: a single WHERE shape (and statement) for both spellings.
-  inList("a.name", filter.name === undefined ? undefined : [filter.name]);
-  inList("a.descriptor", filter.descriptor === undefined ? undefined : [filter.descriptor]);
-  inList("a.gender", filter.gender === undefined ? undefined : [filter.gender]);
-  if (filter.nameContains !== undefined) parts.push({ sql: "a.name LIKE ? ESCAPE '\\'", params: [containsPattern(filter.nameContains)] });
+  inList(a.name, filter.name === undefined ? undefined : [filter.name]);
+  inList(a.descriptor, filter.descriptor === undefined ? undefined : [filter.descriptor]);
+  inList(a.gender, filter.gender === undefined ? undefined : [filter.gender]);
+  if (filter.nameContains !== undefined) parts.push({ sql: `${a.name} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.nameContains)] });
   for (const key of comparedFields) parts.push(...comparisonWhere(comparedColumns[key], filter[key]));
   if (filter.withStatus) parts.push({ sql: filter.withStatus.map((s) => `${statusCountColumn[s]} > 0`).join(" OR "), params: [] });
-  if (filter.hasUnchecked !== undefined) parts.push({ sql: filter.hasUnchecked ? "a.unchecked_count > 0" : "a.unchecked_count = 0", params: [] });
+  if (filter.hasUnchecked !== undefined) parts.push({ sql: `${a.uncheckedCount} ${filter.hasUnchecked ? ">" : "="} 0`, params: [] });
   if (filter.fullySynced !== undefined)
-    parts.push({ sql: `${filter.fullySynced ? "" : "NOT "}(a.total_count > 0 AND a.synced_count = a.total_count)`, params: [] });
-  if (filter.hasUnrated !== undefined) parts.push({ sql: filter.hasUnrated ? "a.unrated_count > 0" : "a.unrated_count = 0", params: [] });
+    parts.push({ sql: `${filter.fullySynced ? "" : "NOT "}(${a.totalCount} > 0 AND ${a.syncedCount} = ${a.totalCount})`, params: [] });
+  if (filter.hasUnrated !== undefined) parts.push({ sql: `${a.unratedCount} ${filter.hasUnrated ? ">" : "="} 0`, params: [] });
   if (filter.generationTypes)
     parts.push({
-      sql: "EXISTS (SELECT 1 FROM generations g WHERE g.actor_id = a.id AND g.type IN (SELECT value FROM json_each(?)))",
+      sql: `EXISTS (SELECT 1 FROM generations g WHERE ${g.actorId} = ${a.id} AND ${g.type} IN (SELECT value FROM json_each(?)))`,
       params: [jsonList(filter.generationTypes)],
     });
-  if (filter.neverChecked !== undefined) parts.push({ sql: `a.last_checked_at IS ${filter.neverChecked ? "" : "NOT "}NULL`, params: [] });
+  if (filter.neverChecked !== undefined) parts.push({ sql: `${a.lastCheckedAt} IS ${filter.neverChecked ? "" : "NOT "}NULL`, params: [] });
   return andAll(parts);
 }
 
@@ -128,12 +132,12 @@ export interface ActorOrder {
 
 // Nullable columns sort through coalesce so that keyset comparisons never meet NULL.
 const orderExpression: Record<ActorOrderField, string> = {
-  name: "a.name",
-  characterId: "coalesce(a.character_id, '')",
-  totalCount: "a.total_count",
-  goodCount: "a.good_count",
-  totalSizeBytes: "a.total_size_bytes",
-  lastCheckedAt: "coalesce(a.last_checked_at, '')",
+  name: a.name,
+  characterId: `coalesce(${a.characterId}, '')`,
+  totalCount: a.totalCount,
+  goodCount: a.goodCount,
+  totalSizeBytes: a.totalSizeBytes,
+  lastCheckedAt: `coalesce(${a.lastCheckedAt}, '')`,
 };
 
 /** Where a page starts: the sort value and id of the last row of the previous page. */
@@ -153,18 +157,20 @@ export function pageActors(db: Db, filter: ActorFilter | undefined, order: Actor
   const expression = orderExpression[order.field];
   const direction = order.descending ? "DESC" : "ASC";
   const comparison = order.descending ? "<" : ">";
-  const keyset = after ? `AND (${expression}, a.id) ${comparison} (?, ?)` : "";
+  const keyset = after ? `AND (${expression}, ${a.id}) ${comparison} (?, ?)` : "";
   const sql = `SELECT ${actorColumns}, ${expression} AS sortValue FROM actors a
-    WHERE (${where.sql}) ${keyset} ORDER BY ${expression} ${direction}, a.id ${direction} LIMIT ?`;
+    WHERE (${where.sql}) ${keyset} ORDER BY ${expression} ${direction}, ${a.id} ${direction} LIMIT ?`;
   const params = [...where.params, ...(after ? [after.value, after.id] : []), first + 1];
   const rows = cachedStatement(db, sql).all(...params) as ActorPage["rows"];
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
 }
 
+const actorCountText = sqlText(sql`SELECT ${statsTotals.actorCount} AS n FROM ${statsTotals} WHERE ${statsTotals.grouping} = 'all'`);
+
 export function countActors(db: Db, filter: ActorFilter | undefined): number {
   // All actors: the count the statistics totals keep (migration 0009), not a pass over the table.
   if (filter === undefined || Object.keys(filter).length === 0) {
-    const kept = cachedStatement(db, "SELECT actor_count AS n FROM stats_totals WHERE grouping = 'all'").get() as { n: number } | undefined;
+    const kept = cachedStatement(db, actorCountText).get() as { n: number } | undefined;
     return kept?.n ?? 0;
   }
   const where = actorWhere(filter);
@@ -174,7 +180,7 @@ export function countActors(db: Db, filter: ActorFilter | undefined): number {
 
 /** Batch function: actors by id, in key order (null where absent). */
 export function actorsByIds(db: Db, ids: readonly number[]): (ActorRow | null)[] {
-  const rows = cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE a.id IN (SELECT value FROM json_each(?))`).all(
+  const rows = cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE ${a.id} IN (SELECT value FROM json_each(?))`).all(
     jsonList(ids),
   ) as ActorRow[];
   const byId = new Map(rows.map((row) => [row.id, row]));
@@ -182,13 +188,13 @@ export function actorsByIds(db: Db, ids: readonly number[]): (ActorRow | null)[]
 }
 
 export function actorByName(db: Db, name: string): ActorRow | null {
-  return (cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE a.name = ?`).get(name) as ActorRow | undefined) ?? null;
+  return (cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE ${a.name} = ?`).get(name) as ActorRow | undefined) ?? null;
 }
 
 /** Several actors may share a character id in messy data; the lowest id wins, consistently. */
 export function actorByCharacterId(db: Db, characterId: string): ActorRow | null {
   return (
-    (cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE a.character_id = ? ORDER BY a.id LIMIT 1`).get(characterId) as
+    (cachedStatement(db, `SELECT ${actorColumns} FROM actors a WHERE ${a.characterId} = ? ORDER BY ${a.id} LIMIT 1`).get(characterId) as
       | ActorRow
       | undefined) ?? null
   );
@@ -196,7 +202,7 @@ export function actorByCharacterId(db: Db, characterId: string): ActorRow | null
 
 /** Every actor, by name. */
 export function allActors(db: Db): ActorRow[] {
-  return cachedStatement(db, `SELECT ${actorColumns} FROM actors a ORDER BY a.name`).all() as ActorRow[];
+  return cachedStatement(db, `SELECT ${actorColumns} FROM actors a ORDER BY ${a.name}`).all() as ActorRow[];
 }
 
 /** Every actor's id under its name (an import matches merged actors to rows by name). */

@@ -52,6 +52,17 @@ export function setExcluded(columns: readonly SQLiteColumn[]): SQL {
   );
 }
 
+/**
+ * Each column of `table` (an `alias()` of one, usually) as its qualified SQL text, `"a"."name"`:
+ * for WHERE fragments composed as strings on the read paths, still named through the schema.
+ */
+export function columnTexts<T extends SQLiteTable>(table: T): Record<keyof T["_"]["columns"], string> {
+  return Object.fromEntries(Object.entries(getTableColumns(table)).map(([property, column]) => [property, sqlText(sql`${column}`)])) as Record<
+    keyof T["_"]["columns"],
+    string
+  >;
+}
+
 /** `alias."column" AS "property"` for every column of `table`: a row under its drizzle property names. */
 export function columnsAs(table: SQLiteTable, alias: string): string {
   return Object.entries(getTableColumns(table))
