@@ -60,8 +60,7 @@ const actorsPerTransaction = 250;
  * and written as soon as all its changed files are read, while later batches are parsed.
  */
 export async function importManifests(ctx: AppContext, options: ImportOptions = {}): Promise<ImportReport> {
-  const { db } = ctx;
-  const known = sourceFilesByPath(db);
+  const known = sourceFilesByPath(ctx.db);
   // Many entries SQLite has never seen: start the reader threads now, so they load while the files are statted.
   let early = null as SourceReadPool | null;
   let found: Discovery;
@@ -73,170 +72,215 @@ export async function importManifests(ctx: AppContext, options: ImportOptions = 
     await early?.close();
     throw error;
   }
-  const actorIdByName = actorIdsByName(db);
-  const nameByActorId = new Map([...actorIdByName].map(([name, id]) => [id, name]));
-  const report: ImportReport = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [...found.folderProblems] };
+  const run = new ImportRun(ctx, options, known, found);
+  const batchCount = await run.readAndImport(early);
+  return run.finish(batchCount);
+}
 
-  const read = new Map<string, ReadFile>();
-  const changed: FoundFile[] = [];
-  // Format A files are named by character id: which actor each holds is known once read (or from SQLite).
-  const formatAByName = new Map<string, FoundFile[]>();
-  const addFormatA = (name: string, file: FoundFile) => {
-    const files = formatAByName.get(name) ?? [];
-    if (!files.some((other) => other.path === file.path)) formatAByName.set(name, [...files, file].sort((a, b) => a.path.localeCompare(b.path)));
-  };
-  for (const file of found.all) {
-    const row = known.get(file.path);
-    if (options.force || !row || !unchanged(row, file)) {
-      changed.push(file);
-      continue;
-    }
-    report.problems.push(...storedSourceProblems(row.error));
-    const name = row.actorId === null ? undefined : nameByActorId.get(row.actorId);
-    if (file.format === "format_a" && name) addFormatA(name, file);
-  }
-  // An unreadable format A file names no actor: it is about the one folder of its character id, if there is one.
-  const foldersByCharacterId = new Map<string, string[]>();
-  for (const name of found.folders.keys()) {
-    const id = parseActorName(name).characterId;
-    if (id) foldersByCharacterId.set(id, [...(foldersByCharacterId.get(id) ?? []), name]);
-  }
-  const folderOfFormatA = (file: FoundFile) => {
-    const folders = foldersByCharacterId.get(basename(file.path).replace(/_manifest\.json$/, ""));
-    return folders?.length === 1 ? folders[0] : undefined;
-  };
+/** One import: what it knows of each file and actor while the batches are read, merged and written. */
+class ImportRun {
+  private readonly actorIdByName: Map<string, number>;
+  private readonly nameByActorId: Map<number, string>;
+  private readonly report: ImportReport;
+  private readonly read = new Map<string, ReadFile>();
+  private readonly changed: FoundFile[] = [];
+  /** Format A files are named by character id: which actor each holds is known once read (or from SQLite). */
+  private readonly formatAByName = new Map<string, FoundFile[]>();
+  /** An unreadable format A file names no actor: it is about the one folder of its character id, if there is one. */
+  private readonly foldersByCharacterId = new Map<string, string[]>();
   /** Paths of files with problems recorded with their actor. */
-  const attached = new Set<string>();
-  const pending = new Set(changed.map((file) => file.path));
+  private readonly attached = new Set<string>();
+  private readonly pending: Set<string>;
+  /** Which actors need merging again: those with a file that is new or changed since last time. */
+  private readonly affected = new Set<string>();
+  /** Affected actors not imported yet in this run. */
+  private readonly waiting = new Set<string>();
+  private readonly imagesOf = new Map<string, number>();
+  private readonly batch: ActorImport[] = [];
 
-  const readInline = (file: FoundFile): ReadFile => {
-    let result = read.get(file.path);
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly options: ImportOptions,
+    private readonly known: Map<string, SourceFileRow>,
+    private readonly found: Discovery,
+  ) {
+    this.actorIdByName = actorIdsByName(ctx.db);
+    this.nameByActorId = new Map([...this.actorIdByName].map(([name, id]) => [id, name]));
+    this.report = { actorsImported: 0, actorsUnchanged: 0, imagesImported: 0, filesRead: 0, problems: [...found.folderProblems] };
+    for (const file of found.all) {
+      const row = known.get(file.path);
+      if (options.force || !row || !unchanged(row, file)) {
+        this.changed.push(file);
+        continue;
+      }
+      this.report.problems.push(...storedSourceProblems(row.error));
+      const name = row.actorId === null ? undefined : this.nameByActorId.get(row.actorId);
+      if (file.format === "format_a" && name) this.addFormatA(name, file);
+    }
+    for (const name of found.folders.keys()) {
+      const id = parseActorName(name).characterId;
+      if (id) this.foldersByCharacterId.set(id, [...(this.foldersByCharacterId.get(id) ?? []), name]);
+    }
+    this.pending = new Set(this.changed.map((file) => file.path));
+  }
+
+  /**
+   * Reads the changed files batch by batch (on reader threads for many) and imports each
+   * actor once none of its files waits in a later batch. Returns the number of batches.
+   */
+  async readAndImport(early: SourceReadPool | null): Promise<number> {
+    const { ctx, options } = this;
+    const batches = readBatches(this.found.all, this.pending);
+    const threaded = options.readerThreads !== undefined ? options.readerThreads > 0 : this.changed.length >= threadedImportThreshold;
+    if (early && !threaded) await early.close();
+    const pool = threaded ? (early ?? new SourceReadPool(options.readerThreads)) : null;
+    try {
+      // All batches are queued at once: the threads read ahead while this thread writes.
+      const inFlight = pool ? batches.map((units) => pool.read(units, ctx.config.s3)) : [];
+      for (const [i, units] of batches.entries()) {
+        // Read here, only the changed files are read now; an actor's unchanged ones are read when it is merged.
+        const unitResults: UnitResult[] = pool
+          ? await inFlight[i]!
+          : units.map((files) => ({ results: files.filter((file) => this.pending.has(file.path)).map((file) => readSourceFile(file, ctx.config.s3)) }));
+        for (const unit of unitResults) {
+          this.takeResults(unit.results);
+          if (unit.prepared) this.takePrepared(unit as UnitResult & { prepared: PreparedActor });
+        }
+        if (this.batch.length >= actorsPerTransaction) await this.flush();
+        options.onProgress?.(i, batches.length + 1);
+        for (const name of [...this.waiting]) {
+          // Ready once none of its files waits in a later batch (actors without a manifest wait for all: see finish).
+          const files = this.actorFilesOf(name);
+          if (files.some((file) => this.pending.has(file.path))) continue;
+          if (!files.some((file) => file.format === "format_a" || file.format === "format_b")) continue;
+          await this.importActor(name);
+        }
+      }
+    } finally {
+      await pool?.close();
+    }
+    return batches.length;
+  }
+
+  /**
+   * Imports the actors still waiting, and folders new to SQLite (with or without a manifest
+   * of their own), once every format A file is read and unreadable ones are known; then
+   * records the problems of the files no actor took.
+   */
+  async finish(batchCount: number): Promise<ImportReport> {
+    const { db } = this.ctx;
+    const { report } = this;
+    for (const name of this.found.folders.keys()) {
+      if (this.actorIdByName.has(name) || this.affected.has(name)) continue;
+      this.affected.add(name);
+      this.waiting.add(name);
+    }
+    for (const name of [...this.waiting].sort()) await this.importActor(name);
+    await this.flush();
+    report.actorsImported = this.imagesOf.size;
+    report.imagesImported = [...this.imagesOf.values()].reduce((sum, count) => sum + count, 0);
+    this.options.onProgress?.(batchCount + 1, batchCount + 1);
+
+    const troubled = [...this.read.values()].filter((result) => result.problems.length > 0);
+    recordProblemSources(db, null, troubled.filter((result) => !this.attached.has(result.found.path)).map((result) => result.record));
+    forgetGoneProblemSources(db, this.found.all.map((file) => file.path));
+    report.problems.push(...troubled.flatMap((result) => result.problems));
+    report.actorsUnchanged = [...this.actorIdByName.keys()].filter((name) => !this.affected.has(name)).length;
+    return report;
+  }
+
+  private addFormatA(name: string, file: FoundFile): void {
+    const files = this.formatAByName.get(name) ?? [];
+    if (!files.some((other) => other.path === file.path)) this.formatAByName.set(name, [...files, file].sort((a, b) => a.path.localeCompare(b.path)));
+  }
+
+  private folderOfFormatA(file: FoundFile): string | undefined {
+    const folders = this.foldersByCharacterId.get(basename(file.path).replace(/_manifest\.json$/, ""));
+    return folders?.length === 1 ? folders[0] : undefined;
+  }
+
+  private actorFilesOf(name: string): FoundFile[] {
+    return [...(this.formatAByName.get(name) ?? []), ...(this.found.folders.get(name) ?? [])];
+  }
+
+  private readInline(file: FoundFile): ReadFile {
+    let result = this.read.get(file.path);
     // A file a reader thread merged comes back without its contribution: read again to merge it anew.
     if (!result || (result.readable && !result.contribution)) {
-      result = readSourceFile(file, ctx.config.s3);
-      read.set(file.path, result);
-      report.filesRead += 1;
+      result = readSourceFile(file, this.ctx.config.s3);
+      this.read.set(file.path, result);
+      this.report.filesRead += 1;
     }
     return result;
-  };
+  }
 
-  // Which actors need merging again: those with a file that is new or changed since last time.
-  const affected = new Set<string>();
-  /** Affected actors not imported yet in this run. */
-  const waiting = new Set<string>();
-  const imagesOf = new Map<string, number>();
-  const batch: ActorImport[] = [];
-  const flush = async () => {
-    if (batch.length === 0) return;
-    writeImportedActors(db, batch);
-    batch.length = 0;
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    writeImportedActors(this.ctx.db, this.batch);
+    this.batch.length = 0;
     await yieldToEventLoop();
-  };
-  const actorFilesOf = (name: string) => [...(formatAByName.get(name) ?? []), ...(found.folders.get(name) ?? [])];
-  const importActor = async (name: string) => {
-    waiting.delete(name);
-    const results = withClaimConflicts(ctx, name, actorFilesOf(name).map(readInline));
-    for (const result of results) read.set(result.found.path, result);
-    const known = actorIdByName.get(name);
+  }
+
+  private async importActor(name: string): Promise<void> {
+    const { ctx } = this;
+    this.waiting.delete(name);
+    const results = withClaimConflicts(ctx, name, this.actorFilesOf(name).map((file) => this.readInline(file)));
+    for (const result of results) this.read.set(result.found.path, result);
+    const known = this.actorIdByName.get(name);
     if (known !== undefined && results.some((result) => !result.readable)) {
       // What SQLite knows is more than the readable files say: kept until the file is fixed or rebuilt.
       const troubled = results.filter((result) => result.problems.length > 0);
-      recordProblemSources(db, known, troubled.map((result) => result.record));
-      for (const result of troubled) attached.add(result.found.path);
+      recordProblemSources(ctx.db, known, troubled.map((result) => result.record));
+      for (const result of troubled) this.attached.add(result.found.path);
       return;
     }
     const contributions = results.filter((result) => result.readable).map((result) => result.contribution!);
     if (!contributions.some((source) => source.format === "format_a" || source.format === "format_b")) {
-      if (!found.folders.has(name)) return;
+      if (!this.found.folders.has(name)) return;
       contributions.push(folderContribution(ctx, name));
     }
     const prepared = prepareActor(mergeSources(name, contributions));
-    batch.push({ prepared, files: results.map((result) => result.record), isNew: known === undefined });
-    for (const result of results) attached.add(result.found.path);
-    imagesOf.set(name, prepared.imageCount);
-    if (batch.length >= actorsPerTransaction) await flush();
-  };
-  const takeResults = (results: ReadFile[]) => {
+    this.batch.push({ prepared, files: results.map((result) => result.record), isNew: known === undefined });
+    for (const result of results) this.attached.add(result.found.path);
+    this.imagesOf.set(name, prepared.imageCount);
+    if (this.batch.length >= actorsPerTransaction) await this.flush();
+  }
+
+  private takeResults(results: ReadFile[]): void {
     for (const result of results) {
       const file = result.found;
-      read.set(file.path, result);
-      pending.delete(file.path);
-      report.filesRead += 1;
-      const row = known.get(file.path);
+      this.read.set(file.path, result);
+      this.pending.delete(file.path);
+      this.report.filesRead += 1;
+      const row = this.known.get(file.path);
       const named = result.contribution?.actorName ?? result.actorName;
       const name =
-        named ?? file.folderName ?? (row?.actorId ? nameByActorId.get(row.actorId) : undefined) ?? (file.format === "format_a" ? folderOfFormatA(file) : undefined);
-      if (file.format === "format_a" && name) addFormatA(name, file);
+        named ??
+        file.folderName ??
+        (row?.actorId ? this.nameByActorId.get(row.actorId) : undefined) ??
+        (file.format === "format_a" ? this.folderOfFormatA(file) : undefined);
+      if (file.format === "format_a" && name) this.addFormatA(name, file);
       if (!name) continue;
       // An actor imported already in this run gets a file it lacked: it is merged again.
-      affected.add(name);
-      waiting.add(name);
+      this.affected.add(name);
+      this.waiting.add(name);
     }
-  };
+  }
 
   /** An actor a reader thread merged: written as it is, if the unit held every file the actor has. */
-  const takePrepared = (unit: UnitResult & { prepared: PreparedActor }) => {
+  private takePrepared(unit: UnitResult & { prepared: PreparedActor }): void {
     const name = unit.prepared.actor.name;
     const inUnit = new Set(unit.results.map((result) => result.found.path));
-    if (!actorFilesOf(name).every((file) => inUnit.has(file.path))) {
+    if (!this.actorFilesOf(name).every((file) => inUnit.has(file.path))) {
       // Merged from too few files: forget these reads (they carry no contributions) so the actor is read again here.
-      for (const path of inUnit) read.delete(path);
+      for (const path of inUnit) this.read.delete(path);
       return;
     }
-    batch.push({ prepared: unit.prepared, files: unit.results.map((result) => result.record), isNew: !actorIdByName.has(name) });
-    for (const result of unit.results) attached.add(result.found.path);
-    imagesOf.set(name, unit.prepared.imageCount);
-    waiting.delete(name);
-  };
-
-  const batches = readBatches(found.all, pending);
-  const threaded = options.readerThreads !== undefined ? options.readerThreads > 0 : changed.length >= threadedImportThreshold;
-  if (early && !threaded) await early.close();
-  const pool = threaded ? (early ?? new SourceReadPool(options.readerThreads)) : null;
-  try {
-    // All batches are queued at once: the threads read ahead while this thread writes.
-    const inFlight = pool ? batches.map((units) => pool.read(units, ctx.config.s3)) : [];
-    for (const [i, units] of batches.entries()) {
-      // Read here, only the changed files are read now; an actor's unchanged ones are read when it is merged.
-      const unitResults: UnitResult[] = pool
-        ? await inFlight[i]!
-        : units.map((files) => ({ results: files.filter((file) => pending.has(file.path)).map((file) => readSourceFile(file, ctx.config.s3)) }));
-      for (const unit of unitResults) {
-        takeResults(unit.results);
-        if (unit.prepared) takePrepared(unit as UnitResult & { prepared: PreparedActor });
-      }
-      if (batch.length >= actorsPerTransaction) await flush();
-      options.onProgress?.(i, batches.length + 1);
-      for (const name of [...waiting]) {
-        // Ready once none of its files waits in a later batch (actors without a manifest wait for all: see below).
-        const files = actorFilesOf(name);
-        if (files.some((file) => pending.has(file.path))) continue;
-        if (!files.some((file) => file.format === "format_a" || file.format === "format_b")) continue;
-        await importActor(name);
-      }
-    }
-  } finally {
-    await pool?.close();
+    this.batch.push({ prepared: unit.prepared, files: unit.results.map((result) => result.record), isNew: !this.actorIdByName.has(name) });
+    for (const result of unit.results) this.attached.add(result.found.path);
+    this.imagesOf.set(name, unit.prepared.imageCount);
+    this.waiting.delete(name);
   }
-  // Actors still waiting, and folders new to SQLite (with or without a manifest of their own),
-  // once every format A file is read and unreadable ones are known.
-  for (const name of found.folders.keys()) {
-    if (actorIdByName.has(name) || affected.has(name)) continue;
-    affected.add(name);
-    waiting.add(name);
-  }
-  for (const name of [...waiting].sort()) await importActor(name);
-  await flush();
-  report.actorsImported = imagesOf.size;
-  report.imagesImported = [...imagesOf.values()].reduce((sum, count) => sum + count, 0);
-  options.onProgress?.(batches.length + 1, batches.length + 1);
-
-  const troubled = [...read.values()].filter((result) => result.problems.length > 0);
-  recordProblemSources(db, null, troubled.filter((result) => !attached.has(result.found.path)).map((result) => result.record));
-  forgetGoneProblemSources(db, found.all.map((file) => file.path));
-  report.problems.push(...troubled.flatMap((result) => result.problems));
-  report.actorsUnchanged = [...actorIdByName.keys()].filter((name) => !affected.has(name)).length;
-  return report;
 }
 
 /**
