@@ -64,7 +64,8 @@ function walkFolders(root: string, folder: string, create: boolean): boolean {
   return true;
 }
 
-function lstatOrNull(path: string): Stats | null {
+/** The lstat of `path`, or null when nothing is there. */
+export function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (error) {

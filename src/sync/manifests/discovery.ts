@@ -4,12 +4,12 @@
  * training_data/), statted but not read; and an actor's folder as a source of its own
  * when it has no manifest.
  */
-import { lstatSync, readdirSync, type Stats } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { AppContext } from "../../context.ts";
 import type { ImageFields, SourceFormat } from "../../db/actor-import.ts";
 import { assertSafeName, imageIndexOf, isTrainingImageFilename } from "../files/layout.ts";
-import { assertRealFolder, UnsafePathError } from "../files/safe-files.ts";
+import { assertRealFolder, lstatOrNull, UnsafePathError } from "../files/safe-files.ts";
 import type { SourceContribution } from "./formats/fields.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
 import type { FoundFile } from "./source-files.ts";
@@ -108,15 +108,6 @@ function listDir(path: string): string[] {
     return readdirSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
 }
