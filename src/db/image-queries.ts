@@ -1,14 +1,20 @@
 import { eq } from "drizzle-orm";
 import { actorWhere, BadFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
-import { generations, images, type GenerationRow, type ImageRow, type SyncStatus } from "./schema.ts";
+import { alias } from "drizzle-orm/sqlite-core";
+import { actors, generations, images, type GenerationRow, type ImageRow, type SyncStatus } from "./schema.ts";
 import { readAggregates } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
-import { allRows, andAll, cachedStatement, columnsAs, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import { allRows, andAll, cachedStatement, columnTexts, columnsAs, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 export const imageColumns = columnsAs(images, "i");
+/** The columns of `images i` (and of the other tables' usual aliases), as SQL text. */
+const i = columnTexts(alias(images, "i"));
+const d = columnTexts(alias(images, "d"));
+const a = columnTexts(alias(actors, "a"));
+const g = columnTexts(alias(generations, "g"));
 
 /** Raw rows carry SQLite integers for booleans; the drizzle row type has booleans. */
 function toImageRow(raw: Record<string, unknown>): ImageRow {
@@ -45,7 +51,7 @@ export function validateImageFilter(filter: ImageFilter, path = "filter"): void 
   validateComparison(`${path}.checkedAt`, filter.checkedAt);
 }
 
-const ratingSql: Record<Rating, string> = { good: "i.good = 1", bad: "i.good = 0", unrated: "i.good IS NULL" };
+const ratingSql: Record<Rating, string> = { good: `${i.good} = 1`, bad: `${i.good} = 0`, unrated: `${i.good} IS NULL` };
 
 /**
  * `repeatedMd5s`: the MD5s more than one image has, as a JSON list, for a read that scans in
@@ -54,34 +60,34 @@ const ratingSql: Record<Rating, string> = { good: "i.good = 1", bad: "i.good = 0
 export function imageWhere(filter: ImageFilter | undefined, repeatedMd5s?: string): SqlFragment {
   if (!filter) return { sql: "1", params: [] };
   const parts: SqlFragment[] = [];
-  if (filter.status) parts.push({ sql: "i.status IN (SELECT value FROM json_each(?))", params: [jsonList(filter.status)] });
-  if (filter.checked !== undefined) parts.push({ sql: `i.status IS ${filter.checked ? "NOT " : ""}NULL`, params: [] });
+  if (filter.status) parts.push({ sql: `${i.status} IN (SELECT value FROM json_each(?))`, params: [jsonList(filter.status)] });
+  if (filter.checked !== undefined) parts.push({ sql: `${i.status} IS ${filter.checked ? "NOT " : ""}NULL`, params: [] });
   if (filter.rating) parts.push({ sql: filter.rating.map((r) => ratingSql[r]).join(" OR "), params: [] });
-  if (filter.filenames) parts.push({ sql: "i.filename IN (SELECT value FROM json_each(?))", params: [jsonList(filter.filenames)] });
+  if (filter.filenames) parts.push({ sql: `${i.filename} IN (SELECT value FROM json_each(?))`, params: [jsonList(filter.filenames)] });
   if (filter.filenameContains !== undefined)
-    parts.push({ sql: "i.filename LIKE ? ESCAPE '\\'", params: [containsPattern(filter.filenameContains)] });
+    parts.push({ sql: `${i.filename} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.filenameContains)] });
   if (filter.generationTypes)
     parts.push({
-      sql: "i.generation_id IN (SELECT g.id FROM generations g WHERE g.type IN (SELECT value FROM json_each(?)))",
+      sql: `${i.generationId} IN (SELECT ${g.id} FROM generations g WHERE ${g.type} IN (SELECT value FROM json_each(?)))`,
       params: [jsonList(filter.generationTypes)],
     });
-  if (filter.promptContains !== undefined) parts.push({ sql: "i.prompt LIKE ? ESCAPE '\\'", params: [containsPattern(filter.promptContains)] });
-  parts.push(...comparisonWhere("i.size_bytes", filter.sizeBytes));
-  if (filter.orphan !== undefined) parts.push({ sql: "i.orphan = ?", params: [filter.orphan ? 1 : 0] });
-  parts.push(...comparisonWhere("i.checked_at", filter.checkedAt));
+  if (filter.promptContains !== undefined) parts.push({ sql: `${i.prompt} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.promptContains)] });
+  parts.push(...comparisonWhere(i.sizeBytes, filter.sizeBytes));
+  if (filter.orphan !== undefined) parts.push({ sql: `${i.orphan} = ?`, params: [filter.orphan ? 1 : 0] });
+  parts.push(...comparisonWhere(i.checkedAt, filter.checkedAt));
   if (filter.duplicate !== undefined) {
     const repeated =
       repeatedMd5s !== undefined
         ? { sql: "SELECT value FROM json_each(?)", params: [repeatedMd5s] }
         : // Not correlated: SQLite builds the set of repeated MD5s once for the whole statement.
-          { sql: "SELECT d.md5 FROM images d WHERE d.md5 IS NOT NULL GROUP BY d.md5 HAVING count(*) > 1", params: [] };
-    parts.push({ sql: `${filter.duplicate ? "" : "NOT "}coalesce(i.md5 IN (${repeated.sql}), 0)`, params: repeated.params });
+          { sql: `SELECT ${d.md5} FROM images d WHERE ${d.md5} IS NOT NULL GROUP BY ${d.md5} HAVING count(*) > 1`, params: [] };
+    parts.push({ sql: `${filter.duplicate ? "" : "NOT "}coalesce(${i.md5} IN (${repeated.sql}), 0)`, params: repeated.params });
   }
   return andAll(parts);
 }
 
 /** Images of one actor sort by their `{index}` (filenames without one last), then filename. */
-const actorImageOrder = `coalesce(i."index", 2147483647)`;
+const actorImageOrder = `coalesce(${i.index}, 2147483647)`;
 
 export interface ActorImagePosition {
   index: number;
@@ -107,12 +113,12 @@ export function imagePagesByActorIds(
   after?: ActorImagePosition,
 ): ImagePage<ImageRowWithPosition>[] {
   const where = imageWhere(filter);
-  const keyset = after ? `AND (${actorImageOrder}, i.filename) > (?, ?)` : "";
+  const keyset = after ? `AND (${actorImageOrder}, ${i.filename}) > (?, ?)` : "";
   const sql = `SELECT * FROM (
       SELECT ${imageColumns}, ${actorImageOrder} AS sortIndex,
-        row_number() OVER (PARTITION BY i.actor_id ORDER BY ${actorImageOrder}, i.filename) AS rowNumber
+        row_number() OVER (PARTITION BY ${i.actorId} ORDER BY ${actorImageOrder}, ${i.filename}) AS rowNumber
       FROM images i
-      WHERE i.actor_id IN (SELECT value FROM json_each(?)) AND (${where.sql}) ${keyset})
+      WHERE ${i.actorId} IN (SELECT value FROM json_each(?)) AND (${where.sql}) ${keyset})
     WHERE rowNumber <= ? ORDER BY actorId, rowNumber`;
   const params = [jsonList(actorIds), ...where.params, ...(after ? [after.index, after.filename] : []), first + 1];
   const byActor = new Map<number, ImageRowWithPosition[]>();
@@ -132,8 +138,8 @@ export function imagePagesByActorIds(
 /** Batch function: how many images of each actor match the filter, in key order. */
 export function imageCountsByActorIds(db: Db, actorIds: readonly number[], filter: ImageFilter | undefined): number[] {
   const where = imageWhere(filter);
-  const sql = `SELECT i.actor_id AS actorId, count(*) AS n FROM images i
-    WHERE i.actor_id IN (SELECT value FROM json_each(?)) AND (${where.sql}) GROUP BY i.actor_id`;
+  const sql = `SELECT ${i.actorId} AS actorId, count(*) AS n FROM images i
+    WHERE ${i.actorId} IN (SELECT value FROM json_each(?)) AND (${where.sql}) GROUP BY ${i.actorId}`;
   const rows = cachedStatement(db, sql).all(jsonList(actorIds), ...where.params) as { actorId: number; n: number }[];
   const counts = new Map(rows.map((row) => [row.actorId, row.n]));
   return actorIds.map((id) => counts.get(id) ?? 0);
@@ -164,7 +170,7 @@ function hasCriteria(filter: object | undefined): boolean {
 }
 
 function lastImageId(db: Db): number {
-  return (cachedStatement(db, "SELECT coalesce(max(i.id), 0) AS id FROM images i").get() as { id: number }).id;
+  return (cachedStatement(db, `SELECT coalesce(max(${i.id}), 0) AS id FROM images i`).get() as { id: number }).id;
 }
 
 /**
@@ -185,7 +191,7 @@ export async function pageImages(
     // NOT INDEXED keeps the plan on the rowid range: the actor_id index would read every picked actor's rows per window.
     const statement = cachedStatement(
       db,
-      `SELECT ${imageColumns} FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND (${where.sql}) ORDER BY i.id LIMIT ?`,
+      `SELECT ${imageColumns} FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND (${where.sql}) ORDER BY ${i.id} LIMIT ?`,
     );
     raw = [];
     await scanInWindows(db, afterId ?? 0, lastImageId(db), (from, to) => {
@@ -194,8 +200,8 @@ export async function pageImages(
     });
   } else {
     const where = scopedImageWhere(filter, actorFilter);
-    const keyset = afterId !== undefined ? "AND i.id > ?" : "";
-    const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY i.id LIMIT ?`;
+    const keyset = afterId !== undefined ? `AND ${i.id} > ?` : "";
+    const sql = `SELECT ${imageColumns} FROM images i WHERE (${where.sql}) ${keyset} ORDER BY ${i.id} LIMIT ?`;
     raw = allRows(db, sql, [...where.params, ...(afterId !== undefined ? [afterId] : []), first + 1]);
   }
   const rows = raw.map(toImageRow);
@@ -209,7 +215,7 @@ export function imageCountFromStatistics(db: Db, actorFilter: ActorFilter | unde
     return kept?.n ?? 0;
   }
   const actors = actorWhere(actorFilter);
-  return (cachedStatement(db, `SELECT total(a.total_count) AS n FROM actors a WHERE ${actors.sql}`).get(...actors.params) as { n: number }).n;
+  return (cachedStatement(db, `SELECT total(${a.totalCount}) AS n FROM actors a WHERE ${actors.sql}`).get(...actors.params) as { n: number }).n;
 }
 
 /** How many images a selection holds; a selection that scans counts window by window. */
@@ -220,7 +226,7 @@ export async function countImages(db: Db, filter: ImageFilter | undefined, actor
     return (cachedStatement(db, `SELECT count(*) AS n FROM images i WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
   }
   const where = scopedImageWhere(filter, actorFilter, await repeatedMd5sFor(db, filter));
-  const statement = cachedStatement(db, `SELECT count(*) AS n FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND (${where.sql})`);
+  const statement = cachedStatement(db, `SELECT count(*) AS n FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND (${where.sql})`);
   let count = 0;
   await scanInWindows(db, 0, lastImageId(db), (from, to) => {
     count += (statement.get(from, to, ...where.params) as { n: number }).n;
@@ -239,7 +245,7 @@ async function repeatedMd5sFor(db: Db, filter: ImageFilter | undefined): Promise
  * half a million rows would hold the event loop for over a second).
  */
 async function collectRepeatedMd5s(db: Db): Promise<string> {
-  const statement = cachedStatement(db, "SELECT i.md5 FROM images i NOT INDEXED WHERE i.id > ? AND i.id <= ? AND i.md5 IS NOT NULL").pluck();
+  const statement = cachedStatement(db, `SELECT ${i.md5} FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND ${i.md5} IS NOT NULL`).pluck();
   const seen = new Set<string>();
   const repeated = new Set<string>();
   await scanInWindows(db, 0, lastImageId(db), (from, to) => {
@@ -258,7 +264,7 @@ export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: A
   if (actorFilter) {
     validateActorFilter(actorFilter, "actorFilter");
     const actors = actorWhere(actorFilter);
-    parts.push({ sql: `i.actor_id IN (SELECT a.id FROM actors a WHERE ${actors.sql})`, params: actors.params });
+    parts.push({ sql: `${i.actorId} IN (SELECT ${a.id} FROM actors a WHERE ${actors.sql})`, params: actors.params });
   }
   return andAll(parts);
 }
@@ -274,14 +280,14 @@ export async function imagesByMd5s(
   actorFilter: ActorFilter | undefined,
 ): Promise<ImageRow[]> {
   const where = scopedImageWhere(filter, actorFilter);
-  const sql = `SELECT ${imageColumns} FROM images i WHERE i.md5 IN (SELECT value FROM json_each(?)) AND (${where.sql}) ORDER BY i.actor_id, i.filename`;
+  const sql = `SELECT ${imageColumns} FROM images i WHERE ${i.md5} IN (SELECT value FROM json_each(?)) AND (${where.sql}) ORDER BY ${i.actorId}, ${i.filename}`;
   const [rows] = await readAggregates(db, [{ sql, params: [jsonList(md5s), ...where.params] }]);
   return (rows as Record<string, unknown>[]).map(toImageRow);
 }
 
 /** One image of an actor by filename (compared case-sensitively). */
 export function imageByFilename(db: Db, actorId: number, filename: string): ImageRow | null {
-  const raw = cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE i.actor_id = ? AND i.filename = ?`).get(actorId, filename) as
+  const raw = cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? AND ${i.filename} = ?`).get(actorId, filename) as
     | Record<string, unknown>
     | undefined;
   return raw ? toImageRow(raw) : null;
@@ -289,9 +295,9 @@ export function imageByFilename(db: Db, actorId: number, filename: string): Imag
 
 /** Batch function: each actor's images by filename, in key order. */
 export function imagesByActorIds(db: Db, actorIds: readonly number[]): ImageRow[][] {
-  const sql = `SELECT ${imageColumns} FROM images i WHERE i.actor_id IN (SELECT value FROM json_each(?)) ORDER BY i.actor_id, i.filename`;
+  const sql = `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} IN (SELECT value FROM json_each(?)) ORDER BY ${i.actorId}, ${i.filename}`;
   const byActor = new Map<number, ImageRow[]>();
-  for (const row of allRows(cachedStatement(db, sql), [jsonList(actorIds)]).map(toImageRow)) {
+  for (const row of allRows(db, sql, [jsonList(actorIds)]).map(toImageRow)) {
     let list = byActor.get(row.actorId);
     if (!list) byActor.set(row.actorId, (list = []));
     list.push(row);
@@ -301,9 +307,9 @@ export function imagesByActorIds(db: Db, actorIds: readonly number[]): ImageRow[
 
 /** An actor's images by filename: all of them, or those of `filenames` that it has. */
 export function actorImages(db: Db, actorId: number, filenames?: readonly string[]): ImageRow[] {
-  if (!filenames) return allRows(cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE i.actor_id = ? ORDER BY i.filename`), [actorId]).map(toImageRow);
-  const sql = `SELECT ${imageColumns} FROM images i WHERE i.actor_id = ? AND i.filename IN (SELECT value FROM json_each(?)) ORDER BY i.filename`;
-  return allRows(cachedStatement(db, sql), [actorId, jsonList(filenames)]).map(toImageRow);
+  if (!filenames) return allRows(db, `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? ORDER BY ${i.filename}`, [actorId]).map(toImageRow);
+  const sql = `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? AND ${i.filename} IN (SELECT value FROM json_each(?)) ORDER BY ${i.filename}`;
+  return allRows(db, sql, [actorId, jsonList(filenames)]).map(toImageRow);
 }
 
 /** What an actor's rows say of each image's content (a plan checks for uploads another process made meanwhile). */
@@ -319,7 +325,7 @@ const generationColumns = columnsAs(generations, "g");
 
 /** Batch function: generations by id, in key order. */
 export function generationsByIds(db: Db, ids: readonly number[]): (GenerationRow | null)[] {
-  const rows = cachedStatement(db, `SELECT ${generationColumns} FROM generations g WHERE g.id IN (SELECT value FROM json_each(?))`).all(
+  const rows = cachedStatement(db, `SELECT ${generationColumns} FROM generations g WHERE ${g.id} IN (SELECT value FROM json_each(?))`).all(
     jsonList(ids),
   ) as GenerationRow[];
   const byId = new Map(rows.map((row) => [row.id, row]));
@@ -330,7 +336,7 @@ export function generationsByIds(db: Db, ids: readonly number[]): (GenerationRow
 export function generationsByActorIds(db: Db, actorIds: readonly number[]): GenerationRow[][] {
   const rows = cachedStatement(
     db,
-    `SELECT ${generationColumns} FROM generations g WHERE g.actor_id IN (SELECT value FROM json_each(?)) ORDER BY g.actor_id, g.generation_key`,
+    `SELECT ${generationColumns} FROM generations g WHERE ${g.actorId} IN (SELECT value FROM json_each(?)) ORDER BY ${g.actorId}, ${g.generationKey}`,
   ).all(jsonList(actorIds)) as GenerationRow[];
   const byActor = new Map<number, GenerationRow[]>();
   for (const row of rows) {
