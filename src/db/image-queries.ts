@@ -1,12 +1,13 @@
 import { eq } from "drizzle-orm";
 import { actorWhere, BadFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import { alias } from "drizzle-orm/sqlite-core";
-import { actors, generations, images, type GenerationRow, type ImageRow, type SyncStatus } from "./schema.ts";
+import { sql } from "drizzle-orm";
+import { actors, generations, images, statsTotals, type GenerationRow, type ImageRow, type SyncStatus } from "./schema.ts";
 import { readAggregates } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
-import { allRows, andAll, cachedStatement, columnTexts, columnsAs, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import { allRows, andAll, cachedStatement, columnTexts, columnsAs, sqlText, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 export const imageColumns = columnsAs(images, "i");
@@ -208,10 +209,12 @@ export async function pageImages(
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
 }
 
+const imageCountText = sqlText(sql`SELECT ${statsTotals.totalCount} AS n FROM ${statsTotals} WHERE ${statsTotals.grouping} = 'all'`);
+
 /** How many images the actors a filter picks hold, from their statistics columns (no image row is read). */
 export function imageCountFromStatistics(db: Db, actorFilter: ActorFilter | undefined): number {
   if (actorFilter === undefined || Object.keys(actorFilter).length === 0) {
-    const kept = cachedStatement(db, "SELECT total_count AS n FROM stats_totals WHERE grouping = 'all'").get() as { n: number } | undefined;
+    const kept = cachedStatement(db, imageCountText).get() as { n: number } | undefined;
     return kept?.n ?? 0;
   }
   const actors = actorWhere(actorFilter);
