@@ -1,7 +1,6 @@
-import { eq } from "drizzle-orm";
 import { actorWhere, BadFilterError, validateActorFilter, type ActorFilter } from "./actor-queries.ts";
 import { alias } from "drizzle-orm/sqlite-core";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { actors, generations, images, statsTotals, type GenerationRow, type ImageRow, type SyncStatus } from "./schema.ts";
 import { readAggregates } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";

@@ -12,7 +12,7 @@ import { recordAddedImage, recordLocalPruned, recordRating } from "../../db/oper
 import { imageByFilename, imageContentsOf } from "../../db/image-queries.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { s3KeyOf, s3UrlOf } from "../files/layout.ts";
-import type { ActorPlan, AddStep, PlanStep } from "./plan.ts";
+import type { ActorPlan, AddStep, CopyStep, PlanStep } from "./plan.ts";
 import { headObject, isPlainMd5Etag } from "../s3/s3-client.ts";
 import { openRegularFile, placeFile, removeRegularFile } from "../files/safe-files.ts";
 import { trashLocalFile, trashObject } from "./trash.ts";
@@ -165,7 +165,7 @@ async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: st
  * actor under that lock from the shared SQLite: no request to S3 is needed to tell, and never twice.
  */
 export function uploadsDoneMeanwhile(ctx: AppContext, plan: ActorPlan): Set<PlanStep> {
-  const uploads = plan.steps.filter((step): step is Extract<PlanStep, { kind: "upload" }> => step.kind === "upload" && step.expectedMd5 !== null);
+  const uploads = plan.steps.filter((step): step is CopyStep => step.kind === "upload" && step.expectedMd5 !== null);
   if (uploads.length === 0) return new Set();
   const rows = imageContentsOf(ctx.db, plan.actorId);
   const byName = new Map(rows.map((row) => [row.filename, row]));

@@ -13,6 +13,8 @@ export interface TrashedLoser {
 }
 
 type CopyKind = "upload" | "download";
+/** An upload or a download. */
+export type CopyStep = Extract<PlanStep, { kind: CopyKind }>;
 
 /** One change a plan makes to one image. */
 export type PlanStep =
