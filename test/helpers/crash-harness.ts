@@ -19,6 +19,7 @@ import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { contentHashOf } from "../../src/sync/manifests/source-files.ts";
 import { temporaryPrefix } from "../../src/sync/s3/transfer.ts";
+import { makeRandom } from "../../src/demo/image-bytes.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, type FixtureActor } from "./actors.ts";
 import { cli, cliEnv } from "./cli.ts";
 import type { TestS3Server } from "./s3-server.ts";
@@ -93,7 +94,7 @@ export async function runCrashHarness(command: CrashCommand, options: HarnessOpt
   const run: Run = {
     world,
     made: [],
-    random: mulberry32(options.seed),
+    random: makeRandom(options.seed), // the same seed gives the same kill instants
     kept: new Map(),
     deleted: new Set(),
     rated: new Map(),
@@ -379,14 +380,3 @@ function pick<T>(run: Run, items: T[], count: number): T[] {
   return chosen;
 }
 
-/** A small seeded generator: the same seed gives the same kill instants. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
