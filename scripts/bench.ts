@@ -41,7 +41,10 @@ const program = new Command("bench")
     if (run.has("cli")) figures.push(...runCliStartBench({ runs }));
 
     for (const figure of figures) console.log(formatFigure(figure));
-    writeFileSync(flags.out, `${JSON.stringify({ at: new Date().toISOString(), cores: (await import("node:os")).availableParallelism(), figures }, null, 2)}\n`);
+    writeFileSync(
+      flags.out,
+      `${JSON.stringify({ at: new Date().toISOString(), cores: (await import("node:os")).availableParallelism(), figures }, null, 2)}\n`,
+    );
     console.log(`figures written to ${flags.out}`);
     process.exitCode = figures.some((figure) => figure.pass === false) ? 1 : 0;
   });

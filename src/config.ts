@@ -48,7 +48,12 @@ export interface ConfigOverrides {
 const commaList = z
   .string()
   .default("")
-  .transform((text) => text.split(",").map((item) => item.trim()).filter((item) => item.length > 0));
+  .transform((text) =>
+    text
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
 
 const configSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
@@ -58,7 +63,11 @@ const configSchema = z.object({
   API_TOKEN: z.string().min(1).optional(),
   CORS_ORIGINS: commaList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
   ALLOWED_HOSTS: commaList,
-  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
+  MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   STORAGE_MODE: z.enum(storageModes).default("mirrored"),
   S3_ENDPOINT: z.url().optional(),
   S3_BUCKET: z.string().min(3).default("story-boards-assets"),
@@ -110,7 +119,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigOv
 /** Where each variable's effective value came from (`config show`), by the order `loadConfig` applies. */
 export function configSources(env: NodeJS.ProcessEnv = process.env, flags: ConfigOverrides = {}): Record<ConfigVariable, ConfigSource> {
   const { file, flagged } = configLayers(env, flags);
-  const sourceOf = (name: string): ConfigSource => (name in flagged ? "flag" : env[name] !== undefined ? "env" : name in file ? "file" : "default");
+  const sourceOf = (name: string): ConfigSource =>
+    name in flagged ? "flag" : env[name] !== undefined ? "env" : name in file ? "file" : "default";
   return Object.fromEntries(Object.keys(configSchema.shape).map((name) => [name, sourceOf(name)])) as Record<ConfigVariable, ConfigSource>;
 }
 

@@ -5,7 +5,6 @@ import { packageFile } from "./project-files.ts";
 /** URL prefix under which the service serves GraphiQL's scripts and styles itself (no CDN). */
 export const graphiqlAssetsPath = "/graphiql-assets/";
 
-
 const assetFiles: Record<string, { file: () => string; type: string }> = {
   "react.production.min.js": { file: () => packageFile("react", "umd/react.production.min.js"), type: "text/javascript" },
   "react-dom.production.min.js": { file: () => packageFile("react-dom", "umd/react-dom.production.min.js"), type: "text/javascript" },

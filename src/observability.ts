@@ -54,14 +54,19 @@ function useReadiness(app: AppContext): Plugin {
       if (!app.s3) checks.s3 = "not connected (reads only)";
       else {
         try {
-          await app.s3.client.send(new HeadBucketCommand({ Bucket: app.s3.s3Config.bucket }), { abortSignal: AbortSignal.timeout(readinessTimeoutMs) });
+          await app.s3.client.send(new HeadBucketCommand({ Bucket: app.s3.s3Config.bucket }), {
+            abortSignal: AbortSignal.timeout(readinessTimeoutMs),
+          });
           checks.s3 = "ok";
         } catch (error) {
           checks.s3 = `error: ${error instanceof Error ? error.name : String(error)}`;
         }
       }
       const ready = Object.values(checks).every((value) => !value.startsWith("error"));
-      return new fetchAPI.Response(JSON.stringify({ ready, ...checks }), { status: ready ? 200 : 503, headers: { "content-type": "application/json" } });
+      return new fetchAPI.Response(JSON.stringify({ ready, ...checks }), {
+        status: ready ? 200 : 503,
+        headers: { "content-type": "application/json" },
+      });
     },
   });
 }

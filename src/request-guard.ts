@@ -93,7 +93,9 @@ export function useRequestGuard(config: Config, refusal: RequestRefusal): Plugin
       // MAX_UPLOAD_BYTES per request into $DATA_DIR/.uploads, only to be refused afterwards.
       if (isMultipart(request) && !hasToken(request)) {
         const text = "uploads need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback\n";
-        endResponse(new fetchAPI.Response(text, { status: 401, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" } }));
+        endResponse(
+          new fetchAPI.Response(text, { status: 401, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" } }),
+        );
         return;
       }
       const origin = request.headers.get("origin");

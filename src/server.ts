@@ -53,7 +53,8 @@ export function createApi(app: AppContext, options: ApiOptions = {}): Api {
       error: (...args: unknown[]) => app.logger.error(args.map(String).join(" ")),
     },
     context: ({ request }) => createGraphQLContext(app, requestIds.get(request) ?? randomUUID()),
-    graphiql: (request) => refusal(request) === null && { title: "actor-manifests", defaultQuery: defaultQueryFor(actorWithMostImages(app.db)) },
+    graphiql: (request) =>
+      refusal(request) === null && { title: "actor-manifests", defaultQuery: defaultQueryFor(actorWithMostImages(app.db)) },
     renderGraphiQL: (graphiqlOptions) =>
       renderGraphiQLPage({ endpoint: graphqlEndpoint, title: graphiqlOptions.title, defaultQuery: graphiqlOptions.defaultQuery }),
     // Yoga's CORS grants every origin; the request guard grants CORS_ORIGINS only.
@@ -152,7 +153,8 @@ export async function startServer(app: AppContext, options: ApiOptions = {}): Pr
   // in its Node adapter, before any plugin's `onRequest`, and `createServer(api)` alone answers
   // it 500 with the stack. Refused here: 400, no detail.
   const server = createServer((request, response) => {
-    if (request.url?.startsWith("/") && URL.canParse(`http://${request.headers.host || "localhost"}${request.url}`)) return void api(request, response);
+    if (request.url?.startsWith("/") && URL.canParse(`http://${request.headers.host || "localhost"}${request.url}`))
+      return void api(request, response);
     response.writeHead(400, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("bad request target or Host\n");
   });
   await new Promise<void>((resolveListen, reject) => {

@@ -49,12 +49,18 @@ export async function prepareService(service: Service, startup: ServiceStartup):
   try {
     await settleInterrupted(ctx, s3);
   } catch (error) {
-    logger.warn(`interrupted changes not settled yet (${error instanceof Error ? error.message : String(error)}): the next start tries again`);
+    logger.warn(
+      `interrupted changes not settled yet (${error instanceof Error ? error.message : String(error)}): the next start tries again`,
+    );
   }
   if (writeDemo) {
     await scanActors(ctx, s3, { all: true });
     const audit = await auditActors(ctx, s3, { all: true });
-    logger.info(`audited the demo: ${Object.entries(audit.counts).map(([status, count]) => `${count} ${status}`).join(", ")}`);
+    logger.info(
+      `audited the demo: ${Object.entries(audit.counts)
+        .map(([status, count]) => `${count} ${status}`)
+        .join(", ")}`,
+    );
   }
 }
 

@@ -76,14 +76,22 @@ function bodyTooLarge(ResponseClass: typeof Response, maxBytes: number): Respons
 }
 
 function tooLargeError(maxBytes: number): GraphQLError {
-  return new GraphQLError(`request body over ${maxBytes} bytes`, { extensions: { code: "REQUEST_ENTITY_TOO_LARGE", http: { status: 413 } } });
+  return new GraphQLError(`request body over ${maxBytes} bytes`, {
+    extensions: { code: "REQUEST_ENTITY_TOO_LARGE", http: { status: 413 } },
+  });
 }
 
 /** The same request with a body that errors (413) past `maxBytes`, for bodies sent without a length. */
 function withBodyLimit(request: Request, maxBytes: number): Request {
   if (!request.body) return request;
   const limited = Readable.toWeb(Readable.from(countedChunks(request.body, maxBytes)));
-  return new Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: limited, duplex: "half" } as RequestInit);
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    signal: request.signal,
+    body: limited,
+    duplex: "half",
+  } as RequestInit);
 }
 
 /**
@@ -148,7 +156,9 @@ async function parseMultipartToDisk(request: Request, limits: RequestBodyLimits,
     const message = error instanceof Error ? error.message : String(error);
     // A file-system failure names server paths: the client learns only that staging failed.
     if (typeof (error as NodeJS.ErrnoException).code === "string" || message.includes(limits.dir))
-      throw new GraphQLError("the upload could not be staged on the server", { extensions: { code: "INTERNAL_SERVER_ERROR", http: { status: 500 } } });
+      throw new GraphQLError("the upload could not be staged on the server", {
+        extensions: { code: "INTERNAL_SERVER_ERROR", http: { status: 500 } },
+      });
     throw badMultipart(message);
   }
 }

@@ -7,5 +7,8 @@ import { resolve } from "node:path";
  */
 export default function buildCli(): void {
   const root = resolve(import.meta.dirname, "..");
-  execFileSync(process.execPath, [resolve(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, [resolve(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+    cwd: root,
+    stdio: "inherit",
+  });
 }

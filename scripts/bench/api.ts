@@ -135,7 +135,11 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
     const floorUrl = `http://127.0.0.1:${(floorServer.address() as AddressInfo).port}/graphql`;
     const post = async (query: string, variables?: Record<string, unknown>, to = url) => {
       const started = performance.now();
-      const response = await fetch(to, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+      const response = await fetch(to, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables }),
+      });
       const body = (await response.json()) as { errors?: unknown[] };
       const elapsed = performance.now() - started;
       if (body.errors) throw new Error(`query failed: ${JSON.stringify(body.errors)}`);
@@ -196,8 +200,18 @@ export async function runApiBench(options: ApiBenchOptions): Promise<BenchFigure
       ratio("api: stats right after a write p99", percentile(afterWrite, 99), `${afterWrite.length} writes, each followed by stats`),
       figure("api: 300-alias scan attack", attack.elapsed, 1000, attack.refusal ? `refused: ${attack.refusal}` : "answered"),
       figure("api: read during the attack, slowest", attack.slowestRead, 100, `${attack.reads} reads`),
-      figure("api: read during a full image scan, slowest", scan.slowestRead, 100, `${scan.reads} reads during a ${round(scan.elapsed)} ms scan of ${perActor * imported.actorsImported} images`),
-      figure("api: read during stats { duplicates }, slowest", duplicates.slowestRead, 100, `${duplicates.reads} reads during ${round(duplicates.elapsed)} ms`),
+      figure(
+        "api: read during a full image scan, slowest",
+        scan.slowestRead,
+        100,
+        `${scan.reads} reads during a ${round(scan.elapsed)} ms scan of ${perActor * imported.actorsImported} images`,
+      ),
+      figure(
+        "api: read during stats { duplicates }, slowest",
+        duplicates.slowestRead,
+        100,
+        `${duplicates.reads} reads during ${round(duplicates.elapsed)} ms`,
+      ),
     ];
   } finally {
     await new Promise((resolveClose) => server.close(resolveClose));
@@ -227,5 +241,8 @@ async function timedWhileReading(url: string, query: string, read: () => Promise
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const figures = await runApiBench({ dir: resolve(process.env.BENCH_DIR ?? "bench-data") });
-  for (const f of figures) console.log(`${f.name.padEnd(44)} ${String(f.value).padStart(10)} ${f.unit}${f.bar ? `  bar ${f.bar.op} ${f.bar.value} ${f.bar.unit}  ${f.pass ? "PASS" : "FAIL"}` : ""}${f.note ? `  (${f.note})` : ""}`);
+  for (const f of figures)
+    console.log(
+      `${f.name.padEnd(44)} ${String(f.value).padStart(10)} ${f.unit}${f.bar ? `  bar ${f.bar.op} ${f.bar.value} ${f.bar.unit}  ${f.pass ? "PASS" : "FAIL"}` : ""}${f.note ? `  (${f.note})` : ""}`,
+    );
 }

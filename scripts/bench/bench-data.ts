@@ -12,7 +12,18 @@ import { naiveIso, roundMb } from "../../src/demo/demo-manifests.ts";
 import { makeImageOfSize, makeRandom, md5Hex } from "../../src/demo/image-bytes.ts";
 import { DataLayout, s3KeyOf, s3UrlOf } from "../../src/sync/files/layout.ts";
 
-const descriptors = ["european", "east_asian", "african", "south_asian", "latin_american", "middle_eastern", "southeast_asian", "african_american", "pacific_islander", "north_african"];
+const descriptors = [
+  "european",
+  "east_asian",
+  "african",
+  "south_asian",
+  "latin_american",
+  "middle_eastern",
+  "southeast_asian",
+  "african_american",
+  "pacific_islander",
+  "north_african",
+];
 const genders = ["male", "female"];
 const benchEpoch = Date.UTC(2025, 8, 1, 8, 0, 0) / 1000;
 
@@ -47,7 +58,10 @@ function statusOf(roll: number): string {
 
 function fakeMd5(random: () => number): string {
   let hex = "";
-  for (let i = 0; i < 4; i++) hex += Math.floor(random() * 4294967296).toString(16).padStart(8, "0");
+  for (let i = 0; i < 4; i++)
+    hex += Math.floor(random() * 4294967296)
+      .toString(16)
+      .padStart(8, "0");
   return hex;
 }
 
@@ -116,7 +130,9 @@ export function writeMetadataScale(dataDir: string, options: MetadataScaleOption
     const withPrompts = promptEvery > 0 && a % promptEvery === 1 % promptEvery;
     if (!withB && !withPrompts) continue;
     mkdirSync(layout.trainingDir(name), { recursive: true });
-    const prompts = entries.map((_, i) => `Portrait ${i} of the ${name.endsWith("female") ? "woman" : "man"} in soft window light, 85mm, café au lait tones`);
+    const prompts = entries.map(
+      (_, i) => `Portrait ${i} of the ${name.endsWith("female") ? "woman" : "man"} in soft window light, 85mm, café au lait tones`,
+    );
     if (withB) {
       const images: Record<string, unknown> = {};
       let inB = 0;
@@ -139,15 +155,28 @@ export function writeMetadataScale(dataDir: string, options: MetadataScaleOption
           source: generationId === 1 ? "s3_scan" : "replicate",
         };
       });
-      const generationCount = (id: number) => Object.values(images).filter((image) => (image as { generation_id: number }).generation_id === id).length;
+      const generationCount = (id: number) =>
+        Object.values(images).filter((image) => (image as { generation_id: number }).generation_id === id).length;
       write(layout.formatBPath(name), {
         actor_id: name,
         created_at: naiveIso(base - 86400),
         updated_at: updated,
         total_images: inB,
         generations: [
-          { generation_id: 1, type: "s3_scan", generated_at: naiveIso(base - 86400), image_count: generationCount(1), metadata: { total_scanned: generationCount(1) } },
-          { generation_id: 2, type: "replicate_flux_kontext", generated_at: naiveIso(base - 43200), image_count: generationCount(2), metadata: { model: "black-forest-labs/flux-kontext-pro" } },
+          {
+            generation_id: 1,
+            type: "s3_scan",
+            generated_at: naiveIso(base - 86400),
+            image_count: generationCount(1),
+            metadata: { total_scanned: generationCount(1) },
+          },
+          {
+            generation_id: 2,
+            type: "replicate_flux_kontext",
+            generated_at: naiveIso(base - 43200),
+            image_count: generationCount(2),
+            metadata: { model: "black-forest-labs/flux-kontext-pro" },
+          },
         ],
         images,
       });
@@ -156,7 +185,8 @@ export function writeMetadataScale(dataDir: string, options: MetadataScaleOption
       const metadata: Record<string, unknown> = {};
       entries.forEach((entry, i) => {
         const roll = random();
-        metadata[entry.filename as string] = roll < 0.6 ? { prompt: prompts[i], good: true } : roll < 0.8 ? { prompt: prompts[i], good: false } : { prompt: prompts[i] };
+        metadata[entry.filename as string] =
+          roll < 0.6 ? { prompt: prompts[i], good: true } : roll < 0.8 ? { prompt: prompts[i], good: false } : { prompt: prompts[i] };
       });
       write(layout.promptMetadataPath(name), metadata);
     }

@@ -85,17 +85,27 @@ export async function runContentBench(options: ContentBenchOptions = {}): Promis
     await md5sum([files]);
     const first = await auditActors(ctx, s3, { all: true, pool });
     if (first.failed > 0) throw new Error(`first audit failed: ${first.actors.find((a) => !a.ok)?.error}`);
-    log(`first audit after import: ${first.seconds.toFixed(3)} s, ${first.actors.reduce((n, a) => n + a.manifestsWritten.length, 0)} manifests written`);
+    log(
+      `first audit after import: ${first.seconds.toFixed(3)} s, ${first.actors.reduce((n, a) => n + a.manifestsWritten.length, 0)} manifests written`,
+    );
 
     // Each run measures everything in turn, so a burst of load elsewhere hits one run, not one figure.
     const halves = [files.slice(0, Math.ceil(files.length / 2)), files.slice(Math.ceil(files.length / 2))];
-    const runsOf = { one: [] as number[], two: [] as number[], cold: [] as number[], warm: [] as number[], coldListing: [] as number[], warmListing: [] as number[] };
+    const runsOf = {
+      one: [] as number[],
+      two: [] as number[],
+      cold: [] as number[],
+      warm: [] as number[],
+      coldListing: [] as number[],
+      warmListing: [] as number[],
+    };
     const audit = async (label: string, options: { listS3: boolean; expectBytes: number }) => {
       const readBefore = pool.bytesRead;
       const report = await auditActors(ctx, s3, { all: true, pool, listS3: options.listS3 });
       if (report.failed > 0) throw new Error(`${label} failed: ${report.actors.find((a) => !a.ok)?.error}`);
       if (report.counts.synced !== files.length) throw new Error(`${label}: ${report.counts.synced} of ${files.length} images synced`);
-      if (pool.bytesRead - readBefore !== options.expectBytes) throw new Error(`${label} read ${pool.bytesRead - readBefore} of ${options.expectBytes} bytes expected`);
+      if (pool.bytesRead - readBefore !== options.expectBytes)
+        throw new Error(`${label} read ${pool.bytesRead - readBefore} of ${options.expectBytes} bytes expected`);
       return report.seconds;
     };
     for (let run = 0; run < runs; run++) {
@@ -129,7 +139,12 @@ export async function runContentBench(options: ContentBenchOptions = {}): Promis
     const coldListingShare = totalBytes / 1e6 / coldListingSeconds / md5sumTwoMBps;
 
     const figures: BenchFigure[] = [
-      { name: "first audit after import (lists S3, hashes all, writes every manifest)", value: round(first.seconds * 1000), unit: "ms", note: "JIT and page cache warming; not in the medians" },
+      {
+        name: "first audit after import (lists S3, hashes all, writes every manifest)",
+        value: round(first.seconds * 1000),
+        unit: "ms",
+        note: "JIT and page cache warming; not in the medians",
+      },
       { name: "md5sum, one process", value: round(md5sumOneMBps), unit: "MB/s", note: "warm page cache" },
       { name: "md5sum, two processes (xargs -P2)", value: round(md5sumTwoMBps), unit: "MB/s", note: "warm page cache" },
       {
@@ -145,7 +160,12 @@ export async function runContentBench(options: ContentBenchOptions = {}): Promis
         bar: { op: ">=", value: 90, unit: "%" },
         pass: coldShare >= 0.9,
       },
-      { name: "warm audit (unchanged tree)", value: round(warmAuditSeconds * 1000), unit: "ms", note: "0 bytes of file content read; every actor confirmed from its folder digest" },
+      {
+        name: "warm audit (unchanged tree)",
+        value: round(warmAuditSeconds * 1000),
+        unit: "ms",
+        note: "0 bytes of file content read; every actor confirmed from its folder digest",
+      },
       {
         name: "warm audit speed-up over cold",
         value: round(warmSpeedup),
@@ -215,7 +235,13 @@ async function buildDataSet(
       files.push(path);
       const key = s3KeyOf(s3, name, filename);
       pending.push(uploads(() => putObjectWithMd5(client, s3.bucket, key, bytes)));
-      entries.push({ filename, local_path: layout.relativeImagePath(name, filename), s3_url: s3UrlOf(s3, key), size_bytes: bytes.length, status: "synced" });
+      entries.push({
+        filename,
+        local_path: layout.relativeImagePath(name, filename),
+        s3_url: s3UrlOf(s3, key),
+        size_bytes: bytes.length,
+        status: "synced",
+      });
     }
     mkdirSync(layout.manifestsDir, { recursive: true });
     writeFileSync(
@@ -249,7 +275,6 @@ async function md5sum(groups: string[][]): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-
 function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
@@ -259,7 +284,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     const index = process.argv.indexOf(flag);
     return index >= 0 ? Number(process.argv[index + 1]) : undefined;
   };
-  const result = await runContentBench({ actors: arg("--actors"), imagesPerActor: arg("--images"), bytesPerImage: arg("--bytes"), runs: arg("--runs") });
+  const result = await runContentBench({
+    actors: arg("--actors"),
+    imagesPerActor: arg("--images"),
+    bytesPerImage: arg("--bytes"),
+    runs: arg("--runs"),
+  });
   for (const figure of result.figures) {
     const bar = figure.bar ? `  (bar ${figure.bar.op} ${figure.bar.value} ${figure.bar.unit}: ${figure.pass ? "PASS" : "FAIL"})` : "";
     console.log(`${figure.name}: ${figure.value} ${figure.unit}${bar}${figure.note ? `  [${figure.note}]` : ""}`);

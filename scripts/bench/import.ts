@@ -28,7 +28,9 @@ export function metadataScaleDataDir(dir: string, actors: number, perActor: numb
   if (!existsSync(join(dataDir, "actor_manifests"))) {
     mkdirSync(dataDir, { recursive: true });
     const written = writeMetadataScale(dataDir, { actors, imagesPerActor: perActor });
-    log(`generated ${written.actors} actors, ${written.images} images in ${written.files} files (${(written.bytes / 1e6).toFixed(0)} MB) in ${written.seconds.toFixed(1)} s`);
+    log(
+      `generated ${written.actors} actors, ${written.images} images in ${written.files} files (${(written.bytes / 1e6).toFixed(0)} MB) in ${written.seconds.toFixed(1)} s`,
+    );
   }
   return dataDir;
 }
@@ -69,13 +71,28 @@ export async function runImportBench(options: ImportBenchOptions): Promise<Bench
   const rate = images / coldSeconds;
   const ratio = Math.round((floorSeconds / coldSeconds) * 100) / 100;
   return [
-    { name: "import floor (JSON.parse + raw insert), images/s", value: Math.round(images / floorSeconds), unit: "images/s", note: `${floorSeconds.toFixed(2)} s (median of ${floors.length})` },
-    { name: "import cold, images/s", value: Math.round(rate), unit: "images/s", note: `${images} images in ${coldSeconds.toFixed(2)} s (median of ${cold.length})` },
-    { name: "import cold vs floor", value: ratio, unit: "× floor rate", bar: { op: ">=", value: 0.5, unit: "× floor rate" }, pass: ratio >= 0.5 },
+    {
+      name: "import floor (JSON.parse + raw insert), images/s",
+      value: Math.round(images / floorSeconds),
+      unit: "images/s",
+      note: `${floorSeconds.toFixed(2)} s (median of ${floors.length})`,
+    },
+    {
+      name: "import cold, images/s",
+      value: Math.round(rate),
+      unit: "images/s",
+      note: `${images} images in ${coldSeconds.toFixed(2)} s (median of ${cold.length})`,
+    },
+    {
+      name: "import cold vs floor",
+      value: ratio,
+      unit: "× floor rate",
+      bar: { op: ">=", value: 0.5, unit: "× floor rate" },
+      pass: ratio >= 0.5,
+    },
     { name: "import no-change re-import", value: Number(warmSeconds.toFixed(3)), unit: "s", note: "stat of every manifest, nothing read" },
   ];
 }
-
 
 /**
  * The import's floor (SPEC.md §10): `JSON.parse` of every file the import reads, then one
@@ -90,7 +107,10 @@ function rawInsertFloor(dataDir: string, dbPath: string): number {
     const started = performance.now();
     const parse = (path: string) => JSON.parse(readFileSync(path, "utf8"));
     const formatA = readdirSync(join(dataDir, "actor_manifests")).map((file) => parse(join(dataDir, "actor_manifests", file)));
-    const perActor = new Map<string, { formatB?: { generations?: Record<string, unknown>[] }; prompts?: Record<string, { prompt?: string; good?: boolean }> }>();
+    const perActor = new Map<
+      string,
+      { formatB?: { generations?: Record<string, unknown>[] }; prompts?: Record<string, { prompt?: string; good?: boolean }> }
+    >();
     for (const name of readdirSync(join(dataDir, "actors"))) {
       const folder = join(dataDir, "actors", name, "training_data");
       const files = new Set(readdirSync(folder));
@@ -101,7 +121,9 @@ function rawInsertFloor(dataDir: string, dbPath: string): number {
     }
     const client = db.$client;
     const insertActor = client.prepare("INSERT INTO actors (name, character_id) VALUES (?, ?)");
-    const insertGeneration = client.prepare("INSERT INTO generations (actor_id, generation_key, type, generated_at, image_count, metadata) VALUES (?, ?, ?, ?, ?, ?)");
+    const insertGeneration = client.prepare(
+      "INSERT INTO generations (actor_id, generation_key, type, generated_at, image_count, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+    );
     const insertImage = client.prepare(
       `INSERT INTO images (actor_id, filename, local_path, s3_url, md5, size_bytes, modified_timestamp, modified_at, status, prompt, good)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -111,11 +133,30 @@ function rawInsertFloor(dataDir: string, dbPath: string): number {
         const actorId = Number(insertActor.run(manifest.character_name, manifest.character_id).lastInsertRowid);
         const extra = perActor.get(manifest.character_name);
         for (const generation of extra?.formatB?.generations ?? []) {
-          insertGeneration.run(actorId, generation.generation_id, generation.type, generation.generated_at, generation.image_count, JSON.stringify(generation.metadata));
+          insertGeneration.run(
+            actorId,
+            generation.generation_id,
+            generation.type,
+            generation.generated_at,
+            generation.image_count,
+            JSON.stringify(generation.metadata),
+          );
         }
         for (const entry of manifest.training_data) {
           const meta = extra?.prompts?.[entry.filename];
-          insertImage.run(actorId, entry.filename, entry.local_path, entry.s3_url, entry.md5_hash, entry.size_bytes, entry.modified_timestamp, entry.modified_date, entry.status, meta?.prompt ?? null, meta?.good === undefined ? null : meta.good ? 1 : 0);
+          insertImage.run(
+            actorId,
+            entry.filename,
+            entry.local_path,
+            entry.s3_url,
+            entry.md5_hash,
+            entry.size_bytes,
+            entry.modified_timestamp,
+            entry.modified_date,
+            entry.status,
+            meta?.prompt ?? null,
+            meta?.good === undefined ? null : meta.good ? 1 : 0,
+          );
         }
       }
     })();

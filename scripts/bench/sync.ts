@@ -128,10 +128,19 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
       // Ours: fresh SQLite file (cold hash cache), manifests as generated, empty bucket.
       for (const [path, text] of manifests) writeFileSync(path, text);
       const bucket = await newBucket();
-      const config: Config = loadConfig({ DATA_DIR: dataDir, DB_PATH: join(root, `sync-${run}.db`), S3_ENDPOINT: endpoint, S3_BUCKET: bucket, AWS_REGION: "us-west-1" });
+      const config: Config = loadConfig({
+        DATA_DIR: dataDir,
+        DB_PATH: join(root, `sync-${run}.db`),
+        S3_ENDPOINT: endpoint,
+        S3_BUCKET: bucket,
+        AWS_REGION: "us-west-1",
+      });
       const db = openStore(config.dbPath);
       const ctx = makeContext(config, db, silentLogger);
-      const client = createS3Client(config.s3, { credentials: s3rverCredentials, ...(options.maxSockets ? { maxSockets: options.maxSockets } : {}) });
+      const client = createS3Client(config.s3, {
+        credentials: s3rverCredentials,
+        ...(options.maxSockets ? { maxSockets: options.maxSockets } : {}),
+      });
       const s3 = { client, s3Config: config.s3 };
       try {
         const imported = await importManifests(ctx);
@@ -139,11 +148,14 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
         const knobs = { actorConcurrency: options.actorConcurrency, transferConcurrency: options.transferConcurrency };
         const first = await syncActors(ctx, s3, knobs);
         if (first.failedSteps > 0 || first.failedActors.length > 0 || first.totals.uploads !== imageCount) {
-          throw new Error(`sync: ${first.totals.uploads} uploads planned, ${first.failedSteps} failed steps, failed actors ${JSON.stringify(first.failedActors.slice(0, 3))}`);
+          throw new Error(
+            `sync: ${first.totals.uploads} uploads planned, ${first.failedSteps} failed steps, failed actors ${JSON.stringify(first.failedActors.slice(0, 3))}`,
+          );
         }
         await expectBucketHolds(endpoint, base, bucket, "", imageCount, totalBytes);
         const again = await syncActors(ctx, s3, knobs);
-        if (again.totals.uploads + again.totals.downloads > 0 || again.failedSteps > 0) throw new Error("the no-change re-sync planned or failed transfers");
+        if (again.totals.uploads + again.totals.downloads > 0 || again.failedSteps > 0)
+          throw new Error("the no-change re-sync planned or failed transfers");
         const scanStarted = performance.now();
         const scan = await scanActors(ctx, s3, { all: true });
         const scanSeconds = (performance.now() - scanStarted) / 1000;
@@ -151,7 +163,9 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
         ours.cold.push(first.seconds);
         ours.again.push(again.seconds);
         scans.push(scanSeconds);
-        log(`run ${run + 1}: our sync ${first.seconds.toFixed(2)} s (${mbps(totalBytes, first.seconds)} MB/s), no-change re-sync ${again.seconds.toFixed(2)} s, no-change scan ${scanSeconds.toFixed(2)} s`);
+        log(
+          `run ${run + 1}: our sync ${first.seconds.toFixed(2)} s (${mbps(totalBytes, first.seconds)} MB/s), no-change re-sync ${again.seconds.toFixed(2)} s, no-change scan ${scanSeconds.toFixed(2)} s`,
+        );
       } finally {
         client.destroy();
         closeStore(db);
@@ -193,9 +207,20 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
     const oursAgain = median(ours.again);
     const scan = median(scans);
     const figures: BenchFigure[] = [
-      { name: "sync to an empty bucket (syncActors)", value: round(oursCold), unit: "s", note: `${mbps(totalBytes, oursCold)} MB/s; ${imageCount} files, ${round(totalBytes / 1e6)} MB, cold hash cache` },
+      {
+        name: "sync to an empty bucket (syncActors)",
+        value: round(oursCold),
+        unit: "s",
+        note: `${mbps(totalBytes, oursCold)} MB/s; ${imageCount} files, ${round(totalBytes / 1e6)} MB, cold hash cache`,
+      },
       { name: "no-change re-sync", value: round(oursAgain * 1000), unit: "ms" },
-      { name: "no-change scan of all actors", value: round(scan * 1000), unit: "ms", bar: { op: "<=", value: 2000, unit: "ms" }, pass: scan < 2 },
+      {
+        name: "no-change scan of all actors",
+        value: round(scan * 1000),
+        unit: "ms",
+        bar: { op: "<=", value: 2000, unit: "ms" },
+        pass: scan < 2,
+      },
     ];
     const peers: { name: string; times: Timed; found: boolean }[] = [
       { name: "aws s3 sync", times: awsTimes, found: aws !== null },
@@ -209,7 +234,12 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
       const cold = median(peer.times.cold);
       const again = median(peer.times.again);
       figures.push(
-        { name: `${peer.name} to an empty bucket`, value: round(cold), unit: "s", note: `${mbps(totalBytes, cold)} MB/s, default settings` },
+        {
+          name: `${peer.name} to an empty bucket`,
+          value: round(cold),
+          unit: "s",
+          note: `${mbps(totalBytes, cold)} MB/s, default settings`,
+        },
         { name: `${peer.name}, no-change re-run`, value: round(again * 1000), unit: "ms" },
         { name: `our sync / ${peer.name} (time ratio)`, value: round(oursCold / cold), unit: "×", note: "below 1: ours is faster" },
         peer.name === "aws s3 sync"
@@ -236,7 +266,12 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
         note: `faster peer: ${fastest.name}`,
       });
     } else {
-      figures.push({ name: "our sync / faster peer (time ratio)", value: 0, unit: "×", note: "skipped: neither aws nor rclone is installed" });
+      figures.push({
+        name: "our sync / faster peer (time ratio)",
+        value: 0,
+        unit: "×",
+        note: "skipped: neither aws nor rclone is installed",
+      });
     }
     return figures;
   } finally {
@@ -246,7 +281,14 @@ export async function runSyncBench(options: SyncBenchOptions = {}): Promise<Benc
 }
 
 /** The stored objects are the data set, byte for byte in count and size (a peer that stored aws-chunked framing would show here). */
-async function expectBucketHolds(endpoint: string, base: Config, bucket: string, prefix: string, count: number, bytes: number): Promise<void> {
+async function expectBucketHolds(
+  endpoint: string,
+  base: Config,
+  bucket: string,
+  prefix: string,
+  count: number,
+  bytes: number,
+): Promise<void> {
   const client = createS3Client({ ...base.s3, endpoint, bucket, forcePathStyle: true }, { credentials: s3rverCredentials });
   try {
     let n = 0;
@@ -329,7 +371,6 @@ function mbps(bytes: number, seconds: number): number {
   return round(bytes / 1e6 / seconds);
 }
 
-
 function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
@@ -350,6 +391,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   });
   for (const figure of figures) {
     const bar = figure.bar ? `  bar ${figure.bar.op} ${figure.bar.value} ${figure.bar.unit} ${figure.pass ? "PASS" : "FAIL"}` : "";
-    console.log(`${figure.name.padEnd(48)} ${String(figure.value).padStart(10)} ${figure.unit}${bar}${figure.note ? `  (${figure.note})` : ""}`);
+    console.log(
+      `${figure.name.padEnd(48)} ${String(figure.value).padStart(10)} ${figure.unit}${bar}${figure.note ? `  (${figure.note})` : ""}`,
+    );
   }
 }

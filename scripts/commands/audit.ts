@@ -19,7 +19,10 @@ export function registerAuditCommand(program: Command): void {
       "verify content: MD5 of each local file (through the hash cache, in worker threads) against the S3 content MD5, and record each image's status; " +
         "exits 3 when some image is not synced, 4 when some actors failed",
     )
-    .option("--allow-suspect", "audit even when a listing is empty or would take more than MAX_REMOVE_SHARE of an actor's images off a side")
+    .option(
+      "--allow-suspect",
+      "audit even when a listing is empty or would take more than MAX_REMOVE_SHARE of an actor's images off a side",
+    )
     .option(
       "--list",
       "list S3 first; by default the S3 side (ETag, size) is taken as the last scan, sync or `audit --list` recorded it (actors never listed are listed)",
@@ -40,7 +43,12 @@ export function registerAuditCommand(program: Command): void {
         // Connects S3 and first settles what an interrupted run left (pending intents).
         return withS3(ctx, async (s3) => {
           const bar = progressBar("audit", flags.json);
-          const params = { all: flags.all === true, actors: flags.actor ?? [], allowSuspect: flags.allowSuspect === true, listS3: flags.list === true };
+          const params = {
+            all: flags.all === true,
+            actors: flags.actor ?? [],
+            allowSuspect: flags.allowSuspect === true,
+            listS3: flags.list === true,
+          };
           const report = await runAsJob(ctx, "audit", params, {}, (job) =>
             reportedAudit(ctx, s3, job, {
               ...(everyActor ? { all: true as const } : { actorIds }),
@@ -54,7 +62,9 @@ export function registerAuditCommand(program: Command): void {
             .filter((actor) => !actor.ok || actor.exportProblems.length > 0)
             .map((actor) => ({
               actor: actor.name,
-              message: actor.ok ? `manifest not written: ${actor.name}: ${actor.exportProblems.map((p) => p.reason).join("; ")}` : `failed: ${actor.name}: ${actor.error}`,
+              message: actor.ok
+                ? `manifest not written: ${actor.name}: ${actor.exportProblems.map((p) => p.reason).join("; ")}`
+                : `failed: ${actor.name}: ${actor.error}`,
             }));
           printResult(flags.json, report, () => summarize(report), problems);
           const differences = report.counts.local_only + report.counts.s3_only + report.counts.out_of_sync + report.counts.missing;
@@ -91,7 +101,10 @@ function listingAge(report: AuditReport): string[] {
         "`scan` or `audit --list` lists it again.",
     );
   }
-  if (unchanged > 0) lines.push(`${counted(unchanged, "actor")} unchanged since their last audit (same rows, same image files): statuses confirmed without reading them.`);
+  if (unchanged > 0)
+    lines.push(
+      `${counted(unchanged, "actor")} unchanged since their last audit (same rows, same image files): statuses confirmed without reading them.`,
+    );
   return lines;
 }
 

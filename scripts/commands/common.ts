@@ -183,7 +183,9 @@ export function configOverrides(flags: CommonFlags & { host?: string; port?: str
 function errorEntry(error: unknown): ErrorEntry {
   if (!(error instanceof Error)) return { message: String(error), code: "Error" };
   // The error's own plain fields (limit, count, actor, filenames), not objects such as a plan.
-  const details = Object.entries(error).filter(([key, value]) => key !== "name" && (isPlain(value) || (Array.isArray(value) && value.every(isPlain))));
+  const details = Object.entries(error).filter(
+    ([key, value]) => key !== "name" && (isPlain(value) || (Array.isArray(value) && value.every(isPlain))),
+  );
   return { ...Object.fromEntries(details), message: error.message, code: error.name };
 }
 
@@ -213,7 +215,10 @@ function camelCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelCaseKeys);
   if (value === null || typeof value !== "object") return value;
   return Object.fromEntries(
-    Object.entries(value).map(([key, inner]) => [/^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$/.test(key) ? key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) : key, camelCaseKeys(inner)]),
+    Object.entries(value).map(([key, inner]) => [
+      /^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$/.test(key) ? key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) : key,
+      camelCaseKeys(inner),
+    ]),
   );
 }
 

@@ -17,7 +17,9 @@ interface Setting {
 const masked = "********";
 
 export function registerConfigCommand(program: Command): void {
-  const config = program.command("config").description("the configuration in effect (flags > environment > the data directory's file > defaults)");
+  const config = program
+    .command("config")
+    .description("the configuration in effect (flags > environment > the data directory's file > defaults)");
   withCommonOptions(config.command("show"))
     .description("print each setting in effect and where it came from (flag, env, file, default); secrets masked")
     .option("--host <host>", "address serve would bind (env HOST)")
@@ -33,7 +35,11 @@ export function registerConfigCommand(program: Command): void {
         const overrides = configOverrides(flags);
         const effective = loadConfig(process.env, overrides);
         const sources = configSources(process.env, overrides);
-        const secret = (variable: string): Setting => ({ value: process.env[variable] ? masked : null, source: process.env[variable] ? "env" : "unset", variable });
+        const secret = (variable: string): Setting => ({
+          value: process.env[variable] ? masked : null,
+          source: process.env[variable] ? "env" : "unset",
+          variable,
+        });
         const settings: Record<string, Setting> = {
           dataDir: { value: effective.dataDir, source: sources.DATA_DIR, variable: "DATA_DIR" },
           db: { value: effective.dbPath, source: sources.DB_PATH, variable: "DB_PATH" },
@@ -52,7 +58,11 @@ export function registerConfigCommand(program: Command): void {
           apiToken: secret("API_TOKEN"),
           awsAccessKeyId: secret("AWS_ACCESS_KEY_ID"),
           awsSecretAccessKey: secret("AWS_SECRET_ACCESS_KEY"),
-          awsProfile: { value: process.env.AWS_PROFILE ?? null, source: process.env.AWS_PROFILE ? "env" : "unset", variable: "AWS_PROFILE" },
+          awsProfile: {
+            value: process.env.AWS_PROFILE ?? null,
+            source: process.env.AWS_PROFILE ? "env" : "unset",
+            variable: "AWS_PROFILE",
+          },
         };
         const result = { configFile: configFilePath(effective.dataDir), settings };
         printResult(flags.json, result, () => [

@@ -20,13 +20,14 @@ export function registerDemoCommand(program: Command): void {
     .action((flags: DemoFlags) =>
       runCommand(flags, async () => {
         // Loaded when the command runs, never for `--help`.
-        const [{ loadConfig }, { holdsStudioData, writeDemoData }, { seedDemoS3 }, { ensureBucket }, { connectS3, usesEmbeddedS3 }] = await Promise.all([
-          import("../../src/config.ts"),
-          import("../../src/demo/demo.ts"),
-          import("../../src/demo/demo-s3.ts"),
-          import("../../src/sync/s3/s3-client.ts"),
-          import("../../src/sync/s3/s3-setup.ts"),
-        ]);
+        const [{ loadConfig }, { holdsStudioData, writeDemoData }, { seedDemoS3 }, { ensureBucket }, { connectS3, usesEmbeddedS3 }] =
+          await Promise.all([
+            import("../../src/config.ts"),
+            import("../../src/demo/demo.ts"),
+            import("../../src/demo/demo-s3.ts"),
+            import("../../src/sync/s3/s3-client.ts"),
+            import("../../src/sync/s3/s3-setup.ts"),
+          ]);
         const config = loadConfig(process.env, { dataDir: flags.dataDir });
         if (holdsStudioData(config.dataDir) && !flags.force) {
           throw new Error(`${config.dataDir} already holds actors or manifests; pass --force to write the demo over them`);
@@ -60,7 +61,9 @@ export function registerDemoCommand(program: Command): void {
           s3: seeded,
         };
         printResult(flags.json, summary, () => [
-          ...dataSet.brokenFiles.map((file) => `broken on purpose: ${file.path}${file.jsonPath ? ` ${file.jsonPath}` : ""}: ${file.reason}`),
+          ...dataSet.brokenFiles.map(
+            (file) => `broken on purpose: ${file.path}${file.jsonPath ? ` ${file.jsonPath}` : ""}: ${file.reason}`,
+          ),
           seeded
             ? `put ${counted(seeded.objects, "object", seeded.bytes)} (${seeded.multipart} multipart) in s3://${seeded.bucket} at ${seeded.endpoint}`
             : `S3 side not written (${counted(dataSet.s3Plan.length, "object")} planned); pass --s3 to put it in the configured S3`,

@@ -17,18 +17,31 @@ interface DeleteFlags extends CommonFlags {
 }
 
 export function registerDelete(program: Command): void {
-  withDryRun(withCommonOptions(program.command("delete")), "print what would be deleted, with bytes, and change nothing (also over --max-delete)")
+  withDryRun(
+    withCommonOptions(program.command("delete")),
+    "print what would be deleted, with bytes, and change nothing (also over --max-delete)",
+  )
     .description("delete images of one actor: from the manifest only, or also from S3, local disk, or everywhere; exits 4 when some failed")
     .argument("[filenames...]", "the images to delete (or --all-images)")
     .requiredOption("--actor <name>", "the actor (name or character id)")
     .option("--all-images", "every image of the actor")
-    .addOption(new Option("--from <where>", "manifest (forget the row only), s3, disk, or everywhere").choices([...deleteTargets]).makeOptionMandatory())
+    .addOption(
+      new Option("--from <where>", "manifest (forget the row only), s3, disk, or everywhere")
+        .choices([...deleteTargets])
+        .makeOptionMandatory(),
+    )
     .addOption(maxDeleteOption())
     .action((filenames: string[], flags: DeleteFlags) =>
       runWithContext(flags, async (ctx) => {
-        if ((filenames.length > 0) === (flags.allImages === true)) throw new UsageError("name the images to delete, or give --all-images (not both)");
+        if (filenames.length > 0 === (flags.allImages === true))
+          throw new UsageError("name the images to delete, or give --all-images (not both)");
         const ops = await loadOperations();
-        const params = { actors: [flags.actor], filenames: flags.allImages ? "all" : filenames, from: flags.from, maxDelete: flags.maxDelete };
+        const params = {
+          actors: [flags.actor],
+          filenames: flags.allImages ? "all" : filenames,
+          from: flags.from,
+          maxDelete: flags.maxDelete,
+        };
         const run = (s3: Parameters<typeof ops.deleteImages>[1]) =>
           ops.runAsJob(ctx, "delete", params, { dryRun: flags.dryRun }, async (job) => {
             const report = await ops.deleteImages(ctx, s3, {
@@ -75,11 +88,17 @@ export function registerRate(program: Command): void {
         const good = chosen[0] as boolean | null;
         // A rating needs no S3: a rating run killed earlier is settled here, the rest by a command with S3.
         if (!flags.dryRun) await ops.settleInterrupted(ctx, null);
-        const report = await ops.runAsJob(ctx, "rate", { actors: [flags.actor], filenames, good }, { dryRun: flags.dryRun }, async (job) => {
-          const rated = await ops.rateImages(ctx, { actor: flags.actor, filenames, good, dryRun: flags.dryRun });
-          ops.reportOperation(job, rated);
-          return rated;
-        });
+        const report = await ops.runAsJob(
+          ctx,
+          "rate",
+          { actors: [flags.actor], filenames, good },
+          { dryRun: flags.dryRun },
+          async (job) => {
+            const rated = await ops.rateImages(ctx, { actor: flags.actor, filenames, good, dryRun: flags.dryRun });
+            ops.reportOperation(job, rated);
+            return rated;
+          },
+        );
         return printOperation(flags, report, "rated", "would rate");
       }),
     );
@@ -98,7 +117,9 @@ interface AddFlags extends CommonFlags {
 
 export function registerAdd(program: Command): void {
   withDryRun(withCommonOptions(program.command("add")), "print what would be uploaded and change nothing")
-    .description("add image files to an actor: uploaded verified (x-amz-meta-md5), written locally (mirrored mode), with a prompt and a new generation")
+    .description(
+      "add image files to an actor: uploaded verified (x-amz-meta-md5), written locally (mirrored mode), with a prompt and a new generation",
+    )
     .argument("<files...>", "image files to add (each keeps its file name unless --as)")
     .requiredOption("--actor <name>", "the actor (name or character id)")
     .option("--as <filename>", "the image's filename in the actor (one file only)")
@@ -110,15 +131,28 @@ export function registerAdd(program: Command): void {
         if (flags.as && files.length !== 1) throw new UsageError("--as names one file; give one file");
         const ops = await loadOperations();
         const images = files.map((path) => ({ path, filename: flags.as ?? basename(path), prompt: flags.prompt ?? null }));
-        const params = { actors: [flags.actor], filenames: images.map((image) => image.filename), generationType: flags.generationType, overwrite: flags.overwrite === true };
+        const params = {
+          actors: [flags.actor],
+          filenames: images.map((image) => image.filename),
+          generationType: flags.generationType,
+          overwrite: flags.overwrite === true,
+        };
         const report = await ops.withS3(ctx, (s3) =>
           ops.runAsJob(ctx, "add", params, { dryRun: flags.dryRun }, async (job) => {
-            const added = await ops.addImages(ctx, s3, { actor: flags.actor, images, generationType: flags.generationType, overwrite: flags.overwrite, dryRun: flags.dryRun });
+            const added = await ops.addImages(ctx, s3, {
+              actor: flags.actor,
+              images,
+              generationType: flags.generationType,
+              overwrite: flags.overwrite,
+              dryRun: flags.dryRun,
+            });
             ops.reportOperation(job, added);
             return added;
           }),
         );
-        const generation = report.generation ? [`generation ${report.generation.key} (${report.generation.type}): ${counted(report.generation.imageCount, "image")}`] : [];
+        const generation = report.generation
+          ? [`generation ${report.generation.key} (${report.generation.type}): ${counted(report.generation.imageCount, "image")}`]
+          : [];
         return printOperation(flags, report, "added", "would add", generation);
       }),
     );

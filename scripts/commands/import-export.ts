@@ -5,15 +5,22 @@ import { exitCodeOfParts } from "./exit-codes.ts";
 
 export function registerImportCommands(program: Command): void {
   withCommonOptions(program.command("import"))
-    .description("read every manifest under the data directory into SQLite (unchanged files are skipped); exits 4 when some files are broken")
+    .description(
+      "read every manifest under the data directory into SQLite (unchanged files are skipped); exits 4 when some files are broken",
+    )
     .option("--force", "re-read files even when size and mtime are unchanged")
     .action((flags: CommonFlags & { force?: boolean }) =>
       runWithContext(flags, async (ctx) => {
         // Loaded when the command runs, never for `--help`.
-        const [{ importManifests }, { runAsJob }] = await Promise.all([import("../../src/sync/manifests/import.ts"), import("../../src/sync/jobs/cli-jobs.ts")]);
+        const [{ importManifests }, { runAsJob }] = await Promise.all([
+          import("../../src/sync/manifests/import.ts"),
+          import("../../src/sync/jobs/cli-jobs.ts"),
+        ]);
         const bar = progressBar("import", flags.json);
         const started = performance.now();
-        const report = await runAsJob(ctx, "import", { force: flags.force === true }, {}, () => importManifests(ctx, { force: flags.force, onProgress: bar.update }));
+        const report = await runAsJob(ctx, "import", { force: flags.force === true }, {}, () =>
+          importManifests(ctx, { force: flags.force, onProgress: bar.update }),
+        );
         bar.stop();
         const seconds = (performance.now() - started) / 1000;
         const problems = report.problems.map((p) => ({ ...p, message: `${p.file}: ${p.jsonPath}: ${p.reason}` }));
@@ -21,7 +28,11 @@ export function registerImportCommands(program: Command): void {
           flags.json,
           report,
           () => [
-            ...firstLines(problems.map((p) => `problem: ${p.message}`), 20, ""),
+            ...firstLines(
+              problems.map((p) => `problem: ${p.message}`),
+              20,
+              "",
+            ),
             `imported ${counted(report.actorsImported, "actor")} (${counted(report.imagesImported, "image")}) from ${counted(report.filesRead, "file")} in ${seconds.toFixed(2)} s; ` +
               `left alone: ${report.actorsUnchanged} unchanged since the last import (--force re-reads them)` +
               (problems.length > 0 ? `, ${counted(problems.length, "broken file")} (fix them and import again)` : ""),
@@ -33,7 +44,9 @@ export function registerImportCommands(program: Command): void {
     );
 
   withCommonOptions(program.command("export"))
-    .description("write the manifests of actors changed in SQLite (format A always, format B where present); exits 4 when some could not be written")
+    .description(
+      "write the manifests of actors changed in SQLite (format A always, format B where present); exits 4 when some could not be written",
+    )
     .option("--actor <name>", "only this actor, name or character id (repeatable); default every changed actor", repeatable, [] as string[])
     .option("--force", "render every actor, not only changed ones (unchanged files are still not rewritten)")
     .option("--rebuild", "replace files with problems (left alone otherwise) from SQLite, keeping the old bytes beside each as {file}.bak")
@@ -44,7 +57,11 @@ export function registerImportCommands(program: Command): void {
           import("../../src/sync/jobs/cli-jobs.ts"),
           import("./actor-selection.ts"),
         ]);
-        const options = { force: flags.force, rebuild: flags.rebuild, actorIds: flags.actor.length > 0 ? selectActorIds(ctx, flags) : undefined };
+        const options = {
+          force: flags.force,
+          rebuild: flags.rebuild,
+          actorIds: flags.actor.length > 0 ? selectActorIds(ctx, flags) : undefined,
+        };
         const report = await runAsJob(ctx, "export", options, {}, () => exportManifests(ctx, options));
         const problems = [
           ...report.problems.map((p) => ({ ...p, message: `${p.file}: ${p.reason}` })),
@@ -54,8 +71,16 @@ export function registerImportCommands(program: Command): void {
           flags.json,
           report,
           () => [
-            ...firstLines(problems.map((p) => (p.message.startsWith("left alone") ? p.message : `problem: ${p.message}`)), 20, ""),
-            ...firstLines(report.backups.map((path) => `old bytes kept in ${path}`), 20, ""),
+            ...firstLines(
+              problems.map((p) => (p.message.startsWith("left alone") ? p.message : `problem: ${p.message}`)),
+              20,
+              "",
+            ),
+            ...firstLines(
+              report.backups.map((path) => `old bytes kept in ${path}`),
+              20,
+              "",
+            ),
             `exported ${counted(report.actorsExported, "actor")}, wrote ${counted(report.filesWritten.length, "file")}; ` +
               `left alone: ${report.actorsSkipped} unchanged since the last export (--force renders them)` +
               (report.leftAlone.length > 0 ? `, ${counted(report.leftAlone.length, "file")} with problems (--rebuild replaces them)` : ""),

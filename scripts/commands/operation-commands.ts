@@ -50,7 +50,10 @@ export interface SelectionFlags extends CommonFlags {
 }
 
 export function maxDeleteOption(): Option {
-  return new Option("--max-delete <n>", "refuse the whole operation when it would delete more images than this (a dry run still shows the plan)")
+  return new Option(
+    "--max-delete <n>",
+    "refuse the whole operation when it would delete more images than this (a dry run still shows the plan)",
+  )
     .default(defaultMaxDelete)
     .argParser(nonNegativeInteger);
 }
@@ -108,7 +111,11 @@ export function failedSteps(report: OperationReport) {
 }
 
 export function failedStepProblems(report: OperationReport): Problem[] {
-  return failedSteps(report).map((step) => ({ actor: step.actor, filename: step.filename, message: `failed: ${step.actor}: ${step.kind} ${step.filename}: ${step.error}` }));
+  return failedSteps(report).map((step) => ({
+    actor: step.actor,
+    filename: step.filename,
+    message: `failed: ${step.actor}: ${step.kind} ${step.filename}: ${step.error}`,
+  }));
 }
 
 /**
@@ -126,14 +133,21 @@ export function pendingProblems(report: Pick<OperationReport, "results">): Probl
 }
 
 export function manifestsWritten(report: OperationReport): string[] {
-  return report.results.filter((result) => result.manifestsWritten.length > 0).map((result) => `wrote ${result.manifestsWritten.join(", ")}`);
+  return report.results
+    .filter((result) => result.manifestsWritten.length > 0)
+    .map((result) => `wrote ${result.manifestsWritten.join(", ")}`);
 }
 
 export function describePlan(plan: ActorPlan): string[] {
   if (plan.steps.length === 0 && plan.skipped.length === 0) return [];
   return [
     `${plan.name}:`,
-    ...firstLines(plan.steps.map((step) => `  ${step.kind} ${step.filename}${step.bytes > 0 ? ` (${humanSize(step.bytes)})` : ""}: ${step.reason}${trashNote(step)}`), 20),
+    ...firstLines(
+      plan.steps.map(
+        (step) => `  ${step.kind} ${step.filename}${step.bytes > 0 ? ` (${humanSize(step.bytes)})` : ""}: ${step.reason}${trashNote(step)}`,
+      ),
+      20,
+    ),
     ...describeSkipped(plan).slice(1),
   ];
 }
@@ -147,7 +161,13 @@ function trashNote(step: PlanStep): string {
 
 export function describeSkipped(plan: ActorPlan): string[] {
   if (plan.skipped.length === 0) return [];
-  return [`${plan.name}:`, ...firstLines(plan.skipped.map((s) => `  left alone: ${s.filename}: ${s.reason}`), 10)];
+  return [
+    `${plan.name}:`,
+    ...firstLines(
+      plan.skipped.map((s) => `  left alone: ${s.filename}: ${s.reason}`),
+      10,
+    ),
+  ];
 }
 
 /** The summary's last line: what was left alone, how many for each reason (each reason names the flag that changes it). */

@@ -74,7 +74,8 @@ function withActorFilters(command: Command): Command {
     .option("--good-below <n>", "only actors with fewer than n images rated good");
 }
 
-const statistics = "totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount goodCount badCount unratedCount totalSizeBytes";
+const statistics =
+  "totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount goodCount badCount unratedCount totalSizeBytes";
 
 interface ActorStatistics {
   totalCount: number;
@@ -100,16 +101,32 @@ function registerLs(program: Command): void {
     .action((flags: ReadFlags) =>
       runWithContext(flags, async (ctx) => {
         if (flags.actor) return listImages(ctx, flags);
-        const data = await query<{ actors: { totalCount: number; nodes: ({ name: string; statistics: ActorStatistics })[] } }>(
+        const data = await query<{ actors: { totalCount: number; nodes: { name: string; statistics: ActorStatistics }[] } }>(
           ctx,
           `query ($filter: ActorFilterInput, $orderBy: ActorOrderInput, $first: Int) {
             actors(filter: $filter, orderBy: $orderBy, first: $first) { totalCount nodes { name statistics { ${statistics} } } } }`,
-          { filter: actorFilterOf(flags), orderBy: { field: (flags.sort ?? "name").toUpperCase(), descending: flags.desc ?? false }, first: Number(flags.first) },
+          {
+            filter: actorFilterOf(flags),
+            orderBy: { field: (flags.sort ?? "name").toUpperCase(), descending: flags.desc ?? false },
+            first: Number(flags.first),
+          },
         );
         printResult(flags.json, data.actors, () => [
           row(["actor", "images", "synced", "local", "s3", "differ", "missing", "good", "bad", "unrated", "size"]),
           ...data.actors.nodes.map(({ name, statistics: s }) =>
-            row([name, s.totalCount, s.syncedCount, s.localOnlyCount, s.s3OnlyCount, s.outOfSyncCount, s.missingCount, s.goodCount, s.badCount, s.unratedCount, humanSize(s.totalSizeBytes)]),
+            row([
+              name,
+              s.totalCount,
+              s.syncedCount,
+              s.localOnlyCount,
+              s.s3OnlyCount,
+              s.outOfSyncCount,
+              s.missingCount,
+              s.goodCount,
+              s.badCount,
+              s.unratedCount,
+              humanSize(s.totalSizeBytes),
+            ]),
           ),
           `${data.actors.nodes.length} of ${counted(data.actors.totalCount, "actor")}`,
         ]);
@@ -133,7 +150,9 @@ async function actorImages(ctx: AppContext, actor: string, status: string[] | un
   let name = actor;
   // Pages of 500 (the API's largest) until the actor's last image.
   for (;;) {
-    const data: { actor: { name: string; trainingImages: { nodes: ImageRow[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null } = await query(
+    const data: {
+      actor: { name: string; trainingImages: { nodes: ImageRow[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } | null;
+    } = await query(
       ctx,
       `query ($name: String, $characterId: String, $after: String, $status: [SyncStatus!]) {
         actor(name: $name, characterId: $characterId) { name trainingImages(first: 500, after: $after, filter: { status: $status }) {
@@ -153,7 +172,13 @@ async function listImages(ctx: AppContext, flags: ReadFlags): Promise<number> {
   printResult(flags.json, listing, () => [
     row(["status", "rating", "size", "checked", "file"]),
     ...listing.images.map((image) =>
-      row([image.status?.toLowerCase() ?? "unchecked", image.good === null ? "-" : image.good ? "good" : "bad", humanSize(image.sizeBytes ?? 0), image.checkedAt ?? "never", image.filename]),
+      row([
+        image.status?.toLowerCase() ?? "unchecked",
+        image.good === null ? "-" : image.good ? "good" : "bad",
+        humanSize(image.sizeBytes ?? 0),
+        image.checkedAt ?? "never",
+        image.filename,
+      ]),
     ),
     `${counted(listing.images.length, "image")} of ${listing.name}`,
   ]);
@@ -175,7 +200,8 @@ function registerStats(program: Command): void {
       runWithContext(flags, async (ctx) => {
         const grouping = flags.by ? groupings[flags.by] : undefined;
         if (flags.by && !grouping) throw new UsageError(`--by: one of ${Object.keys(groupings).join(", ")} (got ${flags.by})`);
-        const figures = "totalCount totalSizeBytes syncedCount syncedBytes localOnlyCount localOnlyBytes s3OnlyCount s3OnlyBytes outOfSyncCount outOfSyncBytes missingCount missingBytes goodCount badCount unratedCount";
+        const figures =
+          "totalCount totalSizeBytes syncedCount syncedBytes localOnlyCount localOnlyBytes s3OnlyCount s3OnlyBytes outOfSyncCount outOfSyncBytes missingCount missingBytes goodCount badCount unratedCount";
         type Figures = Record<string, number> & { key?: string | null };
         const data = await query<{ stats: { actorCount: number; images: Figures; groups?: Figures[] } }>(
           ctx,
@@ -183,17 +209,20 @@ function registerStats(program: Command): void {
           { filter: actorFilterOf(flags) },
         );
         const line = (label: string, f: Figures) =>
-          row([
-            label,
-            f.totalCount!,
-            humanSize(f.totalSizeBytes!),
-            `${f.syncedCount} (${humanSize(f.syncedBytes!)})`,
-            `${f.localOnlyCount} (${humanSize(f.localOnlyBytes!)})`,
-            `${f.s3OnlyCount} (${humanSize(f.s3OnlyBytes!)})`,
-            `${f.outOfSyncCount} (${humanSize(f.outOfSyncBytes!)})`,
-            `${f.missingCount}`,
-            `${f.goodCount}/${f.badCount}/${f.unratedCount}`,
-          ], 16);
+          row(
+            [
+              label,
+              f.totalCount!,
+              humanSize(f.totalSizeBytes!),
+              `${f.syncedCount} (${humanSize(f.syncedBytes!)})`,
+              `${f.localOnlyCount} (${humanSize(f.localOnlyBytes!)})`,
+              `${f.s3OnlyCount} (${humanSize(f.s3OnlyBytes!)})`,
+              `${f.outOfSyncCount} (${humanSize(f.outOfSyncBytes!)})`,
+              `${f.missingCount}`,
+              `${f.goodCount}/${f.badCount}/${f.unratedCount}`,
+            ],
+            16,
+          );
         printResult(flags.json, data.stats, () => [
           row([flags.by ?? "", "images", "size", "synced", "local only", "s3 only", "differ", "missing", "good/bad/unrated"], 16),
           ...(data.stats.groups ?? []).map((group) => line(group.key ?? "(none)", group)),
@@ -216,7 +245,9 @@ const marks: Record<string, { mark: string; meaning: string }> = {
 function registerStatus(program: Command): void {
   withCommonOptions(program.command("status"))
     .description(
-      `what a sync would do, per image, as of the last scan or audit (like dvc status; marks as rclone check --combined: ${Object.values(marks)
+      `what a sync would do, per image, as of the last scan or audit (like dvc status; marks as rclone check --combined: ${Object.values(
+        marks,
+      )
         .map((m) => `${m.mark} ${m.meaning}`)
         .join("; ")}); exits ${exitCodes.differencesFound} when anything is not synced`,
     )
@@ -228,7 +259,13 @@ function registerStatus(program: Command): void {
         const names =
           flags.actor.length > 0
             ? flags.actor
-            : (await query<{ actors: { nodes: { name: string }[] } }>(ctx, "{ actors(first: 500, filter: { fullySynced: false }) { nodes { name } } }", {})).actors.nodes.map((a) => a.name);
+            : (
+                await query<{ actors: { nodes: { name: string }[] } }>(
+                  ctx,
+                  "{ actors(first: 500, filter: { fullySynced: false }) { nodes { name } } }",
+                  {},
+                )
+              ).actors.nodes.map((a) => a.name);
         const lines: { mark: string; path: string; status: string }[] = [];
         const counts = new Map<string, number>();
         for (const name of names) {

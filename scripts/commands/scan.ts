@@ -13,7 +13,9 @@ interface ScanFlags extends CommonFlags {
 
 export function registerScanCommand(program: Command): void {
   withActorSelection(withCommonOptions(program.command("scan")))
-    .description("list each actor's S3 prefix and local folder (stat only) and record new, deleted and changed images; exits 4 when some actors failed")
+    .description(
+      "list each actor's S3 prefix and local folder (stat only) and record new, deleted and changed images; exits 4 when some actors failed",
+    )
     .option("--allow-suspect", "apply a listing that is empty or would remove more than MAX_REMOVE_SHARE of an actor's images")
     .action((flags: ScanFlags) =>
       runWithContext(flags, async (ctx) => {
@@ -51,12 +53,16 @@ export function registerScanCommand(program: Command): void {
             report,
             () => [
               ...report.actors.flatMap(describeActor),
-              ...(report.discovered.length > 0 ? [`added actors that have a folder or an S3 prefix and no manifest: ${listed(report.discovered)}`] : []),
+              ...(report.discovered.length > 0
+                ? [`added actors that have a folder or an S3 prefix and no manifest: ${listed(report.discovered)}`]
+                : []),
               ...statusTable(report.counts, report.totalSizeBytes),
               ...problems.map((p) => p.message),
               `scanned ${report.scanned} of ${counted(report.actors.length, "actor")} in ${seconds.toFixed(2)} s: ${report.added} added, ${report.removed} gone from a side, ` +
                 `${report.changed} changed, ${report.needsAudit} to audit (\`audit\` reads them)` +
-                (report.suspect > 0 ? `; left alone: ${counted(report.suspect, "actor")} whose listing looks suspect (--allow-suspect applies it)` : ""),
+                (report.suspect > 0
+                  ? `; left alone: ${counted(report.suspect, "actor")} whose listing looks suspect (--allow-suspect applies it)`
+                  : ""),
             ],
             problems,
           );
@@ -77,6 +83,9 @@ function describeActor(result: ActorScanResult): string[] {
   list("gone locally", result.removedLocally);
   list("changed", result.changed);
   list("needs audit (stat cannot tell)", result.needsAudit);
-  list("skipped", result.skipped.map((s) => `${s.name} (${s.reason})`));
+  list(
+    "skipped",
+    result.skipped.map((s) => `${s.name} (${s.reason})`),
+  );
   return lines.length > 0 && result.outcome === "scanned" ? [`${result.name}:`, ...lines] : [];
 }

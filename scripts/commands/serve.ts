@@ -40,7 +40,9 @@ export function registerServeCommand(program: Command): void {
       const port = typeof address === "object" && address ? address.port : config.port;
       const host = config.host.includes(":") ? `[${config.host}]` : config.host;
       const s3 = service.s3;
-      logger.info(`Training Data page on http://${host}:${port}/ · GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${!s3 ? "none, reads only" : s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`);
+      logger.info(
+        `Training Data page on http://${host}:${port}/ · GraphiQL on http://${host}:${port}${graphqlEndpoint} (S3: ${!s3 ? "none, reads only" : s3.embedded ? `embedded at ${s3.s3Config.endpoint}` : (s3.s3Config.endpoint ?? "AWS")})`,
+      );
       const signal = await new Promise<NodeJS.Signals>((resolveStop) => {
         process.once("SIGINT", () => resolveStop("SIGINT"));
         process.once("SIGTERM", () => resolveStop("SIGTERM"));

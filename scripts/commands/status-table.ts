@@ -22,6 +22,10 @@ export function statusTable(counts: StatusCounts, totalSizeBytes: number): strin
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   return formatTable(
     ["status", "images"],
-    [...statusLabels.map(([key, label]) => [label, counts[key].toLocaleString("en-US")]), ["total", total.toLocaleString("en-US")], ["size", humanSize(totalSizeBytes)]],
+    [
+      ...statusLabels.map(([key, label]) => [label, counts[key].toLocaleString("en-US")]),
+      ["total", total.toLocaleString("en-US")],
+      ["size", humanSize(totalSizeBytes)],
+    ],
   );
 }

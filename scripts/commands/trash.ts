@@ -7,7 +7,9 @@ import { exitCodeOfParts, UsageError } from "./exit-codes.ts";
 
 /** `trash list|restore|empty` (SPEC.md §7, losers are kept): what repairs and deletions kept, put back, or deleted for good. */
 export function registerTrashCommands(program: Command): void {
-  const trash = program.command("trash").description("what repairs and deletions kept instead of destroying: list it, restore it, or empty it");
+  const trash = program
+    .command("trash")
+    .description("what repairs and deletions kept instead of destroying: list it, restore it, or empty it");
   registerList(trash);
   registerRestore(trash);
   registerEmpty(trash);
@@ -23,7 +25,14 @@ async function loadTrash() {
     import("../../src/context.ts"),
     import("./with-s3.ts"),
   ]);
-  return { ...items, ...restore, resolveActor: common.resolveActor, JobRunner: jobs.JobRunner, silentLogger: context.silentLogger, withS3: s3.withS3 };
+  return {
+    ...items,
+    ...restore,
+    resolveActor: common.resolveActor,
+    JobRunner: jobs.JobRunner,
+    silentLogger: context.silentLogger,
+    withS3: s3.withS3,
+  };
 }
 
 /** An item with the GraphQL API's field names (`TrashItem`), for --json. */
@@ -68,7 +77,9 @@ interface RestoreFlags extends CommonFlags {
 
 function registerRestore(trash: Command): void {
   withCommonOptions(trash.command("restore"))
-    .description("put trashed items back where they came from (S3, disk, then the actor's rows and manifests); refused when something is there now")
+    .description(
+      "put trashed items back where they came from (S3, disk, then the actor's rows and manifests); refused when something is there now",
+    )
     .argument("<ids...>", "trash item ids (trash list shows them)")
     .option("--overwrite", "move whatever is in an item's place now to the trash, and put the item back")
     .action((ids: string[], flags: RestoreFlags) =>
@@ -80,11 +91,20 @@ function registerRestore(trash: Command): void {
         const changes = new ops.JobRunner(ctx, { logger: ops.silentLogger });
         for (const name of report.actors) changes.actorChanged({ actorId: null, name, reason: "restore_trash", jobId: null });
         const problems = failures(report.failed);
-        printResult(flags.json, { restored: report.restored.map(itemView), actors: report.actors }, () => [
-          ...firstLines(report.restored.map((item) => `restored ${item.originalLocation}`), 20, ""),
-          ...problems.map((problem) => problem.message),
-          `restored ${report.restored.length} of ${counted(ids.length, "item")}`,
-        ], problems);
+        printResult(
+          flags.json,
+          { restored: report.restored.map(itemView), actors: report.actors },
+          () => [
+            ...firstLines(
+              report.restored.map((item) => `restored ${item.originalLocation}`),
+              20,
+              "",
+            ),
+            ...problems.map((problem) => problem.message),
+            `restored ${report.restored.length} of ${counted(ids.length, "item")}`,
+          ],
+          problems,
+        );
         return exitCodeOfParts(report.restored.length, report.failed.length);
       }),
     );
@@ -100,21 +120,33 @@ function registerEmpty(trash: Command): void {
   withDryRun(withCommonOptions(trash.command("empty")), "list what would be deleted, with bytes, and delete nothing")
     .description("delete trashed items for good: by id, --older-than, or --all")
     .argument("[ids...]", "trash item ids")
-    .addOption(new Option("--older-than <age>", "items trashed before this: an age (30d, 12h, 45m) or an ISO 8601 time").argParser(pointInTime))
+    .addOption(
+      new Option("--older-than <age>", "items trashed before this: an age (30d, 12h, 45m) or an ISO 8601 time").argParser(pointInTime),
+    )
     .option("--all", "every item")
     .action((ids: string[], flags: EmptyFlags) =>
       runWithContext(flags, async (ctx) => {
         const ops = await loadTrash();
-        const options = { ids: ids.length > 0 ? ids.map(itemId) : undefined, olderThan: flags.olderThan, all: flags.all, dryRun: flags.dryRun };
+        const options = {
+          ids: ids.length > 0 ? ids.map(itemId) : undefined,
+          olderThan: flags.olderThan,
+          all: flags.all,
+          dryRun: flags.dryRun,
+        };
         // S3 only when an S3 object is among what goes: emptying local files needs no connection.
         const needsS3 = ops.trashTotals(ctx.db, { side: "s3" }).count > 0;
         const report = needsS3 ? await ops.withS3(ctx, (s3) => ops.emptyTrash(ctx, s3, options)) : await ops.emptyTrash(ctx, null, options);
         const problems = failures(report.failed);
-        printResult(flags.json, { dryRun: report.dryRun, emptied: report.emptied.map(itemView), bytes: report.bytes }, () => [
-          ...(report.dryRun ? firstLines(report.emptied.map(describeItem), 50, "") : []),
-          ...problems.map((problem) => problem.message),
-          `${report.dryRun ? "dry run, nothing changed: would delete" : "deleted"} ${counted(report.emptied.length, "item", report.bytes)} for good`,
-        ], problems);
+        printResult(
+          flags.json,
+          { dryRun: report.dryRun, emptied: report.emptied.map(itemView), bytes: report.bytes },
+          () => [
+            ...(report.dryRun ? firstLines(report.emptied.map(describeItem), 50, "") : []),
+            ...problems.map((problem) => problem.message),
+            `${report.dryRun ? "dry run, nothing changed: would delete" : "deleted"} ${counted(report.emptied.length, "item", report.bytes)} for good`,
+          ],
+          problems,
+        );
         return report.dryRun ? 0 : exitCodeOfParts(report.emptied.length, report.failed.length);
       }),
     );
@@ -122,7 +154,12 @@ function registerEmpty(trash: Command): void {
 
 /** Items that stay in the trash, and why, as the envelope's problems. */
 function failures(failed: { item: TrashItemRow; error: string }[]): Problem[] {
-  return failed.map((f) => ({ message: `${f.item.id} ${f.item.trashLocation ?? f.item.originalLocation}: ${f.error}`, id: f.item.id, actorName: f.item.actorName, filename: f.item.filename }));
+  return failed.map((f) => ({
+    message: `${f.item.id} ${f.item.trashLocation ?? f.item.originalLocation}: ${f.error}`,
+    id: f.item.id,
+    actorName: f.item.actorName,
+    filename: f.item.filename,
+  }));
 }
 
 function itemId(value: string): number {
@@ -137,6 +174,7 @@ const units: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 }
 function pointInTime(value: string): Date {
   const age = /^(\d+)([mhd])$/.exec(value);
   const time = age ? new Date(Date.now() - Number(age[1]) * units[age[2]!]!) : new Date(value);
-  if (Number.isNaN(time.getTime())) throw new InvalidArgumentError(`${JSON.stringify(value)} is neither an age (30d, 12h, 45m) nor an ISO 8601 time`);
+  if (Number.isNaN(time.getTime()))
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is neither an age (30d, 12h, 45m) nor an ISO 8601 time`);
   return time;
 }

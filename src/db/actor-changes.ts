@@ -15,12 +15,17 @@ export function appendActorChange(
   change: { actorId: number | null; name: string; reason: string; jobId: number | null; ownerId: string },
   at = Date.now(),
 ): void {
-  db.insert(actorChanges).values({ ...change, at }).run();
+  db.insert(actorChanges)
+    .values({ ...change, at })
+    .run();
 }
 
 /** The id of the newest row (0 for none): a follower starts after it. */
 export function lastActorChangeId(db: Db): number {
-  return db.select({ id: sql<number>`coalesce(max(${actorChanges.id}), 0)` }).from(actorChanges).get()!.id;
+  return db
+    .select({ id: sql<number>`coalesce(max(${actorChanges.id}), 0)` })
+    .from(actorChanges)
+    .get()!.id;
 }
 
 /** Rows after `afterId` that another owner than `ownerId` wrote, oldest first. */
@@ -36,5 +41,8 @@ export function actorChangesOfOthers(db: Db, afterId: number, ownerId: string, l
 
 /** Drops rows older than `keepMs`; returns how many. */
 export function pruneActorChanges(db: Db, now = Date.now(), keepMs = actorChangeKeepMs): number {
-  return db.delete(actorChanges).where(lt(actorChanges.at, now - keepMs)).run().changes;
+  return db
+    .delete(actorChanges)
+    .where(lt(actorChanges.at, now - keepMs))
+    .run().changes;
 }

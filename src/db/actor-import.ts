@@ -108,7 +108,15 @@ export function prepareActor(merged: MergedActor): PreparedActor {
     );
   }
   return {
-    actor: { characterId: actor.characterId, name: actor.name, descriptor: actor.descriptor, age: actor.age, gender: actor.gender, manifestUpdatedAt: actor.manifestUpdatedAt, sourcesDisagree: actor.sourcesDisagree },
+    actor: {
+      characterId: actor.characterId,
+      name: actor.name,
+      descriptor: actor.descriptor,
+      age: actor.age,
+      gender: actor.gender,
+      manifestUpdatedAt: actor.manifestUpdatedAt,
+      sourcesDisagree: actor.sourcesDisagree,
+    },
     generations,
     imageCount: images.length,
     imageValues,
@@ -175,16 +183,30 @@ export function recordProblemSources(db: Db, actorId: number | null, files: Sour
 
 /** Forgets the problems of files that are gone (fixed by removing them): they no longer show on their actor. */
 export function forgetGoneProblemSources(db: Db, presentPaths: readonly string[]): void {
-  db.$client
-    .prepare(forgetGoneProblemsText)
-    .run(JSON.stringify(presentPaths));
+  db.$client.prepare(forgetGoneProblemsText).run(JSON.stringify(presentPaths));
 }
 
 /** Manifest-derived image columns, in the order the importer binds them. */
 const imageColumns = [
-  images.actorId, images.filename, images.index, images.s3Key, images.s3Url, images.localPath, images.md5, images.sizeBytes,
-  images.modifiedAt, images.modifiedTimestamp, images.prompt, images.promptPreview, images.generatedAt, images.generationId,
-  images.source, images.status, images.good, images.s3Etag, images.s3LastModified,
+  images.actorId,
+  images.filename,
+  images.index,
+  images.s3Key,
+  images.s3Url,
+  images.localPath,
+  images.md5,
+  images.sizeBytes,
+  images.modifiedAt,
+  images.modifiedTimestamp,
+  images.prompt,
+  images.promptPreview,
+  images.generatedAt,
+  images.generationId,
+  images.source,
+  images.status,
+  images.good,
+  images.s3Etag,
+  images.s3LastModified,
 ];
 const rowsPerStatement = 50;
 
@@ -229,7 +251,9 @@ const sourceColumns = getTableColumns(sourceFiles);
 const upsertSourceText = sqlText(sql`
   INSERT INTO ${sourceFiles} (${columnList(Object.values(sourceColumns))}) VALUES (${namedParameters(sourceColumns)})
   ON CONFLICT(${bare(sourceFiles.path)}) DO UPDATE SET ${setExcluded(Object.values(sourceColumns).filter((column) => column !== sourceFiles.path))}`);
-const markExportedText = sqlText(sql`UPDATE ${actors} SET ${bare(actors.exportedRevision)} = ${bare(actors.revision)} WHERE ${actors.id} = ?`);
+const markExportedText = sqlText(
+  sql`UPDATE ${actors} SET ${bare(actors.exportedRevision)} = ${bare(actors.revision)} WHERE ${actors.id} = ?`,
+);
 // A problem file keeps the actor a previous import tied it to when this one cannot tell.
 const { importedAt: _importedAt, ...problemColumns } = sourceColumns;
 const recordProblemText = sqlText(sql`
@@ -314,7 +338,9 @@ function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, imageValues: u
 
 // Manifest fields replace the row's; what scan and audit learned of each side stays.
 const imagesInsertText = sqlText(sql`INSERT INTO ${images} (${columnList(imageColumns)}) VALUES`);
-const imagesUpsertText = sqlText(sql`ON CONFLICT(${bare(images.actorId)}, ${bare(images.filename)}) DO UPDATE SET ${setExcluded(imageColumns.slice(2))}`);
+const imagesUpsertText = sqlText(
+  sql`ON CONFLICT(${bare(images.actorId)}, ${bare(images.filename)}) DO UPDATE SET ${setExcluded(imageColumns.slice(2))}`,
+);
 
 function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);

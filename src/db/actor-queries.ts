@@ -107,7 +107,8 @@ export function actorWhere(filter: ActorFilter | undefined): SqlFragment {
   inList(a.name, filter.name === undefined ? undefined : [filter.name]);
   inList(a.descriptor, filter.descriptor === undefined ? undefined : [filter.descriptor]);
   inList(a.gender, filter.gender === undefined ? undefined : [filter.gender]);
-  if (filter.nameContains !== undefined) parts.push({ sql: `${a.name} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.nameContains)] });
+  if (filter.nameContains !== undefined)
+    parts.push({ sql: `${a.name} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.nameContains)] });
   for (const key of comparedFields) parts.push(...comparisonWhere(comparedColumns[key], filter[key]));
   if (filter.withStatus) parts.push({ sql: filter.withStatus.map((s) => `${statusCountColumn[s]} > 0`).join(" OR "), params: [] });
   if (filter.hasUnchecked !== undefined) parts.push({ sql: `${a.uncheckedCount} ${filter.hasUnchecked ? ">" : "="} 0`, params: [] });
@@ -207,7 +208,13 @@ export function allActors(db: Db): ActorRow[] {
 
 /** Every actor's id under its name (an import matches merged actors to rows by name). */
 export function actorIdsByName(db: Db): Map<string, number> {
-  return new Map(db.select({ id: actors.id, name: actors.name }).from(actors).all().map((a) => [a.name, a.id]));
+  return new Map(
+    db
+      .select({ id: actors.id, name: actors.name })
+      .from(actors)
+      .all()
+      .map((a) => [a.name, a.id]),
+  );
 }
 
 const mostImagesText = sqlText(sql`SELECT ${actors.name} FROM ${actors} ORDER BY ${actors.totalCount} DESC, ${actors.name} LIMIT 1`);

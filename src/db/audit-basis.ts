@@ -70,9 +70,7 @@ const candidatesOfText = sqlText(sql`${candidates} WHERE ${a.id} IN (SELECT valu
 /** The actors to audit (every one, or those of `actorIds`), by name. */
 export function auditCandidates(db: Db, actorIds: readonly number[] | "all"): AuditCandidate[] {
   const rows = (
-    actorIds === "all"
-      ? cachedStatement(db, everyCandidateText).all()
-      : cachedStatement(db, candidatesOfText).all(jsonList(actorIds))
+    actorIds === "all" ? cachedStatement(db, everyCandidateText).all() : cachedStatement(db, candidatesOfText).all(jsonList(actorIds))
   ) as CandidateRow[];
   return rows.map((row) => ({
     id: row.id,
@@ -97,7 +95,13 @@ export function auditCandidates(db: Db, actorIds: readonly number[] | "all"): Au
 
 /** Records the basis of an audit just written; call in the transaction that wrote it, after the statistics. */
 export function recordAuditBasis(db: Db, actorId: number, basis: Omit<AuditBasis, "revision">): void {
-  cachedStatement(db, recordBasisText).run(basis.localDigest, basis.s3Digest, JSON.stringify(basis.untrackedLocal), JSON.stringify(basis.untrackedS3), actorId);
+  cachedStatement(db, recordBasisText).run(
+    basis.localDigest,
+    basis.s3Digest,
+    JSON.stringify(basis.untrackedLocal),
+    JSON.stringify(basis.untrackedS3),
+    actorId,
+  );
 }
 
 /**

@@ -45,15 +45,18 @@ export interface ActorAuditSnapshot {
  * keyed by the absolute path `folder/filename`), read together with the actor's revision.
  */
 export function loadActorForAudit(db: Db, actorId: number, folder: string): ActorAuditSnapshot | null {
-  const actor = cachedStatement(db, auditedActorText).get(actorId) as
-    | { revision: number; s3ListedAt: string | null }
-    | undefined;
+  const actor = cachedStatement(db, auditedActorText).get(actorId) as { revision: number; s3ListedAt: string | null } | undefined;
   if (!actor) return null;
-  const images = cachedStatement(db, auditedImagesText).all({ actorId, folder: folder.endsWith(sep) ? folder : folder + sep }) as AuditedImage[];
+  const images = cachedStatement(db, auditedImagesText).all({
+    actorId,
+    folder: folder.endsWith(sep) ? folder : folder + sep,
+  }) as AuditedImage[];
   return { ...actor, images };
 }
 
-const auditedActorText = sqlText(sql`SELECT ${actors.revision} AS revision, ${actors.s3ListedAt} AS s3ListedAt FROM ${actors} WHERE ${actors.id} = ?`);
+const auditedActorText = sqlText(
+  sql`SELECT ${actors.revision} AS revision, ${actors.s3ListedAt} AS s3ListedAt FROM ${actors} WHERE ${actors.id} = ?`,
+);
 const i = alias(images, "i");
 const h = alias(hashCache, "h");
 // The cache is keyed by absolute path: the folder (bound as @folder, ending in a separator) and the filename.
@@ -119,9 +122,7 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
   return db.$client.transaction(() => {
     const ids = jsonList(writes.map((write) => write.actorId));
     const revisions = new Map(
-      (cachedStatement(db, revisionsText).all(ids) as { id: number; revision: number }[]).map(
-        (row) => [row.id, row.revision],
-      ),
+      (cachedStatement(db, revisionsText).all(ids) as { id: number; revision: number }[]).map((row) => [row.id, row.revision]),
     );
     const results = writes.map((write) => (revisions.get(write.actorId) === write.snapshot.revision ? "written" : "stale"));
     const written = writes.filter((_, i) => results[i] === "written");
@@ -150,11 +151,19 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
  * only if its rows are still as its basis says (nothing wrote since the audit read it).
  * Returns, per actor, whether it was confirmed.
  */
-export function confirmUnchangedAudits(db: Db, confirmations: readonly { actorId: number; revision: number; listed: boolean }[], checkedAt: string): boolean[] {
+export function confirmUnchangedAudits(
+  db: Db,
+  confirmations: readonly { actorId: number; revision: number; listed: boolean }[],
+  checkedAt: string,
+): boolean[] {
   const stillBasis = cachedStatement(db, stillBasisText).pluck();
   return db.$client.transaction(() => {
     const confirmed = confirmations.map((item) => stillBasis.get(item.actorId, item.revision) === 1);
-    markChecked(db, confirmations.filter((_, i) => confirmed[i]), checkedAt);
+    markChecked(
+      db,
+      confirmations.filter((_, i) => confirmed[i]),
+      checkedAt,
+    );
     return confirmed;
   })();
 }
@@ -173,18 +182,20 @@ export function actorNeedsExport(db: Db, actorId: number): boolean {
   return cachedStatement(db, needsExportText).pluck().get(actorId) === 1;
 }
 
-const auditUpdateText = sqlText(sql`UPDATE ${images} SET ${assignNamed({
-  status: images.status,
-  md5: images.md5,
-  sizeBytes: images.sizeBytes,
-  localSize: images.localSize,
-  localMtimeMs: images.localMtimeMs,
-  s3Etag: images.s3Etag,
-  s3Size: images.s3Size,
-  s3LastModified: images.s3LastModified,
-  s3Md5: images.s3Md5,
-  s3Md5Etag: images.s3Md5Etag,
-})} WHERE ${images.id} = @id AND ${images.actorId} = @actorId`);
+const auditUpdateText = sqlText(
+  sql`UPDATE ${images} SET ${assignNamed({
+    status: images.status,
+    md5: images.md5,
+    sizeBytes: images.sizeBytes,
+    localSize: images.localSize,
+    localMtimeMs: images.localMtimeMs,
+    s3Etag: images.s3Etag,
+    s3Size: images.s3Size,
+    s3LastModified: images.s3LastModified,
+    s3Md5: images.s3Md5,
+    s3Md5Etag: images.s3Md5Etag,
+  })} WHERE ${images.id} = @id AND ${images.actorId} = @actorId`,
+);
 const revisionsText = sqlText(
   sql`SELECT ${actors.id} AS id, ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,
 );
@@ -193,7 +204,13 @@ const b = alias(auditBases, "b");
 const stillBasisText = sqlText(
   sql`SELECT 1 FROM ${actors} ${a} JOIN ${auditBases} ${b} ON ${b.actorId} = ${a.id} WHERE ${a.id} = ? AND ${a.revision} = ? AND ${b.revision} = ${a.revision}`,
 );
-const imagesCheckedText = sqlText(sql`UPDATE ${images} SET ${bare(images.checkedAt)} = ? WHERE ${images.actorId} IN (SELECT value FROM json_each(?))`);
-const actorsCheckedText = sqlText(sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`);
-const actorsListedText = sqlText(sql`UPDATE ${actors} SET ${bare(actors.s3ListedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`);
+const imagesCheckedText = sqlText(
+  sql`UPDATE ${images} SET ${bare(images.checkedAt)} = ? WHERE ${images.actorId} IN (SELECT value FROM json_each(?))`,
+);
+const actorsCheckedText = sqlText(
+  sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,
+);
+const actorsListedText = sqlText(
+  sql`UPDATE ${actors} SET ${bare(actors.s3ListedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,
+);
 const needsExportText = sqlText(sql`SELECT ${actors.revision} > ${actors.exportedRevision} FROM ${actors} WHERE ${actors.id} = ?`);

@@ -23,27 +23,35 @@ export function comparisonWhere(column: string, comparison: Comparison<number | 
 /** Refuses bounds that no value can meet (`{ gt: 5, lt: 3 }`), naming the argument. */
 export function validateComparison(path: string, comparison: Comparison<number | string> | undefined): void {
   if (!comparison) return;
-  const lower = tightest([
-    [comparison.gt, true],
-    [comparison.gte, false],
-    [comparison.eq, false],
-  ], (a, b) => a > b);
-  const upper = tightest([
-    [comparison.lt, true],
-    [comparison.lte, false],
-    [comparison.eq, false],
-  ], (a, b) => a < b);
+  const lower = tightest(
+    [
+      [comparison.gt, true],
+      [comparison.gte, false],
+      [comparison.eq, false],
+    ],
+    (a, b) => a > b,
+  );
+  const upper = tightest(
+    [
+      [comparison.lt, true],
+      [comparison.lte, false],
+      [comparison.eq, false],
+    ],
+    (a, b) => a < b,
+  );
   if (!lower || !upper) return;
   const [low, lowStrict] = lower;
   const [high, highStrict] = upper;
-  if (low > high || (low === high && (lowStrict || highStrict)))
-    throw new BadFilterError(path, `no value is ${describe(comparison)}`);
+  if (low > high || (low === high && (lowStrict || highStrict))) throw new BadFilterError(path, `no value is ${describe(comparison)}`);
 }
 
 type Bound = [number | string, boolean];
 
 /** The tightest of the given bounds; at equal values a strict bound is the tighter. */
-function tightest(bounds: [number | string | undefined, boolean][], tighter: (a: number | string, b: number | string) => boolean): Bound | undefined {
+function tightest(
+  bounds: [number | string | undefined, boolean][],
+  tighter: (a: number | string, b: number | string) => boolean,
+): Bound | undefined {
   let best: Bound | undefined;
   for (const [value, strict] of bounds) {
     if (value === undefined) continue;

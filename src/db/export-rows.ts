@@ -10,12 +10,22 @@ import type { Db } from "./store.ts";
 export function actorsToExport(db: Db, options: { actorIds?: readonly number[]; force?: boolean }): ActorRow[] {
   const unexported = or(
     gt(actors.revision, actors.exportedRevision),
-    notExists(db.select().from(sourceFiles).where(and(eq(sourceFiles.actorId, actors.id), eq(sourceFiles.format, "format_a")))),
+    notExists(
+      db
+        .select()
+        .from(sourceFiles)
+        .where(and(eq(sourceFiles.actorId, actors.id), eq(sourceFiles.format, "format_a"))),
+    ),
   );
   return db
     .select()
     .from(actors)
-    .where(and(options.actorIds ? inArray(actors.id, [...options.actorIds]) : undefined, options.force || options.actorIds ? undefined : unexported))
+    .where(
+      and(
+        options.actorIds ? inArray(actors.id, [...options.actorIds]) : undefined,
+        options.force || options.actorIds ? undefined : unexported,
+      ),
+    )
     .orderBy(asc(actors.name))
     .all();
 }

@@ -8,7 +8,8 @@ export type HashCacheRow = typeof hashCache.$inferSelect;
 
 const cacheColumns = getTableColumns(hashCache);
 const { path, ...cacheKeyed } = cacheColumns;
-const upsertText = sqlText(sql`INSERT INTO ${hashCache} (${columnList(Object.values(cacheColumns))}) VALUES (${namedParameters(cacheColumns)})
+const upsertText =
+  sqlText(sql`INSERT INTO ${hashCache} (${columnList(Object.values(cacheColumns))}) VALUES (${namedParameters(cacheColumns)})
   ON CONFLICT(${bare(path)}) DO UPDATE SET ${setExcluded(Object.values(cacheKeyed))}`);
 
 /** Writes the rows in one transaction (nested in the caller's, if it has one). */

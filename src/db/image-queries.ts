@@ -6,7 +6,17 @@ import { readAggregates } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { type Comparison, comparisonWhere, validateComparison } from "./comparisons.ts";
 import { scanInWindows } from "./scan-windows.ts";
-import { allRows, andAll, cachedStatement, columnTexts, columnsAs, sqlText, containsPattern, jsonList, type SqlFragment } from "./statements.ts";
+import {
+  allRows,
+  andAll,
+  cachedStatement,
+  columnTexts,
+  columnsAs,
+  sqlText,
+  containsPattern,
+  jsonList,
+  type SqlFragment,
+} from "./statements.ts";
 import type { Db } from "./store.ts";
 
 export const imageColumns = columnsAs(images, "i");
@@ -71,7 +81,8 @@ export function imageWhere(filter: ImageFilter | undefined, repeatedMd5s?: strin
       sql: `${i.generationId} IN (SELECT ${g.id} FROM generations g WHERE ${g.type} IN (SELECT value FROM json_each(?)))`,
       params: [jsonList(filter.generationTypes)],
     });
-  if (filter.promptContains !== undefined) parts.push({ sql: `${i.prompt} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.promptContains)] });
+  if (filter.promptContains !== undefined)
+    parts.push({ sql: `${i.prompt} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.promptContains)] });
   parts.push(...comparisonWhere(i.sizeBytes, filter.sizeBytes));
   if (filter.orphan !== undefined) parts.push({ sql: `${i.orphan} = ?`, params: [filter.orphan ? 1 : 0] });
   parts.push(...comparisonWhere(i.checkedAt, filter.checkedAt));
@@ -217,7 +228,9 @@ export function imageCountFromStatistics(db: Db, actorFilter: ActorFilter | unde
     return kept?.n ?? 0;
   }
   const actors = actorWhere(actorFilter);
-  return (cachedStatement(db, `SELECT total(${a.totalCount}) AS n FROM actors a WHERE ${actors.sql}`).get(...actors.params) as { n: number }).n;
+  return (
+    cachedStatement(db, `SELECT total(${a.totalCount}) AS n FROM actors a WHERE ${actors.sql}`).get(...actors.params) as { n: number }
+  ).n;
 }
 
 /** How many images a selection holds; a selection that scans counts window by window. */
@@ -228,7 +241,10 @@ export async function countImages(db: Db, filter: ImageFilter | undefined, actor
     return (cachedStatement(db, `SELECT count(*) AS n FROM images i WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
   }
   const where = scopedImageWhere(filter, actorFilter, await repeatedMd5sFor(db, filter));
-  const statement = cachedStatement(db, `SELECT count(*) AS n FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND (${where.sql})`);
+  const statement = cachedStatement(
+    db,
+    `SELECT count(*) AS n FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND (${where.sql})`,
+  );
   let count = 0;
   await scanInWindows(db, 0, lastImageId(db), (from, to) => {
     count += (statement.get(from, to, ...where.params) as { n: number }).n;
@@ -247,7 +263,10 @@ async function repeatedMd5sFor(db: Db, filter: ImageFilter | undefined): Promise
  * half a million rows would hold the event loop for over a second).
  */
 async function collectRepeatedMd5s(db: Db): Promise<string> {
-  const statement = cachedStatement(db, `SELECT ${i.md5} FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND ${i.md5} IS NOT NULL`).pluck();
+  const statement = cachedStatement(
+    db,
+    `SELECT ${i.md5} FROM images i NOT INDEXED WHERE ${i.id} > ? AND ${i.id} <= ? AND ${i.md5} IS NOT NULL`,
+  ).pluck();
   const seen = new Set<string>();
   const repeated = new Set<string>();
   await scanInWindows(db, 0, lastImageId(db), (from, to) => {
@@ -261,7 +280,11 @@ async function collectRepeatedMd5s(db: Db): Promise<string> {
 }
 
 /** The image filter, restricted to the actors an actor filter picks. */
-export function scopedImageWhere(filter: ImageFilter | undefined, actorFilter: ActorFilter | undefined, repeatedMd5s?: string): SqlFragment {
+export function scopedImageWhere(
+  filter: ImageFilter | undefined,
+  actorFilter: ActorFilter | undefined,
+  repeatedMd5s?: string,
+): SqlFragment {
   const parts = [imageWhere(filter, repeatedMd5s)];
   if (actorFilter) {
     validateActorFilter(actorFilter, "actorFilter");
@@ -289,9 +312,10 @@ export async function imagesByMd5s(
 
 /** One image of an actor by filename (compared case-sensitively). */
 export function imageByFilename(db: Db, actorId: number, filename: string): ImageRow | null {
-  const raw = cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? AND ${i.filename} = ?`).get(actorId, filename) as
-    | Record<string, unknown>
-    | undefined;
+  const raw = cachedStatement(db, `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? AND ${i.filename} = ?`).get(
+    actorId,
+    filename,
+  ) as Record<string, unknown> | undefined;
   return raw ? toImageRow(raw) : null;
 }
 
@@ -309,7 +333,8 @@ export function imagesByActorIds(db: Db, actorIds: readonly number[]): ImageRow[
 
 /** An actor's images by filename: all of them, or those of `filenames` that it has. */
 export function actorImages(db: Db, actorId: number, filenames?: readonly string[]): ImageRow[] {
-  if (!filenames) return allRows(db, `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? ORDER BY ${i.filename}`, [actorId]).map(toImageRow);
+  if (!filenames)
+    return allRows(db, `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? ORDER BY ${i.filename}`, [actorId]).map(toImageRow);
   const sql = `SELECT ${imageColumns} FROM images i WHERE ${i.actorId} = ? AND ${i.filename} IN (SELECT value FROM json_each(?)) ORDER BY ${i.filename}`;
   return allRows(db, sql, [actorId, jsonList(filenames)]).map(toImageRow);
 }

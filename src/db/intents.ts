@@ -8,7 +8,15 @@ export function recordIntent(db: Db, actorId: number, filename: string, operatio
   const ownerId = leaseOf(db).ownerId;
   const row = db
     .insert(intents)
-    .values({ actorId, filename, operation, detail: JSON.stringify(detail), state: "pending", createdAt: new Date().toISOString(), ownerId })
+    .values({
+      actorId,
+      filename,
+      operation,
+      detail: JSON.stringify(detail),
+      state: "pending",
+      createdAt: new Date().toISOString(),
+      ownerId,
+    })
     .returning({ id: intents.id })
     .get();
   return row.id;

@@ -28,7 +28,14 @@ export function createJob(db: Db, job: { kind: string; params: unknown; dryRun: 
   const ownerId = leaseOf(db).ownerId;
   const [row] = db
     .insert(jobs)
-    .values({ kind: job.kind, state: "running", params: JSON.stringify(job.params ?? null), dryRun: job.dryRun, startedAt: job.startedAt, ownerId })
+    .values({
+      kind: job.kind,
+      state: "running",
+      params: JSON.stringify(job.params ?? null),
+      dryRun: job.dryRun,
+      startedAt: job.startedAt,
+      ownerId,
+    })
     .returning({ id: jobs.id })
     .all();
   return row!.id;
@@ -63,7 +70,10 @@ export function writeJobProgress(db: Db, jobId: number, progress: JobProgressRow
       };
       tx.insert(jobActors)
         .values(values)
-        .onConflictDoUpdate({ target: [jobActors.jobId, jobActors.actorName], set: { actorId: values.actorId, state: values.state, outcome: values.outcome, error: values.error } })
+        .onConflictDoUpdate({
+          target: [jobActors.jobId, jobActors.actorName],
+          set: { actorId: values.actorId, state: values.state, outcome: values.outcome, error: values.error },
+        })
         .run();
     }
   });
@@ -79,14 +89,20 @@ export function jobById(db: Db, jobId: number): JobRow | null {
 
 export function jobsByIds(db: Db, ids: readonly number[]): (JobRow | null)[] {
   if (ids.length === 0) return [];
-  const rows = db.select().from(jobs).where(sql`${jobs.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`).all();
+  const rows = db
+    .select()
+    .from(jobs)
+    .where(sql`${jobs.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`)
+    .all();
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id) ?? null);
 }
 
 /** Newest first; `afterId` is the id of the last job of the previous page. */
 export function pageJobs(db: Db, first: number, afterId: number | undefined, kind?: string): { rows: JobRow[]; hasNextPage: boolean } {
-  const conditions = [afterId !== undefined ? lt(jobs.id, afterId) : undefined, kind ? eq(jobs.kind, kind) : undefined].filter((c) => c !== undefined);
+  const conditions = [afterId !== undefined ? lt(jobs.id, afterId) : undefined, kind ? eq(jobs.kind, kind) : undefined].filter(
+    (c) => c !== undefined,
+  );
   const rows = db
     .select()
     .from(jobs)
@@ -98,13 +114,22 @@ export function pageJobs(db: Db, first: number, afterId: number | undefined, kin
 }
 
 export function countJobs(db: Db, kind?: string): number {
-  return db.select({ n: sql<number>`count(*)` }).from(jobs).where(kind ? eq(jobs.kind, kind) : undefined).get()!.n;
+  return db
+    .select({ n: sql<number>`count(*)` })
+    .from(jobs)
+    .where(kind ? eq(jobs.kind, kind) : undefined)
+    .get()!.n;
 }
 
 /** The first `first` actor rows of each job (by actor name), optionally of one state, for many jobs in one statement. */
 export function jobActorsByJobIds(db: Db, jobIds: readonly number[], options: { first: number; state?: JobActorState }): JobActorRow[][] {
   if (jobIds.length === 0) return [];
-  const rows = cachedStatement(db, firstJobActorsText).all(JSON.stringify(jobIds), options.state ?? null, options.state ?? null, options.first) as JobActorRow[];
+  const rows = cachedStatement(db, firstJobActorsText).all(
+    JSON.stringify(jobIds),
+    options.state ?? null,
+    options.state ?? null,
+    options.first,
+  ) as JobActorRow[];
   const byJob = new Map<number, JobActorRow[]>();
   for (const row of rows) byJob.set(row.jobId, [...(byJob.get(row.jobId) ?? []), row]);
   return jobIds.map((id) => byJob.get(id) ?? []);

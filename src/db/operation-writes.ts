@@ -20,7 +20,11 @@ export function recordRating(db: Db, actorId: number, filename: string, good: bo
  * redo it) and its row, then the statistics once. Rated one at a time, a thousand images took
  * seconds (a commit and a statistics pass over the actor per image). Returns the intent ids.
  */
-export function recordRatings(db: Db, actorId: number, ratings: readonly { filename: string; good: boolean | null; detail: unknown }[]): number[] {
+export function recordRatings(
+  db: Db,
+  actorId: number,
+  ratings: readonly { filename: string; good: boolean | null; detail: unknown }[],
+): number[] {
   return db.transaction(() => {
     const intentIds = ratings.map((rating) => recordIntent(db, actorId, rating.filename, "rate", rating.detail));
     for (const rating of ratings) {
@@ -106,9 +110,19 @@ export function recordAddedImage(db: Db, actorId: number, image: AddedImage): vo
 }
 
 /** A new generation of the actor (its key one past the largest), for a batch of added images. */
-export function createGeneration(db: Db, actorId: number, type: string, metadata: unknown, imageCount: number): { id: number; key: number } {
+export function createGeneration(
+  db: Db,
+  actorId: number,
+  type: string,
+  metadata: unknown,
+  imageCount: number,
+): { id: number; key: number } {
   return db.transaction(() => {
-    const top = db.select({ key: max(generations.generationKey) }).from(generations).where(eq(generations.actorId, actorId)).get();
+    const top = db
+      .select({ key: max(generations.generationKey) })
+      .from(generations)
+      .where(eq(generations.actorId, actorId))
+      .get();
     const key = (top?.key ?? 0) + 1;
     const row = db
       .insert(generations)

@@ -28,7 +28,10 @@ function inScanTurn<T>(db: Db, read: () => T): Promise<T> {
         });
       }),
   );
-  lanes.set(db.$client, turn.catch(() => undefined));
+  lanes.set(
+    db.$client,
+    turn.catch(() => undefined),
+  );
   return turn;
 }
 

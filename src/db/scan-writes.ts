@@ -122,10 +122,11 @@ export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stal
       if (Object.keys(update.changes).length > 0) tx.update(images).set(update.changes).where(eq(images.id, update.id)).run();
     }
     // New rows or ETags and stats the manifests do not show: the last audit's outcome no longer stands on its own.
-    if (write.inserts.length > 0 || write.updates.some((update) => Object.keys(update.changes).length > 0)) forgetAuditBasis(db, write.actorId);
+    if (write.inserts.length > 0 || write.updates.some((update) => Object.keys(update.changes).length > 0))
+      forgetAuditBasis(db, write.actorId);
     tx.update(images).set({ checkedAt: write.checkedAt }).where(eq(images.actorId, write.actorId)).run();
     tx.update(actors).set({ lastCheckedAt: write.checkedAt, s3ListedAt: write.checkedAt }).where(eq(actors.id, write.actorId)).run();
-    if (write.visible) refreshActorStatistics(db, [write.actorId]) // same connection, so inside this transaction;
+    if (write.visible) refreshActorStatistics(db, [write.actorId]); // same connection, so inside this transaction;
     return "written";
   });
 }
@@ -167,7 +168,8 @@ const discoveredColumns = {
   age: actors.age,
   gender: actors.gender,
 };
-const insertDiscoveredText = sqlText(sql`INSERT INTO ${actors} (${columnList(Object.values(discoveredColumns))}) VALUES (${namedParameters(discoveredColumns)})
+const insertDiscoveredText =
+  sqlText(sql`INSERT INTO ${actors} (${columnList(Object.values(discoveredColumns))}) VALUES (${namedParameters(discoveredColumns)})
   ON CONFLICT(${bare(actors.name)}) DO NOTHING RETURNING ${bare(actors.id)}`);
 const claimProblemFileText = sqlText(sql`UPDATE ${sourceFiles} SET ${bare(sourceFiles.actorId)} = ?
   WHERE ${sourceFiles.path} = ? AND ${sourceFiles.actorId} IS NULL AND ${sourceFiles.error} IS NOT NULL`);

@@ -61,7 +61,6 @@ export const actors = sqliteTable(
   ],
 );
 
-
 /**
  * The actors' statistics summed overall (`grouping` 'all') and per descriptor, gender and
  * age band, kept by triggers on `actors` (migration 0009), so `stats` without a filter reads a
@@ -172,9 +171,7 @@ export const sourceFiles = sqliteTable(
     contentHash: text("content_hash").notNull(),
     /** Null when the file imported cleanly; otherwise the reason it was skipped. */
     error: text("error"),
-    importedAt: text("imported_at")
-      .notNull()
-      .default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+    importedAt: text("imported_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
   (t) => [index("source_files_actor").on(t.actorId)],
 );
@@ -232,7 +229,9 @@ export const intents = sqliteTable(
     operation: text("operation").notNull(),
     /** JSON: what the step expects (md5, size, direction). */
     detail: text("detail"),
-    state: text("state", { enum: ["pending", "done", "failed"] }).notNull().default("pending"),
+    state: text("state", { enum: ["pending", "done", "failed"] })
+      .notNull()
+      .default("pending"),
     error: text("error"),
     createdAt: text("created_at").notNull(),
     settledAt: text("settled_at"),

@@ -8,7 +8,13 @@ import { sourceFiles, type SourceFileRow } from "./schema.ts";
 import type { Db } from "./store.ts";
 
 export function sourceFilesByPath(db: Db): Map<string, SourceFileRow> {
-  return new Map(db.select().from(sourceFiles).all().map((row) => [row.path, row]));
+  return new Map(
+    db
+      .select()
+      .from(sourceFiles)
+      .all()
+      .map((row) => [row.path, row]),
+  );
 }
 
 /** The files that belong to an actor, by path. */
@@ -35,5 +41,7 @@ export function recordSourceWritten(db: Db, row: Omit<SourceFileRow, "importedAt
 
 /** Forgets a legacy response.json moved aside, so no stale record points at it. */
 export function forgetResponseSource(db: Db, path: string): void {
-  db.delete(sourceFiles).where(and(eq(sourceFiles.path, path), eq(sourceFiles.format, "response"))).run();
+  db.delete(sourceFiles)
+    .where(and(eq(sourceFiles.path, path), eq(sourceFiles.format, "response")))
+    .run();
 }

@@ -57,10 +57,9 @@ export function setExcluded(columns: readonly SQLiteColumn[]): SQL {
  * for WHERE fragments composed as strings on the read paths, still named through the schema.
  */
 export function columnTexts<T extends SQLiteTable>(table: T): Record<keyof T["_"]["columns"], string> {
-  return Object.fromEntries(Object.entries(getTableColumns(table)).map(([property, column]) => [property, sqlText(sql`${column}`)])) as Record<
-    keyof T["_"]["columns"],
-    string
-  >;
+  return Object.fromEntries(
+    Object.entries(getTableColumns(table)).map(([property, column]) => [property, sqlText(sql`${column}`)]),
+  ) as Record<keyof T["_"]["columns"], string>;
 }
 
 /** `alias."column" AS "property"` for every column of `table`: a row under its drizzle property names. */
@@ -82,7 +81,12 @@ export function cachedStatement(db: Db, sql: string): Statement {
   return cachedIn(statementCaches, db, sql, (statement) => statement);
 }
 
-function cachedIn(caches: WeakMap<object, Map<string, Statement>>, db: Db, sql: string, setUp: (statement: Statement) => Statement): Statement {
+function cachedIn(
+  caches: WeakMap<object, Map<string, Statement>>,
+  db: Db,
+  sql: string,
+  setUp: (statement: Statement) => Statement,
+): Statement {
   let cache = caches.get(db.$client);
   if (!cache) {
     cache = new Map();

@@ -36,7 +36,10 @@ const figureParts: [count: SQLiteColumn, bytes: SQLiteColumn, counted: SQL | nul
 const counts = figureParts.map(([count, , counted]) => [count, counted ? sql`coalesce(sum(${counted}), 0)` : sql`count(*)`] as const);
 const bytes = figureParts.map(
   ([, column, counted]) =>
-    [column, counted ? sql`coalesce(sum(CASE WHEN ${counted} THEN ${images.sizeBytes} END), 0)` : sql`coalesce(sum(${images.sizeBytes}), 0)`] as const,
+    [
+      column,
+      counted ? sql`coalesce(sum(CASE WHEN ${counted} THEN ${images.sizeBytes} END), 0)` : sql`coalesce(sum(${images.sizeBytes}), 0)`,
+    ] as const,
 );
 const figures = [...counts, ...bytes];
 

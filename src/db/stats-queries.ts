@@ -86,8 +86,14 @@ export function figuresScanImages(scope: StatsScope, grouping?: StatsGrouping): 
  * gender or age band, read the kept totals; other figures from the actors table are a pass
  * over it, and figures from image rows a pass on the aggregate reader; both cached until the next write.
  */
-export function groupFigures(db: Db, scope: StatsScope, grouping?: StatsGrouping, limit?: number): GroupFigures[] | Promise<GroupFigures[]> {
-  if (isEmpty(scope.actors) && isEmpty(scope.images) && grouping !== "actor" && grouping !== "generationType") return keptFigures(db, grouping ?? "all");
+export function groupFigures(
+  db: Db,
+  scope: StatsScope,
+  grouping?: StatsGrouping,
+  limit?: number,
+): GroupFigures[] | Promise<GroupFigures[]> {
+  if (isEmpty(scope.actors) && isEmpty(scope.images) && grouping !== "actor" && grouping !== "generationType")
+    return keptFigures(db, grouping ?? "all");
   return cachedUntilWrite(db, `figures:${grouping ?? ""}:${limit ?? ""}:${JSON.stringify(scope)}`, () => {
     if (!figuresScanImages(scope, grouping)) return computeFigures(db, scope, grouping, limit);
     return readAggregates(db, [figuresSql(scope, grouping, limit)]).then(([rows]) => rows as GroupFigures[]);
@@ -111,9 +117,10 @@ const fromTotals = [
  * after a write. Equal to `computeFigures` over all actors (test/schema/stats-totals.test.ts).
  */
 function keptFigures(db: Db, grouping: "all" | "descriptor" | "gender" | "ageBand"): GroupFigures[] {
-  return cachedStatement(db, `SELECT ${fromTotals} FROM stats_totals WHERE grouping = ? AND actor_count > 0 ORDER BY imageCount DESC, key`).all(
-    grouping,
-  ) as GroupFigures[];
+  return cachedStatement(
+    db,
+    `SELECT ${fromTotals} FROM stats_totals WHERE grouping = ? AND actor_count > 0 ORDER BY imageCount DESC, key`,
+  ).all(grouping) as GroupFigures[];
 }
 
 /** Figures by a pass over the actors (or image) rows, on this connection: the reference the kept totals are tested against. */
@@ -128,7 +135,10 @@ function figuresSql(scope: StatsScope, grouping: StatsGrouping | undefined, limi
   const tail = limit !== undefined ? [limit] : [];
   if (!figuresScanImages(scope, grouping)) {
     const where = actorWhere(scope.actors);
-    return { sql: `SELECT ${key} AS key, ${fromActorColumns} FROM actors a WHERE ${where.sql} GROUP BY 1 ${order}`, params: [...where.params, ...tail] };
+    return {
+      sql: `SELECT ${key} AS key, ${fromActorColumns} FROM actors a WHERE ${where.sql} GROUP BY 1 ${order}`,
+      params: [...where.params, ...tail],
+    };
   }
   const where = andAll([actorWhere(scope.actors), imageWhere(scope.images)]);
   return {
@@ -155,7 +165,9 @@ function emptyFigures(): ImageFigures {
 /** Actors with at least one image and every image synced. */
 export function fullySyncedActorCount(db: Db, filter: ActorFilter | undefined): number {
   if (isEmpty(filter)) {
-    const row = cachedStatement(db, "SELECT fully_synced_count AS n FROM stats_totals WHERE grouping = 'all'").get() as { n: number } | undefined;
+    const row = cachedStatement(db, "SELECT fully_synced_count AS n FROM stats_totals WHERE grouping = 'all'").get() as
+      | { n: number }
+      | undefined;
     return row?.n ?? 0;
   }
   return computeFullySyncedActorCount(db, filter);
@@ -219,7 +231,10 @@ export function actorsBelowGoodCount(
   return cachedUntilWrite(db, `below:${threshold}:${limit}:${JSON.stringify(filter ?? {})}`, () => {
     const where = actorWhere(filter);
     const count = (
-      cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.good_count < ?`).get(...where.params, threshold) as {
+      cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.good_count < ?`).get(
+        ...where.params,
+        threshold,
+      ) as {
         n: number;
       }
     ).n;

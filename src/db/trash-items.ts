@@ -17,13 +17,21 @@ export function recordTrashItem(db: Db, item: NewTrashItem, locationOf: ((id: nu
       .returning()
       .get();
     if (!locationOf) return row;
-    return tx.update(trashItems).set({ trashLocation: locationOf(row.id) }).where(eq(trashItems.id, row.id)).returning().get()!;
+    return tx
+      .update(trashItems)
+      .set({ trashLocation: locationOf(row.id) })
+      .where(eq(trashItems.id, row.id))
+      .returning()
+      .get()!;
   });
 }
 
 /** The item is where its row says, with this content. */
 export function keepTrashItem(db: Db, id: number, content: { md5: string | null; sizeBytes: number }): void {
-  db.update(trashItems).set({ ...content, state: "kept" }).where(eq(trashItems.id, id)).run();
+  db.update(trashItems)
+    .set({ ...content, state: "kept" })
+    .where(eq(trashItems.id, id))
+    .run();
 }
 
 /** The item is about to leave the trash (a restore): recovery then looks where it is. */
@@ -38,11 +46,19 @@ export function dropTrashItem(db: Db, id: number): void {
 
 export function trashItemsByIds(db: Db, ids: readonly number[]): TrashItemRow[] {
   if (ids.length === 0) return [];
-  return db.select().from(trashItems).where(inArray(trashItems.id, [...ids])).orderBy(asc(trashItems.id)).all();
+  return db
+    .select()
+    .from(trashItems)
+    .where(inArray(trashItems.id, [...ids]))
+    .orderBy(asc(trashItems.id))
+    .all();
 }
 
 /** A kept item of this content of an actor's image on one side, if the trash has one. */
-export function keptTrashItemWith(db: Db, item: Pick<TrashItemRow, "actorId" | "filename" | "side"> & { md5: string }): TrashItemRow | undefined {
+export function keptTrashItemWith(
+  db: Db,
+  item: Pick<TrashItemRow, "actorId" | "filename" | "side"> & { md5: string },
+): TrashItemRow | undefined {
   return db
     .select()
     .from(trashItems)
@@ -60,7 +76,11 @@ export function keptTrashItemWith(db: Db, item: Pick<TrashItemRow, "actorId" | "
 
 /** An actor's items an interrupted move left `moving`. */
 export function movingTrashItemsOf(db: Db, actorId: number): TrashItemRow[] {
-  return db.select().from(trashItems).where(and(eq(trashItems.actorId, actorId), eq(trashItems.state, "moving"))).all();
+  return db
+    .select()
+    .from(trashItems)
+    .where(and(eq(trashItems.actorId, actorId), eq(trashItems.state, "moving")))
+    .all();
 }
 
 export interface TrashFilter {
@@ -79,7 +99,12 @@ function whereOf(filter: TrashFilter): SQL | undefined {
 }
 
 /** Items in the trash, oldest first, after the item `afterId`; one more row than `first` tells whether a next page exists. */
-export function pageTrashItems(db: Db, filter: TrashFilter, first: number, afterId?: number): { rows: TrashItemRow[]; hasNextPage: boolean } {
+export function pageTrashItems(
+  db: Db,
+  filter: TrashFilter,
+  first: number,
+  afterId?: number,
+): { rows: TrashItemRow[]; hasNextPage: boolean } {
   const rows = db
     .select()
     .from(trashItems)
@@ -96,6 +121,10 @@ export function trashItemsWhere(db: Db, filter: TrashFilter): TrashItemRow[] {
 }
 
 export function trashTotals(db: Db, filter: TrashFilter): { count: number; bytes: number } {
-  const row = db.select({ count: count(), bytes: sum(trashItems.sizeBytes) }).from(trashItems).where(whereOf(filter)).get();
+  const row = db
+    .select({ count: count(), bytes: sum(trashItems.sizeBytes) })
+    .from(trashItems)
+    .where(whereOf(filter))
+    .get();
   return { count: row?.count ?? 0, bytes: Number(row?.bytes ?? 0) };
 }

@@ -58,7 +58,10 @@ function asciiJson(value: unknown): string {
 
 /** A path relative to the data directory, with forward slashes. */
 export function relativePath(layout: DataLayout, path: string): string {
-  return path.slice(layout.root.length + 1).split("\\").join("/");
+  return path
+    .slice(layout.root.length + 1)
+    .split("\\")
+    .join("/");
 }
 
 function urlOf(w: ActorWrite, filename: string): string {
@@ -91,7 +94,9 @@ export async function writeFormatA(w: ActorWrite): Promise<void> {
   const mirrored = draft.formatA === "mirrored";
   const entries = formatAEntries(w, mirrored);
   const statuses = entries.map((entry) => entry.status);
-  const totalBytes = draft.images.filter((image) => w.formatAStatus.has(image.filename)).reduce((sum, image) => sum + image.described.length, 0);
+  const totalBytes = draft.images
+    .filter((image) => w.formatAStatus.has(image.filename))
+    .reduce((sum, image) => sum + image.described.length, 0);
   const statistics: Record<string, unknown> = mirrored
     ? {
         training_images_count: entries.length,
@@ -222,7 +227,13 @@ export async function writeFormatB(w: ActorWrite): Promise<void> {
     const generationId = i + 1;
     const at = naiveIso(generationTime(generationId));
     const imageCount = counts.get(generationId) ?? 0;
-    return { generation_id: generationId, type, generated_at: at, image_count: imageCount, metadata: generationMetadata(type, at, imageCount) };
+    return {
+      generation_id: generationId,
+      type,
+      generated_at: at,
+      image_count: imageCount,
+      metadata: generationMetadata(type, at, imageCount),
+    };
   });
   const manifest: Record<string, unknown> = {
     actor_id: draft.name,
@@ -242,7 +253,13 @@ export async function writeFormatB(w: ActorWrite): Promise<void> {
 function generationMetadata(type: string, at: string, imageCount: number): Record<string, unknown> {
   if (type === "s3_scan") return { scanned_at: at, total_scanned: imageCount };
   if (type === "replicate_flux_kontext") {
-    return { model: "black-forest-labs/flux-kontext-pro", aspect_ratio: "3:4", output_format: "jpg", seed: 424242, prompt_template: "{actor} — scène n°{i}, 写真" };
+    return {
+      model: "black-forest-labs/flux-kontext-pro",
+      aspect_ratio: "3:4",
+      output_format: "jpg",
+      seed: 424242,
+      prompt_template: "{actor} — scène n°{i}, 写真",
+    };
   }
   return { uploaded_by: "markus", source_dir: "~/Downloads/refs", original_names: ["IMG_2041.JPG", "Foto café.jpg", "写真.png"] };
 }
@@ -272,12 +289,13 @@ export async function writeLegacyResponse(w: ActorWrite): Promise<void> {
     model: "black-forest-labs/flux-kontext-pro",
     status: "succeeded",
     created_at: "2025-09-30T18:22:41.201Z",
-    input: { prompt: promptFor(draft.name, draft.gender, 0), input_image: "https://replicate.delivery/pbxt/Qm4x/base.png", aspect_ratio: "3:4" },
+    input: {
+      prompt: promptFor(draft.name, draft.gender, 0),
+      input_image: "https://replicate.delivery/pbxt/Qm4x/base.png",
+      aspect_ratio: "3:4",
+    },
     output: urls.slice(0, 2),
-    uploads: [
-      { filename: urls[2]?.split("/").pop(), s3: { url: urls[2], bucket: s3.bucket } },
-      { result: { urls: urls.slice(3, 5) } },
-    ],
+    uploads: [{ filename: urls[2]?.split("/").pop(), s3: { url: urls[2], bucket: s3.bucket } }, { result: { urls: urls.slice(3, 5) } }],
     by_index: Object.fromEntries(urls.slice(5).map((url, i) => [String(5 + i), url])),
     reference: s3UrlOf(s3, s3KeyOf(s3, "0000_european_16_male", "0000_european_16_male_0.jpg")),
     metrics: { predict_time: 41.2, total_time: 43.9 },

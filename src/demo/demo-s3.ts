@@ -36,7 +36,8 @@ export async function seedDemoS3(
         const body = object.body ?? (object.path ? await readFile(object.path) : undefined);
         if (!body) throw new Error(`planned object ${object.name}/${object.filename} has neither bytes nor a path`);
         const md5 = md5Hex(body);
-        if (md5 !== object.md5) throw new Error(`planned object ${object.name}/${object.filename} changed: MD5 ${md5}, plan says ${object.md5}`);
+        if (md5 !== object.md5)
+          throw new Error(`planned object ${object.name}/${object.filename} changed: MD5 ${md5}, plan says ${object.md5}`);
         const key = s3KeyOf(s3, object.name, object.filename);
         if (object.multipart && body.length > multipartPartSize) {
           await new Upload({
@@ -53,5 +54,9 @@ export async function seedDemoS3(
       }),
     ),
   );
-  return { objects: plan.length, bytes, multipart: plan.filter((object) => object.multipart && object.sizeBytes > multipartPartSize).length };
+  return {
+    objects: plan.length,
+    bytes,
+    multipart: plan.filter((object) => object.multipart && object.sizeBytes > multipartPartSize).length,
+  };
 }

@@ -219,7 +219,13 @@ function describeImages(w: ActorWrite): DemoImage[] {
   const promptNames = new Set([...ratedNames, ...listedNames(listedIn, "format_b")]);
   return draft.images.map((image) => ({
     filename: image.filename,
-    local: image.local ? { path: relativePath(layout, layout.imagePath(draft.name, image.filename)), sizeBytes: image.local.length, md5: md5Hex(image.local) } : null,
+    local: image.local
+      ? {
+          path: relativePath(layout, layout.imagePath(draft.name, image.filename)),
+          sizeBytes: image.local.length,
+          md5: md5Hex(image.local),
+        }
+      : null,
     s3: image.s3 ? { sizeBytes: image.s3.length, md5: md5Hex(image.s3), multipart: image.scenario === "multipart" } : null,
     expectedStatus: scenarioRules[image.scenario].expected,
     listedIn: listedIn.get(image.filename) ?? [],

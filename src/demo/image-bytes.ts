@@ -42,8 +42,14 @@ export function makeRandom(seed: string | number): () => number {
 
 /** Deterministic pseudo-random bytes at cipher speed (AES-128-CTR over zeros, key from the seed). */
 export function randomBytesOf(seed: string | number, length: number): Buffer {
-  const key = createHash("sha256").update(`key:${String(seed)}`).digest().subarray(0, 16);
-  const iv = createHash("sha256").update(`iv:${String(seed)}`).digest().subarray(0, 16);
+  const key = createHash("sha256")
+    .update(`key:${String(seed)}`)
+    .digest()
+    .subarray(0, 16);
+  const iv = createHash("sha256")
+    .update(`iv:${String(seed)}`)
+    .digest()
+    .subarray(0, 16);
   const cipher = createCipheriv("aes-128-ctr", key, iv);
   return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
 }
@@ -178,7 +184,8 @@ export function padImage(image: Buffer, bytes: number, seed: string | number, fo
   const pad = bytes - image.length;
   if (pad === 0) return image;
   if (format === "png") {
-    if (pad < 12) throw new RangeError(`a PNG of ${image.length} bytes pads to ${image.length} or ${image.length + 12}+ bytes, not ${bytes}`);
+    if (pad < 12)
+      throw new RangeError(`a PNG of ${image.length} bytes pads to ${image.length} or ${image.length + 12}+ bytes, not ${bytes}`);
     const ihdrEnd = pngMagic.length + 25;
     return Buffer.concat([image.subarray(0, ihdrEnd), pngChunk("fiLl", randomBytesOf(seed, pad - 12)), image.subarray(ihdrEnd)]);
   }

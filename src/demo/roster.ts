@@ -211,7 +211,15 @@ function count(random: () => number, min: number, max: number): number {
 
 const roster: RosterEntry[] = [
   // Seed 001's actor 0000: 17 images, 12 synced and 5 local only; format B from an S3 scan.
-  { name: "0000_european_16_male", plan: (a) => a.add("local_only", 5).add("synced", 12).set("formatB", { generations: ["s3_scan"] }).set("promptMetadata", "object") },
+  {
+    name: "0000_european_16_male",
+    plan: (a) =>
+      a
+        .add("local_only", 5)
+        .add("synced", 12)
+        .set("formatB", { generations: ["s3_scan"] })
+        .set("promptMetadata", "object"),
+  },
   {
     name: "0001_european_20_female",
     plan: (a) =>
@@ -230,7 +238,12 @@ const roster: RosterEntry[] = [
       a.set("traits", ["extra_fields"]);
       a.set("topExtras", {
         character_description: "Quiet man in his twenties, tired eyes, short black hair — often in a grey hoodie",
-        lora: { trigger_word: "ohwx man", model_version: "v3", trained_at: "2025-10-12T08:41:10.552310", replicate_model: "studio/actor-0002:3f9a1c" },
+        lora: {
+          trigger_word: "ohwx man",
+          model_version: "v3",
+          trained_at: "2025-10-12T08:41:10.552310",
+          replicate_model: "studio/actor-0002:3f9a1c",
+        },
         tags: ["hero", "noir", "雨"],
         version: 3,
         poses: [],
@@ -238,11 +251,25 @@ const roster: RosterEntry[] = [
       });
       a.set("statisticsExtras", { base_images_count: 1, last_sync_duration_s: 4.2 });
       for (const [i, image] of a.draft.images.entries()) {
-        if (i % 3 === 0) image.entryExtras = { caption: `frame ${i}, 96×128 preview`, width: 96, height: 128, tags: ["outdoor"], review: { by: "jo", ok: i % 2 === 0 } };
+        if (i % 3 === 0)
+          image.entryExtras = {
+            caption: `frame ${i}, 96×128 preview`,
+            width: 96,
+            height: 128,
+            tags: ["outdoor"],
+            review: { by: "jo", ok: i % 2 === 0 },
+          };
       }
     },
   },
-  { name: "0003_african_31_female", plan: (a) => a.mix(count(a.random, 6, 12)).set("numericId", true).set("traits", ["numeric_character_id"]) },
+  {
+    name: "0003_african_31_female",
+    plan: (a) =>
+      a
+        .mix(count(a.random, 6, 12))
+        .set("numericId", true)
+        .set("traits", ["numeric_character_id"]),
+  },
   { name: "0004_south_asian_45_male", plan: (a) => a.mix(4).add("s3_changed").mix(3).add("s3_changed_same_size").mix(2) },
   { name: "0005_latin_american_28_female", plan: (a) => a.mix(3).add("local_changed_same_size").mix(6) },
   { name: "0006_middle_eastern_52_male", plan: (a) => a.mix(5).add("known_out_of_sync").mix(4) },
@@ -252,25 +279,63 @@ const roster: RosterEntry[] = [
   { name: "0010_african_american_38_male", plan: (a) => a.mix(3).add("multipart").mix(4).set("traits", ["multipart"]) },
   {
     name: "0011_pacific_islander_27_female",
-    plan: (a) => a.mix(3).add("synced", 1, { ext: "jpeg" }).add("synced", 1, { ext: "png" }).skipIndex().mix(1).add("synced", 1, { ext: "JPG" }).add("synced", 1, { ext: "png" }).mix(2),
+    plan: (a) =>
+      a
+        .mix(3)
+        .add("synced", 1, { ext: "jpeg" })
+        .add("synced", 1, { ext: "png" })
+        .skipIndex()
+        .mix(1)
+        .add("synced", 1, { ext: "JPG" })
+        .add("synced", 1, { ext: "png" })
+        .mix(2),
   },
   { name: "0012_african_40_male", plan: (a) => a.add("synced", 6).add("local_only", 2).add("legacy_only").set("response", true) },
-  { name: "0013_native_american_60_male", plan: (a) => a.add("synced", 5).add("local_only", 3).set("formatA", null).set("promptMetadata", "object").set("traits", ["no_manifest"]) },
-  { name: "0014_european_34_female", plan: (a) => a.add("s3_only", 9).add("missing").add("s3_only", 2).set("formatA", "s3_only").set("traits", ["s3_only_manifest"]) },
-  { name: "0015_mixed_race_23_female", plan: (a) => a.add("synced", 5).add("local_only", 2).set("formatA", null).set("response", true).set("promptMetadata", null) },
-  { name: "0016_south_asian_18_male", plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["s3_scan", "replicate_flux_kontext"] }) },
+  {
+    name: "0013_native_american_60_male",
+    plan: (a) =>
+      a.add("synced", 5).add("local_only", 3).set("formatA", null).set("promptMetadata", "object").set("traits", ["no_manifest"]),
+  },
+  {
+    name: "0014_european_34_female",
+    plan: (a) => a.add("s3_only", 9).add("missing").add("s3_only", 2).set("formatA", "s3_only").set("traits", ["s3_only_manifest"]),
+  },
+  {
+    name: "0015_mixed_race_23_female",
+    plan: (a) => a.add("synced", 5).add("local_only", 2).set("formatA", null).set("response", true).set("promptMetadata", null),
+  },
+  {
+    name: "0016_south_asian_18_male",
+    plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["s3_scan", "replicate_flux_kontext"] }),
+  },
   { name: "0017_east_asian_80_male", plan: (a) => a.mix(count(a.random, 5, 25)) },
   { name: "0018_latin_american_41_male", plan: (a) => a.mix(count(a.random, 5, 25)) },
-  { name: "0019_south_asian_67_female", plan: (a) => a.mix(count(a.random, 5, 25)).skipIndex().mix(2) },
-  { name: "0020_middle_eastern_29_female", plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["s3_scan", "replicate_flux_kontext"] }) },
+  {
+    name: "0019_south_asian_67_female",
+    plan: (a) =>
+      a
+        .mix(count(a.random, 5, 25))
+        .skipIndex()
+        .mix(2),
+  },
+  {
+    name: "0020_middle_eastern_29_female",
+    plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["s3_scan", "replicate_flux_kontext"] }),
+  },
   { name: "0021_european_55_male", plan: (a) => a.mix(count(a.random, 5, 25)) },
   { name: "0022_african_19_female", plan: (a) => a.mix(count(a.random, 5, 25)) },
   { name: "0023_southeast_asian_36_female", plan: (a) => a.mix(count(a.random, 5, 25)) },
-  { name: "0024_european_44_nonbinary", plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["s3_scan", "upload"] }) },
+  {
+    name: "0024_european_44_nonbinary",
+    plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["s3_scan", "upload"] }),
+  },
   { name: "0025_east_asian_33_male", plan: (a) => a.mix(count(a.random, 5, 25)) },
   { name: "0026_north_african_47_female", plan: (a) => a.mix(count(a.random, 5, 25)) },
   { name: "0027_central_asian_26_male", plan: (a) => a.mix(count(a.random, 5, 25)) },
-  { name: "0028_european_62_female", plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["replicate_flux_kontext"] }) },
+  {
+    name: "0028_european_62_female",
+    plan: (a) => a.mix(count(a.random, 10, 20)).set("formatB", { generations: ["replicate_flux_kontext"] }),
+  },
   { name: "0029_latin_american_17_female", plan: (a) => a.mix(count(a.random, 5, 25)) },
   { name: "0030_studio_reference_sheet", plan: (a) => a.add("synced", 6).set("traits", ["name_off_shape"]) },
   {

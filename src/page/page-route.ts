@@ -45,7 +45,11 @@ function loadAssets(): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   const add = (name: string, bytes: Buffer) => {
     const type = contentTypes[extname(name)] ?? "application/octet-stream";
-    assets.set(name, { bytes: new Uint8Array(bytes), type: `${type}; charset=utf-8`, etag: `"${createHash("md5").update(bytes).digest("hex")}"` });
+    assets.set(name, {
+      bytes: new Uint8Array(bytes),
+      type: `${type}; charset=utf-8`,
+      etag: `"${createHash("md5").update(bytes).digest("hex")}"`,
+    });
   };
   for (const file of readdirSync(webFolder)) add(file, readFileSync(join(webFolder, file)));
   for (const [name, { file }] of Object.entries(vendorModules)) add(`vendor/${name}`, readFileSync(file));
@@ -54,8 +58,17 @@ function loadAssets(): Map<string, Asset> {
 }
 
 function renderPage(config: Config): string {
-  const importMap = { imports: Object.fromEntries(Object.entries(vendorModules).map(([name, { specifier }]) => [specifier, `${pageAssetsPath}vendor/${name}`])) };
-  const settings = { graphqlEndpoint: "/graphql", thumbnailPath: thumbnailRoutePath, tokenRequired: !isLoopbackHost(config.host), storageMode: config.storageMode };
+  const importMap = {
+    imports: Object.fromEntries(
+      Object.entries(vendorModules).map(([name, { specifier }]) => [specifier, `${pageAssetsPath}vendor/${name}`]),
+    ),
+  };
+  const settings = {
+    graphqlEndpoint: "/graphql",
+    thumbnailPath: thumbnailRoutePath,
+    tokenRequired: !isLoopbackHost(config.host),
+    storageMode: config.storageMode,
+  };
   const json = (value: unknown) => JSON.stringify(value).replace(/</g, "\\u003c");
   return `<!doctype html>
 <html lang="en">
@@ -88,7 +101,11 @@ export function usePage(config: Config): Plugin {
         return;
       }
       if (isPage) {
-        endResponse(new fetchAPI.Response(request.method === "HEAD" ? null : html, { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" } }));
+        endResponse(
+          new fetchAPI.Response(request.method === "HEAD" ? null : html, {
+            headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" },
+          }),
+        );
         return;
       }
       const asset = assets.get(url.pathname.slice(pageAssetsPath.length));

@@ -69,7 +69,11 @@ export function useThumbnailRoute(app: AppContext): Plugin {
     let made: Buffer;
     try {
       made = await making(() =>
-        sharp(source.bytes, { failOn: "error", limitInputPixels: maxInputPixels }).rotate().resize({ width, height: width, fit: "inside", withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
+        sharp(source.bytes, { failOn: "error", limitInputPixels: maxInputPixels })
+          .rotate()
+          .resize({ width, height: width, fit: "inside", withoutEnlargement: true })
+          .webp({ quality: 80 })
+          .toBuffer(),
       );
     } catch {
       return "unreadable";
@@ -84,7 +88,8 @@ export function useThumbnailRoute(app: AppContext): Plugin {
       const answer = (status: number, text: string) =>
         endResponse(new fetchAPI.Response(`${text}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8" } }));
       if (request.method !== "GET" && request.method !== "HEAD") return answer(405, "thumbnails are read with GET");
-      if (!hasToken(request)) return answer(401, "thumbnails need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback");
+      if (!hasToken(request))
+        return answer(401, "thumbnails need Authorization: Bearer <API_TOKEN> when the service is not bound to loopback");
       const width = Number(url.searchParams.get("w") ?? defaultWidth);
       const addressed = imageAt(app, url.pathname.slice(thumbnailRoutePath.length), "/thumbnails/{actorName}/{filename}?w=256");
       if ("status" in addressed) return answer(addressed.status, addressed.text);

@@ -3,7 +3,13 @@ import { auditActor } from "../sync/checks/audit.ts";
 import { ManifestConflictError } from "../sync/manifests/export.ts";
 import { auditOutcome, scanOutcome, syncOutcome, type ActorOutcome } from "../sync/jobs/job-work.ts";
 import { InvalidFilenameError } from "../sync/files/layout.ts";
-import { NotConfiguredError, partiallyApplied, PartiallyAppliedError, S3RefusedError, UnknownActorError } from "../sync/operations/operation-common.ts";
+import {
+  NotConfiguredError,
+  partiallyApplied,
+  PartiallyAppliedError,
+  S3RefusedError,
+  UnknownActorError,
+} from "../sync/operations/operation-common.ts";
 import type { OutOfSyncResolution, SyncDirection } from "../sync/operations/plan.ts";
 import { scanActor } from "../sync/checks/scan.ts";
 import { SuspectListingError } from "../sync/checks/suspect-listing.ts";
@@ -29,9 +35,21 @@ const ActorCheckPayload = builder.objectRef<ActorCheckPayload>("ActorCheckPayloa
   description: "What a scan or audit of one actor found; `actor` carries the fresh statistics.",
   fields: (t) => ({
     actor: t.field({ type: Actor, description: "The actor after the check.", resolve: (p) => p.actor }),
-    filesHashed: t.int({ nullable: true, description: "For an audit: local files read and hashed.", resolve: (p) => p.filesHashed ?? null }),
-    filesFromCache: t.int({ nullable: true, description: "For an audit: local MD5s taken from the hash cache (no read).", resolve: (p) => p.filesFromCache ?? null }),
-    bytesHashed: t.float({ nullable: true, description: "For an audit: bytes of local files read.", resolve: (p) => p.bytesHashed ?? null }),
+    filesHashed: t.int({
+      nullable: true,
+      description: "For an audit: local files read and hashed.",
+      resolve: (p) => p.filesHashed ?? null,
+    }),
+    filesFromCache: t.int({
+      nullable: true,
+      description: "For an audit: local MD5s taken from the hash cache (no read).",
+      resolve: (p) => p.filesFromCache ?? null,
+    }),
+    bytesHashed: t.float({
+      nullable: true,
+      description: "For an audit: bytes of local files read.",
+      resolve: (p) => p.bytesHashed ?? null,
+    }),
     ...outcomeFields<ActorCheckPayload>(t, (p) => p.outcome),
   }),
 });
@@ -56,12 +74,17 @@ const ActorSyncPayload = builder.objectRef<ActorSyncPayload>("ActorSyncPayload")
 builder.mutationFields((t) => ({
   scanActor: t.field({
     type: ActorCheckPayload,
-    description: "Scans one actor now (stat only: lists its S3 prefix and local folder) and returns what changed with its fresh statistics.",
+    description:
+      "Scans one actor now (stat only: lists its S3 prefix and local folder) and returns what changed with its fresh statistics.",
     args: {
       name: t.arg.string({ required: true, description: "Actor name." }),
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Apply a listing that looks suspect (empty, or most images gone)." }),
     },
-    errors: { types: actorErrors, directResult: true, union: { name: "ScanActorResult", description: "What the scan found, or why it did not run." } },
+    errors: {
+      types: actorErrors,
+      directResult: true,
+      union: { name: "ScanActorResult", description: "What the scan found, or why it did not run." },
+    },
     resolve: async (_root, args, ctx) => {
       const s3 = requireS3(ctx);
       const actor = requireActor(ctx, args.name);
@@ -82,15 +105,24 @@ builder.mutationFields((t) => ({
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even when a listing looks suspect." }),
       listS3: t.arg.boolean({
         defaultValue: false,
-        description: "List S3 first; by default the S3 side is compared as the last scan, sync or listing audit recorded it (`Actor.s3ListedAt`).",
+        description:
+          "List S3 first; by default the S3 side is compared as the last scan, sync or listing audit recorded it (`Actor.s3ListedAt`).",
       }),
     },
-    errors: { types: actorErrors, directResult: true, union: { name: "AuditActorResult", description: "What the audit found, or why it did not run." } },
+    errors: {
+      types: actorErrors,
+      directResult: true,
+      union: { name: "AuditActorResult", description: "What the audit found, or why it did not run." },
+    },
     resolve: async (_root, args, ctx) => {
       const s3 = requireS3(ctx);
       const actor = requireActor(ctx, args.name);
       // The audit takes the actor's lock itself.
-      const result = await auditActor(ctx.app, s3, actor.id, { allowSuspect: args.allowSuspect ?? false, listS3: args.listS3 ?? false, locks: ctx.app.jobs?.locks });
+      const result = await auditActor(ctx.app, s3, actor.id, {
+        allowSuspect: args.allowSuspect ?? false,
+        listS3: args.listS3 ?? false,
+        locks: ctx.app.jobs?.locks,
+      });
       if (!result.ok) {
         const reason = result.error ?? "audit failed";
         throw result.suspectReasons ? new SuspectListingError(actor.name, result.suspectReasons) : new S3RefusedError(actor.name, reason);
@@ -111,7 +143,11 @@ builder.mutationFields((t) => ({
     args: {
       name: t.arg.string({ required: true, description: "Actor name." }),
       direction: t.arg({ type: SyncDirectionEnum, defaultValue: "both", description: "Which way to copy (default BOTH)." }),
-      outOfSync: t.arg({ type: OutOfSyncResolutionEnum, defaultValue: "skip", description: "Who wins for OUT_OF_SYNC images (default SKIP)." }),
+      outOfSync: t.arg({
+        type: OutOfSyncResolutionEnum,
+        defaultValue: "skip",
+        description: "Who wins for OUT_OF_SYNC images (default SKIP).",
+      }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
     },
     errors: {
@@ -134,13 +170,19 @@ builder.mutationFields((t) => ({
       const failure = report.failedActors.find((f) => f.name === actor.name);
       if (!plan) {
         const reason = failure?.error ?? "sync failed";
-        throw failure?.suspectReasons ? new SuspectListingError(actor.name, failure.suspectReasons) : new S3RefusedError(actor.name, reason);
+        throw failure?.suspectReasons
+          ? new SuspectListingError(actor.name, failure.suspectReasons)
+          : new S3RefusedError(actor.name, reason);
       }
       if (failure && !dryRun) throw new S3RefusedError(actor.name, failure.error);
       announce(ctx, actor, "sync");
       const half = partiallyApplied(report.results);
       if (half) throw half;
-      const outcome = syncOutcome(plan, dryRun, report.results.find((r) => r.actorId === actor.id));
+      const outcome = syncOutcome(
+        plan,
+        dryRun,
+        report.results.find((r) => r.actorId === actor.id),
+      );
       return { actor: freshActor(ctx, actor.id), dryRun, outcome, failedSteps: report.failedSteps };
     },
   }),

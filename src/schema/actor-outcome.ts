@@ -37,7 +37,9 @@ export const PlanTotalsType = builder.objectRef<PlanTotals>("PlanTotals").implem
     overwriteBytes: t.exposeFloat("overwriteBytes", { description: "Bytes of those overwrites." }),
     deletes: t.exposeInt("deletes", { description: "Images deleted (from S3, disk or the manifest)." }),
     deleteBytes: t.exposeFloat("deleteBytes", { description: "Bytes of those deletions." }),
-    trashed: t.exposeInt("trashed", { description: "Files and objects those overwrites and deletions move to the trash first (losers are kept)." }),
+    trashed: t.exposeInt("trashed", {
+      description: "Files and objects those overwrites and deletions move to the trash first (losers are kept).",
+    }),
     trashBytes: t.exposeFloat("trashBytes", { description: "Bytes moved to the trash." }),
     summary: t.string({
       description: "The same for people, e.g. `3 uploads (1.2 MB), 0 downloads, 0 overwrites, 0 deletes`.",
@@ -47,12 +49,17 @@ export const PlanTotalsType = builder.objectRef<PlanTotals>("PlanTotals").implem
 });
 
 function planSummary(p: PlanTotals): string {
-  const part = (count: number, noun: string, bytes: number) => `${count} ${noun}${count === 1 ? "" : "s"}${count > 0 ? ` (${humanSize(bytes)})` : ""}`;
-  return [part(p.uploads, "upload", p.uploadBytes), part(p.downloads, "download", p.downloadBytes), part(p.overwrites, "overwrite", p.overwriteBytes), part(p.deletes, "delete", p.deleteBytes)]
+  const part = (count: number, noun: string, bytes: number) =>
+    `${count} ${noun}${count === 1 ? "" : "s"}${count > 0 ? ` (${humanSize(bytes)})` : ""}`;
+  return [
+    part(p.uploads, "upload", p.uploadBytes),
+    part(p.downloads, "download", p.downloadBytes),
+    part(p.overwrites, "overwrite", p.overwriteBytes),
+    part(p.deletes, "delete", p.deleteBytes),
+  ]
     .concat(p.trashed > 0 ? [`${p.trashed} to the trash (${humanSize(p.trashBytes)})`] : [])
     .join(", ");
 }
-
 
 export const StatusCounts = builder.objectRef<NonNullable<ActorOutcome["counts"]>>("StatusCounts").implement({
   description: "How many images have each sync status after a check.",
@@ -90,7 +97,11 @@ export const PlanStepType = builder.objectRef<OutcomeStep>("PlanStep").implement
     filename: t.exposeString("filename", { description: "The image." }),
     bytes: t.exposeFloat("bytes", { description: "Bytes moved or deleted." }),
     overwrite: t.exposeBoolean("overwrite", { description: "It replaces different content on the other side." }),
-    toTrash: t.field({ type: [TrashedLoserType], description: "What it moves to the trash before replacing or deleting it.", resolve: (s) => s.toTrash ?? [] }),
+    toTrash: t.field({
+      type: [TrashedLoserType],
+      description: "What it moves to the trash before replacing or deleting it.",
+      resolve: (s) => s.toTrash ?? [],
+    }),
     reason: t.exposeString("reason", { description: "Why the plan does it." }),
     applied: t.exposeBoolean("applied", { description: "False for a dry run (planned only)." }),
     ok: t.boolean({ nullable: true, description: "Whether it worked; null when not applied.", resolve: (s) => s.ok }),
@@ -119,19 +130,51 @@ type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T
 
 export function outcomeFields<T>(t: PothosSchemaTypes.ObjectFieldBuilder<Types, T>, of: (parent: T) => ActorOutcome) {
   return {
-    counts: t.field({ type: StatusCounts, nullable: true, description: "Statuses after a scan or audit.", resolve: (p: T) => of(p).counts ?? null }),
-    statusChanges: t.field({ type: [StatusChange], description: "Images whose status changed.", resolve: (p: T) => of(p).statusChanges ?? [] }),
-    planTotals: t.field({ type: PlanTotalsType, nullable: true, description: "For a sync: what its plan copies and deletes.", resolve: (p: T) => of(p).totals ?? null }),
-    steps: t.field({ type: [PlanStepType], description: "For a sync: each planned step and what became of it.", resolve: (p: T) => of(p).steps ?? [] }),
-    skipped: t.field({ type: [SkippedImage], description: "For a sync: images left alone, and why.", resolve: (p: T) => of(p).skipped ?? [] }),
-    added: t.stringList({ description: "For a scan: images found under the folder or prefix that no manifest listed (added).", resolve: (p: T) => of(p).added ?? [] }),
-    removed: t.stringList({ description: "For a scan: images whose object or file is gone from a side.", resolve: (p: T) => of(p).removed ?? [] }),
+    counts: t.field({
+      type: StatusCounts,
+      nullable: true,
+      description: "Statuses after a scan or audit.",
+      resolve: (p: T) => of(p).counts ?? null,
+    }),
+    statusChanges: t.field({
+      type: [StatusChange],
+      description: "Images whose status changed.",
+      resolve: (p: T) => of(p).statusChanges ?? [],
+    }),
+    planTotals: t.field({
+      type: PlanTotalsType,
+      nullable: true,
+      description: "For a sync: what its plan copies and deletes.",
+      resolve: (p: T) => of(p).totals ?? null,
+    }),
+    steps: t.field({
+      type: [PlanStepType],
+      description: "For a sync: each planned step and what became of it.",
+      resolve: (p: T) => of(p).steps ?? [],
+    }),
+    skipped: t.field({
+      type: [SkippedImage],
+      description: "For a sync: images left alone, and why.",
+      resolve: (p: T) => of(p).skipped ?? [],
+    }),
+    added: t.stringList({
+      description: "For a scan: images found under the folder or prefix that no manifest listed (added).",
+      resolve: (p: T) => of(p).added ?? [],
+    }),
+    removed: t.stringList({
+      description: "For a scan: images whose object or file is gone from a side.",
+      resolve: (p: T) => of(p).removed ?? [],
+    }),
     changed: t.stringList({ description: "For a scan: images whose ETag, size or time changed.", resolve: (p: T) => of(p).changed ?? [] }),
-    needsAudit: t.stringList({ description: "For a scan: images whose status stat alone cannot tell (run an audit).", resolve: (p: T) => of(p).needsAudit ?? [] }),
+    needsAudit: t.stringList({
+      description: "For a scan: images whose status stat alone cannot tell (run an audit).",
+      resolve: (p: T) => of(p).needsAudit ?? [],
+    }),
     manifestsWritten: t.stringList({ description: "Manifest files written through.", resolve: (p: T) => of(p).manifestsWritten ?? [] }),
     pendingFiles: t.field({
       type: [PendingFileType],
-      description: "Manifest files that could not be written after the steps were done: the next change to the actor, an export or the next start writes them.",
+      description:
+        "Manifest files that could not be written after the steps were done: the next change to the actor, an export or the next start writes them.",
       resolve: (p: T) => of(p).pendingFiles ?? [],
     }),
   };

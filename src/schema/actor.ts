@@ -1,11 +1,4 @@
-import {
-  actorsByIds,
-  countActors,
-  BadFilterError,
-  pageActors,
-  validateActorFilter,
-  type ActorOrderField,
-} from "../db/actor-queries.ts";
+import { actorsByIds, countActors, BadFilterError, pageActors, validateActorFilter, type ActorOrderField } from "../db/actor-queries.ts";
 import { imageByFilename, validateImageFilter, type ImageRowWithPosition } from "../db/image-queries.ts";
 import type { ActorRow } from "../db/schema.ts";
 import { problemsByActor } from "../db/source-problems.ts";
@@ -34,15 +27,27 @@ Actor.implement({
     id: t.exposeID("id", { description: "Database id (stable while the actor exists)." }),
     characterId: t.exposeString("characterId", { nullable: true, description: "Four-digit character id with leading zeros, e.g. `0042`." }),
     name: t.exposeString("name", { description: "Full name, e.g. `0042_east_asian_30_male`." }),
-    descriptor: t.exposeString("descriptor", { nullable: true, description: "Descriptor part of the name (may contain underscores); null when the name has another shape." }),
+    descriptor: t.exposeString("descriptor", {
+      nullable: true,
+      description: "Descriptor part of the name (may contain underscores); null when the name has another shape.",
+    }),
     age: t.exposeInt("age", { nullable: true, description: "Age part of the name; null when the name has another shape." }),
     gender: t.exposeString("gender", { nullable: true, description: "Gender part of the name; null when the name has another shape." }),
-    manifestUpdatedAt: t.expose("manifestUpdatedAt", { type: "DateTime", nullable: true, description: "When the manifest says its training data last changed." }),
-    lastCheckedAt: t.expose("lastCheckedAt", { type: "DateTime", nullable: true, description: "When a scan or audit last checked this actor; null if never." }),
+    manifestUpdatedAt: t.expose("manifestUpdatedAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "When the manifest says its training data last changed.",
+    }),
+    lastCheckedAt: t.expose("lastCheckedAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "When a scan or audit last checked this actor; null if never.",
+    }),
     s3ListedAt: t.expose("s3ListedAt", {
       type: "DateTime",
       nullable: true,
-      description: "When the actor's S3 prefix was last listed (scan, sync, or audit with `listS3`): an audit compares with the S3 side as of then. Null if never.",
+      description:
+        "When the actor's S3 prefix was last listed (scan, sync, or audit with `listS3`): an audit compares with the S3 side as of then. Null if never.",
     }),
     statistics: t.field({
       type: ImageStatistics,
@@ -66,13 +71,15 @@ Actor.implement({
       nullable: true,
       description: "One training image by filename (case-sensitive); null when the actor has no such image.",
       args: { filename: t.arg.string({ required: true, description: "e.g. `0042_european_30_male_3.jpg`." }) },
-      resolve: (actor, args, ctx) => readWithArguments(() => imageByFilename(ctx.app.db, actor.id, assertSafeName(args.filename)), "filename"),
+      resolve: (actor, args, ctx) =>
+        readWithArguments(() => imageByFilename(ctx.app.db, actor.id, assertSafeName(args.filename)), "filename"),
     }),
     trainingImages: t.connection(
       {
         type: TrainingImage,
         nullable: true,
-        description: "The actor's training images ordered by index, then filename; read from SQLite only. Null (with an error) when an argument is refused.",
+        description:
+          "The actor's training images ordered by index, then filename; read from SQLite only. Null (with an error) when an argument is refused.",
         args: { filter: t.arg({ type: TrainingImageFilterInput, description: "Only images matching this." }) },
         complexity: connectionComplexity,
         resolve: (actor, args, ctx) =>
@@ -141,9 +148,12 @@ builder.queryFields((t) => ({
     },
     resolve: (_root, args, ctx) =>
       readWithArguments(() => {
-        if ((args.name == null) === (args.characterId == null)) throw new BadFilterError("name", "give exactly one of name and characterId");
+        if ((args.name == null) === (args.characterId == null))
+          throw new BadFilterError("name", "give exactly one of name and characterId");
         const row =
-          args.name != null ? actorForRead(ctx.app.db, { name: args.name }, "name") : actorForRead(ctx.app.db, { characterId: args.characterId! }, "characterId");
+          args.name != null
+            ? actorForRead(ctx.app.db, { name: args.name }, "name")
+            : actorForRead(ctx.app.db, { characterId: args.characterId! }, "characterId");
         // Its images ask for it by id (their URLs need its name): they find it loaded.
         Actor.getDataloader(ctx).prime(row.id, row);
         return row;

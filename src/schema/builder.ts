@@ -89,7 +89,10 @@ builder.scalarType("DateTime", {
   description:
     "An instant in ISO 8601 with its zone. Answers are in UTC (`2025-06-01T10:00:00.000Z`); arguments take any zone (`2025-06-01T12:00:00+02:00`) or a date alone (midnight UTC).",
   // A time recorded in the answered form already is answered as it is, without a Date and a new string per field.
-  serialize: (value) => (typeof value === "string" && answeredForm.test(value) ? value : (value instanceof Date ? value : instantOf(String(value))).toISOString()),
+  serialize: (value) =>
+    typeof value === "string" && answeredForm.test(value)
+      ? value
+      : (value instanceof Date ? value : instantOf(String(value))).toISOString(),
   parseValue: (value) => {
     if (typeof value === "string" && (zoneSuffix.test(value) || !value.includes("T"))) {
       const date = new Date(value);
@@ -100,7 +103,9 @@ builder.scalarType("DateTime", {
     });
   },
 });
-builder.subscriptionType({ description: "Live views over server-sent events (`Accept: text/event-stream`): job progress and actor changes." });
+builder.subscriptionType({
+  description: "Live views over server-sent events (`Accept: text/event-stream`): job progress and actor changes.",
+});
 
 builder.globalConnectionField("totalCount", (t) =>
   t.int({

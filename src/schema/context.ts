@@ -51,7 +51,12 @@ export class RequestLoaders {
   }
 
   /** One page of an actor's images; loads of the same arguments are batched into one statement. */
-  imagePage(actor: ActorRow, filter: ImageFilter | undefined, first: number, after: ActorImagePosition | undefined): Promise<ImagePage<ImageRowWithPosition>> {
+  imagePage(
+    actor: ActorRow,
+    filter: ImageFilter | undefined,
+    first: number,
+    after: ActorImagePosition | undefined,
+  ): Promise<ImagePage<ImageRowWithPosition>> {
     if (!this.pagedActors.has(actor.id)) {
       this.pagedActors.set(actor.id, actor);
       this.generationsUnread.add(actor.id);
@@ -77,7 +82,8 @@ export class RequestLoaders {
   /** The generation of an image of a paged actor (the first call reads those of every paged actor, in one statement); undefined for other images. */
   knownGeneration(id: number): GenerationRow | undefined {
     if (!this.generations.has(id) && this.generationsUnread.size > 0) {
-      for (const rows of generationsByActorIds(this.app.db, [...this.generationsUnread])) for (const row of rows) this.generations.set(row.id, row);
+      for (const rows of generationsByActorIds(this.app.db, [...this.generationsUnread]))
+        for (const row of rows) this.generations.set(row.id, row);
       this.generationsUnread.clear();
     }
     return this.generations.get(id);

@@ -53,7 +53,11 @@ builder.objectType(UnknownActorError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof UnknownActorError,
   fields: (t) => ({
-    requestedName: t.string({ nullable: true, description: "The name that was looked up, if any.", resolve: (e) => ("name" in e.lookup ? e.lookup.name : null) }),
+    requestedName: t.string({
+      nullable: true,
+      description: "The name that was looked up, if any.",
+      resolve: (e) => ("name" in e.lookup ? e.lookup.name : null),
+    }),
     requestedCharacterId: t.string({
       nullable: true,
       description: "The character id that was looked up, if any.",
@@ -64,7 +68,8 @@ builder.objectType(UnknownActorError, {
 
 builder.objectType(InvalidFilenameError, {
   name: "InvalidFilenameError",
-  description: "A filename or actor name refused by a rule `reason` names: a separator, `..`, NUL, a leading `.`, over 255 bytes, or an S3 key over 1024 bytes.",
+  description:
+    "A filename or actor name refused by a rule `reason` names: a separator, `..`, NUL, a leading `.`, over 255 bytes, or an S3 key over 1024 bytes.",
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof InvalidFilenameError,
   fields: (t) => ({
@@ -132,7 +137,11 @@ builder.objectType(PartiallyAppliedError, {
   isTypeOf: (value) => value instanceof PartiallyAppliedError,
   fields: (t) => ({
     done: t.field({ type: [AppliedChangeType], description: "What was changed.", resolve: (e) => e.done }),
-    pending: t.field({ type: [PendingFileType], description: "The manifest files still to write, each with the reason.", resolve: (e) => e.pending }),
+    pending: t.field({
+      type: [PendingFileType],
+      description: "The manifest files still to write, each with the reason.",
+      resolve: (e) => e.pending,
+    }),
     actors: t.field({ type: [Actor], description: "The actors changed, with fresh statistics.", resolve: (e) => e.actorIds }),
   }),
 });
@@ -158,7 +167,8 @@ builder.objectType(NotAnImageError, {
 
 builder.objectType(StorageModeError, {
   name: "StorageModeError",
-  description: "Pruning asked of a data directory whose recorded storage mode is mirrored (its syncs would download the pruned files again); pass `switchToS3Only: true` to record it as s3-only.",
+  description:
+    "Pruning asked of a data directory whose recorded storage mode is mirrored (its syncs would download the pruned files again); pass `switchToS3Only: true` to record it as s3-only.",
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof StorageModeError,
   fields: (t) => ({ file: t.exposeString("file", { description: "The data directory's configuration file that records the mode." }) }),
@@ -204,10 +214,13 @@ builder.objectType(UnknownTrashItemError, {
 
 builder.objectType(TrashPlaceOccupiedError, {
   name: "TrashPlaceOccupiedError",
-  description: "Something now occupies the place an item would go back to; nothing was restored. Pass `overwrite: true` to move the occupant to the trash in its turn.",
+  description:
+    "Something now occupies the place an item would go back to; nothing was restored. Pass `overwrite: true` to move the occupant to the trash in its turn.",
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof TrashPlaceOccupiedError,
-  fields: (t) => ({ locations: t.exposeStringList("locations", { description: "The occupied places (paths under the data directory, object keys)." }) }),
+  fields: (t) => ({
+    locations: t.exposeStringList("locations", { description: "The occupied places (paths under the data directory, object keys)." }),
+  }),
 });
 
 /** A refused argument of a read: in `errors`, coded BAD_USER_INPUT, its message naming the argument. */

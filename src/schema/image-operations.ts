@@ -46,7 +46,11 @@ const OperationPayload = builder.objectRef<OperationPayload>("ImageOperationPayl
     actor: t.field({ type: Actor, description: "The actor after the operation (fresh statistics).", resolve: (p) => p.actor }),
     dryRun: t.exposeBoolean("dryRun", { description: "True when nothing was changed (plan only)." }),
     failedSteps: t.exposeInt("failedSteps", { description: "Steps that failed (each with its error in `steps`)." }),
-    generationKey: t.int({ nullable: true, description: "For addImages: the generation the new images belong to.", resolve: (p) => p.generation?.key ?? null }),
+    generationKey: t.int({
+      nullable: true,
+      description: "For addImages: the generation the new images belong to.",
+      resolve: (p) => p.generation?.key ?? null,
+    }),
     ...outcomeFields<OperationPayload>(t, (p) => p.outcome),
   }),
 });
@@ -58,20 +62,26 @@ const ActorMigrationType = builder.objectRef<ActorMigration>("LegacyMigration").
     responsePath: t.exposeString("responsePath", { description: "The response.json file." }),
     added: t.exposeStringList("added", { description: "Images the manifests gain from it." }),
     listed: t.exposeStringList("listed", { description: "Every image it lists." }),
-    backupPath: t.string({ nullable: true, description: "Where response.json was moved (null on a dry run or a failure).", resolve: (m) => m.backupPath }),
+    backupPath: t.string({
+      nullable: true,
+      description: "Where response.json was moved (null on a dry run or a failure).",
+      resolve: (m) => m.backupPath,
+    }),
     manifestsWritten: t.exposeStringList("manifestsWritten", { description: "Manifest files written." }),
     error: t.string({ nullable: true, description: "Why it failed (the file stays).", resolve: (m) => m.error ?? null }),
   }),
 });
 
-const MigrateLegacyPayload = builder.objectRef<{ dryRun: boolean; actors: ActorMigration[]; failed: number }>("MigrateLegacyPayload").implement({
-  description: "What migrating legacy response.json files did (or would do).",
-  fields: (t) => ({
-    dryRun: t.exposeBoolean("dryRun", { description: "True when nothing was changed." }),
-    failed: t.exposeInt("failed", { description: "Actors whose migration failed." }),
-    actors: t.field({ type: [ActorMigrationType], description: "One entry per actor with a response.json.", resolve: (p) => p.actors }),
-  }),
-});
+const MigrateLegacyPayload = builder
+  .objectRef<{ dryRun: boolean; actors: ActorMigration[]; failed: number }>("MigrateLegacyPayload")
+  .implement({
+    description: "What migrating legacy response.json files did (or would do).",
+    fields: (t) => ({
+      dryRun: t.exposeBoolean("dryRun", { description: "True when nothing was changed." }),
+      failed: t.exposeInt("failed", { description: "Actors whose migration failed." }),
+      actors: t.field({ type: [ActorMigrationType], description: "One entry per actor with a response.json.", resolve: (p) => p.actors }),
+    }),
+  });
 
 const DeleteFromEnum = builder.enumType("DeleteFrom", {
   description: "Where an image is deleted from. The manifest always stops listing it.",
@@ -87,7 +97,9 @@ const NewImageInput = builder.inputType("NewImageInput", {
   description: "One image to add, sent as a file in a multipart request.",
   fields: (t) => ({
     file: t.field({ type: "File", required: true, description: "The image bytes." }),
-    filename: t.string({ description: "Filename to store it under (default: the uploaded file's name), e.g. `0042_european_30_male_7.jpg`." }),
+    filename: t.string({
+      description: "Filename to store it under (default: the uploaded file's name), e.g. `0042_european_30_male_7.jpg`.",
+    }),
     prompt: t.string({ description: "The prompt that generated it." }),
   }),
 });
@@ -98,10 +110,22 @@ function payloadOf(ctx: GraphQLContext, actor: ActorRow, report: OperationReport
   if (!report.dryRun) announce(ctx, actor, "operation");
   const half = partiallyApplied(report.results);
   if (half) throw half;
-  return { actor: freshActor(ctx, actor.id), dryRun: report.dryRun, failedSteps: report.failedSteps, outcome: syncOutcome(plan, report.dryRun, report.results[0]) };
+  return {
+    actor: freshActor(ctx, actor.id),
+    dryRun: report.dryRun,
+    failedSteps: report.failedSteps,
+    outcome: syncOutcome(plan, report.dryRun, report.results[0]),
+  };
 }
 
-const imageErrors = [UnknownActorError, InvalidFilenameError, UnknownImageError, NotAnImageError, ManifestConflictError, PartiallyAppliedError];
+const imageErrors = [
+  UnknownActorError,
+  InvalidFilenameError,
+  UnknownImageError,
+  NotAnImageError,
+  ManifestConflictError,
+  PartiallyAppliedError,
+];
 
 function ratingValue(rating: string): boolean | null {
   return rating === "good" ? true : rating === "bad" ? false : null;
@@ -116,10 +140,20 @@ builder.mutationFields((t) => ({
       filenames: t.arg.stringList({ required: true, description: "The images to rate." }),
       rating: t.arg({ type: RatingEnum, required: true, description: "GOOD, BAD or UNRATED." }),
     },
-    errors: { types: imageErrors, directResult: true, union: { name: "RateImagesResult", description: "The ratings written, or why not." } },
+    errors: {
+      types: imageErrors,
+      directResult: true,
+      union: { name: "RateImagesResult", description: "The ratings written, or why not." },
+    },
     resolve: async (_root, args, ctx) => {
       const actor = requireActor(ctx, args.name);
-      const report = await rateImages(ctx.app, { actor: actor.id, filenames: args.filenames, good: ratingValue(args.rating), locks: ctx.app.jobs?.locks, s3: ctx.app.s3 ?? null });
+      const report = await rateImages(ctx.app, {
+        actor: actor.id,
+        filenames: args.filenames,
+        good: ratingValue(args.rating),
+        locks: ctx.app.jobs?.locks,
+        s3: ctx.app.s3 ?? null,
+      });
       return payloadOf(ctx, actor, report);
     },
   }),
@@ -134,19 +168,29 @@ builder.mutationFields((t) => ({
     errors: { types: imageErrors, directResult: true, union: { name: "RateImageResult", description: "The rating written, or why not." } },
     resolve: async (_root, args, ctx) => {
       const actor = requireActor(ctx, args.name);
-      const report = await rateImages(ctx.app, { actor: actor.id, filenames: [args.filename], good: ratingValue(args.rating), locks: ctx.app.jobs?.locks, s3: ctx.app.s3 ?? null });
+      const report = await rateImages(ctx.app, {
+        actor: actor.id,
+        filenames: [args.filename],
+        good: ratingValue(args.rating),
+        locks: ctx.app.jobs?.locks,
+        s3: ctx.app.s3 ?? null,
+      });
       return payloadOf(ctx, actor, report);
     },
   }),
   deleteImages: t.field({
     type: OperationPayload,
-    description: "Deletes images of an actor (all of them when `filenames` is left out) from the manifest, and as asked from S3 and disk. Refused over `maxDelete`.",
+    description:
+      "Deletes images of an actor (all of them when `filenames` is left out) from the manifest, and as asked from S3 and disk. Refused over `maxDelete`.",
     args: {
       name: t.arg.string({ required: true, description: "Actor name." }),
       filenames: t.arg.stringList({ description: "The images; leave out to delete every image of the actor." }),
       from: t.arg({ type: DeleteFromEnum, required: true, description: "Where to delete from." }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
-      maxDelete: t.arg.int({ defaultValue: defaultMaxDelete, description: `Refuse when more images would be deleted (default ${defaultMaxDelete}).` }),
+      maxDelete: t.arg.int({
+        defaultValue: defaultMaxDelete,
+        description: `Refuse when more images would be deleted (default ${defaultMaxDelete}).`,
+      }),
     },
     errors: {
       types: [...imageErrors, MaxDeleteExceededError, NotConfiguredError, S3RefusedError],
@@ -186,7 +230,13 @@ builder.mutationFields((t) => ({
       const actor = requireActor(ctx, args.name);
       const from = args.from as DeleteFrom;
       if ((from === "s3" || from === "everywhere") && !ctx.app.s3) throw new NotConfiguredError("S3 connection");
-      const report = await deleteImages(ctx.app, ctx.app.s3 ?? null, { actor: actor.id, filenames: [args.filename], from, dryRun: args.dryRun ?? false, locks: ctx.app.jobs?.locks });
+      const report = await deleteImages(ctx.app, ctx.app.s3 ?? null, {
+        actor: actor.id,
+        filenames: [args.filename],
+        from,
+        dryRun: args.dryRun ?? false,
+        locks: ctx.app.jobs?.locks,
+      });
       return payloadOf(ctx, actor, report);
     },
   }),
@@ -197,7 +247,10 @@ builder.mutationFields((t) => ({
     args: {
       name: t.arg.string({ required: true, description: "Actor name." }),
       images: t.arg({ type: [NewImageInput], required: true, description: "The images." }),
-      generationType: t.arg.string({ defaultValue: "upload", description: "Type of the generation the batch is recorded under (default `upload`)." }),
+      generationType: t.arg.string({
+        defaultValue: "upload",
+        description: "Type of the generation the batch is recorded under (default `upload`).",
+      }),
       overwrite: t.arg.boolean({ defaultValue: false, description: "Replace images the actor already has." }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only return the plan; change nothing." }),
     },
@@ -231,17 +284,27 @@ builder.mutationFields((t) => ({
   }),
   migrateLegacy: t.field({
     type: MigrateLegacyPayload,
-    description: "Migrates legacy response.json files into the manifests (then moves each aside as a backup). Leave out `actors` for every actor that has one.",
+    description:
+      "Migrates legacy response.json files into the manifests (then moves each aside as a backup). Leave out `actors` for every actor that has one.",
     args: {
       actors: t.arg.stringList({ description: "Actor names (default: every actor with a response.json)." }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only list what the manifests would gain." }),
     },
-    errors: { types: [UnknownActorError, InvalidFilenameError, ManifestConflictError], directResult: true, union: { name: "MigrateLegacyResult", description: "What was migrated, or why not." } },
+    errors: {
+      types: [UnknownActorError, InvalidFilenameError, ManifestConflictError],
+      directResult: true,
+      union: { name: "MigrateLegacyResult", description: "What was migrated, or why not." },
+    },
     resolve: async (_root, args, ctx) => {
       const actors = args.actors?.map((name) => requireActor(ctx, name));
-      const report = await migrateLegacy(ctx.app, { actorIds: actors?.map((actor) => actor.id), dryRun: args.dryRun ?? false, locks: ctx.app.jobs?.locks });
+      const report = await migrateLegacy(ctx.app, {
+        actorIds: actors?.map((actor) => actor.id),
+        dryRun: args.dryRun ?? false,
+        locks: ctx.app.jobs?.locks,
+      });
       if (!report.dryRun)
-        for (const migration of report.actors.filter((m) => !m.error)) ctx.app.jobs?.actorChanged({ actorId: null, name: migration.name, reason: "migrate_legacy", jobId: null });
+        for (const migration of report.actors.filter((m) => !m.error))
+          ctx.app.jobs?.actorChanged({ actorId: null, name: migration.name, reason: "migrate_legacy", jobId: null });
       return report;
     },
   }),
@@ -253,11 +316,15 @@ builder.mutationFields((t) => ({
       actors: t.arg.stringList({ description: "Actor names; or set `all`." }),
       all: t.arg.boolean({ defaultValue: false, description: "Every actor." }),
       dryRun: t.arg.boolean({ defaultValue: false, description: "Only plan: list what would be deleted and kept." }),
-      maxDelete: t.arg.int({ defaultValue: defaultMaxDelete, description: `The job fails, deleting nothing, when more local files would be deleted (default ${defaultMaxDelete}).` }),
+      maxDelete: t.arg.int({
+        defaultValue: defaultMaxDelete,
+        description: `The job fails, deleting nothing, when more local files would be deleted (default ${defaultMaxDelete}).`,
+      }),
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even where a listing looks suspect." }),
       switchToS3Only: t.arg.boolean({
         defaultValue: false,
-        description: "Record the data directory as s3-only first (required unless it is already): its syncs then never download what was pruned.",
+        description:
+          "Record the data directory as s3-only first (required unless it is already): its syncs then never download what was pruned.",
       }),
     },
     errors: {
@@ -287,7 +354,11 @@ const RateSelectionPayload = builder
       rating: t.field({ type: RatingEnum, description: "The rating given.", resolve: (p) => p.rating }),
       imageCount: t.exposeInt("imageCount", { description: "Images rated." }),
       failedSteps: t.exposeInt("failedSteps", { description: "Ratings that could not be written (their actors' manifests say which)." }),
-      actors: t.field({ type: [Actor], description: "The actors whose images were rated, with fresh statistics.", resolve: (p) => p.actors }),
+      actors: t.field({
+        type: [Actor],
+        description: "The actors whose images were rated, with fresh statistics.",
+        resolve: (p) => p.actors,
+      }),
     }),
   });
 
@@ -300,10 +371,19 @@ builder.mutationFields((t) => ({
     description:
       "Rates every image a selection picks, across actors: by filter (e.g. `{ duplicate: true }`), by filenames, or both. Each touched actor's rows, prompt_metadata.json and manifests are written once.",
     args: {
-      filter: t.arg({ type: TrainingImageFilterInput, description: "The images to rate, e.g. `{ filenames: [...] }` or `{ status: [MISSING] }`." }),
-      actorFilter: t.arg({ type: ActorFilterInput, description: "Only images of actors matching this, e.g. `{ name: \"0042_european_30_male\" }`." }),
+      filter: t.arg({
+        type: TrainingImageFilterInput,
+        description: "The images to rate, e.g. `{ filenames: [...] }` or `{ status: [MISSING] }`.",
+      }),
+      actorFilter: t.arg({
+        type: ActorFilterInput,
+        description: 'Only images of actors matching this, e.g. `{ name: "0042_european_30_male" }`.',
+      }),
       rating: t.arg({ type: RatingEnum, required: true, description: "GOOD, BAD or UNRATED." }),
-      maxImages: t.arg.int({ defaultValue: defaultMaxRated, description: `Refuse when the selection holds more images (default ${defaultMaxRated}).` }),
+      maxImages: t.arg.int({
+        defaultValue: defaultMaxRated,
+        description: `Refuse when the selection holds more images (default ${defaultMaxRated}).`,
+      }),
     },
     errors: {
       types: [BadFilterError, InvalidFilenameError, NotAnImageError, ManifestConflictError, PartiallyAppliedError],
@@ -318,7 +398,8 @@ builder.mutationFields((t) => ({
       if (actorFilter) validateActorFilter(actorFilter, "actorFilter");
       const maxImages = args.maxImages ?? defaultMaxRated;
       const selected = await pageImages(ctx.app.db, filter, actorFilter, maxImages);
-      if (selected.hasNextPage) throw new BadFilterError("maxImages", `the selection holds more than ${maxImages} images; narrow it or raise maxImages`);
+      if (selected.hasNextPage)
+        throw new BadFilterError("maxImages", `the selection holds more than ${maxImages} images; narrow it or raise maxImages`);
       const byActor = new Map<number, string[]>();
       for (const row of selected.rows) byActor.set(row.actorId, [...(byActor.get(row.actorId) ?? []), row.filename]);
       const good = ratingValue(args.rating);

@@ -19,10 +19,9 @@ const statusDescriptions: Record<SyncStatus, string> = {
 
 export const SyncStatusEnum = builder.enumType("SyncStatus", {
   description: "Where an image exists and whether both copies agree, as of its last check. A null status means not checked yet.",
-  values: Object.fromEntries(syncStatuses.map((status) => [status.toUpperCase(), { value: status, description: statusDescriptions[status] }])) as Record<
-    Uppercase<SyncStatus>,
-    { value: SyncStatus; description: string }
-  >,
+  values: Object.fromEntries(
+    syncStatuses.map((status) => [status.toUpperCase(), { value: status, description: statusDescriptions[status] }]),
+  ) as Record<Uppercase<SyncStatus>, { value: SyncStatus; description: string }>,
 });
 
 export const RatingEnum = builder.enumType("Rating", {
@@ -50,13 +49,18 @@ function comparisonInput<S extends ComparedScalar>(name: string, scalar: S, what
   });
 }
 
-export const IntComparisonInput = comparisonInput("IntComparisonInput", "Int", "a whole number (a count or an age)", "`{ lt: 5 }` or `{ gte: 30, lte: 39 }`");
+export const IntComparisonInput = comparisonInput(
+  "IntComparisonInput",
+  "Int",
+  "a whole number (a count or an age)",
+  "`{ lt: 5 }` or `{ gte: 30, lte: 39 }`",
+);
 export const SizeComparisonInput = comparisonInput("SizeComparisonInput", "Float", "a size in bytes", "`{ gt: 5000000 }` (over 5 MB)");
 export const DateTimeComparisonInput = comparisonInput("DateTimeComparisonInput", "DateTime", "a time", '`{ lt: "2025-06-01T00:00:00Z" }`');
 
 export const ActorFilterInput = builder.inputType("ActorFilterInput", {
   description:
-    "Picks actors; every criterion given must hold. Leave a field out to not filter on it. Counts compare with `{ lt lte gt gte eq }`, e.g. `{ gender: \"female\", goodCount: { lt: 5 } }`.",
+    'Picks actors; every criterion given must hold. Leave a field out to not filter on it. Counts compare with `{ lt lte gt gte eq }`, e.g. `{ gender: "female", goodCount: { lt: 5 } }`.',
   fields: (t) => ({
     name: t.string({ description: "Exact actor name, e.g. `0042_european_30_male`." }),
     names: t.stringList({ description: "Any of these exact actor names." }),
@@ -74,17 +78,25 @@ export const ActorFilterInput = builder.inputType("ActorFilterInput", {
     outOfSyncCount: t.field({ type: IntComparisonInput, description: "Images with status OUT_OF_SYNC." }),
     missingCount: t.field({ type: IntComparisonInput, description: "Images with status MISSING." }),
     uncheckedCount: t.field({ type: IntComparisonInput, description: "Images not checked yet." }),
-    goodCount: t.field({ type: IntComparisonInput, description: "Images rated good: `{ lt: 10 }` picks the actors that still need good images." }),
+    goodCount: t.field({
+      type: IntComparisonInput,
+      description: "Images rated good: `{ lt: 10 }` picks the actors that still need good images.",
+    }),
     badCount: t.field({ type: IntComparisonInput, description: "Images rated bad." }),
     unratedCount: t.field({ type: IntComparisonInput, description: "Images not rated yet." }),
     totalSizeBytes: t.field({ type: SizeComparisonInput, description: "Total bytes of the training images." }),
-    lastCheckedAt: t.field({ type: DateTimeComparisonInput, description: "Time of the last scan or audit (never-checked actors have none: see `neverChecked`)." }),
+    lastCheckedAt: t.field({
+      type: DateTimeComparisonInput,
+      description: "Time of the last scan or audit (never-checked actors have none: see `neverChecked`).",
+    }),
     neverChecked: t.boolean({ description: "true: never checked; false: checked at least once." }),
     withStatus: t.field({ type: [SyncStatusEnum], description: "At least one image in any of these statuses." }),
     hasUnchecked: t.boolean({ description: "true: some image was never checked; false: every image has been checked." }),
     fullySynced: t.boolean({ description: "true: every image synced (and at least one); false: anything else." }),
     hasUnrated: t.boolean({ description: "true: some image is not rated yet; false: every image is rated." }),
-    generationTypes: t.stringList({ description: "At least one generation of any of these types, e.g. `s3_scan`, `replicate_flux_kontext`." }),
+    generationTypes: t.stringList({
+      description: "At least one generation of any of these types, e.g. `s3_scan`, `replicate_flux_kontext`.",
+    }),
   }),
 });
 
@@ -99,9 +111,14 @@ export const TrainingImageFilterInput = builder.inputType("TrainingImageFilterIn
     generationTypes: t.stringList({ description: "Made by a generation of any of these types." }),
     promptContains: t.string({ description: "A substring of the prompt." }),
     sizeBytes: t.field({ type: SizeComparisonInput, description: "Size in bytes, e.g. `{ gt: 1000000 }`." }),
-    checkedAt: t.field({ type: DateTimeComparisonInput, description: "When a scan or audit last set the status (never-checked images have none: see `checked`)." }),
+    checkedAt: t.field({
+      type: DateTimeComparisonInput,
+      description: "When a scan or audit last set the status (never-checked images have none: see `checked`).",
+    }),
     orphan: t.boolean({ description: "true: found in the folder or S3 prefix without being in any manifest." }),
-    duplicate: t.boolean({ description: "true: another image, of this actor or another, has the same MD5 (an exact duplicate); false: none has." }),
+    duplicate: t.boolean({
+      description: "true: another image, of this actor or another, has the same MD5 (an exact duplicate); false: none has.",
+    }),
   }),
 });
 
@@ -125,7 +142,20 @@ export function toActorFilter(input: ActorFilterArg | null | undefined): ActorFi
   return filter as ActorFilter;
 }
 
-const comparedActorFields = ["age", "totalCount", "syncedCount", "localOnlyCount", "s3OnlyCount", "outOfSyncCount", "missingCount", "uncheckedCount", "goodCount", "badCount", "unratedCount", "totalSizeBytes"] as const;
+const comparedActorFields = [
+  "age",
+  "totalCount",
+  "syncedCount",
+  "localOnlyCount",
+  "s3OnlyCount",
+  "outOfSyncCount",
+  "missingCount",
+  "uncheckedCount",
+  "goodCount",
+  "badCount",
+  "unratedCount",
+  "totalSizeBytes",
+] as const;
 
 export function toImageFilter(input: ImageFilterArg | null | undefined): ImageFilter | undefined {
   if (input == null) return undefined;

@@ -39,7 +39,10 @@ export function imagesCost(
 }
 
 /** `actors`: its page, plus the actors table when a filter or an unindexed order has to read it all. */
-export function actorsCost(args: { first?: number | null; filter?: ActorFilterArg | null; orderBy?: { field: string } | null }, ctx: CostContext) {
+export function actorsCost(
+  args: { first?: number | null; filter?: ActorFilterArg | null; orderBy?: { field: string } | null },
+  ctx: CostContext,
+) {
   const page = connectionComplexity(args);
   const filtered = Object.keys(toActorFilter(args.filter) ?? {}).length > 0;
   const indexedOrder = !args.orderBy || args.orderBy.field === "name" || args.orderBy.field === "goodCount";
@@ -71,7 +74,13 @@ export function useQueryCostLimit(): Plugin<GraphQLContext> {
   // The cost functions above read nothing but the two table sizes, so a verdict holds for the
   // same document, variables and sizes: a repeated query (the page's, a script's) skips the walk.
   const verdicts = new WeakMap<DocumentNode, Map<string, readonly GraphQLError[]>>();
-  const refusal = (schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext, variables: unknown, operationName?: string | null) => {
+  const refusal = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    context: GraphQLContext,
+    variables: unknown,
+    operationName?: string | null,
+  ) => {
     const key = `${catalogueSize(context.app.db)}:${operationName ?? ""}:${JSON.stringify(variables ?? {})}`;
     let known = verdicts.get(document);
     if (!known) verdicts.set(document, (known = new Map()));
@@ -95,16 +104,22 @@ export function useQueryCostLimit(): Plugin<GraphQLContext> {
   };
 }
 
-function costErrors(schema: GraphQLSchema, document: DocumentNode, context: GraphQLContext, variables: unknown, operationName?: string | null) {
+function costErrors(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  context: GraphQLContext,
+  variables: unknown,
+  operationName?: string | null,
+) {
   return validate(schema, document, [
-      createComplexityRule({
-        context,
-        variableValues: (variables ?? {}) as Record<string, unknown>,
-        operationName,
-        validate: ({ complexity }, report) => {
-          if (complexity > maxQueryCost) report(tooCostly(complexity));
-        },
-      }),
+    createComplexityRule({
+      context,
+      variableValues: (variables ?? {}) as Record<string, unknown>,
+      operationName,
+      validate: ({ complexity }, report) => {
+        if (complexity > maxQueryCost) report(tooCostly(complexity));
+      },
+    }),
   ]);
 }
 

@@ -43,24 +43,31 @@ const ratingOrder: [RatingPart, "good" | "bad" | "unrated"][] = [
 ];
 
 const StatusBytes = builder.objectRef<{ status: SyncStatus | null; imageCount: number; sizeBytes: number }>("StatusBytes").implement({
-  description: "Images in one sync status and their bytes (answers \"how many GB are only local?\").",
+  description: 'Images in one sync status and their bytes (answers "how many GB are only local?").',
   fields: (t) => ({
-    status: t.field({ type: SyncStatusEnum, nullable: true, description: "The status; null for images not checked yet.", resolve: (r) => r.status }),
+    status: t.field({
+      type: SyncStatusEnum,
+      nullable: true,
+      description: "The status; null for images not checked yet.",
+      resolve: (r) => r.status,
+    }),
     imageCount: t.exposeInt("imageCount", { description: "Number of images." }),
     sizeBytes: t.exposeFloat("sizeBytes", { description: "Their total size in bytes." }),
     size: t.string({ description: "Their total size for people, e.g. `3.4 GB`.", resolve: (r) => humanSize(r.sizeBytes) }),
   }),
 });
 
-const RatingBytes = builder.objectRef<{ rating: "good" | "bad" | "unrated"; imageCount: number; sizeBytes: number }>("RatingBytes").implement({
-  description: "Images with one rating and their bytes.",
-  fields: (t) => ({
-    rating: t.field({ type: RatingEnum, description: "The rating.", resolve: (r) => r.rating }),
-    imageCount: t.exposeInt("imageCount", { description: "Number of images." }),
-    sizeBytes: t.exposeFloat("sizeBytes", { description: "Their total size in bytes." }),
-    size: t.string({ description: "Their total size for people, e.g. `3.4 GB`.", resolve: (r) => humanSize(r.sizeBytes) }),
-  }),
-});
+const RatingBytes = builder
+  .objectRef<{ rating: "good" | "bad" | "unrated"; imageCount: number; sizeBytes: number }>("RatingBytes")
+  .implement({
+    description: "Images with one rating and their bytes.",
+    fields: (t) => ({
+      rating: t.field({ type: RatingEnum, description: "The rating.", resolve: (r) => r.rating }),
+      imageCount: t.exposeInt("imageCount", { description: "Number of images." }),
+      sizeBytes: t.exposeFloat("sizeBytes", { description: "Their total size in bytes." }),
+      size: t.string({ description: "Their total size for people, e.g. `3.4 GB`.", resolve: (r) => humanSize(r.sizeBytes) }),
+    }),
+  });
 
 const statusNames: Record<StatusPart, string> = {
   synced: "SYNCED",
@@ -80,14 +87,27 @@ export const ImageFiguresInterface = builder.interfaceRef<ImageFigures>("ImageFi
     totalSize: t.string({ description: "Total size for people, e.g. `12.3 GB`.", resolve: (s) => humanSize(s.totalSizeBytes) }),
     ...Object.fromEntries(
       statusOrder.flatMap(([part]) => [
-        [`${part}Count`, t.exposeInt(`${part}Count`, { description: `Images ${part === "unchecked" ? statusNames[part] : `with status ${statusNames[part]}`}.` })],
-        [`${part}Bytes`, t.exposeFloat(`${part}Bytes`, { description: `Bytes of the images ${part === "unchecked" ? statusNames[part] : `with status ${statusNames[part]}`}.` })],
+        [
+          `${part}Count`,
+          t.exposeInt(`${part}Count`, {
+            description: `Images ${part === "unchecked" ? statusNames[part] : `with status ${statusNames[part]}`}.`,
+          }),
+        ],
+        [
+          `${part}Bytes`,
+          t.exposeFloat(`${part}Bytes`, {
+            description: `Bytes of the images ${part === "unchecked" ? statusNames[part] : `with status ${statusNames[part]}`}.`,
+          }),
+        ],
       ]),
     ),
     ...Object.fromEntries(
       ratingOrder.flatMap(([part]) => [
         [`${part}Count`, t.exposeInt(`${part}Count`, { description: `Images ${part === "unrated" ? "not rated yet" : `rated ${part}`}.` })],
-        [`${part}Bytes`, t.exposeFloat(`${part}Bytes`, { description: `Bytes of the images ${part === "unrated" ? "not rated yet" : `rated ${part}`}.` })],
+        [
+          `${part}Bytes`,
+          t.exposeFloat(`${part}Bytes`, { description: `Bytes of the images ${part === "unrated" ? "not rated yet" : `rated ${part}`}.` }),
+        ],
       ]),
     ),
     byStatus: t.field({
@@ -105,12 +125,14 @@ export const ImageStatistics = builder.objectRef<ImageFigures>("ImageStatistics"
 });
 
 const StatsGroup = builder.objectRef<GroupFigures>("StatsGroup").implement({
-  description: "Images sharing one value (a descriptor, gender, age band, generation type or actor), with counts and bytes by status and rating.",
+  description:
+    "Images sharing one value (a descriptor, gender, age band, generation type or actor), with counts and bytes by status and rating.",
   interfaces: [ImageFiguresInterface],
   fields: (t) => ({
     key: t.exposeString("key", {
       nullable: true,
-      description: "The shared value, e.g. `european`, `female`, `30-39`, `upload` or an actor's name; null for names without that part, or images without a generation.",
+      description:
+        "The shared value, e.g. `european`, `female`, `30-39`, `upload` or an actor's name; null for names without that part, or images without a generation.",
     }),
     actorCount: t.exposeInt("actorCount", { description: "Actors in the group." }),
   }),
@@ -120,7 +142,8 @@ const StatsGroup = builder.objectRef<GroupFigures>("StatsGroup").implement({
 type GenerationTypeGroupShape = GenerationTypeRow & { figures: () => ImageFigures | Promise<ImageFigures> };
 
 const GenerationTypeGroup = builder.objectRef<GenerationTypeGroupShape>("GenerationTypeGroup").implement({
-  description: "Generations of one type across actors and the images they produced; `statistics` breaks those images down by status and rating.",
+  description:
+    "Generations of one type across actors and the images they produced; `statistics` breaks those images down by status and rating.",
   fields: (t) => ({
     type: t.exposeString("key", { description: "Generation type, e.g. `s3_scan`." }),
     actorCount: t.exposeInt("actorCount", { description: "Actors with at least one generation of this type." }),
@@ -146,15 +169,21 @@ const ActorsBelowGoodCount = builder.objectRef<{ threshold: number; count: numbe
 });
 
 const DuplicateStatistics = builder
-  .objectRef<{ groupCount: number; imageCount: number; redundantBytes: number; withinActorGroupCount: number; acrossActorsGroupCount: number }>(
-    "DuplicateStatistics",
-  )
+  .objectRef<{
+    groupCount: number;
+    imageCount: number;
+    redundantBytes: number;
+    withinActorGroupCount: number;
+    acrossActorsGroupCount: number;
+  }>("DuplicateStatistics")
   .implement({
     description: "Exact duplicates: images whose content has the same MD5 as another image's.",
     fields: (t) => ({
       groupCount: t.exposeInt("groupCount", { description: "Distinct contents held more than once." }),
       imageCount: t.exposeInt("imageCount", { description: "Images in those groups (every copy counted)." }),
-      redundantBytes: t.exposeFloat("redundantBytes", { description: "Bytes beyond one copy of each: what removing the duplicates would free." }),
+      redundantBytes: t.exposeFloat("redundantBytes", {
+        description: "Bytes beyond one copy of each: what removing the duplicates would free.",
+      }),
       redundantSize: t.string({ description: "The same for people, e.g. `1.2 GB`.", resolve: (d) => humanSize(d.redundantBytes) }),
       withinActorGroupCount: t.exposeInt("withinActorGroupCount", { description: "Groups whose copies all belong to one actor." }),
       acrossActorsGroupCount: t.exposeInt("acrossActorsGroupCount", { description: "Groups whose copies belong to two actors or more." }),
@@ -198,7 +227,11 @@ Stats.implement({
       type: [GenerationTypeGroup],
       description: "Generations and their images per generation type, most images first (over the actors `filter` picks).",
       resolve: (scope, _a, ctx) => {
-        const figuresOf = (key: string) => whenRead(groupFigures(ctx.app.db, scope, "generationType"), (groups) => groups.find((group) => group.key === key) ?? emptyGroup(key));
+        const figuresOf = (key: string) =>
+          whenRead(
+            groupFigures(ctx.app.db, scope, "generationType"),
+            (groups) => groups.find((group) => group.key === key) ?? emptyGroup(key),
+          );
         return generationTypes(ctx.app.db, scope.actors).map((row) => ({ ...row, figures: () => figuresOf(row.key) }));
       },
     }),
@@ -216,7 +249,8 @@ Stats.implement({
     actorsBelowGoodCount: t.field({
       type: ActorsBelowGoodCount,
       nullable: true,
-      description: "Actors with fewer than `threshold` images rated good: which actors still need good images (over the actors `filter` picks).",
+      description:
+        "Actors with fewer than `threshold` images rated good: which actors still need good images (over the actors `filter` picks).",
       args: {
         threshold: t.arg.int({ required: true, description: "Number of good images an actor should have." }),
         first: t.arg.int({ defaultValue: 20, description: `How many of those actors to list (at most ${maxPageSize}).` }),
@@ -268,7 +302,12 @@ const totalFiguresOfNothing: GroupFigures = {
   actorCount: 0,
   imageCount: 0,
   totalSizeBytes: 0,
-  ...(Object.fromEntries([...statusOrder, ...ratingOrder].flatMap(([part]) => [[`${part}Count`, 0], [`${part}Bytes`, 0]])) as Omit<ImageFigures, "imageCount" | "totalSizeBytes">),
+  ...(Object.fromEntries(
+    [...statusOrder, ...ratingOrder].flatMap(([part]) => [
+      [`${part}Count`, 0],
+      [`${part}Bytes`, 0],
+    ]),
+  ) as Omit<ImageFigures, "imageCount" | "totalSizeBytes">),
 };
 
 function statsScope(args: { filter?: Parameters<typeof toActorFilter>[0]; imageFilter?: Parameters<typeof toImageFilter>[0] }): StatsScope {
@@ -276,7 +315,10 @@ function statsScope(args: { filter?: Parameters<typeof toActorFilter>[0]; imageF
   const images = toImageFilter(args.imageFilter);
   if (actors) validateActorFilter(actors);
   if (images) validateImageFilter(images, "imageFilter");
-  return { ...(actors && Object.keys(actors).length > 0 ? { actors } : {}), ...(images && Object.keys(images).length > 0 ? { images } : {}) };
+  return {
+    ...(actors && Object.keys(actors).length > 0 ? { actors } : {}),
+    ...(images && Object.keys(images).length > 0 ? { images } : {}),
+  };
 }
 
 const scopeDescriptions = {
@@ -330,14 +372,24 @@ builder.queryFields((t) => ({
                 )
               : undefined;
           const page = await duplicateGroups(ctx.app.db, scope, { acrossActors: args.acrossActors ?? undefined, first, after });
-          const copies = await imagesByMd5s(ctx.app.db, page.rows.map((row) => row.md5), scope.images, scope.actors);
+          const copies = await imagesByMd5s(
+            ctx.app.db,
+            page.rows.map((row) => row.md5),
+            scope.images,
+            scope.actors,
+          );
           const edges = page.rows.map((row) => ({
             cursor: encodeCursor("duplicates", [row.imageCount, row.md5]),
             node: { ...row, images: copies.filter((image) => image.md5 === row.md5) },
           }));
           return {
             edges,
-            pageInfo: { hasNextPage: page.hasNextPage, hasPreviousPage: after !== undefined, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+            pageInfo: {
+              hasNextPage: page.hasNextPage,
+              hasPreviousPage: after !== undefined,
+              startCursor: edges[0]?.cursor ?? null,
+              endCursor: edges.at(-1)?.cursor ?? null,
+            },
             totalCount: () => page.count,
           };
         }),

@@ -60,26 +60,38 @@ const JobActorStateEnum = builder.enumType("JobActorState", {
   } as const,
 });
 
-const JobProgress = builder.objectRef<{ actorsDone: number; actorsTotal: number; bytesDone: number; bytesTotal: number; phase?: string | null }>("JobProgress").implement({
-  description: "How far a job has come.",
-  fields: (t) => ({
-    actorsDone: t.exposeInt("actorsDone", { description: "Actors finished." }),
-    actorsTotal: t.exposeInt("actorsTotal", { description: "Actors to do." }),
-    bytesDone: t.exposeFloat("bytesDone", { description: "Bytes moved (sync) or hashed (audit) so far." }),
-    bytesTotal: t.exposeFloat("bytesTotal", { description: "Bytes to move (sync); 0 when not known ahead." }),
-    percent: t.float({
-      description: "Percent done, by bytes when known, else by actors.",
-      resolve: (p) => Math.round((p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : p.actorsTotal > 0 ? p.actorsDone / p.actorsTotal : 0) * 1000) / 10,
+const JobProgress = builder
+  .objectRef<{ actorsDone: number; actorsTotal: number; bytesDone: number; bytesTotal: number; phase?: string | null }>("JobProgress")
+  .implement({
+    description: "How far a job has come.",
+    fields: (t) => ({
+      actorsDone: t.exposeInt("actorsDone", { description: "Actors finished." }),
+      actorsTotal: t.exposeInt("actorsTotal", { description: "Actors to do." }),
+      bytesDone: t.exposeFloat("bytesDone", { description: "Bytes moved (sync) or hashed (audit) so far." }),
+      bytesTotal: t.exposeFloat("bytesTotal", { description: "Bytes to move (sync); 0 when not known ahead." }),
+      percent: t.float({
+        description: "Percent done, by bytes when known, else by actors.",
+        resolve: (p) =>
+          Math.round((p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : p.actorsTotal > 0 ? p.actorsDone / p.actorsTotal : 0) * 1000) / 10,
+      }),
+      phase: t.string({
+        nullable: true,
+        description: "What the job does now (`audit`, `transfer`, …); only in live events.",
+        resolve: (p) => p.phase ?? null,
+      }),
     }),
-    phase: t.string({ nullable: true, description: "What the job does now (`audit`, `transfer`, …); only in live events.", resolve: (p) => p.phase ?? null }),
-  }),
-});
+  });
 
 const JobActorOutcome = builder.objectRef<JobActorRow>("JobActorOutcome").implement({
   description: "What a job did to one actor.",
   fields: (t) => ({
     actorName: t.exposeString("actorName", { description: "The actor's name when the job ran." }),
-    actor: t.field({ type: Actor, nullable: true, description: "The actor now (null if it was removed since).", resolve: (row) => row.actorId }),
+    actor: t.field({
+      type: Actor,
+      nullable: true,
+      description: "The actor now (null if it was removed since).",
+      resolve: (row) => row.actorId,
+    }),
     state: t.field({ type: JobActorStateEnum, description: "Done, failed, or still to do.", resolve: (row) => row.state }),
     error: t.string({ nullable: true, description: "Why it failed.", resolve: (row) => row.error }),
     ...outcomeFields<JobActorRow>(t, (row) => parseOutcome(row)),
@@ -106,21 +118,34 @@ function jobLoader<V>(ctx: GraphQLContext, key: string, batch: (ids: readonly nu
   return loader as DataLoader<number, V>;
 }
 
-const summaryOf = (ctx: GraphQLContext, job: JobRow) => jobLoader<JobSummaryRow>(ctx, "summary", (ids) => jobSummariesByIds(ctx.app.db, ids)).load(job.id);
+const summaryOf = (ctx: GraphQLContext, job: JobRow) =>
+  jobLoader<JobSummaryRow>(ctx, "summary", (ids) => jobSummariesByIds(ctx.app.db, ids)).load(job.id);
 
 export const SyncJob = builder.objectRef<JobRow>("SyncJob").implement({
-  description: "A long or writing operation (scan, audit, sync, …) run in the background of the server or as a CLI run, kept as history with each actor's outcome.",
+  description:
+    "A long or writing operation (scan, audit, sync, …) run in the background of the server or as a CLI run, kept as history with each actor's outcome.",
   fields: (t) => ({
     id: t.exposeID("id", { description: "Job id: pass it to `job(id)` or the `jobProgress(id)` subscription." }),
     kind: t.field({ type: JobKindEnum, description: "What the job does.", resolve: (job) => job.kind as never }),
     state: t.field({ type: JobStateEnum, description: "Running, or how it ended.", resolve: (job) => job.state }),
     dryRun: t.exposeBoolean("dryRun", { description: "True when the job only planned (nothing was changed)." }),
     parameters: t.string({ description: "The options it was started with, as JSON.", resolve: (job) => job.params ?? "null" }),
-    progress: t.field({ type: JobProgress, description: "How far it has come (written at a bounded rate while it runs).", resolve: (job) => job }),
+    progress: t.field({
+      type: JobProgress,
+      description: "How far it has come (written at a bounded rate while it runs).",
+      resolve: (job) => job,
+    }),
     startedAt: t.expose("startedAt", { type: "DateTime", description: "When it started." }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true, description: "When it ended; null while running." }),
-    error: t.string({ nullable: true, description: "Why the job failed as a whole (per-actor failures are on the actors).", resolve: (job) => job.error }),
-    actorsSucceeded: t.int({ description: "Actors done without error.", resolve: async (job, _args, ctx) => (await summaryOf(ctx, job)).succeeded }),
+    error: t.string({
+      nullable: true,
+      description: "Why the job failed as a whole (per-actor failures are on the actors).",
+      resolve: (job) => job.error,
+    }),
+    actorsSucceeded: t.int({
+      description: "Actors done without error.",
+      resolve: async (job, _args, ctx) => (await summaryOf(ctx, job)).succeeded,
+    }),
     actorsFailed: t.int({ description: "Actors that failed.", resolve: async (job, _args, ctx) => (await summaryOf(ctx, job)).failed }),
     actorsPending: t.int({ description: "Actors not done yet.", resolve: async (job, _args, ctx) => (await summaryOf(ctx, job)).pending }),
     planTotals: t.field({
@@ -136,7 +161,14 @@ export const SyncJob = builder.objectRef<JobRow>("SyncJob").implement({
       resolve: async (job, _args, ctx) => {
         if (job.kind !== "scan" && job.kind !== "audit") return null;
         const s = await summaryOf(ctx, job);
-        return { synced: s.synced, local_only: s.localOnly, s3_only: s.s3Only, out_of_sync: s.outOfSync, missing: s.missing, unchecked: s.unchecked };
+        return {
+          synced: s.synced,
+          local_only: s.localOnly,
+          s3_only: s.s3Only,
+          out_of_sync: s.outOfSync,
+          missing: s.missing,
+          unchecked: s.unchecked,
+        };
       },
     }),
     actors: t.field({
@@ -150,7 +182,9 @@ export const SyncJob = builder.objectRef<JobRow>("SyncJob").implement({
       resolve: (job, args, ctx) => {
         const first = Math.max(0, Math.min(args.first ?? 100, maxPageSize));
         const state = (args.state ?? undefined) as JobActorState | undefined;
-        return jobLoader<JobActorRow[]>(ctx, `actors:${first}:${state ?? ""}`, (ids) => jobActorsByJobIds(ctx.app.db, ids, { first, state })).load(job.id);
+        return jobLoader<JobActorRow[]>(ctx, `actors:${first}:${state ?? ""}`, (ids) =>
+          jobActorsByJobIds(ctx.app.db, ids, { first, state }),
+        ).load(job.id);
       },
     }),
   }),
@@ -179,13 +213,19 @@ builder.queryFields((t) => ({
       resolve: (_root, args, ctx) =>
         readWithArguments(() => {
           const first = pageSize(args);
-          const after = args.after != null ? decodeCursor(args.after, "jobs", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
+          const after =
+            args.after != null ? decodeCursor(args.after, "jobs", ([id]) => (typeof id === "number" ? id : undefined)) : undefined;
           const kind = args.kind ?? undefined;
           const page = pageJobs(ctx.app.db, first, after, kind);
           const edges = page.rows.map((row) => ({ cursor: encodeCursor("jobs", [row.id]), node: row }));
           return {
             edges,
-            pageInfo: { hasNextPage: page.hasNextPage, hasPreviousPage: after !== undefined, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+            pageInfo: {
+              hasNextPage: page.hasNextPage,
+              hasPreviousPage: after !== undefined,
+              startCursor: edges[0]?.cursor ?? null,
+              endCursor: edges.at(-1)?.cursor ?? null,
+            },
             totalCount: () => countJobs(ctx.app.db, kind),
           };
         }),
@@ -195,13 +235,16 @@ builder.queryFields((t) => ({
   ),
 }));
 
-export function selectionOf(ctx: GraphQLContext, actors: readonly string[] | null | undefined, all: boolean | null | undefined): ActorSelection {
+export function selectionOf(
+  ctx: GraphQLContext,
+  actors: readonly string[] | null | undefined,
+  all: boolean | null | undefined,
+): ActorSelection {
   if (all && actors && actors.length > 0) throw new BadFilterError("actors", "give either actors or all: true, not both");
   if (all) return { all: true };
   if (!actors || actors.length === 0) throw new BadFilterError("actors", "say which actors: a list of names, or all: true");
   return { actorIds: [...new Set(actors.map((name) => requireActor(ctx, name).id))] };
 }
-
 
 const SyncInput = builder.inputType("SyncInput", {
   description: "Which actors to sync and how.",
@@ -209,8 +252,15 @@ const SyncInput = builder.inputType("SyncInput", {
     actors: t.stringList({ description: "Actor names; or set `all`." }),
     all: t.boolean({ defaultValue: false, description: "Every actor." }),
     direction: t.field({ type: SyncDirectionEnum, defaultValue: "both", description: "Which way to copy (default BOTH)." }),
-    outOfSync: t.field({ type: OutOfSyncResolutionEnum, defaultValue: "skip", description: "Who wins for OUT_OF_SYNC images (default SKIP: leave them)." }),
-    dryRun: t.boolean({ defaultValue: false, description: "Only plan: the job records what would be uploaded, downloaded, overwritten and deleted, and changes nothing." }),
+    outOfSync: t.field({
+      type: OutOfSyncResolutionEnum,
+      defaultValue: "skip",
+      description: "Who wins for OUT_OF_SYNC images (default SKIP: leave them).",
+    }),
+    dryRun: t.boolean({
+      defaultValue: false,
+      description: "Only plan: the job records what would be uploaded, downloaded, overwritten and deleted, and changes nothing.",
+    }),
   }),
 });
 
@@ -225,10 +275,16 @@ builder.mutationFields((t) => ({
       all: t.arg.boolean({ defaultValue: false, description: "Every actor." }),
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Apply listings that look suspect." }),
     },
-    errors: { types: startErrors, directResult: true, union: { name: "StartScanResult", description: "The job started, or why it did not start." } },
+    errors: {
+      types: startErrors,
+      directResult: true,
+      union: { name: "StartScanResult", description: "The job started, or why it did not start." },
+    },
     resolve: (_root, args, ctx) => {
       const { s3, jobs } = requireJobs(ctx);
-      const id = startScanJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), { allowSuspect: args.allowSuspect ?? false });
+      const id = startScanJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), {
+        allowSuspect: args.allowSuspect ?? false,
+      });
       return jobById(ctx.app.db, id)!;
     },
   }),
@@ -241,10 +297,15 @@ builder.mutationFields((t) => ({
       allowSuspect: t.arg.boolean({ defaultValue: false, description: "Audit even where a listing looks suspect." }),
       listS3: t.arg.boolean({
         defaultValue: false,
-        description: "List S3 first; by default the S3 side is compared as the last scan, sync or listing audit recorded it (`Actor.s3ListedAt`).",
+        description:
+          "List S3 first; by default the S3 side is compared as the last scan, sync or listing audit recorded it (`Actor.s3ListedAt`).",
       }),
     },
-    errors: { types: startErrors, directResult: true, union: { name: "StartAuditResult", description: "The job started, or why it did not start." } },
+    errors: {
+      types: startErrors,
+      directResult: true,
+      union: { name: "StartAuditResult", description: "The job started, or why it did not start." },
+    },
     resolve: (_root, args, ctx) => {
       const { s3, jobs } = requireJobs(ctx);
       const id = startAuditJob({ ...ctx.app, s3, jobs }, selectionOf(ctx, args.actors, args.all), {
@@ -259,7 +320,11 @@ builder.mutationFields((t) => ({
     description:
       "Starts a sync job: reads changed manifests, audits, plans and (unless `dryRun`) copies through the write-through path. A dry run's job holds the plan (`planTotals`, each actor's `steps`).",
     args: { input: t.arg({ type: SyncInput, required: true, description: "Which actors and how." }) },
-    errors: { types: startErrors, directResult: true, union: { name: "StartSyncResult", description: "The job started, or why it did not start." } },
+    errors: {
+      types: startErrors,
+      directResult: true,
+      union: { name: "StartSyncResult", description: "The job started, or why it did not start." },
+    },
     resolve: (_root, args, ctx) => {
       const { s3, jobs } = requireJobs(ctx);
       const input = args.input;
@@ -282,7 +347,11 @@ const JobProgressEvent = builder.objectRef<JobEvent>("JobProgressEvent").impleme
     progress: t.field({ type: JobProgress, description: "How far it has come.", resolve: (e) => e.progress }),
     changedActors: t.stringList({ description: "Actors whose rows changed since the previous event.", resolve: (e) => e.changedActors }),
     error: t.string({ nullable: true, description: "Why the job failed, on the last event.", resolve: (e) => e.error }),
-    job: t.field({ type: SyncJob, description: "The job as recorded now (per-actor outcomes included).", resolve: (e, _args, ctx) => jobsByIds(ctx.app.db, [e.jobId])[0]! }),
+    job: t.field({
+      type: SyncJob,
+      description: "The job as recorded now (per-actor outcomes included).",
+      resolve: (e, _args, ctx) => jobsByIds(ctx.app.db, [e.jobId])[0]!,
+    }),
   }),
 });
 
@@ -324,10 +393,12 @@ builder.subscriptionFields((t) => ({
   }),
   actorChanged: t.field({
     type: ActorChangeEvent,
-    description: "Streams a change event whenever an actor's rows change through a mutation or a job (only the named actor's when `name` is given).",
+    description:
+      "Streams a change event whenever an actor's rows change through a mutation or a job (only the named actor's when `name` is given).",
     args: { name: t.arg.string({ description: "Only this actor." }) },
     subscribe: (_root, args, ctx) => {
-      if (!ctx.app.jobs) throw new GraphQLError("this server publishes no changes (no job runner)", { extensions: { code: "NOT_CONFIGURED" } });
+      if (!ctx.app.jobs)
+        throw new GraphQLError("this server publishes no changes (no job runner)", { extensions: { code: "NOT_CONFIGURED" } });
       const name = args.name ?? null;
       return ctx.app.jobs.actorChanges.subscribe((change) => name === null || change.name === name);
     },

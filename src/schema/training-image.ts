@@ -21,7 +21,10 @@ TrainingImage.implement({
   fields: (t) => ({
     id: t.exposeID("id", { description: "Database id." }),
     filename: t.exposeString("filename", { description: "File name; the image's identity within its actor (case-sensitive)." }),
-    index: t.exposeInt("index", { nullable: true, description: "The `{index}` of `{name}_{index}.jpg`; null when the filename has another shape." }),
+    index: t.exposeInt("index", {
+      nullable: true,
+      description: "The `{index}` of `{name}_{index}.jpg`; null when the filename has another shape.",
+    }),
     s3Key: t.exposeString("s3Key", { nullable: true, description: "Key of the S3 object." }),
     s3Url: t.string({
       nullable: true,
@@ -37,9 +40,15 @@ TrainingImage.implement({
         "Where this service serves the image's bytes (`/images/{actorName}/{filename}`, relative to the service): the local file, or the S3 object when there is no local copy. Off loopback it needs the API token.",
       resolve: (image, _args, ctx) => whenActorKnown(image, ctx, (actor) => imageViewPath(actor.name, image.filename)),
     }),
-    localPath: t.exposeString("localPath", { nullable: true, description: "Path of the local file as the manifest records it (relative to the studio root)." }),
+    localPath: t.exposeString("localPath", {
+      nullable: true,
+      description: "Path of the local file as the manifest records it (relative to the studio root).",
+    }),
     md5: t.exposeString("md5", { nullable: true, description: "MD5 of the content as last known (from a manifest or an audit)." }),
-    etag: t.exposeString("s3Etag", { nullable: true, description: "ETag of the S3 object at the last scan (a multipart ETag ends in `-N`)." }),
+    etag: t.exposeString("s3Etag", {
+      nullable: true,
+      description: "ETag of the S3 object at the last scan (a multipart ETag ends in `-N`).",
+    }),
     sizeBytes: t.exposeFloat("sizeBytes", { nullable: true, description: "Size in bytes." }),
     modifiedAt: t.field({
       type: "DateTime",
@@ -58,7 +67,8 @@ TrainingImage.implement({
       type: Generation,
       nullable: true,
       description: "The batch that produced the image, if known.",
-      resolve: (image, _args, ctx) => (image.generationId == null ? null : (ctx.loaders.knownGeneration(image.generationId) ?? image.generationId)),
+      resolve: (image, _args, ctx) =>
+        image.generationId == null ? null : (ctx.loaders.knownGeneration(image.generationId) ?? image.generationId),
     }),
     source: t.exposeString("source", { nullable: true, description: "Where the image came from, as the manifest says." }),
     status: t.field({
@@ -68,9 +78,17 @@ TrainingImage.implement({
       resolve: (image) => image.status,
     }),
     good: t.exposeBoolean("good", { nullable: true, description: "Rating: true good, false bad, null not rated yet." }),
-    checkedAt: t.expose("checkedAt", { type: "DateTime", nullable: true, description: "When a scan or audit last set the status; null if never." }),
+    checkedAt: t.expose("checkedAt", {
+      type: "DateTime",
+      nullable: true,
+      description: "When a scan or audit last set the status; null if never.",
+    }),
     orphan: t.exposeBoolean("orphan", { description: "Found in the actor's folder or S3 prefix without being listed in any manifest." }),
-    actor: t.field({ type: Actor, description: "The actor the image belongs to.", resolve: (image, _args, ctx) => ctx.loaders.pagedActor(image.actorId) ?? image.actorId }),
+    actor: t.field({
+      type: Actor,
+      description: "The actor the image belongs to.",
+      resolve: (image, _args, ctx) => ctx.loaders.pagedActor(image.actorId) ?? image.actorId,
+    }),
   }),
 });
 
@@ -89,7 +107,8 @@ builder.queryFields((t) => ({
     {
       type: TrainingImage,
       nullable: true,
-      description: "Training images across all actors (or those an actor filter picks), in the order they were recorded. Null (with an error) when an argument is refused.",
+      description:
+        "Training images across all actors (or those an actor filter picks), in the order they were recorded. Null (with an error) when an argument is refused.",
       args: {
         filter: t.arg({ type: TrainingImageFilterInput, description: "Only images matching this." }),
         actorFilter: t.arg({ type: ActorFilterInput, description: "Only images of actors matching this." }),

@@ -52,7 +52,10 @@ export function bytesFor(seed: string, size = 2048): Buffer {
  * Writes an actor as the studio would have it: a format A manifest (the s3-only variant
  * when the world is in s3-only mode), local files and S3 objects as asked, then imports.
  */
-export async function makeActor(world: World, spec: { name: string; images: FixtureImage[]; importAfter?: boolean }): Promise<FixtureActor> {
+export async function makeActor(
+  world: World,
+  spec: { name: string; images: FixtureImage[]; importAfter?: boolean },
+): Promise<FixtureActor> {
   const { name } = spec;
   const s3Only = world.config.storageMode === "s3-only";
   const characterId = parseActorName(name).characterId ?? "9999";
@@ -69,7 +72,12 @@ export async function makeActor(world: World, spec: { name: string; images: Fixt
     if (image.inManifest === false) return;
     const status = image.status !== undefined ? image.status : statusFromSides(!!image.local, !!image.s3);
     const entry: Record<string, unknown> = s3Only
-      ? { filename, s3_url: s3UrlOf(world.config.s3, key), size_mb: Math.round((content.length / 1048576) * 100) / 100, modified_date: "2025-10-17T15:57:00.000000" }
+      ? {
+          filename,
+          s3_url: s3UrlOf(world.config.s3, key),
+          size_mb: Math.round((content.length / 1048576) * 100) / 100,
+          modified_date: "2025-10-17T15:57:00.000000",
+        }
       : {
           filename,
           local_path: world.ctx.layout.relativeImagePath(name, filename),

@@ -148,37 +148,72 @@ export function planActors(count: number, imagesPerActor: (actorNumber: number) 
     const age = 20 + ((n * 7) % 45);
     const gender = genders[n % genders.length]!;
     const name = `${characterId}_${descriptor}_${age}_${gender}`;
-    const generationList = [{ key: 1, type: generationTypes[n % generationTypes.length]! }, ...(n % 2 === 0 ? [{ key: 2, type: "upload" }] : [])];
-    const images = Array.from({ length: imagesPerActor(n) }, (_, i): FixtureImage => ({
-      filename: `${name}_${i}.jpg`,
-      index: i,
-      status: statusCycle[(n + i) % statusCycle.length]!,
-      good: (n + i) % 3 === 0 ? true : (n + i) % 3 === 1 ? false : n % 2 === 0 ? true : null,
-      sizeBytes: 100_000 + n * 1_000 + i,
-      generationKey: generationList[i % generationList.length]!.key,
-      prompt: `portrait ${i} of ${descriptor} ${gender}, studio light`,
-      md5: createHash("md5").update(contentOf(n, i, name)).digest("hex"),
-    }));
-    return { name, characterId, descriptor, age, gender, lastCheckedAt: n % 4 === 0 ? null : `2025-0${1 + (n % 9)}-15T10:00:00Z`, images, generations: generationList };
+    const generationList = [
+      { key: 1, type: generationTypes[n % generationTypes.length]! },
+      ...(n % 2 === 0 ? [{ key: 2, type: "upload" }] : []),
+    ];
+    const images = Array.from(
+      { length: imagesPerActor(n) },
+      (_, i): FixtureImage => ({
+        filename: `${name}_${i}.jpg`,
+        index: i,
+        status: statusCycle[(n + i) % statusCycle.length]!,
+        good: (n + i) % 3 === 0 ? true : (n + i) % 3 === 1 ? false : n % 2 === 0 ? true : null,
+        sizeBytes: 100_000 + n * 1_000 + i,
+        generationKey: generationList[i % generationList.length]!.key,
+        prompt: `portrait ${i} of ${descriptor} ${gender}, studio light`,
+        md5: createHash("md5")
+          .update(contentOf(n, i, name))
+          .digest("hex"),
+      }),
+    );
+    return {
+      name,
+      characterId,
+      descriptor,
+      age,
+      gender,
+      lastCheckedAt: n % 4 === 0 ? null : `2025-0${1 + (n % 9)}-15T10:00:00Z`,
+      images,
+      generations: generationList,
+    };
   });
 }
 
 /** Inserts planned actors into a migrated store, as an import would leave them. */
 export function insertActors(db: Db, plan: FixtureActor[]): void {
-  const s3 = { endpoint: undefined, bucket: "story-boards-assets", region: "us-west-1", prefix: "system_actors/training_data/", forcePathStyle: false };
+  const s3 = {
+    endpoint: undefined,
+    bucket: "story-boards-assets",
+    region: "us-west-1",
+    prefix: "system_actors/training_data/",
+    forcePathStyle: false,
+  };
   db.transaction((tx) => {
     for (const actor of plan) {
       const parts = parseActorName(actor.name);
       const [row] = tx
         .insert(actors)
-        .values({ name: actor.name, characterId: actor.characterId ?? parts.characterId, descriptor: actor.descriptor, age: actor.age, gender: actor.gender, lastCheckedAt: actor.lastCheckedAt })
+        .values({
+          name: actor.name,
+          characterId: actor.characterId ?? parts.characterId,
+          descriptor: actor.descriptor,
+          age: actor.age,
+          gender: actor.gender,
+          lastCheckedAt: actor.lastCheckedAt,
+        })
         .returning({ id: actors.id })
         .all();
       const generationIds = new Map<number, number>();
       for (const generation of actor.generations) {
         const [g] = tx
           .insert(generations)
-          .values({ actorId: row!.id, generationKey: generation.key, type: generation.type, imageCount: actor.images.filter((i) => i.generationKey === generation.key).length })
+          .values({
+            actorId: row!.id,
+            generationKey: generation.key,
+            type: generation.type,
+            imageCount: actor.images.filter((i) => i.generationKey === generation.key).length,
+          })
           .returning({ id: generations.id })
           .all();
         generationIds.set(generation.key, g!.id);

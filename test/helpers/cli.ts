@@ -25,7 +25,10 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
 }
 
 /** Runs the CLI with `--json` and parses the envelope, the whole of stdout (it must be one JSON document). */
-export async function cliJson<Result = Record<string, unknown>>(args: string[], env: Record<string, string>): Promise<CliRun & { envelope: Envelope & { result: Result } }> {
+export async function cliJson<Result = Record<string, unknown>>(
+  args: string[],
+  env: Record<string, string>,
+): Promise<CliRun & { envelope: Envelope & { result: Result } }> {
   const run = await cli([...args, "--json"], env);
   let envelope: Envelope & { result: Result };
   try {

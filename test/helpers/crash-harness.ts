@@ -105,7 +105,10 @@ export async function runCrashHarness(command: CrashCommand, options: HarnessOpt
   try {
     for (let a = 0; a < options.actors; a++) {
       const name = `${String(3000 + a).padStart(4, "0")}_harness_${a}_male`;
-      const spec = Array.from({ length: options.imagesPerActor }, (_, i) => ({ content: bytesFor(`${name}/${i}`, options.imageBytes + i), ...scenario.sides(i) }));
+      const spec = Array.from({ length: options.imagesPerActor }, (_, i) => ({
+        content: bytesFor(`${name}/${i}`, options.imageBytes + i),
+        ...scenario.sides(i),
+      }));
       const actor = await makeActor(world, { name, images: spec });
       run.made.push(actor);
       for (const [filename, content] of actor.contents) run.kept.set(key(name, filename), { actor: name, filename, content });
@@ -128,7 +131,9 @@ export async function runCrashHarness(command: CrashCommand, options: HarnessOpt
           break;
         }
         if (attempt === 3) {
-          figures.problems.push(`kill ${kill} (${delay} ms): ${args.join(" ")} still fails after ${attempt} re-runs: ${(again.stderr + again.stdout).trim().split("\n").slice(-3).join(" | ")}`);
+          figures.problems.push(
+            `kill ${kill} (${delay} ms): ${args.join(" ")} still fails after ${attempt} re-runs: ${(again.stderr + again.stdout).trim().split("\n").slice(-3).join(" | ")}`,
+          );
           break;
         }
       }
@@ -136,7 +141,9 @@ export async function runCrashHarness(command: CrashCommand, options: HarnessOpt
       figures.filesLost += lost.length;
       const problems = [...lost.map((file) => `lost ${file}`), ...(await leftovers(run)), ...(await scenario.done(run))];
       figures.problems.push(...problems.map((problem) => `kill ${kill} (${delay} ms): ${problem}`));
-      options.log?.(`${command}: kill ${kill} at ${delay} ms${killed ? "" : " (had already finished)"}, re-runs ${figures.reruns}, lost ${figures.filesLost}, problems ${figures.problems.length}`);
+      options.log?.(
+        `${command}: kill ${kill} at ${delay} ms${killed ? "" : " (had already finished)"}, re-runs ${figures.reruns}, lost ${figures.filesLost}, problems ${figures.problems.length}`,
+      );
     }
     return figures;
   } finally {
@@ -153,7 +160,10 @@ const scenarios: Record<CrashCommand, Scenario> = {
       if (run.round > 1) await takeCopiesAway(run);
       return { args: ["sync", "--all", "--out-of-sync", "local"] };
     },
-    done: async (run) => rowsOf(run).filter((row) => row.status !== "synced").map((row) => `${row.filename}: ${row.status} after a converged sync`),
+    done: async (run) =>
+      rowsOf(run)
+        .filter((row) => row.status !== "synced")
+        .map((row) => `${row.filename}: ${row.status} after a converged sync`),
   },
   /** Every actor is changed in SQLite behind the manifests' back, so every export has files to write. */
   export: {
@@ -189,8 +199,12 @@ const scenarios: Record<CrashCommand, Scenario> = {
       for (const [image, value] of run.rated) {
         const [actor, filename] = image.split("/") as [string, string];
         if (rows.get(image)?.good !== value) problems.push(`${image}: SQLite rates it ${rows.get(image)?.good}, asked ${value}`);
-        const promptMetadata = JSON.parse(readFileSync(run.world.ctx.layout.promptMetadataPath(actor), "utf8")) as Record<string, { good?: boolean | null }>;
-        if ((promptMetadata[filename]?.good ?? null) !== value) problems.push(`${image}: prompt_metadata.json rates it ${promptMetadata[filename]?.good}, asked ${value}`);
+        const promptMetadata = JSON.parse(readFileSync(run.world.ctx.layout.promptMetadataPath(actor), "utf8")) as Record<
+          string,
+          { good?: boolean | null }
+        >;
+        if ((promptMetadata[filename]?.good ?? null) !== value)
+          problems.push(`${image}: prompt_metadata.json rates it ${promptMetadata[filename]?.good}, asked ${value}`);
       }
       return problems;
     },
@@ -233,13 +247,22 @@ const scenarios: Record<CrashCommand, Scenario> = {
         writeFileSync(join(run.sourceDir, filename), content);
         run.kept.set(key(actor.name, filename), { actor: actor.name, filename, content });
       }
-      const args = (names: string[]) => ["add", "--actor", actor.name, "--prompt", "harness", ...names.map((filename) => join(run.sourceDir, filename))];
+      const args = (names: string[]) => [
+        "add",
+        "--actor",
+        actor.name,
+        "--prompt",
+        "harness",
+        ...names.map((filename) => join(run.sourceDir, filename)),
+      ];
       // Run again, a user adds what SQLite does not list yet; once it all is, any command with S3 settles the rest.
       return { args: args(filenames), rerun: () => withRows(run, actor.name, filenames, args, false) };
     },
     done: async (run) => {
       const rows = new Map(rowsOf(run).map((row) => [row.key, row]));
-      return [...run.kept.keys()].filter((image) => rows.get(image)?.status !== "synced").map((image) => `${image}: ${rows.get(image)?.status ?? "no row"} after a converged add`);
+      return [...run.kept.keys()]
+        .filter((image) => rows.get(image)?.status !== "synced")
+        .map((image) => `${image}: ${rows.get(image)?.status ?? "no row"} after a converged add`);
     },
   },
   /** Local copies pruned (s3-only); between kills a quarter of them come back, so every run has work. */
@@ -260,7 +283,10 @@ const scenarios: Record<CrashCommand, Scenario> = {
     done: async (run) => {
       const problems = rowsOf(run)
         .filter((row) => row.status !== "s3_only" || existsSync(run.world.ctx.layout.imagePath(row.actor, row.filename)))
-        .map((row) => `${row.key}: ${row.status}, local copy ${existsSync(run.world.ctx.layout.imagePath(row.actor, row.filename)) ? "kept" : "gone"} after a converged prune`);
+        .map(
+          (row) =>
+            `${row.key}: ${row.status}, local copy ${existsSync(run.world.ctx.layout.imagePath(row.actor, row.filename)) ? "kept" : "gone"} after a converged prune`,
+        );
       if (readConfigFile(run.world.dataDir).storageMode !== "s3-only") problems.push("storage mode not recorded as s3-only");
       return problems;
     },
@@ -284,7 +310,13 @@ async function runKilled(world: World, args: string[], delayMs: number): Promise
 }
 
 function rowsOf(run: Run): (ImageRow & { actor: string; key: string })[] {
-  const names = new Map(run.world.db.select().from(actors).all().map((actor) => [actor.id, actor.name]));
+  const names = new Map(
+    run.world.db
+      .select()
+      .from(actors)
+      .all()
+      .map((actor) => [actor.id, actor.name]),
+  );
   return run.world.db
     .select()
     .from(images)
@@ -317,12 +349,19 @@ async function lostFiles(run: Run): Promise<string[]> {
 async function leftovers(run: Run): Promise<string[]> {
   const { world } = run;
   const problems: string[] = [];
-  const pending = world.db.select().from(intents).all().filter((intent) => intent.state === "pending");
-  if (pending.length > 0) problems.push(`${pending.length} pending intents (${[...new Set(pending.map((intent) => intent.operation))].join(", ")})`);
+  const pending = world.db
+    .select()
+    .from(intents)
+    .all()
+    .filter((intent) => intent.state === "pending");
+  if (pending.length > 0)
+    problems.push(`${pending.length} pending intents (${[...new Set(pending.map((intent) => intent.operation))].join(", ")})`);
   const unrecorded = world.db.select().from(manifestWrites).all();
   if (unrecorded.length > 0) problems.push(`manifest writes not recorded: ${unrecorded.map((row) => row.path).join(", ")}`);
   for (const folder of [world.ctx.layout.manifestsDir, ...run.made.map((actor) => world.ctx.layout.trainingDir(actor.name))]) {
-    const temporary = existsSync(folder) ? readdirSync(folder).filter((entry) => entry.startsWith(temporaryPrefix) || entry.endsWith(".tmp")) : [];
+    const temporary = existsSync(folder)
+      ? readdirSync(folder).filter((entry) => entry.startsWith(temporaryPrefix) || entry.endsWith(".tmp"))
+      : [];
     if (temporary.length > 0) problems.push(`temporary files left in ${folder}: ${temporary.join(", ")}`);
   }
   for (const source of world.db.select().from(sourceFiles).all()) {
@@ -332,9 +371,18 @@ async function leftovers(run: Run): Promise<string[]> {
   const rows = rowsOf(run);
   for (const actor of world.db.select().from(actors).all()) {
     try {
-      const manifest = JSON.parse(readFileSync(world.ctx.layout.formatAPath(actor.characterId!), "utf8")) as { training_data: { filename: string; status?: string }[] };
-      const listed = manifest.training_data.map((entry) => `${entry.filename}:${entry.status}`).sort().join(",");
-      const own = rows.filter((row) => row.actorId === actor.id).map((row) => `${row.filename}:${row.status}`).sort().join(",");
+      const manifest = JSON.parse(readFileSync(world.ctx.layout.formatAPath(actor.characterId!), "utf8")) as {
+        training_data: { filename: string; status?: string }[];
+      };
+      const listed = manifest.training_data
+        .map((entry) => `${entry.filename}:${entry.status}`)
+        .sort()
+        .join(",");
+      const own = rows
+        .filter((row) => row.actorId === actor.id)
+        .map((row) => `${row.filename}:${row.status}`)
+        .sort()
+        .join(",");
       if (listed !== own) problems.push(`${actor.name}: manifest does not list SQLite's rows`);
     } catch (error) {
       problems.push(`${actor.name}: manifest unreadable: ${error instanceof Error ? error.message : String(error)}`);
@@ -342,7 +390,8 @@ async function leftovers(run: Run): Promise<string[]> {
   }
   const audit = await cli(["audit", "--all"], cliEnv(world));
   // 3 only says that images are not synced (s3-only after a prune): each scenario checks the statuses it expects.
-  if (audit.code !== 0 && audit.code !== 3) problems.push(`audit --all exits ${audit.code}: ${audit.stdout.trim().split("\n").slice(-2).join(" | ")}`);
+  if (audit.code !== 0 && audit.code !== 3)
+    problems.push(`audit --all exits ${audit.code}: ${audit.stdout.trim().split("\n").slice(-2).join(" | ")}`);
   return problems;
 }
 
@@ -379,4 +428,3 @@ function pick<T>(run: Run, items: T[], count: number): T[] {
   while (chosen.length < count && pool.length > 0) chosen.push(pool.splice(Math.floor(run.random() * pool.length), 1)[0]!);
   return chosen;
 }
-

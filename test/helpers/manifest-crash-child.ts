@@ -25,7 +25,15 @@ await exportManifests(ctx, {
   atomicWriteHooks: {
     beforeRename: (temporary) => {
       // `.{name}.{pid}.{hex}.tmp` → `{name}`: the rename happens, then the process dies.
-      renameSync(temporary, join(dirname(temporary), basename(temporary).replace(/^\./, "").replace(/\.\d+\.[0-9a-f]{8}\.tmp$/, "")));
+      renameSync(
+        temporary,
+        join(
+          dirname(temporary),
+          basename(temporary)
+            .replace(/^\./, "")
+            .replace(/\.\d+\.[0-9a-f]{8}\.tmp$/, ""),
+        ),
+      );
       process.kill(process.pid, "SIGKILL");
     },
   },

@@ -28,8 +28,14 @@ export async function subscribeSse(api: Api, query: string, variables?: Record<s
           const block = buffer.slice(0, separator);
           buffer = buffer.slice(separator + 2);
           const lines = block.split("\n");
-          const event = lines.find((line) => line.startsWith("event:"))?.slice(6).trim();
-          const data = lines.filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trim()).join("\n");
+          const event = lines
+            .find((line) => line.startsWith("event:"))
+            ?.slice(6)
+            .trim();
+          const data = lines
+            .filter((line) => line.startsWith("data:"))
+            .map((line) => line.slice(5).trim())
+            .join("\n");
           // Lines starting with ":" are keep-alive comments.
           if (event) queued.push({ event, data: data ? JSON.parse(data) : null });
           continue;

@@ -23,7 +23,13 @@ interface ChildOptions {
 }
 
 const options = JSON.parse(process.argv[2] ?? "{}") as ChildOptions;
-const config = loadConfig({ DATA_DIR: options.dataDir, S3_ENDPOINT: options.endpoint, S3_BUCKET: options.bucket, S3_PREFIX: options.prefix, AWS_REGION: "us-west-1" });
+const config = loadConfig({
+  DATA_DIR: options.dataDir,
+  S3_ENDPOINT: options.endpoint,
+  S3_BUCKET: options.bucket,
+  S3_PREFIX: options.prefix,
+  AWS_REGION: "us-west-1",
+});
 const db = openStore(config.dbPath);
 const ctx = makeContext(config, db, silentLogger);
 const client = createS3Client(config.s3, { credentials: s3rverCredentials, maxAttempts: 2 });

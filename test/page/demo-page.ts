@@ -27,7 +27,10 @@ export interface DemoPage {
  */
 export async function openDemoPage(): Promise<DemoPage> {
   const dataDir = mkdtempSync(join(tmpdir(), "am-page-"));
-  const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--port", "0"], { env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, HOME: dataDir }, stdio: ["ignore", "ignore", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--port", "0"], {
+    env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, HOME: dataDir },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let log = "";
   const port = await new Promise<number>((resolvePort, reject) => {
     child.stderr!.on("data", (chunk) => {
@@ -41,7 +44,11 @@ export async function openDemoPage(): Promise<DemoPage> {
   const browser: Browser = await launchChromium();
   const { page, elsewhere, consoleErrors } = await confinedPage(browser, base);
   const graphql = async <T>(query: string, variables: Record<string, unknown> = {}) => {
-    const response = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    const response = await fetch(`${base}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
     const body = (await response.json()) as { data?: T; errors?: unknown };
     if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
     return body.data!;

@@ -33,12 +33,17 @@ describe.runIf(runBrowserTests)("the Training Data page with 1,000 images and ch
 
   /** A GraphQL request of another client (a script, another tab): not the page's. */
   const graphql = async (query: string) => {
-    const response = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
+    const response = await fetch(`${base}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    });
     const body = (await response.json()) as { data?: Record<string, { __typename?: string }>; errors?: unknown };
     expect(body.errors).toBeUndefined();
     return body.data!;
   };
-  const ratedCount = (actorId: number, good: number) => world.db.$client.prepare("SELECT count(*) FROM images WHERE actor_id = ? AND good = ?").pluck().get(actorId, good);
+  const ratedCount = (actorId: number, good: number) =>
+    world.db.$client.prepare("SELECT count(*) FROM images WHERE actor_id = ? AND good = ?").pluck().get(actorId, good);
   const tilesInDom = () => page.locator(".tile").count();
   const chip = (label: string) => page.locator(".toolbar .chip", { hasText: label }).locator("strong");
 
@@ -48,9 +53,16 @@ describe.runIf(runBrowserTests)("the Training Data page with 1,000 images and ch
     world.ctx.jobs = new JobRunner(world.ctx);
     // Small real JPEGs (48×64), 40 different ones over the 1,000 files: encoding 1,000 would take seconds.
     const looks = Array.from({ length: 40 }, (_, i) => makeJpeg(`${large}/${i}`, { width: 48, height: 64 }));
-    const images = Array.from({ length: imageCount }, (_, i) => ({ filename: `${large}_${i}.jpg`, content: looks[i % looks.length], local: true }));
+    const images = Array.from({ length: imageCount }, (_, i) => ({
+      filename: `${large}_${i}.jpg`,
+      content: looks[i % looks.length],
+      local: true,
+    }));
     largeActor = await makeActor(world, { name: large, images });
-    smallActor = await makeActor(world, { name: small, images: [0, 1, 2].map((i) => ({ content: makeJpeg(`${small}/${i}`, { width: 48, height: 64 }), local: true })) });
+    smallActor = await makeActor(world, {
+      name: small,
+      images: [0, 1, 2].map((i) => ({ content: makeJpeg(`${small}/${i}`, { width: 48, height: 64 }), local: true })),
+    });
     server = await startServer(world.ctx);
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await launchChromium();
@@ -134,7 +146,9 @@ describe.runIf(runBrowserTests)("the Training Data page with 1,000 images and ch
 
     expect(await page.locator(".tile .badge", { hasText: "local" }).count()).toBe(3);
     await graphql(`mutation { startSync(input: { actors: ["${small}"] }) { __typename } }`);
-    await page.waitForFunction(() => [...document.querySelectorAll(".tile .badge")].filter((badge) => badge.textContent?.includes("synced")).length === 3);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll(".tile .badge")].filter((badge) => badge.textContent?.includes("synced")).length === 3,
+    );
     await expect.poll(() => chip("Synced").textContent()).toBe("3");
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
   }, 60_000);
@@ -143,7 +157,9 @@ describe.runIf(runBrowserTests)("the Training Data page with 1,000 images and ch
     await page.click(".back");
     const goodCell = page.locator(`[data-actor="${small}"] td.good`);
     await expect.poll(() => goodCell.textContent()).toBe("0");
-    await graphql(`mutation { rateImages(name: "${small}", filenames: ${JSON.stringify(smallActor.filenames)}, rating: GOOD) { __typename } }`);
+    await graphql(
+      `mutation { rateImages(name: "${small}", filenames: ${JSON.stringify(smallActor.filenames)}, rating: GOOD) { __typename } }`,
+    );
     await expect.poll(() => goodCell.textContent()).toBe("3");
   }, 60_000);
 

@@ -11,6 +11,7 @@ describe("the page's shared modules", () => {
     const response = await world.api.fetch(`http://127.0.0.1${pageAssetsPath}human-size.js`);
     expect(response.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
     const served = (await import(`data:text/javascript,${encodeURIComponent(await response.text())}`)) as { humanSize: typeof humanSize };
-    for (const bytes of [0, 999, 1000, 1049, 9_999, 99_949, 123_456, 5_000_000, 1.5e12, 2e15]) expect(served.humanSize(bytes), String(bytes)).toBe(humanSize(bytes));
+    for (const bytes of [0, 999, 1000, 1049, 9_999, 99_949, 123_456, 5_000_000, 1.5e12, 2e15])
+      expect(served.humanSize(bytes), String(bytes)).toBe(humanSize(bytes));
   });
 });

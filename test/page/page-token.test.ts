@@ -20,7 +20,13 @@ describe.runIf(runBrowserTests)("the Training Data page off loopback", () => {
   beforeAll(async () => {
     world = await createWorld({ env: { HOST: "0.0.0.0", PORT: "0", API_TOKEN: token } });
     world.ctx.s3 = world.s3;
-    const pictures = await Promise.all([1, 2, 3].map((seed) => sharp({ create: { width: 300, height: 400, channels: 3, background: { r: 60 * seed, g: 120, b: 200 } } }).jpeg().toBuffer()));
+    const pictures = await Promise.all(
+      [1, 2, 3].map((seed) =>
+        sharp({ create: { width: 300, height: 400, channels: 3, background: { r: 60 * seed, g: 120, b: 200 } } })
+          .jpeg()
+          .toBuffer(),
+      ),
+    );
     await makeActor(world, { name: A, images: pictures.map((content) => ({ content, local: true, s3: true })) });
     server = await startServer(world.ctx);
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

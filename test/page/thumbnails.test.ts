@@ -27,7 +27,13 @@ describe("the thumbnail route", () => {
     ({ world, api } = await worlds.open());
     const jpeg = await picture(1);
     const png = await picture(2, "png");
-    const actor = await makeActor(world, { name: A, images: [{ content: jpeg, local: true, s3: true }, { filename: `${A}_1.png`, content: png, local: true }] });
+    const actor = await makeActor(world, {
+      name: A,
+      images: [
+        { content: jpeg, local: true, s3: true },
+        { filename: `${A}_1.png`, content: png, local: true },
+      ],
+    });
     const [jpegName, pngName] = actor.filenames as [string, string];
 
     const first = await thumbnailOf(jpegName, `w=256&v=${md5Of(jpeg)}`);
@@ -52,7 +58,9 @@ describe("the thumbnail route", () => {
 
     const wide = await thumbnailOf(pngName, "w=512");
     expect((await sharp(Buffer.from(await wide.arrayBuffer())).metadata()).width).toBe(384);
-    expect(readdirSync(thumbnailFolder(world.dataDir)).sort()).toEqual([`${md5Of(jpeg)}-${jpeg.length}-256.webp`, `${md5Of(png)}-${png.length}-512.webp`].sort());
+    expect(readdirSync(thumbnailFolder(world.dataDir)).sort()).toEqual(
+      [`${md5Of(jpeg)}-${jpeg.length}-256.webp`, `${md5Of(png)}-${png.length}-512.webp`].sort(),
+    );
     expect((await thumbnailOf(pngName, "w=100")).status).toBe(400);
   });
 
@@ -60,7 +68,9 @@ describe("the thumbnail route", () => {
     ({ world, api } = await worlds.open());
     const outside = await picture(3);
     // A decompression bomb: 81 megapixels of one colour, a few kilobytes of PNG.
-    const bomb = await sharp({ create: { width: 9000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
+    const bomb = await sharp({ create: { width: 9000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+      .png()
+      .toBuffer();
     const actor = await makeActor(world, {
       name: A,
       images: [

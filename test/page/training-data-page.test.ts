@@ -30,7 +30,8 @@ describe.runIf(runBrowserTests)("the Training Data page in headless Chromium", (
     return (JSON.parse(readFileSync(file, "utf8")) as Record<string, { good?: boolean | null }>)[filename]?.good ?? null;
   };
   const tile = (filename: string) => page.locator(`.tile[data-filename="${filename}"]`);
-  const filenamesRated = (rating: string) => page.$$eval(`.tile[data-rating="${rating}"]`, (tiles) => tiles.map((t) => (t as HTMLElement).dataset.filename!));
+  const filenamesRated = (rating: string) =>
+    page.$$eval(`.tile[data-rating="${rating}"]`, (tiles) => tiles.map((t) => (t as HTMLElement).dataset.filename!));
 
   beforeAll(async () => {
     demo = await openDemoPage();
@@ -89,7 +90,10 @@ describe.runIf(runBrowserTests)("the Training Data page in headless Chromium", (
     const request = page.waitForRequest((r) => (r.postData() ?? "").includes("rateImages"));
     await page.click(".selection-bar .rate-unrated");
     expect(JSON.parse((await request).postData()!).variables.filenames).toEqual(filenames);
-    await page.waitForFunction((names) => names.every((name) => document.querySelector(`.tile[data-filename="${name}"]`)?.getAttribute("data-rating") === "UNRATED"), filenames);
+    await page.waitForFunction(
+      (names) => names.every((name) => document.querySelector(`.tile[data-filename="${name}"]`)?.getAttribute("data-rating") === "UNRATED"),
+      filenames,
+    );
     for (const filename of filenames) await expect.poll(() => goodOf(filename)).toBeNull();
   }, 60_000);
 
@@ -101,7 +105,9 @@ describe.runIf(runBrowserTests)("the Training Data page in headless Chromium", (
     expect(await page.textContent(".dialog")).toMatch(/upload|Nothing to do/);
     const jobsBefore = await page.locator('.job[data-state="SUCCEEDED"]').count();
     await page.click(".dialog footer button.primary");
-    await page.waitForFunction((count) => document.querySelectorAll('.job[data-state="SUCCEEDED"]').length > count, jobsBefore, { timeout: 60_000 });
+    await page.waitForFunction((count) => document.querySelectorAll('.job[data-state="SUCCEEDED"]').length > count, jobsBefore, {
+      timeout: 60_000,
+    });
     expect(await page.locator('.job[data-state="SUCCEEDED"] [role="progressbar"]').last().getAttribute("aria-valuenow")).toBe("100");
   }, 120_000);
 

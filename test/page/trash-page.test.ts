@@ -39,7 +39,11 @@ describe.runIf(runBrowserTests)("the trash on the Training Data page", () => {
     expect(existsSync(imagePath(filename))).toBe(false);
   };
   const trashItems = async () =>
-    (await demo.graphql<{ trash: { nodes: TrashItem[] } }>(`{ trash(first: 500) { nodes { id filename origin md5 trashLocation bytes } } }`)).trash.nodes;
+    (
+      await demo.graphql<{ trash: { nodes: TrashItem[] } }>(
+        `{ trash(first: 500) { nodes { id filename origin md5 trashLocation bytes } } }`,
+      )
+    ).trash.nodes;
   const row = (id: number) => page.locator(`.trash-row[data-trash-id="${id}"]`);
 
   beforeAll(async () => {

@@ -32,7 +32,13 @@ describe("actor", () => {
     const { body } = await world.graphql(actorQuery, { name: expected.name, first: 100 });
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     const actor = body.data.actor;
-    expect(actor).toMatchObject({ name: expected.name, characterId: expected.characterId, descriptor: expected.descriptor, age: expected.age, gender: expected.gender });
+    expect(actor).toMatchObject({
+      name: expected.name,
+      characterId: expected.characterId,
+      descriptor: expected.descriptor,
+      age: expected.age,
+      gender: expected.gender,
+    });
     const count = (status: string | null) => expected.images.filter((i) => i.status === status).length;
     expect(actor.statistics).toEqual({
       totalCount: expected.images.length,
@@ -49,7 +55,9 @@ describe("actor", () => {
     });
     expect(actor.generations.map((g: { type: string }) => g.type)).toEqual(expected.generations.map((g) => g.type));
     const nodes = actor.trainingImages.nodes;
-    expect(actor.trainingImages.edges.map((e: { node: unknown }) => e.node)).toEqual(nodes.map((n: { filename: string }) => ({ filename: n.filename })));
+    expect(actor.trainingImages.edges.map((e: { node: unknown }) => e.node)).toEqual(
+      nodes.map((n: { filename: string }) => ({ filename: n.filename })),
+    );
     expect(nodes.map((n: { filename: string }) => n.filename)).toEqual(expected.images.map((i) => i.filename));
     expect(nodes[0]).toMatchObject({
       status: expected.images[0]!.status?.toUpperCase() ?? null,
@@ -121,8 +129,14 @@ describe("actor", () => {
 
   it("filters an actor's images by status and rating, counting only matches", async () => {
     const big = plan[3]!;
-    const { body } = await world.graphql(actorQuery, { name: big.name, first: 100, filter: { status: ["LOCAL_ONLY", "S3_ONLY"], rating: ["GOOD"] } });
-    const expected = big.images.filter((i) => (i.status === "local_only" || i.status === "s3_only") && i.good === true).map((i) => i.filename);
+    const { body } = await world.graphql(actorQuery, {
+      name: big.name,
+      first: 100,
+      filter: { status: ["LOCAL_ONLY", "S3_ONLY"], rating: ["GOOD"] },
+    });
+    const expected = big.images
+      .filter((i) => (i.status === "local_only" || i.status === "s3_only") && i.good === true)
+      .map((i) => i.filename);
     expect(expected.length).toBeGreaterThan(0);
     const connection = body.data.actor.trainingImages;
     expect(connection.nodes.map((n: { filename: string }) => n.filename)).toEqual(expected);

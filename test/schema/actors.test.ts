@@ -76,7 +76,10 @@ describe("actors", () => {
       [{ characterIds: ["0003", "0017"] }, (a) => a.characterId === "0003" || a.characterId === "0017"],
     ];
     for (const [filter, predicate] of cases) {
-      const expected = plan.filter(predicate).map((a) => a.name).sort();
+      const expected = plan
+        .filter(predicate)
+        .map((a) => a.name)
+        .sort();
       expect(expected.length, JSON.stringify(filter)).toBeGreaterThan(0);
       expect(expected.length, JSON.stringify(filter)).toBeLessThan(plan.length);
       expect(await allNames({ filter }), JSON.stringify(filter)).toEqual(expected);

@@ -7,7 +7,10 @@ let world: ApiWorld;
 
 beforeEach(() => {
   world = makeApiWorld();
-  insertActors(world.ctx.db, planActors(120, () => 25));
+  insertActors(
+    world.ctx.db,
+    planActors(120, () => 25),
+  );
 });
 afterEach(() => world.dispose());
 
@@ -58,9 +61,12 @@ describe("batching", () => {
     // An image without a recorded key builds its URL from the actor's name.
     world.ctx.db.update(images).set({ s3Key: null }).where(eq(images.filename, actor!.images[0]!.filename)).run();
     const statements = countStatements(world.ctx.db);
-    const { body } = await world.graphql(`query ($name: String!) {
+    const { body } = await world.graphql(
+      `query ($name: String!) {
       actor(name: $name) { trainingImages(first: 5) { nodes { filename s3Url viewUrl generation { type } actor { name } } } }
-    }`, { name: actor!.name });
+    }`,
+      { name: actor!.name },
+    );
     statements.stop();
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     const [first] = body.data.actor.trainingImages.nodes;
@@ -73,4 +79,3 @@ describe("batching", () => {
     expect(byId, statements.sql.join("\n---\n")).toEqual([]);
   });
 });
-

@@ -36,7 +36,9 @@ describe("statistics that read every image row", () => {
       // In process, a request can complete in microtasks alone: give the worker's answer a turn, as HTTP requests would.
       await new Promise(setImmediate);
       const sent = performance.now();
-      const { body } = await world.graphql(`query ($name: String!) { actor(name: $name) { name statistics { totalCount } } }`, { name: reader });
+      const { body } = await world.graphql(`query ($name: String!) { actor(name: $name) { name statistics { totalCount } } }`, {
+        name: reader,
+      });
       expect(body.data.actor.name).toBe(reader);
       reads.push(performance.now() - sent);
     } while (!answered);

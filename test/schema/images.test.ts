@@ -43,7 +43,10 @@ describe("images across actors", () => {
       .filter((x) => x.image.status === "local_only" && x.image.good !== false && x.actor.gender === "female")
       .map((x) => x.image.filename);
     expect(expected.length).toBeGreaterThan(0);
-    const names = await allFilenames({ filter: { status: ["LOCAL_ONLY"], rating: ["GOOD", "UNRATED"] }, actorFilter: { genders: ["female"] } });
+    const names = await allFilenames({
+      filter: { status: ["LOCAL_ONLY"], rating: ["GOOD", "UNRATED"] },
+      actorFilter: { genders: ["female"] },
+    });
     expect(names).toEqual(expected);
     const bigOnes = everyImage().filter((x) => x.image.sizeBytes >= 115_000 && x.image.generationKey === 2);
     const typed = await allFilenames({ filter: { sizeBytes: { gte: 115_000 }, generationTypes: ["upload"] } });
@@ -54,7 +57,11 @@ describe("images across actors", () => {
     expect(bigOnes.length).toBeGreaterThan(0);
     expect(typed).toEqual(expectedTyped);
     const prompted = await allFilenames({ filter: { promptContains: "portrait 2 of", checked: true } });
-    expect(prompted).toEqual(everyImage().filter((x) => x.image.index === 2 && x.image.status !== null).map((x) => x.image.filename));
+    expect(prompted).toEqual(
+      everyImage()
+        .filter((x) => x.image.index === 2 && x.image.status !== null)
+        .map((x) => x.image.filename),
+    );
   });
 
   it("refuses a bad cursor and a bad actor filter as bad arguments", async () => {

@@ -38,12 +38,17 @@ describe("rateSelection", () => {
     ]);
     const ratings = JSON.parse(readFileSync(world.ctx.layout.promptMetadataPath(A), "utf8"));
     const good = (entry: unknown) => (entry as { good?: boolean }).good === true;
-    const rated = Array.isArray(ratings) ? ratings.filter(good).map((e: { filename: string }) => e.filename) : Object.keys(ratings).filter((k) => good(ratings[k]));
+    const rated = Array.isArray(ratings)
+      ? ratings.filter(good).map((e: { filename: string }) => e.filename)
+      : Object.keys(ratings).filter((k) => good(ratings[k]));
     expect(rated.sort()).toEqual([`${A}_0.jpg`, `${A}_2.jpg`]);
     // Nothing else changed: the actor filter narrows, and an empty selection or one over the limit is refused.
     const narrowed = await graphql(rate, { actorFilter: { name: B } });
     expect(narrowed.rateSelection).toMatchObject({ imageCount: 2, actors: [{ name: B, statistics: { goodCount: 2 } }] });
     expect((await graphql(rate, {})).rateSelection).toEqual({ __typename: "BadFilterError", field: "filter" });
-    expect((await graphql(rate, { actorFilter: { name: A }, maxImages: 2 })).rateSelection).toEqual({ __typename: "BadFilterError", field: "maxImages" });
+    expect((await graphql(rate, { actorFilter: { name: A }, maxImages: 2 })).rateSelection).toEqual({
+      __typename: "BadFilterError",
+      field: "maxImages",
+    });
   });
 });

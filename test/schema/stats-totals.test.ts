@@ -73,7 +73,9 @@ describe("statistics totals", () => {
     db.delete(images).where(eq(images.actorId, fourth.id)).run();
     db.delete(generations).where(eq(generations.actorId, fourth.id)).run();
     refreshActorStatistics(db, [fourth.id]);
-    db.delete(actors).where(inArray(actors.id, [first!.id, second!.id])).run();
+    db.delete(actors)
+      .where(inArray(actors.id, [first!.id, second!.id]))
+      .run();
     expectTotalsEqualPass("deletes");
 
     // The manifests rewritten (fewer images each, five more actors) and imported again go through the same triggers.
@@ -90,13 +92,21 @@ describe("statistics totals", () => {
       await importManifests(fresh.ctx);
       const db = fresh.ctx.db;
       const snapshot = () => ({
-        actors: db.select().from(actors).orderBy(actors.id).all().map(({ revision, exportedRevision, ...row }) => row),
+        actors: db
+          .select()
+          .from(actors)
+          .orderBy(actors.id)
+          .all()
+          .map(({ revision, exportedRevision, ...row }) => row),
         generations: db.select().from(generations).orderBy(generations.id).all(),
       });
       const counted = snapshot();
       expect(new Set(counted.actors.map((a) => a.syncedCount > 0 && a.goodCount > 0 && a.unratedCount > 0)).has(true)).toBe(true);
       expect(counted.generations.some((g) => g.imageRows > 0)).toBe(true);
-      refreshActorStatistics(db, counted.actors.map((a) => a.id));
+      refreshActorStatistics(
+        db,
+        counted.actors.map((a) => a.id),
+      );
       expect(snapshot()).toEqual(counted);
     } finally {
       fresh.dispose();
@@ -110,7 +120,9 @@ describe("statistics totals", () => {
     db.$client.exec("DELETE FROM stats_totals; DELETE FROM generation_type_totals;");
     expect(groupFigures(db, {}, "descriptor")).toEqual([]);
     const migration = readFileSync(join(import.meta.dirname, "../../migrations/0009_stats_totals.sql"), "utf8");
-    const fills = migration.split("--> statement-breakpoint").filter((statement) => /^INSERT INTO/m.test(statement) && !/CREATE TRIGGER/.test(statement));
+    const fills = migration
+      .split("--> statement-breakpoint")
+      .filter((statement) => /^INSERT INTO/m.test(statement) && !/CREATE TRIGGER/.test(statement));
     expect(fills).toHaveLength(5);
     for (const fill of fills) db.$client.exec(fill);
     expect(groupings.map((g) => groupFigures(db, {}, g))).toEqual(expected);
@@ -118,7 +130,8 @@ describe("statistics totals", () => {
   });
 
   it("answer stats right after a write without reading the actors or generations tables", async () => {
-    const query = "{ stats { actorCount fullySyncedActorCount images { totalCount localOnlyBytes } byDescriptor { key totalSizeBytes } byGender { key } byAgeBand { key } byGenerationType { type actorCount } } }";
+    const query =
+      "{ stats { actorCount fullySyncedActorCount images { totalCount localOnlyBytes } byDescriptor { key totalSizeBytes } byGender { key } byAgeBand { key } byGenerationType { type actorCount } } }";
     await world.graphql(query);
     const some = world.ctx.db.select({ id: actors.id }).from(actors).limit(1).get()!;
     world.ctx.db.update(images).set({ good: false }).where(eq(images.actorId, some.id)).run();

@@ -51,7 +51,9 @@ describe("stats", () => {
     });
     const localOnly = stats.byStatus.find((s: { status: string | null }) => s.status === "LOCAL_ONLY");
     expect(localOnly.sizeBytes).toBe(sum(all.filter((i) => i.status === "local_only").map((i) => i.sizeBytes)));
-    expect(stats.byStatus.find((s: { status: string | null }) => s.status === null).imageCount).toBe(all.filter((i) => i.status === null).length);
+    expect(stats.byStatus.find((s: { status: string | null }) => s.status === null).imageCount).toBe(
+      all.filter((i) => i.status === null).length,
+    );
     const rated = (good: boolean | null) => all.filter((i) => i.good === good);
     expect(stats.byRating).toEqual([
       { rating: "GOOD", imageCount: rated(true).length, sizeBytes: sum(rated(true).map((i) => i.sizeBytes)) },
@@ -67,7 +69,9 @@ describe("stats", () => {
     expect(stats.byAgeBand.find((g: { key: string }) => g.key === "30-39").actorCount).toBe(thirties);
     const uploads = stats.byGenerationType.find((g: { type: string }) => g.type === "upload");
     expect(uploads.actorCount).toBe(plan.filter((a) => a.generations.some((g) => g.type === "upload")).length);
-    const uploadImages = plan.flatMap((a) => a.images.filter((i) => a.generations.find((g) => g.key === i.generationKey)?.type === "upload"));
+    const uploadImages = plan.flatMap((a) =>
+      a.images.filter((i) => a.generations.find((g) => g.key === i.generationKey)?.type === "upload"),
+    );
     expect(uploads.imageCount).toBe(uploadImages.length);
     const below = plan.filter((a) => goodOf(a) < 3);
     expect(stats.actorsBelowGoodCount.count).toBe(below.length);
@@ -110,7 +114,9 @@ describe("stats", () => {
   });
 
   it("answers how many bytes are only local, by descriptor, in one query, with every group broken down by status and rating", async () => {
-    const { body } = await world.graphql(`{ stats { byDescriptor { key localOnlyBytes localOnlyCount goodBytes byStatus { status sizeBytes } byRating { rating sizeBytes } } } }`);
+    const { body } = await world.graphql(
+      `{ stats { byDescriptor { key localOnlyBytes localOnlyCount goodBytes byStatus { status sizeBytes } byRating { rating sizeBytes } } } }`,
+    );
     expect(body.errors).toBeUndefined();
     const descriptors = [...new Set(plan.map((a) => a.descriptor))];
     expect(body.data.stats.byDescriptor.map((g: { key: string }) => g.key).sort()).toEqual(descriptors.sort());
@@ -121,7 +127,9 @@ describe("stats", () => {
       expect(group.localOnlyCount).toBe(localOnly.length);
       expect(group.goodBytes).toBe(sum(images.filter((i) => i.good === true).map((i) => i.sizeBytes)));
       expect(group.byStatus.find((s: { status: string }) => s.status === "LOCAL_ONLY").sizeBytes).toBe(group.localOnlyBytes);
-      expect(group.byRating.find((r: { rating: string }) => r.rating === "UNRATED").sizeBytes).toBe(sum(images.filter((i) => i.good === null).map((i) => i.sizeBytes)));
+      expect(group.byRating.find((r: { rating: string }) => r.rating === "UNRATED").sizeBytes).toBe(
+        sum(images.filter((i) => i.good === null).map((i) => i.sizeBytes)),
+      );
     }
   });
 
@@ -132,14 +140,18 @@ describe("stats", () => {
       byGenerationType { type statistics { totalCount localOnlyCount } }
     } }`);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
-    const picked = plan.filter((a) => a.gender === "female").map((a) => ({ actor: a, images: a.images.filter((i) => i.status === "local_only" && i.good === true) }));
+    const picked = plan
+      .filter((a) => a.gender === "female")
+      .map((a) => ({ actor: a, images: a.images.filter((i) => i.status === "local_only" && i.good === true) }));
     const images = picked.flatMap((p) => p.images);
     expect(images.length).toBeGreaterThan(0);
     const stats = body.data.stats;
     expect(stats.images).toEqual({ totalCount: images.length, totalSizeBytes: sum(images.map((i) => i.sizeBytes)) });
     expect(stats.actorCount).toBe(picked.filter((p) => p.images.length > 0).length);
     expect(stats.byGender).toEqual([{ key: "female", totalCount: images.length }]);
-    const byActor = picked.filter((p) => p.images.length > 0).map((p) => ({ key: p.actor.name, totalCount: p.images.length, totalSizeBytes: sum(p.images.map((i) => i.sizeBytes)) }));
+    const byActor = picked
+      .filter((p) => p.images.length > 0)
+      .map((p) => ({ key: p.actor.name, totalCount: p.images.length, totalSizeBytes: sum(p.images.map((i) => i.sizeBytes)) }));
     expect([...stats.byActor].sort((a, b) => a.key.localeCompare(b.key))).toEqual(byActor.sort((a, b) => a.key.localeCompare(b.key)));
     const typeOf = (a: FixtureActor, key: number) => a.generations.find((g) => g.key === key)!.type;
     for (const group of stats.byGenerationType) {
@@ -150,7 +162,9 @@ describe("stats", () => {
 
   it("finds exact duplicates (same MD5) within and across actors, as a figure and as a list", async () => {
     const byMd5 = new Map<string, { actor: string; filename: string }[]>();
-    for (const actor of plan) for (const image of actor.images) byMd5.set(image.md5, [...(byMd5.get(image.md5) ?? []), { actor: actor.name, filename: image.filename }]);
+    for (const actor of plan)
+      for (const image of actor.images)
+        byMd5.set(image.md5, [...(byMd5.get(image.md5) ?? []), { actor: actor.name, filename: image.filename }]);
     const groups = [...byMd5.entries()].filter(([, copies]) => copies.length > 1);
     const across = groups.filter(([, copies]) => new Set(copies.map((c) => c.actor)).size > 1);
     expect(across.length).toBeGreaterThan(0);
@@ -178,6 +192,8 @@ describe("stats", () => {
     const largest = body.data.duplicateImages.nodes[0];
     const copies = byMd5.get(largest.md5)!;
     expect(largest.imageCount).toBe(Math.max(...groups.map(([, c]) => c.length)));
-    expect(largest.images.map((i: { filename: string; actor: { name: string } }) => ({ actor: i.actor.name, filename: i.filename }))).toEqual(copies);
+    expect(
+      largest.images.map((i: { filename: string; actor: { name: string } }) => ({ actor: i.actor.name, filename: i.filename })),
+    ).toEqual(copies);
   });
 });

@@ -81,7 +81,13 @@ const statisticsQuery = `query ($name: String!) {
 /** A: one image on both sides, one only local, one only in S3. B: two synced. */
 async function makeActors() {
   const a = await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true }, { s3: true }] });
-  await makeActor(world, { name: B, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+  await makeActor(world, {
+    name: B,
+    images: [
+      { local: true, s3: true },
+      { local: true, s3: true },
+    ],
+  });
   return a;
 }
 
@@ -198,7 +204,13 @@ describe("scanActor and auditActor", () => {
 
   it("scanActor finds an object added behind the manifest's back; auditActor finds a changed local file", async () => {
     await apiWorld();
-    await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name: A,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     await putImage(world, A, `${A}_7.jpg`, bytesFor("new"));
     const changes = await subscribe(`subscription { actorChanged(name: "${A}") { name reason actor { statistics { totalCount } } } }`);
 
@@ -260,7 +272,14 @@ describe("scanActor and auditActor", () => {
 
   it("refuses a listing that looks suspect with SuspectListingError naming the actor and why, for scan, audit and sync alike", async () => {
     await apiWorld();
-    await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name: A,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     expect((await graphql(scan, { name: A })).scanActor.__typename).toBe("ActorCheckPayload");
     for (const i of [0, 1, 2]) await deleteImageObject(world, A, `${A}_${i}.jpg`);
     const suspect = `... on SuspectListingError { actorName reason } ... on Error { message }`;
@@ -271,7 +290,9 @@ describe("scanActor and auditActor", () => {
     ];
     for (const refusal of refusals) {
       expect(refusal).toMatchObject({ __typename: "SuspectListingError", actorName: A });
-      expect(refusal.message).toMatch(new RegExp(`^${A}: S3 listing looks suspect: .+; nothing was changed \\(--allow-suspect applies it anyway\\)$`));
+      expect(refusal.message).toMatch(
+        new RegExp(`^${A}: S3 listing looks suspect: .+; nothing was changed \\(--allow-suspect applies it anyway\\)$`),
+      );
       expect(refusal.reason).toBe(refusal.message);
     }
   });
@@ -302,7 +323,9 @@ describe("without S3 or after a crash", () => {
     try {
       const read = await storeWorld.graphql(`{ stats { actorCount } }`);
       expect(read.body.errors).toBeUndefined();
-      const refused = await storeWorld.graphql(`mutation { startScan(all: true) { __typename ... on NotConfiguredError { missing message } } }`);
+      const refused = await storeWorld.graphql(
+        `mutation { startScan(all: true) { __typename ... on NotConfiguredError { missing message } } }`,
+      );
       expect(refused.body.data.startScan).toMatchObject({ __typename: "NotConfiguredError", missing: "S3 connection" });
     } finally {
       storeWorld.dispose();
@@ -331,14 +354,22 @@ describe("image operations as mutations", () => {
     const rated = await graphql(`mutation { rateImage(name: "${A}", filename: "${A}_0.jpg", rating: GOOD) { ${payload} } }`);
     expect(rated.rateImage).toMatchObject({ __typename: "ImageOperationPayload", dryRun: false, actor: { statistics: { goodCount: 1 } } });
 
-    const unknown = await graphql(`mutation { rateImage(name: "${A}", filename: "${A}_9.jpg", rating: BAD) { __typename ... on Error { message } } }`);
+    const unknown = await graphql(
+      `mutation { rateImage(name: "${A}", filename: "${A}_9.jpg", rating: BAD) { __typename ... on Error { message } } }`,
+    );
     expect(unknown.rateImage.__typename).toBe("UnknownImageError");
 
-    const tooMany = await graphql(`mutation { deleteImages(name: "${A}", from: EVERYWHERE, maxDelete: 2) { ${payload} ... on MaxDeleteExceededError { limit count } } }`);
+    const tooMany = await graphql(
+      `mutation { deleteImages(name: "${A}", from: EVERYWHERE, maxDelete: 2) { ${payload} ... on MaxDeleteExceededError { limit count } } }`,
+    );
     expect(tooMany.deleteImages).toMatchObject({ __typename: "MaxDeleteExceededError", limit: 2, count: 3 });
 
     const planned = await graphql(`mutation { deleteImage(name: "${A}", filename: "${A}_2.jpg", from: S3, dryRun: true) { ${payload} } }`);
-    expect(planned.deleteImage).toMatchObject({ dryRun: true, planTotals: { deletes: 1 }, steps: [{ kind: "delete", applied: false, ok: null }] });
+    expect(planned.deleteImage).toMatchObject({
+      dryRun: true,
+      planTotals: { deletes: 1 },
+      steps: [{ kind: "delete", applied: false, ok: null }],
+    });
     expect(await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, A, `${A}_2.jpg`))).not.toBeNull();
 
     const deleted = await graphql(`mutation { deleteImage(name: "${A}", filename: "${A}_2.jpg", from: S3) { ${payload} } }`);
@@ -357,10 +388,17 @@ describe("image operations as mutations", () => {
     body.set("map", JSON.stringify({ 0: ["variables.file"] }));
     const bytes = bytesFor("uploaded", 3000);
     body.set("0", new File([new Uint8Array(bytes)], `${A}_5.jpg`, { type: "image/jpeg" }));
-    const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body });
+    const response = await api.fetch(`http://127.0.0.1${graphqlEndpoint}`, {
+      method: "POST",
+      headers: { "x-graphql-yoga-csrf": "1" },
+      body,
+    });
     const added = (await response.json()) as any;
     expect(added.errors).toBeUndefined();
-    expect(added.data.addImages).toMatchObject({ __typename: "ImageOperationPayload", steps: [{ kind: "add", filename: `${A}_5.jpg`, applied: true, ok: true }] });
+    expect(added.data.addImages).toMatchObject({
+      __typename: "ImageOperationPayload",
+      steps: [{ kind: "add", filename: `${A}_5.jpg`, applied: true, ok: true }],
+    });
     expect(added.data.addImages.actor.statistics).toMatchObject({ totalCount: 3, syncedCount: 2 });
     expect(existsSync(world.ctx.layout.imagePath(A, `${A}_5.jpg`))).toBe(true);
     expect((await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, A, `${A}_5.jpg`)))?.size).toBe(3000);
@@ -382,21 +420,34 @@ describe("image operations as mutations", () => {
       actors: [{ statistics: { badCount: 1 } }],
     });
     expect(half.rateImage.message).toContain(promptMetadata);
-    const pendingIntents = () => world.db.select().from(intents).all().filter((intent) => intent.state === "pending").length;
+    const pendingIntents = () =>
+      world.db
+        .select()
+        .from(intents)
+        .all()
+        .filter((intent) => intent.state === "pending").length;
     expect(pendingIntents()).toBe(1);
 
     rmSync(promptMetadata, { recursive: true });
     const next = await graphql(`mutation { rateImage(name: "${A}", filename: "${A}_1.jpg", rating: GOOD) { ${payload} } }`);
     expect(next.rateImage).toMatchObject({ __typename: "ImageOperationPayload", actor: { statistics: { goodCount: 1, badCount: 1 } } });
-    expect(JSON.parse(readFileSync(promptMetadata, "utf8"))).toMatchObject({ [`${A}_0.jpg`]: { good: false }, [`${A}_1.jpg`]: { good: true } });
+    expect(JSON.parse(readFileSync(promptMetadata, "utf8"))).toMatchObject({
+      [`${A}_0.jpg`]: { good: false },
+      [`${A}_1.jpg`]: { good: true },
+    });
     expect(pendingIntents()).toBe(0);
   });
 
   it("runs prune-local as a job: a dry run lists what would go and what stays", async () => {
     await apiWorld();
     await makeActors();
-    const refused = await graphql(`mutation { startPruneLocal(actors: ["${A}"], dryRun: true) { __typename ... on StorageModeError { file message } } }`);
-    expect(refused.startPruneLocal).toMatchObject({ __typename: "StorageModeError", file: join(world.dataDir, "actor-manifests.config.json") });
+    const refused = await graphql(
+      `mutation { startPruneLocal(actors: ["${A}"], dryRun: true) { __typename ... on StorageModeError { file message } } }`,
+    );
+    expect(refused.startPruneLocal).toMatchObject({
+      __typename: "StorageModeError",
+      file: join(world.dataDir, "actor-manifests.config.json"),
+    });
     const started = await graphql(
       `mutation { startPruneLocal(actors: ["${A}"], dryRun: true, switchToS3Only: true) { ... on SyncJob { id kind dryRun } ... on Error { message } } }`,
     );
@@ -405,7 +456,9 @@ describe("image operations as mutations", () => {
     const { job } = await graphql(jobQuery, { id: started.startPruneLocal.id });
     expect(job.planTotals).toMatchObject({ deletes: 1 });
     const outcome = job.actors[0];
-    expect(outcome.steps).toEqual([{ kind: "prune", filename: `${A}_0.jpg`, bytes: expect.any(Number), applied: false, ok: null, error: null }]);
+    expect(outcome.steps).toEqual([
+      { kind: "prune", filename: `${A}_0.jpg`, bytes: expect.any(Number), applied: false, ok: null, error: null },
+    ]);
     expect(outcome.skipped).toEqual([{ filename: `${A}_1.jpg`, reason: expect.stringContaining("only copy is local") }]);
     expect(existsSync(world.ctx.layout.imagePath(A, `${A}_0.jpg`))).toBe(true);
   });

@@ -20,7 +20,13 @@ beforeAll(async () => {
   server = await startTestS3Server();
   world = await createWorld({ server });
   await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true }, { s3: true }, { local: true, s3: true }] });
-  await makeActor(world, { name: B, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+  await makeActor(world, {
+    name: B,
+    images: [
+      { local: true, s3: true },
+      { local: true, s3: true },
+    ],
+  });
   // The CLI opens the SQLite file itself.
   closeStore(world.db);
   scratch = mkdtempSync(join(tmpdir(), "am-cli-envelope-"));
@@ -37,7 +43,10 @@ const env = () => cliEnv(world);
 function snakeKeys(value: unknown, path = "$"): string[] {
   if (Array.isArray(value)) return value.flatMap((item, i) => snakeKeys(item, `${path}[${i}]`));
   if (value === null || typeof value !== "object") return [];
-  return Object.entries(value).flatMap(([key, inner]) => [...(/_/.test(key) && /^[a-z]/.test(key) ? [`${path}.${key}`] : []), ...snakeKeys(inner, `${path}.${key}`)]);
+  return Object.entries(value).flatMap(([key, inner]) => [
+    ...(/_/.test(key) && /^[a-z]/.test(key) ? [`${path}.${key}`] : []),
+    ...snakeKeys(inner, `${path}.${key}`),
+  ]);
 }
 
 describe("--json: one envelope on every command (SPEC.md §9)", () => {
@@ -67,7 +76,8 @@ describe("--json: one envelope on every command (SPEC.md §9)", () => {
       [[["prune-local", "--all", "-n", "--switch-to-s3-only"], "prune-local", 0]],
     ];
     const runs: { run: Run; output: Awaited<ReturnType<typeof cliJson>> }[] = [];
-    for (const stage of stages) runs.push(...(await Promise.all(stage.map(async (run) => ({ run, output: await cliJson(run[0], env()) })))));
+    for (const stage of stages)
+      runs.push(...(await Promise.all(stage.map(async (run) => ({ run, output: await cliJson(run[0], env()) })))));
     for (const {
       run: [args, command, exitCode],
       output: { code, envelope, stderr },
@@ -106,7 +116,14 @@ describe("--json: one envelope on every command (SPEC.md §9)", () => {
     for (const [args, command, message] of usage) {
       const { code, envelope } = await cliJson(args, env());
       expect({ args, code }).toEqual({ args, code: 2 });
-      expect(envelope).toMatchObject({ ok: false, command, exitCode: 2, outcome: "usage", result: null, errors: [{ code: "UsageError", message: expect.stringMatching(message) }] });
+      expect(envelope).toMatchObject({
+        ok: false,
+        command,
+        exitCode: 2,
+        outcome: "usage",
+        result: null,
+        errors: [{ code: "UsageError", message: expect.stringMatching(message) }],
+      });
     }
     const plain = await cli(["delete", "--actor", A, "--from", "nowhere", file(A, 0)], env());
     expect(plain.code).toBe(2);
@@ -117,11 +134,17 @@ describe("--json: one envelope on every command (SPEC.md §9)", () => {
   it("a dry run over --max-delete still prints its plan, then says the limit refuses it (exit 1)", async () => {
     const dry = await cli(["delete", "--actor", A, "--all-images", "--from", "everywhere", "--max-delete", "1", "-n"], env());
     expect(dry.code).toBe(1);
-    for (const filename of [file(A, 0), file(A, 1), file(A, 2), file(A, 3)]) expect(dry.stdout).toMatch(new RegExp(`delete ${filename} \\(2\\.0 kB\\): `));
+    for (const filename of [file(A, 0), file(A, 1), file(A, 2), file(A, 3)])
+      expect(dry.stdout).toMatch(new RegExp(`delete ${filename} \\(2\\.0 kB\\): `));
     expect(dry.stdout).toMatch(/dry run, nothing changed: would delete 4 images \(8\.2 kB\)\n$/);
-    expect(dry.stderr).toMatch(/would delete 4 images, over the max-delete limit of 1; nothing was changed \(raise --max-delete to go on\)/);
+    expect(dry.stderr).toMatch(
+      /would delete 4 images, over the max-delete limit of 1; nothing was changed \(raise --max-delete to go on\)/,
+    );
 
-    const json = await cliJson<{ dryRun: boolean; plans: { steps: unknown[] }[] }>(["delete", "--actor", A, "--all-images", "--from", "everywhere", "--max-delete", "1", "-n"], env());
+    const json = await cliJson<{ dryRun: boolean; plans: { steps: unknown[] }[] }>(
+      ["delete", "--actor", A, "--all-images", "--from", "everywhere", "--max-delete", "1", "-n"],
+      env(),
+    );
     expect(json.code).toBe(1);
     expect(json.envelope.result.dryRun).toBe(true);
     expect(json.envelope.result.plans[0]!.steps).toHaveLength(4);
@@ -134,11 +157,14 @@ describe("--json: one envelope on every command (SPEC.md §9)", () => {
     writeFileSync(configFilePath(world.dataDir), JSON.stringify({ s3: { prefix: "from-the-file/" } }));
     try {
       const secret = "do-not-print-me";
-      const { code, envelope, stdout } = await cliJson<{ settings: Record<string, { value: unknown; source: string }> }>(["config", "show", "--s3-bucket", "from-a-flag"], {
-        ...env(),
-        API_TOKEN: secret,
-        AWS_SECRET_ACCESS_KEY: secret,
-      });
+      const { code, envelope, stdout } = await cliJson<{ settings: Record<string, { value: unknown; source: string }> }>(
+        ["config", "show", "--s3-bucket", "from-a-flag"],
+        {
+          ...env(),
+          API_TOKEN: secret,
+          AWS_SECRET_ACCESS_KEY: secret,
+        },
+      );
       expect(code).toBe(0);
       expect(envelope.result.settings).toMatchObject({
         dataDir: { value: world.dataDir, source: "env" },
@@ -165,7 +191,11 @@ describe("--json: one envelope on every command (SPEC.md §9)", () => {
     try {
       const { code, envelope } = await cliJson(["import"], env());
       expect(code).toBe(4);
-      expect(envelope).toMatchObject({ ok: false, outcome: "partlyDone", problems: [{ file: broken, jsonPath: "$", message: expect.stringContaining(`${broken}: $: invalid JSON`) }] });
+      expect(envelope).toMatchObject({
+        ok: false,
+        outcome: "partlyDone",
+        problems: [{ file: broken, jsonPath: "$", message: expect.stringContaining(`${broken}: $: invalid JSON`) }],
+      });
       const quiet = await cli(["import", "-q"], env());
       expect(quiet.code).toBe(4);
       expect(quiet.stdout).toBe(`${envelope.problems[0]!.message}\n`);

@@ -26,7 +26,10 @@ const good = (actor: FixtureActor) => actor.images.filter((image) => image.good 
 describe("read commands answer as the GraphQL API does (SPEC.md §9)", () => {
   it("ls lists the actors a filter picks, ordered as asked", async () => {
     const threshold = 3;
-    const run = await cliJson<{ totalCount: number; nodes: { name: string; statistics: { goodCount: number } }[] }>(["ls", "--good-below", String(threshold), "--sort", "good_count"], env);
+    const run = await cliJson<{ totalCount: number; nodes: { name: string; statistics: { goodCount: number } }[] }>(
+      ["ls", "--good-below", String(threshold), "--sort", "good_count"],
+      env,
+    );
     expect(run.code).toBe(0);
     const listed = run.envelope.result;
     const expected = fixtures.filter((actor) => good(actor) < threshold).sort((a, b) => good(a) - good(b) || a.name.localeCompare(b.name));
@@ -47,7 +50,10 @@ describe("read commands answer as the GraphQL API does (SPEC.md §9)", () => {
   });
 
   it("stats --by gender groups images and bytes by status", async () => {
-    const run = await cliJson<{ images: { totalCount: number }; groups: { key: string; totalCount: number; localOnlyCount: number }[] }>(["stats", "--by", "gender"], env);
+    const run = await cliJson<{ images: { totalCount: number }; groups: { key: string; totalCount: number; localOnlyCount: number }[] }>(
+      ["stats", "--by", "gender"],
+      env,
+    );
     expect(run.code).toBe(0);
     const stats = run.envelope.result;
     expect(stats.images.totalCount).toBe(fixtures.reduce((sum, actor) => sum + actor.images.length, 0));

@@ -34,7 +34,9 @@ describe("actor-manifests sync, delete, rate", () => {
   it("plans on --dry-run, then syncs with a summary; --json for scripts", async () => {
     const dry = await cli(["sync", "--all", "--dry-run"], env());
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/dry run, nothing changed: 1 actor in .* would upload 2 images \(4\.1 kB\), would download 1 image \(2\.0 kB\), would overwrite 0 images\n$/);
+    expect(dry.stdout).toMatch(
+      /dry run, nothing changed: 1 actor in .* would upload 2 images \(4\.1 kB\), would download 1 image \(2\.0 kB\), would overwrite 0 images\n$/,
+    );
     expect(dry.stdout).toContain(`upload ${file(1)} (2.0 kB): only on local disk`);
     expect(await head(file(1))).toBeNull();
 
@@ -85,7 +87,11 @@ describe("actor-manifests sync, delete, rate", () => {
     writeFileSync(promptMetadata, bytes);
     const next = await cli(["rate", "--actor", A, "--good", file(2)], env());
     expect(next.code, next.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(promptMetadata, "utf8"))).toEqual({ [file(0)]: { good: true }, [file(1)]: { good: false }, [file(2)]: { good: true } });
+    expect(JSON.parse(readFileSync(promptMetadata, "utf8"))).toEqual({
+      [file(0)]: { good: true },
+      [file(1)]: { good: false },
+      [file(2)]: { good: true },
+    });
     const db = new Database(world.config.dbPath, { readonly: true });
     expect(db.prepare("select count(*) as n from intents where state = 'pending'").get()).toEqual({ n: 0 });
     db.close();

@@ -76,10 +76,15 @@ describe("actor-manifests scan", () => {
   it("scans --all adding the actors only an S3 prefix or a folder tells of, with their images", async () => {
     const ghost = "0099_nordic_40_male";
     const folderOnly = "0098_nordic_30_female";
-    await world.s3.client.send(new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, ghost, `${ghost}_0.jpg`), Body: "x" }));
+    await world.s3.client.send(
+      new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, ghost, `${ghost}_0.jpg`), Body: "x" }),
+    );
     mkdirSync(join(world.dataDir, "actors", folderOnly, "training_data"), { recursive: true });
     writeFileSync(join(world.dataDir, "actors", folderOnly, "training_data", `${folderOnly}_0.jpg`), "y");
-    const { code, stderr, envelope } = await cliJson<{ discovered: string[]; actors: { name: string; added: string[] }[] }>(["scan", "--all"], env());
+    const { code, stderr, envelope } = await cliJson<{ discovered: string[]; actors: { name: string; added: string[] }[] }>(
+      ["scan", "--all"],
+      env(),
+    );
     expect(code, stderr).toBe(0);
     const report = envelope.result;
     expect(report.discovered).toEqual([folderOnly, ghost]);

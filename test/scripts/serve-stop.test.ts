@@ -38,7 +38,9 @@ describe("serve stops on SIGTERM (SPEC.md §7)", () => {
       const started = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json" },
-        body: JSON.stringify({ query: `mutation { startSync(input: { all: true, outOfSync: LOCAL }) { __typename ... on SyncJob { id } } }` }),
+        body: JSON.stringify({
+          query: `mutation { startSync(input: { all: true, outOfSync: LOCAL }) { __typename ... on SyncJob { id } } }`,
+        }),
       });
       const jobId = Number(((await started.json()) as { data: { startSync: { id: string } } }).data.startSync.id);
       expect(jobId).toBeGreaterThan(0);
@@ -54,13 +56,21 @@ describe("serve stops on SIGTERM (SPEC.md §7)", () => {
       expect(log).toMatch(/SIGTERM: stopped serving; 1 running job\(s\)/);
       expect(log).not.toMatch(/TypeError|not open|could not record/);
       // Not on a terminal, the service logs JSON lines: one per request and per job among them.
-      const lines = log.trim().split("\n").map((line) => JSON.parse(line) as { level: number; time: string; msg: string; jobId?: number; path?: string });
-      expect(lines.every((line) => typeof line.level === "number" && !Number.isNaN(Date.parse(line.time)) && line.msg.length > 0)).toBe(true);
+      const lines = log
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { level: number; time: string; msg: string; jobId?: number; path?: string });
+      expect(lines.every((line) => typeof line.level === "number" && !Number.isNaN(Date.parse(line.time)) && line.msg.length > 0)).toBe(
+        true,
+      );
       expect(lines.filter((line) => line.jobId === jobId).map((line) => line.msg)).toContain(`job ${jobId} (sync) started`);
       expect(lines.some((line) => line.path === "/graphql")).toBe(true);
       const db = new Database(join(dataDir, "actor-manifests.db"), { readonly: true });
       try {
-        const job = db.prepare("SELECT state, finished_at AS finishedAt FROM jobs WHERE id = ?").get(jobId) as { state: string; finishedAt: string | null };
+        const job = db.prepare("SELECT state, finished_at AS finishedAt FROM jobs WHERE id = ?").get(jobId) as {
+          state: string;
+          finishedAt: string | null;
+        };
         expect(["succeeded", "interrupted"]).toContain(job.state);
         expect(job.finishedAt).not.toBeNull();
       } finally {

@@ -19,7 +19,13 @@ const s3Version = bytesFor("s3 version", 3000);
 beforeAll(async () => {
   server = await startTestS3Server();
   world = await createWorld({ server });
-  await makeActor(world, { name: A, images: [{ content: localVersion, local: true, s3: s3Version }, { local: true, s3: true }] });
+  await makeActor(world, {
+    name: A,
+    images: [
+      { content: localVersion, local: true, s3: s3Version },
+      { local: true, s3: true },
+    ],
+  });
   // The CLI opens the SQLite file itself.
   closeStore(world.db);
 });
@@ -49,7 +55,14 @@ describe("actor-manifests trash", () => {
     const afterSync = await list();
     expect(afterSync).toMatchObject({ totalCount: 1, totalBytes: localVersion.length });
     const [item] = afterSync.items;
-    expect(item).toMatchObject({ actorName: A, filename: file(0), side: "local", origin: "repair", md5: md5Of(localVersion), bytes: localVersion.length });
+    expect(item).toMatchObject({
+      actorName: A,
+      filename: file(0),
+      side: "local",
+      origin: "repair",
+      md5: md5Of(localVersion),
+      bytes: localVersion.length,
+    });
 
     const refused = await cli(["trash", "restore", String(item.id)], env());
     expect(refused.code).toBe(1);
@@ -62,7 +75,13 @@ describe("actor-manifests trash", () => {
     // A running server hears of it through the shared log.
     const db = openStore(world.config.dbPath);
     try {
-      expect(db.select().from(actorChanges).all().filter((change) => change.reason === "restore_trash")).toEqual([expect.objectContaining({ name: A })]);
+      expect(
+        db
+          .select()
+          .from(actorChanges)
+          .all()
+          .filter((change) => change.reason === "restore_trash"),
+      ).toEqual([expect.objectContaining({ name: A })]);
     } finally {
       closeStore(db);
     }

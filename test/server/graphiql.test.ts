@@ -43,13 +43,20 @@ describe.runIf(runBrowserTests)("GraphiQL in headless Chromium, with no network"
 
     await page.goto(`${base}/graphql`);
     await page.waitForSelector(".graphiql-execute-button", { timeout: 30_000 });
-    const answer = page.waitForResponse((response) => response.url().startsWith(`${base}/graphql`) && response.request().method() === "POST" && (response.request().postData() ?? "").includes("actorsBelowGoodCount"));
+    const answer = page.waitForResponse(
+      (response) =>
+        response.url().startsWith(`${base}/graphql`) &&
+        response.request().method() === "POST" &&
+        (response.request().postData() ?? "").includes("actorsBelowGoodCount"),
+    );
     await page.click(".graphiql-execute-button");
     const payload = await (await answer).json();
     const busiest = planActors(8).sort((a, b) => b.images.length - a.images.length || a.name.localeCompare(b.name))[0]!;
     expect(payload.data.actor.name).toBe(busiest.name);
     expect(payload.data.actor.trainingImages.nodes.length).toBeGreaterThan(0);
-    await page.waitForFunction(() => document.querySelector(".result-window")?.textContent?.includes('"actorCount"'), null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector(".result-window")?.textContent?.includes('"actorCount"'), null, {
+      timeout: 30_000,
+    });
     const result = (await page.textContent(".result-window")) ?? "";
     expect(result).toContain('"actorCount": 8');
     expect(elsewhere).toEqual([]);

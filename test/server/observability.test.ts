@@ -55,7 +55,11 @@ describe("operating it (SPEC.md §9)", () => {
     const server = await startServer(w.ctx);
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ stats { __typename } }" }) });
+      await fetch(`${base}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ stats { __typename } }" }),
+      });
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/actor_manifests_http_requests_total\{method="POST",path="\/graphql",status="200"\} 1/);
       const synced = fixtures.flatMap((actor) => actor.images).filter((image) => image.status === "synced").length;

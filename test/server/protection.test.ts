@@ -46,8 +46,7 @@ describe("protection", () => {
   it("limits depth and cost", async () => {
     const w = world();
     let selection = "name";
-    for (let level = 0; level < 5; level++)
-      selection = `actor { trainingImages(first: 1) { edges { node { ${selection} } } } }`;
+    for (let level = 0; level < 5; level++) selection = `actor { trainingImages(first: 1) { edges { node { ${selection} } } } }`;
     const deep = await w.graphql(`{ images(first: 1) { edges { node { ${selection} } } } }`);
     expect(deep.body.errors?.[0]?.message).toMatch(/depth/i);
     const costly = await w.graphql(`{ actors(first: 500) { nodes { trainingImages(first: 500) { nodes { filename status good } } } } }`);
@@ -69,7 +68,9 @@ describe("protection", () => {
     const logger = { info() {}, warn() {}, error: (m: string) => messages.push(m) };
     Object.assign(w.ctx, makeContext(w.ctx.config, w.ctx.db, logger));
     w.ctx.db.$client.exec("DROP TABLE generations");
-    const { body, headers } = await w.graphql(`{ actor(characterId: "0001") { generations { type } } }`, undefined, { "x-request-id": "req-42" });
+    const { body, headers } = await w.graphql(`{ actor(characterId: "0001") { generations { type } } }`, undefined, {
+      "x-request-id": "req-42",
+    });
     expect(body.errors?.[0]?.message).toBe("Unexpected error.");
     expect(body.errors?.[0]?.extensions).toMatchObject({ code: "INTERNAL_SERVER_ERROR", requestId: "req-42" });
     expect(headers.get("x-request-id")).toBe("req-42");
@@ -82,19 +83,38 @@ describe("protection", () => {
     try {
       const { port } = server.address() as AddressInfo;
       const big = JSON.stringify({ query: `{ stats { __typename } }`, variables: { pad: "x".repeat(20_000) } });
-      const declared = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+      const declared = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: big,
+      });
       expect(declared.status).toBe(413);
       const chunked = await new Promise<number>((resolve, reject) => {
-        const req = httpRequest({ host: "127.0.0.1", port, path: "/graphql", method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on("error", (error) => (String(error).includes("EPIPE") || String(error).includes("ECONNRESET") ? resolve(413) : reject(error)));
+        const req = httpRequest(
+          {
+            host: "127.0.0.1",
+            port,
+            path: "/graphql",
+            method: "POST",
+            headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", (error) =>
+          String(error).includes("EPIPE") || String(error).includes("ECONNRESET") ? resolve(413) : reject(error),
+        );
         for (let i = 0; i < 4; i++) req.write(big.slice(i * 5_000, (i + 1) * 5_000));
         req.end(big.slice(20_000));
       });
       expect(chunked).toBe(413);
-      const small = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ stats { __typename } }" }) });
+      const small = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ stats { __typename } }" }),
+      });
       expect(await small.json()).toEqual({ data: { stats: { __typename: "Stats" } } });
 
       // Image uploads are multipart: they have a limit of their own, far above a JSON body's.
@@ -102,7 +122,11 @@ describe("protection", () => {
       form.append("operations", JSON.stringify({ query: "{ stats { __typename } }" }));
       form.append("map", "{}");
       form.append("padding", new Blob([new Uint8Array(20_000)]), "padding.bin");
-      const upload = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body: form });
+      const upload = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: "POST",
+        headers: { "x-graphql-yoga-csrf": "1" },
+        body: form,
+      });
       expect(upload.status).not.toBe(413);
       expect(await upload.json()).toEqual({ data: { stats: { __typename: "Stats" } } });
     } finally {

@@ -33,7 +33,10 @@ const scan = (alias: string) => `${alias}: images(first: 1, filter: { filenameCo
 describe("query cost", () => {
   it("refuses too many aliases before anything runs, naming the limit", async () => {
     const w = world();
-    const aliases = Array.from({ length: maxAliases + 1 }, (_, i) => `e${i}: exportManifests(names: ["0001_european_20_male"]) { __typename }`);
+    const aliases = Array.from(
+      { length: maxAliases + 1 },
+      (_, i) => `e${i}: exportManifests(names: ["0001_european_20_male"]) { __typename }`,
+    );
     const { body } = await w.graphql(`mutation { ${aliases.join(" ")} }`);
     expect(body.data).toBeUndefined();
     expect(body.errors?.[0]?.message).toContain(`Aliases limit of ${maxAliases} exceeded, found ${maxAliases + 1}`);

@@ -28,7 +28,10 @@ afterEach(async () => {
 async function serve(actorCount = 3, env: Record<string, string> = {}): Promise<{ world: ApiWorld; port: number }> {
   const world = makeApiWorld({ env: { PORT: "0", ...env } });
   worlds.push(world);
-  insertActors(world.ctx.db, planActors(actorCount, () => 1));
+  insertActors(
+    world.ctx.db,
+    planActors(actorCount, () => 1),
+  );
   const server = await startServer(world.ctx);
   servers.push(server);
   return { world, port: (server.address() as AddressInfo).port };
@@ -55,7 +58,10 @@ async function post(port: number, query: string, variables?: Record<string, unkn
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: response.status, body: (await response.json()) as { data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] },
+  };
 }
 
 describe("red team: query cost", () => {
@@ -70,9 +76,13 @@ describe("red team: query cost", () => {
          INSERT INTO images (actor_id, filename, size_bytes, prompt) SELECT 1 + i % ?, 'bulk_' || i || '.jpg', 1000, 'a prompt' FROM n`,
       )
       .run(200_000, actorCount);
-    refreshActorStatistics(world.ctx.db, Array.from({ length: actorCount }, (_, i) => i + 1));
+    refreshActorStatistics(
+      world.ctx.db,
+      Array.from({ length: actorCount }, (_, i) => i + 1),
+    );
     const names = planActors(actorCount, () => 1).map((actor) => actor.name);
-    const field = (i: number) => `a${i}: images(first: 1, filter: { promptContains: "zz${i}" }, actorFilter: { names: $names }) { nodes { filename } }`;
+    const field = (i: number) =>
+      `a${i}: images(first: 1, filter: { promptContains: "zz${i}" }, actorFilter: { names: $names }) { nodes { filename } }`;
     const query = (count: number) => `query ($names: [String!]) { ${Array.from({ length: count }, (_, i) => field(i)).join(" ")} }`;
 
     const many = await post(port, query(maxAliases), { names });
@@ -106,7 +116,9 @@ describe("red team: errors never show the server's stack", () => {
   it("refuses a request target or Host that makes no URL (absolute form, `*`, a bad port) with 400 and no stack", async () => {
     const { world, port } = await serve();
     const [actor] = planActors(1, () => 1);
-    const mutation = JSON.stringify({ query: `mutation { rateImage(name: "${actor!.name}", filename: "${actor!.name}_0.jpg", rating: BAD) { __typename } }` });
+    const mutation = JSON.stringify({
+      query: `mutation { rateImage(name: "${actor!.name}", filename: "${actor!.name}_0.jpg", rating: BAD) { __typename } }`,
+    });
     const request = (line: string, host: string) =>
       `${line}\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${mutation.length}\r\nConnection: close\r\n\r\n${mutation}`;
     for (const [line, host] of [
@@ -136,7 +148,10 @@ describe("red team: uploads off loopback", () => {
     const [actor] = planActors(1, () => 1);
     const head =
       `--${boundary}\r\ncontent-disposition: form-data; name="operations"\r\n\r\n` +
-      JSON.stringify({ query: `mutation ($file: File!) { addImages(name: "${actor!.name}", images: [{ file: $file }]) { __typename } }`, variables: { file: null } }) +
+      JSON.stringify({
+        query: `mutation ($file: File!) { addImages(name: "${actor!.name}", images: [{ file: $file }]) { __typename } }`,
+        variables: { file: null },
+      }) +
       `\r\n--${boundary}\r\ncontent-disposition: form-data; name="map"\r\n\r\n{"0":["variables.file"]}` +
       `\r\n--${boundary}\r\ncontent-disposition: form-data; name="0"; filename="${actor!.name}_9.jpg"\r\ncontent-type: image/jpeg\r\n\r\n`;
     // The body is left open after 4 MiB of the file: the answer must not wait for the rest,
@@ -149,7 +164,11 @@ describe("red team: uploads off loopback", () => {
           port,
           method: "POST",
           path: "/graphql",
-          headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "x-graphql-yoga-csrf": "1", "transfer-encoding": "chunked" },
+          headers: {
+            "content-type": `multipart/form-data; boundary=${boundary}`,
+            "x-graphql-yoga-csrf": "1",
+            "transfer-encoding": "chunked",
+          },
         },
         (res) => {
           res.resume();
@@ -200,7 +219,11 @@ describe("red team: names", () => {
       );
       form.set("map", JSON.stringify({ 0: ["variables.f"] }));
       form.set("0", new Blob(["not really a jpeg"], { type: "image/jpeg" }), "upload.jpg");
-      const response = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body: form });
+      const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: "POST",
+        headers: { "x-graphql-yoga-csrf": "1" },
+        body: form,
+      });
       const body = (await response.json()) as { data?: any; errors?: unknown };
       expect(body.errors, JSON.stringify(filename)).toBeUndefined();
       expect(body.data.addImages.__typename, JSON.stringify(filename)).toBe("InvalidFilenameError");

@@ -30,7 +30,9 @@ function raw(port: number, method: string, path: string, headers: Record<string,
 
 const actor = planActors(2)[0]!;
 const image = actor.images[0]!;
-const rateBad = JSON.stringify({ query: `mutation { rateImage(name: "${actor.name}", filename: "${image.filename}", rating: BAD) { __typename } }` });
+const rateBad = JSON.stringify({
+  query: `mutation { rateImage(name: "${actor.name}", filename: "${image.filename}", rating: BAD) { __typename } }`,
+});
 
 const worlds: ApiWorld[] = [];
 const servers: Server[] = [];
@@ -72,7 +74,13 @@ describe("origins and hosts (SPEC.md §9)", () => {
       expect(attack.body).not.toContain("rateImage");
     }
     // A form post (text/plain, no preflight) from another site.
-    const form = await raw(port, "POST", "/graphql", { "content-type": "text/plain", origin: "http://evil.example", "sec-fetch-site": "cross-site" }, rateBad);
+    const form = await raw(
+      port,
+      "POST",
+      "/graphql",
+      { "content-type": "text/plain", origin: "http://evil.example", "sec-fetch-site": "cross-site" },
+      rateBad,
+    );
     expect(form.status).toBe(403);
     expect(good()).toBe(before);
   });
@@ -80,7 +88,13 @@ describe("origins and hosts (SPEC.md §9)", () => {
   it("refuses a forged Host (DNS rebinding) and answers the service's own names", async () => {
     const { port, good } = await serving();
     const before = good();
-    const rebound = await raw(port, "POST", "/graphql", { ...json, host: `rebind.attacker.example:${port}`, origin: `http://rebind.attacker.example:${port}` }, rateBad);
+    const rebound = await raw(
+      port,
+      "POST",
+      "/graphql",
+      { ...json, host: `rebind.attacker.example:${port}`, origin: `http://rebind.attacker.example:${port}` },
+      rateBad,
+    );
     expect(rebound.status).toBe(403);
     expect(rebound.body).toMatch(/rebind\.attacker\.example is not one of this service's names/);
     const page = await raw(port, "GET", "/graphql", { host: `rebind.attacker.example:${port}`, accept: "text/html" });
@@ -89,7 +103,13 @@ describe("origins and hosts (SPEC.md §9)", () => {
     expect(good()).toBe(before);
 
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
-      const read = await raw(port, "POST", "/graphql", { ...json, host, origin: `http://${host}` }, JSON.stringify({ query: "{ stats { __typename } }" }));
+      const read = await raw(
+        port,
+        "POST",
+        "/graphql",
+        { ...json, host, origin: `http://${host}` },
+        JSON.stringify({ query: "{ stats { __typename } }" }),
+      );
       expect(read.status, host).toBe(200);
     }
   });
@@ -111,16 +131,31 @@ describe("origins and hosts (SPEC.md §9)", () => {
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers["access-control-allow-origin"]).toBe("http://curator.example:8080");
-    const read = await raw(port, "POST", "/graphql", { ...json, origin: "https://tools.example" }, JSON.stringify({ query: "{ stats { __typename } }" }));
+    const read = await raw(
+      port,
+      "POST",
+      "/graphql",
+      { ...json, origin: "https://tools.example" },
+      JSON.stringify({ query: "{ stats { __typename } }" }),
+    );
     expect(read.status).toBe(200);
     expect(read.headers["access-control-allow-origin"]).toBe("https://tools.example");
-    const other = await raw(port, "POST", "/graphql", { ...json, origin: "http://curator.example:9090" }, JSON.stringify({ query: "{ stats { __typename } }" }));
+    const other = await raw(
+      port,
+      "POST",
+      "/graphql",
+      { ...json, origin: "http://curator.example:9090" },
+      JSON.stringify({ query: "{ stats { __typename } }" }),
+    );
     expect(other.status).toBe(403);
   });
 
   it("refuses another site's embedding (no Origin, Sec-Fetch-Site cross-site) but lets a link open GraphiQL", async () => {
     const { port } = await serving();
-    const embedded = await raw(port, "GET", "/graphiql-assets/graphiql.min.css", { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors" });
+    const embedded = await raw(port, "GET", "/graphiql-assets/graphiql.min.css", {
+      "sec-fetch-site": "cross-site",
+      "sec-fetch-mode": "no-cors",
+    });
     expect(embedded.status).toBe(403);
     const link = await raw(port, "GET", "/graphql", { "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", accept: "text/html" });
     expect(link.status).toBe(200);

@@ -28,7 +28,11 @@ function sendMultipart(port: number, query: string, fileBytes: number): Promise<
         port,
         method: "POST",
         path: "/graphql",
-        headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "x-graphql-yoga-csrf": "1", "transfer-encoding": "chunked" },
+        headers: {
+          "content-type": `multipart/form-data; boundary=${boundary}`,
+          "x-graphql-yoga-csrf": "1",
+          "transfer-encoding": "chunked",
+        },
       },
       (res) => {
         answered = true;
@@ -76,7 +80,11 @@ describe("uploads (SPEC.md §9)", () => {
       expect(over.status).toBe(413);
       const declared = await fetch(`http://127.0.0.1:${port}/graphql`, {
         method: "POST",
-        headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": String(3 * 1024 * 1024), "x-graphql-yoga-csrf": "1" },
+        headers: {
+          "content-type": `multipart/form-data; boundary=${boundary}`,
+          "content-length": String(3 * 1024 * 1024),
+          "x-graphql-yoga-csrf": "1",
+        },
         body: new Uint8Array(3 * 1024 * 1024),
       });
       expect(declared.status).toBe(413);
@@ -105,7 +113,11 @@ describe("uploads (SPEC.md §9)", () => {
       form.append("operations", JSON.stringify({ query: "{ stats { __typename } }" }));
       form.append("map", "{}");
       form.append("0", new Blob([new Uint8Array(1000)]), "x.jpg");
-      const response = await world.api.fetch("http://127.0.0.1/graphql", { method: "POST", headers: { "x-graphql-yoga-csrf": "1" }, body: form });
+      const response = await world.api.fetch("http://127.0.0.1/graphql", {
+        method: "POST",
+        headers: { "x-graphql-yoga-csrf": "1" },
+        body: form,
+      });
       const text = await response.text();
       expect(response.status).toBe(500);
       expect(text).toContain("the upload could not be staged on the server");

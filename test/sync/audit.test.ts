@@ -83,7 +83,13 @@ async function putObject(name: string, filename: string, body: Buffer, metadata?
  * (md5 of the part MD5s, `-N`): s3rver stores the whole object's MD5 instead, in the
  * `…._S3rver_object.md5` file beside the object.
  */
-async function putMultipart(name: string, filename: string, body: Buffer, partSize: number, metadata?: Record<string, string>): Promise<string> {
+async function putMultipart(
+  name: string,
+  filename: string,
+  body: Buffer,
+  partSize: number,
+  metadata?: Record<string, string>,
+): Promise<string> {
   const { client } = world.s3;
   const Bucket = world.config.s3.bucket;
   const Key = s3KeyOf(world.config.s3, name, filename);
@@ -167,7 +173,11 @@ describe("audit", () => {
   it("reads no file content on a second audit of an unchanged tree, and writes no manifest", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 6 }, () => imageBytes(50_000));
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     await settle();
 
     const cold = await auditActors(world.ctx, world.s3, { all: true, pool });
@@ -188,7 +198,11 @@ describe("audit", () => {
   it("calls a local file edited with the same size out of sync, even with its mtime set back", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 6 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     // Files written within the racily-clean window of the audit would be read again anyway.
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
@@ -220,7 +234,11 @@ describe("audit", () => {
   it("sees an object changed in S3 behind the manifest's back without reading the local file again", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
 
@@ -292,10 +310,16 @@ describe("audit", () => {
   it("refuses an empty listing as suspect and changes nothing, unless forced", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     await auditActor(world.ctx, world.s3, actorId, { pool });
     for (let i = 0; i < 4; i++) {
-      await world.s3.client.send(new DeleteObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, name, `${name}_${i}.jpg`) }));
+      await world.s3.client.send(
+        new DeleteObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, name, `${name}_${i}.jpg`) }),
+      );
     }
     const checkedBefore = rowsOf(actorId).map((row) => row.checkedAt);
 
@@ -316,7 +340,13 @@ describe("audit", () => {
     for (let a = 0; a < 3; a++) {
       const actorName = `000${a}_european_3${a}_female`;
       const files = Array.from({ length: 3 }, () => imageBytes(5_000));
-      ids.push(await makeActor(`000${a}`, actorName, files.map((bytes) => ({ local: bytes, s3: bytes }))));
+      ids.push(
+        await makeActor(
+          `000${a}`,
+          actorName,
+          files.map((bytes) => ({ local: bytes, s3: bytes })),
+        ),
+      );
     }
     // The second actor's folder is gone (an unmounted disk looks like this): suspect, refused.
     rmSync(world.ctx.layout.trainingDir("0001_european_31_female"), { recursive: true });
@@ -333,7 +363,11 @@ describe("audit", () => {
   it("lists training images no manifest has as untracked", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 2 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     writeFileSync(join(world.ctx.layout.trainingDir(name), `${name}_9.jpg`), imageBytes());
     await putObject(name, `${name}_8.png`, imageBytes());
     const result = await auditActor(world.ctx, world.s3, actorId, { pool });
@@ -347,7 +381,11 @@ describe("audit against the last listing (the default)", () => {
   it("takes the S3 side as the last listing recorded it; a scan or --list brings it up to date", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     // Never listed: listed anyway, so the statuses are real.
     const first = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "synced", "synced"]);
@@ -401,7 +439,10 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   it("is confirmed from its folder digest without reading a row or a file, with the time it was checked", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 5 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, [...files.slice(0, 4).map((bytes) => ({ local: bytes, s3: bytes })), { local: files[4] }]);
+    const actorId = await makeActor("0042", name, [
+      ...files.slice(0, 4).map((bytes) => ({ local: bytes, s3: bytes })),
+      { local: files[4] },
+    ]);
     await settle();
     const cold = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(cold.unchanged).toBe(false);
@@ -409,7 +450,14 @@ describe("warm audit: an actor unchanged since its last audit", () => {
     const poolBefore = pool.bytesRead;
     const warm = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(pool.bytesRead - poolBefore).toBe(0);
-    expect(warm).toMatchObject({ ok: true, unchanged: true, counts: cold.counts, bytesTotal: cold.bytesTotal, filesFromCache: 5, statusChanges: [] });
+    expect(warm).toMatchObject({
+      ok: true,
+      unchanged: true,
+      counts: cold.counts,
+      bytesTotal: cold.bytesTotal,
+      filesFromCache: 5,
+      statusChanges: [],
+    });
     expect(warm.checkedAt! > cold.checkedAt!).toBe(true);
     expect(rowsOf(actorId).every((row) => row.checkedAt === warm.checkedAt)).toBe(true);
     expect(world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.lastCheckedAt).toBe(warm.checkedAt);
@@ -418,7 +466,11 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   it("is audited in full again when a file is added, replaced or touched, or when anything changed its rows", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const folder = world.ctx.layout.trainingDir(name);
@@ -446,7 +498,10 @@ describe("warm audit: an actor unchanged since its last audit", () => {
 
     // A file removed.
     unlinkSync(join(folder, `${name}_3.jpg`));
-    expect(await audit()).toMatchObject({ unchanged: false, statusChanges: [{ filename: `${name}_3.jpg`, from: "synced", to: "s3_only" }] });
+    expect(await audit()).toMatchObject({
+      unchanged: false,
+      statusChanges: [{ filename: `${name}_3.jpg`, from: "synced", to: "s3_only" }],
+    });
     expect((await audit()).unchanged).toBe(true);
 
     // Its rows changed by another writer: a rating (the revision moves) ...
@@ -470,7 +525,11 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   it("is audited in full after a scan wrote to its rows, even what moves no revision", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 2 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const before = world.db.select().from(actors).where(eq(actors.id, actorId)).get()!;
     const row = rowsOf(actorId)[0]!;
@@ -491,7 +550,11 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   it("with --list, is audited in full when the listing changed", async () => {
     world = await createWorld({ server });
     const files = Array.from({ length: 3 }, () => imageBytes());
-    const actorId = await makeActor("0042", name, files.map((bytes) => ({ local: bytes, s3: bytes })));
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const audit = () => auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });

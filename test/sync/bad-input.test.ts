@@ -26,11 +26,22 @@ function filesUnder(folder: string): string[] {
 
 function imageNames(actorName: string): string[] {
   const actor = world.ctx.db.select().from(actors).where(eq(actors.name, actorName)).get()!;
-  return world.ctx.db.select().from(images).where(eq(images.actorId, actor.id)).all().map((row) => row.filename).sort();
+  return world.ctx.db
+    .select()
+    .from(images)
+    .where(eq(images.actorId, actor.id))
+    .all()
+    .map((row) => row.filename)
+    .sort();
 }
 
 function actorNames(): string[] {
-  return world.ctx.db.select({ name: actors.name }).from(actors).all().map((row) => row.name).sort();
+  return world.ctx.db
+    .select({ name: actors.name })
+    .from(actors)
+    .all()
+    .map((row) => row.name)
+    .sort();
 }
 
 /** Imports, and checks what every bad-input case must leave: the healthy actor in, nothing else written. */
@@ -51,7 +62,11 @@ async function importExpectingOneProblem(file: string) {
 describe("bad input is reported with file, JSON path and reason; the rest imports", () => {
   it("a truncated manifest", async () => {
     const path = join(world.dataDir, "actor_manifests", "0002_manifest.json");
-    const full = JSON.stringify({ character_id: "0002", character_name: "0002_european_30_male", training_data: [entryA("0002_european_30_male", 0)] });
+    const full = JSON.stringify({
+      character_id: "0002",
+      character_name: "0002_european_30_male",
+      training_data: [entryA("0002_european_30_male", 0)],
+    });
     writeFileSync(path, full.slice(0, full.length / 2));
     const problem = await importExpectingOneProblem(path);
     expect(problem.jsonPath).toBe("$");
@@ -85,7 +100,9 @@ describe("bad input is reported with file, JSON path and reason; the rest import
     const pm = join(training, "prompt_metadata.json");
     writeJson(pm, { [`${healthy}_0.jpg`]: { good: "yes" } });
     const report = await importManifests(world.ctx);
-    expect(report.problems).toEqual([{ file: pm, jsonPath: `$["${healthy}_0.jpg"].good`, reason: expect.stringMatching(/expected boolean/) }]);
+    expect(report.problems).toEqual([
+      { file: pm, jsonPath: `$["${healthy}_0.jpg"].good`, reason: expect.stringMatching(/expected boolean/) },
+    ]);
 
     const b = join(world.dataDir, "actors", "0003_nordic_50_male", "training_data", "manifest.json");
     writeJson(b, { actor_id: "0003_nordic_50_male", images: { "0003_nordic_50_male_0.jpg": { size: -1 } } });
@@ -133,7 +150,13 @@ describe("bad input is reported with file, JSON path and reason; the rest import
     writeJson(b, { actor_id: "0003_nordic_50_male", images: { "../../../escape.jpg": { size: 1 } } });
     const second = await importManifests(world.ctx);
     expect(second.problems.find((p) => p.file === b)!.reason).toMatch(/refused filename/);
-    expect(world.ctx.db.select().from(images).all().map((row) => row.filename)).not.toContain("../../../escape.jpg");
+    expect(
+      world.ctx.db
+        .select()
+        .from(images)
+        .all()
+        .map((row) => row.filename),
+    ).not.toContain("../../../escape.jpg");
   });
 
   it("a broken file is reported again on an unchanged re-import, without reading it", async () => {
@@ -160,7 +183,9 @@ describe("a manifest edited by another tool is never overwritten", () => {
     world.ctx.db.update(actors).set({ revision: 99 }).run();
 
     const report = await exportManifests(world.ctx);
-    expect(report.problems).toEqual([{ file: path, reason: expect.stringMatching(/0001_manifest\.json: changed on disk since it was last read/), changedOnDisk: true }]);
+    expect(report.problems).toEqual([
+      { file: path, reason: expect.stringMatching(/0001_manifest\.json: changed on disk since it was last read/), changedOnDisk: true },
+    ]);
     expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(edited);
     expect(readFileSync(other, "utf8")).toContain("0005_european_30_male");
 
@@ -181,7 +206,9 @@ describe("a manifest edited by another tool is never overwritten", () => {
     world.ctx.db.update(actors).set({ revision: 99 }).run();
     const report = await exportManifests(world.ctx);
     expect(report.problems).toEqual([]);
-    expect(report.leftAlone).toEqual([{ file: path, reason: expect.stringMatching(/left as it is until fixed or rebuilt .*invalid JSON/) }]);
+    expect(report.leftAlone).toEqual([
+      { file: path, reason: expect.stringMatching(/left as it is until fixed or rebuilt .*invalid JSON/) },
+    ]);
     expect(readFileSync(path, "utf8")).toBe('{"character_id": "0001", "character_name": ');
   });
 });

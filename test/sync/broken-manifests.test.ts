@@ -110,10 +110,20 @@ describe("a manifest with bad entries", () => {
   });
 
   it("reports a filename listed twice, and an export --force drops neither entry", async () => {
-    const path = writeFormatA(world.dataDir, { characterId: "0002", name }, [entryA(name, 0), entryA(name, 1), entryA(name, 1, { md5_hash: "0".repeat(32) })]);
+    const path = writeFormatA(world.dataDir, { characterId: "0002", name }, [
+      entryA(name, 0),
+      entryA(name, 1),
+      entryA(name, 1, { md5_hash: "0".repeat(32) }),
+    ]);
     const before = readFileSync(path, "utf8");
     const report = await importManifests(world.ctx);
-    expect(report.problems).toEqual([{ file: path, jsonPath: "$.training_data[2].filename", reason: expect.stringMatching(/listed twice \(first at \$\.training_data\[1\]\)/) }]);
+    expect(report.problems).toEqual([
+      {
+        file: path,
+        jsonPath: "$.training_data[2].filename",
+        reason: expect.stringMatching(/listed twice \(first at \$\.training_data\[1\]\)/),
+      },
+    ]);
     expect(filenames(await actorView(name))).toEqual([`${name}_0.jpg`, `${name}_1.jpg`]);
     await exportManifests(world.ctx, { force: true });
     expect(readFileSync(path, "utf8")).toBe(before);
@@ -129,7 +139,9 @@ describe("two format A files claiming one actor", () => {
     const view = await actorView(name);
     expect(view!.characterId).toBe("0002");
     expect(filenames(view)).toEqual([0, 1, 2, 3].map((i) => `${name}_${i}.jpg`));
-    expect(view!.problems).toEqual([{ file: other, jsonPath: "$.character_name", reason: expect.stringContaining(`whose manifest is ${own}`) }]);
+    expect(view!.problems).toEqual([
+      { file: other, jsonPath: "$.character_name", reason: expect.stringContaining(`whose manifest is ${own}`) },
+    ]);
     expect(report.problems).toEqual(view!.problems);
 
     const exported = await exportManifests(world.ctx, { force: true });
@@ -138,7 +150,7 @@ describe("two format A files claiming one actor", () => {
     const written = JSON.parse(readFileSync(own, "utf8"));
     expect(written.character_id).toBe("0002");
     expect(written.training_data.map((entry: { filename: string }) => entry.filename).sort()).toEqual(filenames(view));
- 
+
     // Removing the second file settles it: its problem goes from the actor.
     rmSync(other);
     await importManifests(world.ctx);

@@ -17,7 +17,9 @@ afterAll(() => server.stop());
 it("every command killed with SIGKILL at random instants: each re-run converges, no file is lost, nothing is left over", async () => {
   // The commands run side by side, each in a world (data directory and bucket) of its own.
   const all = await Promise.all(
-    crashCommands.map((command, i) => runCrashHarness(command, { server, actors: 2, imagesPerActor: 9, imageBytes: 20_000, kills: 2, killWithinMs: 1_500, seed: 7 + i })),
+    crashCommands.map((command, i) =>
+      runCrashHarness(command, { server, actors: 2, imagesPerActor: 9, imageBytes: 20_000, kills: 2, killWithinMs: 1_500, seed: 7 + i }),
+    ),
   );
   for (const figures of all) {
     expect(figures.problems, figures.command).toEqual([]);

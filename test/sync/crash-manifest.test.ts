@@ -28,26 +28,56 @@ describe("a CLI killed between a manifest's rename and its record", () => {
     const world = await createWorld({ server });
     try {
       const name = "0201_european_30_male";
-      const actor = await makeActor(world, { name, images: [{ content: bytesFor("a", 3000), local: true, s3: true }, { content: bytesFor("b", 3000), local: true }] });
+      const actor = await makeActor(world, {
+        name,
+        images: [
+          { content: bytesFor("a", 3000), local: true, s3: true },
+          { content: bytesFor("b", 3000), local: true },
+        ],
+      });
       const filename = [...actor.contents.keys()][0]!;
       const manifest = world.ctx.layout.formatAPath("0201");
       const before = readFileSync(manifest, "utf8");
 
       const signal = await new Promise<NodeJS.Signals | null>((resolve) => {
-        const child = spawn(process.execPath, ["--import", "tsx", childScript, world.dataDir, name, filename], { cwd: projectRoot, stdio: "inherit" });
+        const child = spawn(process.execPath, ["--import", "tsx", childScript, world.dataDir, name, filename], {
+          cwd: projectRoot,
+          stdio: "inherit",
+        });
         child.once("exit", (_code, killedBy) => resolve(killedBy));
       });
       expect(signal).toBe("SIGKILL");
       expect(readFileSync(manifest, "utf8")).not.toBe(before); // renamed into place, never recorded
-      expect(world.db.select().from(intents).all().filter((intent) => intent.state === "pending")).toHaveLength(1);
+      expect(
+        world.db
+          .select()
+          .from(intents)
+          .all()
+          .filter((intent) => intent.state === "pending"),
+      ).toHaveLength(1);
 
       const run = await cli(["sync", "--all"], cliEnv(world));
       expect(run.stderr).not.toContain("changed on disk");
       expect(run.code, run.stderr).toBe(0);
-      expect(world.db.select().from(intents).all().filter((intent) => intent.state === "pending")).toEqual([]);
-      const entries = (JSON.parse(readFileSync(manifest, "utf8")) as { training_data: { filename: string; status: string }[] }).training_data;
-      expect(entries.map((entry) => [entry.filename, entry.status]).sort()).toEqual([...actor.contents.keys()].map((file) => [file, "synced"]).sort());
-      expect(world.db.select().from(images).all().find((row) => row.filename === filename)?.good).toBe(true);
+      expect(
+        world.db
+          .select()
+          .from(intents)
+          .all()
+          .filter((intent) => intent.state === "pending"),
+      ).toEqual([]);
+      const entries = (JSON.parse(readFileSync(manifest, "utf8")) as { training_data: { filename: string; status: string }[] })
+        .training_data;
+      expect(entries.map((entry) => [entry.filename, entry.status]).sort()).toEqual(
+        [...actor.contents.keys()].map((file) => [file, "synced"]).sort(),
+      );
+      expect(
+        world.db
+          .select()
+          .from(images)
+          .all()
+          .find((row) => row.filename === filename)?.good,
+      ).toBe(true);
     } finally {
       await world.close();
     }

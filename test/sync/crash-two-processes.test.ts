@@ -29,7 +29,14 @@ it("two CLI sync --all at once: no object uploaded twice, no SQLITE_BUSY, every 
   });
   try {
     for (const name of ["0401_european_30_male", "0402_east_asian_25_female", "0403_african_40_male"]) {
-      await makeActor(world, { name, images: Array.from({ length: 8 }, (_, i) => ({ content: bytesFor(`${name}/${i}`, 30_000), local: true, ...(i % 2 === 0 ? { s3: true } : {}) })) });
+      await makeActor(world, {
+        name,
+        images: Array.from({ length: 8 }, (_, i) => ({
+          content: bytesFor(`${name}/${i}`, 30_000),
+          local: true,
+          ...(i % 2 === 0 ? { s3: true } : {}),
+        })),
+      });
     }
     puts.clear();
     const env = { ...cliEnv(world), S3_ENDPOINT: proxy.endpoint };
@@ -40,8 +47,22 @@ it("two CLI sync --all at once: no object uploaded twice, no SQLITE_BUSY, every 
     }
     expect(puts.size).toBe(12); // the local-only images, once each
     expect([...puts.values()].filter((count) => count > 1)).toEqual([]);
-    expect(new Set(world.db.select().from(images).all().map((row) => row.status))).toEqual(new Set(["synced"]));
-    expect(world.db.select().from(intents).all().filter((intent) => intent.state === "pending")).toEqual([]);
+    expect(
+      new Set(
+        world.db
+          .select()
+          .from(images)
+          .all()
+          .map((row) => row.status),
+      ),
+    ).toEqual(new Set(["synced"]));
+    expect(
+      world.db
+        .select()
+        .from(intents)
+        .all()
+        .filter((intent) => intent.state === "pending"),
+    ).toEqual([]);
   } finally {
     await proxy.stop();
     await world.close();

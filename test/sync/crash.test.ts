@@ -31,7 +31,14 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const actorNames = ["0101_european_30_male", "0102_east_asian_25_female", "0103_african_40_male", "0104_latin_american_35_female", "0105_south_asian_22_male", "0106_middle_eastern_50_female"];
+const actorNames = [
+  "0101_european_30_male",
+  "0102_east_asian_25_female",
+  "0103_african_40_male",
+  "0104_latin_american_35_female",
+  "0105_south_asian_22_male",
+  "0106_middle_eastern_50_female",
+];
 const perActor = 24;
 
 /** A third local-only, a third S3-only, a third on both sides: a sync both uploads and downloads. */
@@ -65,11 +72,10 @@ interface ChildEvent {
 async function runChild(world: World, killWhen: (events: ChildEvent[]) => boolean, endpoint = server.endpoint) {
   // Two actors at a time, so that at a late kill point some actors are finished and settled, others not.
   const options = { dataDir: world.dataDir, endpoint, bucket: world.config.s3.bucket, prefix: world.config.s3.prefix, actorConcurrency: 2 };
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", childScript, JSON.stringify(options)],
-    { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(process.execPath, ["--import", "tsx", childScript, JSON.stringify(options)], {
+    cwd: projectRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const events: ChildEvent[] = [];
   let stderr = "";
   let buffered = "";
@@ -137,20 +143,32 @@ function expectManifestsMatchSqlite(world: World): void {
   for (const actor of world.db.select().from(actors).all()) {
     const text = readFileSync(world.ctx.layout.formatAPath(actor.characterId!), "utf8");
     const manifest = JSON.parse(text) as { training_data: { filename: string; status: string }[]; statistics: Record<string, number> };
-    const rows = world.db.select().from(images).all().filter((row) => row.actorId === actor.id);
+    const rows = world.db
+      .select()
+      .from(images)
+      .all()
+      .filter((row) => row.actorId === actor.id);
     const fromManifest = manifest.training_data.map((entry) => [entry.filename, entry.status]).sort();
     const fromSqlite = rows.map((row) => [row.filename, row.status]).sort();
     expect(fromManifest, `${actor.name} manifest entries`).toEqual(fromSqlite);
     // The fixture's own manifest carries no counts; once exported, they are SQLite's.
     if ("training_synced_count" in manifest.statistics) {
-      expect(manifest.statistics.training_synced_count, `${actor.name} synced count`).toBe(rows.filter((row) => row.status === "synced").length);
+      expect(manifest.statistics.training_synced_count, `${actor.name} synced count`).toBe(
+        rows.filter((row) => row.status === "synced").length,
+      );
     }
   }
 }
 
 async function expectRecoveredAndConverges(world: World, made: FixtureActor[]): Promise<RecoveryReport> {
   const recovery = await restart(world);
-  expect(world.db.select().from(intents).all().filter((intent) => intent.state === "pending")).toEqual([]);
+  expect(
+    world.db
+      .select()
+      .from(intents)
+      .all()
+      .filter((intent) => intent.state === "pending"),
+  ).toEqual([]);
   expect(temporaryFiles(world)).toEqual([]);
   await expectNothingLost(world, made);
   expectManifestsMatchSqlite(world);
@@ -158,7 +176,11 @@ async function expectRecoveredAndConverges(world: World, made: FixtureActor[]): 
   const rerun = await syncActors(world.ctx, world.s3);
   expect(rerun.failedActors).toEqual([]);
   expect(rerun.failedSteps).toBe(0);
-  const statuses = world.db.select().from(images).all().map((row) => row.status);
+  const statuses = world.db
+    .select()
+    .from(images)
+    .all()
+    .map((row) => row.status);
   expect(statuses.length).toBe(actorNames.length * perActor);
   expect(new Set(statuses)).toEqual(new Set(["synced"]));
   for (const actor of made) {
@@ -179,7 +201,10 @@ describe("a bulk sync killed with SIGKILL", () => {
     ["during the audit, before any transfer", (events: ChildEvent[]) => events.some((event) => event.phase === "audit")],
     ["after the first transfer", (events: ChildEvent[]) => transfers(events) >= 1],
     ["halfway through the transfers", (events: ChildEvent[]) => transfers(events) >= total / 2],
-    ["once the first actor is finished and the next ones are under way", (events: ChildEvent[]) => events.some((event) => (event.actorsDone ?? 0) >= 1)],
+    [
+      "once the first actor is finished and the next ones are under way",
+      (events: ChildEvent[]) => events.some((event) => (event.actorsDone ?? 0) >= 1),
+    ],
     ["near the end, most actors finished", (events: ChildEvent[]) => transfers(events) >= total - 6],
   ])("%s: recovers at the next start, loses nothing, and a re-run converges", async (_point, killWhen) => {
     const { world, made } = await setUp(mixed);
@@ -197,7 +222,10 @@ describe("a bulk sync killed with SIGKILL", () => {
     // Mostly S3-only images; the proxy lets a few downloads through, then holds every other
     // one halfway through its body, so the child is killed with partial files on disk.
     const { world, made } = await setUp((name) =>
-      Array.from({ length: perActor }, (_, i) => ({ content: bytesFor(`${name}/${i}`, 64_000), ...(i % 6 === 0 ? { local: true } : { s3: true }) })),
+      Array.from({ length: perActor }, (_, i) => ({
+        content: bytesFor(`${name}/${i}`, 64_000),
+        ...(i % 6 === 0 ? { local: true } : { s3: true }),
+      })),
     );
     let objectGets = 0;
     const proxy = await startFaultProxy(server.endpoint, (request) =>

@@ -50,7 +50,9 @@ describe("reading on a thread", () => {
       );
       const rows = (w: StoreWorld) =>
         w.ctx.db.$client
-          .prepare("SELECT a.name, i.filename, i.status, i.md5, i.size_bytes, i.good, i.prompt FROM images i JOIN actors a ON a.id = i.actor_id ORDER BY 1, 2")
+          .prepare(
+            "SELECT a.name, i.filename, i.status, i.md5, i.size_bytes, i.good, i.prompt FROM images i JOIN actors a ON a.id = i.actor_id ORDER BY 1, 2",
+          )
           .all();
       expect(rows(threaded)).toEqual(rows(world));
     } finally {

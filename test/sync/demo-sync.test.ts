@@ -29,7 +29,9 @@ beforeAll(async () => {
   demo = await writeDemoData(world.dataDir, { s3: world.config.s3 });
   await seedDemoS3(world.s3.client, world.s3.s3Config, demo.s3Plan);
   const put = (name: string, filename: string, body: string) =>
-    world.s3.client.send(new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, name, filename), Body: body }));
+    world.s3.client.send(
+      new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, name, filename), Body: body }),
+    );
   await put(ghost, `${ghost}_0.jpg`, "an object no manifest lists");
   // A file no manifest lists, beside a manifest that cannot be read.
   writeFileSync(join(world.dataDir, "actors", truncated, "training_data", `${truncated}_40.jpg`), "new local bytes");
@@ -81,7 +83,9 @@ describe("sync --all --out-of-sync local on the demo data set", () => {
     const differences = names.flatMap((name) => {
       const here = local.get(name) ?? new Map();
       const there = remote.get(name) ?? new Map();
-      return [...new Set([...here.keys(), ...there.keys()])].filter((file) => here.get(file) !== there.get(file)).map((file) => `${name}/${file}`);
+      return [...new Set([...here.keys(), ...there.keys()])]
+        .filter((file) => here.get(file) !== there.get(file))
+        .map((file) => `${name}/${file}`);
     });
     expect(differences).toEqual([]);
     expect(local.get(ghost)!.size).toBe(1);
@@ -89,7 +93,12 @@ describe("sync --all --out-of-sync local on the demo data set", () => {
   });
 
   it("lists every actor, and leaves the broken files as they were", () => {
-    const listed = world.db.select({ name: actors.name }).from(actors).all().map((row) => row.name).sort();
+    const listed = world.db
+      .select({ name: actors.name })
+      .from(actors)
+      .all()
+      .map((row) => row.name)
+      .sort();
     expect(listed).toEqual([...demo.actors.map((actor) => actor.name), ghost].sort());
     for (const [path, text] of brokenBefore) expect(readFileSync(join(world.dataDir, path), "utf8"), path).toBe(text);
   });

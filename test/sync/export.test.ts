@@ -35,7 +35,16 @@ function writeActorWithEveryFormat() {
     updated_at: "2025-10-16T12:51:00.000000",
     total_images: 1,
     pipeline: { version: 3 },
-    generations: [{ generation_id: 1, type: "s3_scan", generated_at: "2025-10-16T10:00:00.000000", image_count: 1, metadata: { scanned_at: "2025-10-16T10:00:00.000000", total_scanned: 1 }, operator: "bot" }],
+    generations: [
+      {
+        generation_id: 1,
+        type: "s3_scan",
+        generated_at: "2025-10-16T10:00:00.000000",
+        image_count: 1,
+        metadata: { scanned_at: "2025-10-16T10:00:00.000000", total_scanned: 1 },
+        operator: "bot",
+      },
+    ],
     images: {
       [`${name}_0.jpg`]: {
         s3_url: `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${name}_0.jpg`,
@@ -74,7 +83,11 @@ describe("export", () => {
     await importManifests(world.ctx);
     const actor = world.ctx.db.select().from(actors).where(eq(actors.name, name)).get()!;
     world.ctx.db.transaction(() => {
-      world.ctx.db.update(images).set({ status: "synced", good: false, s3Url: "https://example/x.jpg" }).where(eq(images.filename, `${name}_1.jpg`)).run();
+      world.ctx.db
+        .update(images)
+        .set({ status: "synced", good: false, s3Url: "https://example/x.jpg" })
+        .where(eq(images.filename, `${name}_1.jpg`))
+        .run();
       refreshActorStatistics(world.ctx.db, [actor.id]);
     });
     const report = await exportManifests(world.ctx);
@@ -143,7 +156,9 @@ describe("atomic replacement", () => {
       },
     });
     // A failed write is reported, naming the file; the other actors would go on.
-    expect(report.problems).toEqual([{ file: path, reason: expect.stringContaining("simulated crash before rename"), changedOnDisk: false }]);
+    expect(report.problems).toEqual([
+      { file: path, reason: expect.stringContaining("simulated crash before rename"), changedOnDisk: false },
+    ]);
     expect(temporary.startsWith(join(world.dataDir, "actor_manifests", ".0042_manifest.json."))).toBe(true);
     expect(readFileSync(path, "utf8")).toBe(before);
     expect(readdirSync(join(world.dataDir, "actor_manifests"))).toEqual(["0042_manifest.json"]);
@@ -157,9 +172,14 @@ describe("atomic replacement", () => {
     // A real SIGKILL between the fsync of the temporary file and the rename.
     const child = spawnSync(
       process.execPath,
-      ["--import", "tsx", "-e", `
+      [
+        "--import",
+        "tsx",
+        "-e",
+        `
         import { writeFileAtomic } from ${JSON.stringify(join(process.cwd(), "src/sync/files/atomic-write.ts"))};
-        writeFileAtomic(${JSON.stringify(world.root)}, ${JSON.stringify(path)}, "new", { beforeRename: () => process.kill(process.pid, "SIGKILL") });`],
+        writeFileAtomic(${JSON.stringify(world.root)}, ${JSON.stringify(path)}, "new", { beforeRename: () => process.kill(process.pid, "SIGKILL") });`,
+      ],
       { encoding: "utf8" },
     );
     expect(child.signal).toBe("SIGKILL");
@@ -179,7 +199,10 @@ describe("atomic replacement", () => {
     const { a, pm } = writeActorWithEveryFormat();
     await importManifests(world.ctx);
     const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
-    const abandoned = [join(world.dataDir, "actor_manifests", `.0042_manifest.json.${gone}.0123abcd.tmp`), join(join(pm, ".."), `.prompt_metadata.json.${gone}.89abcdef.tmp`)];
+    const abandoned = [
+      join(world.dataDir, "actor_manifests", `.0042_manifest.json.${gone}.0123abcd.tmp`),
+      join(join(pm, ".."), `.prompt_metadata.json.${gone}.89abcdef.tmp`),
+    ];
     const running = join(join(pm, ".."), `.manifest.json.${process.pid}.0123abcd.tmp`);
     for (const path of [...abandoned, running]) writeFileSync(path, "half");
 

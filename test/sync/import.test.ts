@@ -36,7 +36,11 @@ describe("import", () => {
     expect(actor).toMatchObject({ characterId: "0042", descriptor: "east_asian", age: 30, gender: "male" });
     expect(actor).toMatchObject({ totalCount: 3, syncedCount: 1, localOnlyCount: 1, outOfSyncCount: 1, unratedCount: 3 });
     expect(actor.totalSizeBytes).toBe(1000 + 1001 + 1002);
-    expect(imageRows(name).map((row) => row.index).sort()).toEqual([0, 1, 2]);
+    expect(
+      imageRows(name)
+        .map((row) => row.index)
+        .sort(),
+    ).toEqual([0, 1, 2]);
   });
 
   it("leaves name parts null where the name does not have the usual shape", async () => {
@@ -54,19 +58,42 @@ describe("import", () => {
       created_at: "2025-10-16T10:00:00.000000",
       updated_at: "2025-10-18T10:00:00.000000", // newer than format A's 2025-10-17
       total_images: 1,
-      generations: [{ generation_id: 3, type: "replicate_flux_kontext", generated_at: "2025-10-18T09:00:00", image_count: 1, metadata: { model: "kontext" } }],
+      generations: [
+        {
+          generation_id: 3,
+          type: "replicate_flux_kontext",
+          generated_at: "2025-10-18T09:00:00",
+          image_count: 1,
+          metadata: { model: "kontext" },
+        },
+      ],
       images: {
-        [`${name}_1.jpg`]: { s3_key: `system_actors/training_data/${name}/${name}_1.jpg`, prompt: "Portrait sous la pluie, 雨の中 🌧", size: 5555, etag: "e1", generation_id: 3 },
+        [`${name}_1.jpg`]: {
+          s3_key: `system_actors/training_data/${name}/${name}_1.jpg`,
+          prompt: "Portrait sous la pluie, 雨の中 🌧",
+          size: 5555,
+          etag: "e1",
+          generation_id: 3,
+        },
       },
     });
-    writeJson(join(training, "prompt_metadata.json"), { [`${name}_0.jpg`]: { good: true }, [`${name}_1.jpg`]: { good: false }, other_tool: { keep: 1 } });
+    writeJson(join(training, "prompt_metadata.json"), {
+      [`${name}_0.jpg`]: { good: true },
+      [`${name}_1.jpg`]: { good: false },
+      other_tool: { keep: 1 },
+    });
 
     const report = await importManifests(world.ctx);
     expect(report.problems).toEqual([]);
     const rows = new Map(imageRows(name).map((row) => [row.filename, row]));
     expect(rows.size).toBe(2);
     expect(rows.get(`${name}_0.jpg`)).toMatchObject({ good: true, sizeBytes: 1000 });
-    expect(rows.get(`${name}_1.jpg`)).toMatchObject({ good: false, sizeBytes: 5555, prompt: "Portrait sous la pluie, 雨の中 🌧", s3Etag: "e1" });
+    expect(rows.get(`${name}_1.jpg`)).toMatchObject({
+      good: false,
+      sizeBytes: 5555,
+      prompt: "Portrait sous la pluie, 雨の中 🌧",
+      s3Etag: "e1",
+    });
     const generation = world.ctx.db.select().from(generations).get()!;
     expect(generation).toMatchObject({ generationKey: 3, type: "replicate_flux_kontext", imageCount: 1 });
     expect(rows.get(`${name}_1.jpg`)!.generationId).toBe(generation.id);

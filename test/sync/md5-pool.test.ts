@@ -10,7 +10,11 @@ import { HashFileError, Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
 function referenceMultipartEtag(bytes: Buffer, partSize: number): string {
   const digests: Buffer[] = [];
   for (let offset = 0; offset < bytes.length || digests.length === 0; offset += partSize) {
-    digests.push(createHash("md5").update(bytes.subarray(offset, offset + partSize)).digest());
+    digests.push(
+      createHash("md5")
+        .update(bytes.subarray(offset, offset + partSize))
+        .digest(),
+    );
   }
   return `${createHash("md5").update(Buffer.concat(digests)).digest("hex")}-${digests.length}`;
 }
@@ -95,7 +99,9 @@ describe("Md5Pool", () => {
     const stat = statSync(join(folder, "a.jpg"));
     expect(listed.stats).toEqual([{ size: 4, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino }, null, null]);
     // Many folders at once go several to a message; each gets its own answer.
-    const many = await Promise.all(Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"])));
+    const many = await Promise.all(
+      Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"])),
+    );
     expect(many.map((answer) => answer.exists)).toEqual(Array.from({ length: 70 }, (_, i) => i % 2 === 1));
   });
 
@@ -110,7 +116,12 @@ describe("Md5Pool", () => {
     expect(hashes.map((hash) => hash.md5)).toEqual(files.map((file) => file.expected));
     // A long queue goes several files to a message; a missing one among them fails alone.
     const mixed = await Promise.all(
-      files.map((file, i) => pool.hash(i === 9 ? join(dir, "gone-in-a-batch.jpg") : file.path).then((hash) => hash.md5, (error: HashFileError) => error.code)),
+      files.map((file, i) =>
+        pool.hash(i === 9 ? join(dir, "gone-in-a-batch.jpg") : file.path).then(
+          (hash) => hash.md5,
+          (error: HashFileError) => error.code,
+        ),
+      ),
     );
     expect(mixed).toEqual(files.map((file, i) => (i === 9 ? "ENOENT" : file.expected)));
   });

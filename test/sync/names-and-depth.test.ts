@@ -76,7 +76,11 @@ describe("filenames from a request are data", () => {
     const filename = `${A}_${"7".repeat(200)}.jpg`;
     const before = await footprint();
     const result = await upload(filename);
-    expect(result).toMatchObject({ __typename: "InvalidFilenameError", value: filename, reason: expect.stringMatching(/S3 key longer than 1024 bytes/) });
+    expect(result).toMatchObject({
+      __typename: "InvalidFilenameError",
+      value: filename,
+      reason: expect.stringMatching(/S3 key longer than 1024 bytes/),
+    });
     expect(await footprint()).toEqual(before);
   });
 
@@ -118,10 +122,13 @@ describe("JSON nested deeper than 64 levels", () => {
     const imported = await cliJson<{ problems: unknown[] }>(["import"], env);
     expect(imported.code).toBe(4); // partly done
     const report = imported.envelope.result;
-    expect(report.problems).toEqual([
-      { file: deep, jsonPath: `$.notes${".a".repeat(63)}`, reason: "nested deeper than 64 levels" },
-    ]);
-    const names = world.db.select({ name: actors.name }).from(actors).all().map((row) => row.name).sort();
+    expect(report.problems).toEqual([{ file: deep, jsonPath: `$.notes${".a".repeat(63)}`, reason: "nested deeper than 64 levels" }]);
+    const names = world.db
+      .select({ name: actors.name })
+      .from(actors)
+      .all()
+      .map((row) => row.name)
+      .sort();
     expect(names).toEqual([healthy[0], "0003_east_asian_40_male", "0004_latina_22_female"]);
 
     const exported = await cliJson<{ problems: unknown[] }>(["export", "--force"], env);
@@ -165,7 +172,10 @@ describe("an actor whose manifest cannot be written", () => {
     const report = synced.envelope.result;
     expect(report.failedActors).toEqual([{ name: broken, error: expect.stringContaining(brokenPath) }]);
     // The others were uploaded and written through.
-    expect((await footprint()).keys).toEqual(expect.arrayContaining(healthy.map((name) => s3KeyOf(world.config.s3, name, `${name}_0.jpg`))));
-    for (const name of healthy) expect(JSON.parse(readFileSync(world.ctx.layout.formatAPath(name.slice(0, 4)), "utf8")).training_data[0].status).toBe("synced");
+    expect((await footprint()).keys).toEqual(
+      expect.arrayContaining(healthy.map((name) => s3KeyOf(world.config.s3, name, `${name}_0.jpg`))),
+    );
+    for (const name of healthy)
+      expect(JSON.parse(readFileSync(world.ctx.layout.formatAPath(name.slice(0, 4)), "utf8")).training_data[0].status).toBe("synced");
   });
 });

@@ -11,7 +11,12 @@ import { deleteImages } from "../../src/sync/operations/delete-images.ts";
 import { importManifests } from "../../src/sync/manifests/import.ts";
 import { s3KeyOf, s3UrlOf, InvalidFilenameError } from "../../src/sync/files/layout.ts";
 import { migrateLegacy } from "../../src/sync/manifests/migrate-legacy.ts";
-import { ImageExistsError, MaxDeleteExceededError, UnknownActorError, UnknownImageError } from "../../src/sync/operations/operation-common.ts";
+import {
+  ImageExistsError,
+  MaxDeleteExceededError,
+  UnknownActorError,
+  UnknownImageError,
+} from "../../src/sync/operations/operation-common.ts";
 import { pruneLocal } from "../../src/sync/operations/prune-local.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
 import { rateImages } from "../../src/sync/operations/rate-images.ts";
@@ -37,7 +42,13 @@ const formatAPath = () => join(world.dataDir, "actor_manifests", "0042_manifest.
 const promptMetadataPath = () => world.ctx.layout.promptMetadataPath(name);
 
 function rows() {
-  return new Map(world.db.select().from(images).all().map((row) => [row.filename, row]));
+  return new Map(
+    world.db
+      .select()
+      .from(images)
+      .all()
+      .map((row) => [row.filename, row]),
+  );
 }
 function manifest() {
   return JSON.parse(readFileSync(formatAPath(), "utf8"));
@@ -66,11 +77,20 @@ async function snapshot(filenames: string[]) {
 
 describe("delete", () => {
   it("plans on a dry run and changes nothing; then deletes from S3, disk, rows and manifests", async () => {
-    await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     const before = await snapshot([file(0), file(1), file(2)]);
     const dry = await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(1)], from: "everywhere", dryRun: true });
     expect(dry.dryRun).toBe(true);
-    expect(dry.plans[0]!.steps).toEqual([expect.objectContaining({ kind: "delete", filename: file(1), bytes: 2048, fromS3: true, fromLocal: true })]);
+    expect(dry.plans[0]!.steps).toEqual([
+      expect.objectContaining({ kind: "delete", filename: file(1), bytes: 2048, fromS3: true, fromLocal: true }),
+    ]);
     expect(dry.totals).toMatchObject({ deletes: 1, deleteBytes: 2048 });
     expect(await snapshot([file(0), file(1), file(2)])).toEqual(before);
 
@@ -82,11 +102,23 @@ describe("delete", () => {
     expect(listed()).toEqual([file(0), file(2)]);
     expect(manifest().statistics).toMatchObject({ training_images_count: 2, training_synced_count: 2 });
     expect(actorRow()).toMatchObject({ totalCount: 2, syncedCount: 2 });
-    expect(world.db.select().from(intents).all().map((i) => [i.operation, i.state])).toEqual([["delete", "done"]]);
+    expect(
+      world.db
+        .select()
+        .from(intents)
+        .all()
+        .map((i) => [i.operation, i.state]),
+    ).toEqual([["delete", "done"]]);
   });
 
   it("from the manifest only forgets the row and leaves the file and the object; from s3 leaves the file", async () => {
-    await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     await deleteImages(world.ctx, null, { actor: name, filenames: [file(0)], from: "manifest" });
     expect(rows().has(file(0))).toBe(false);
     expect(localExists(file(0))).toBe(true);
@@ -99,11 +131,22 @@ describe("delete", () => {
   });
 
   it("refuses the whole operation over max-delete, naming the limit and the count", async () => {
-    await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     const before = await snapshot([file(0), file(1), file(2)]);
     const attempt = deleteImages(world.ctx, world.s3, { actor: name, from: "everywhere", maxDelete: 2 });
     await expect(attempt).rejects.toBeInstanceOf(MaxDeleteExceededError);
-    await expect(attempt).rejects.toMatchObject({ limit: 2, count: 3, message: expect.stringMatching(/would delete 3 images, over the max-delete limit of 2/) });
+    await expect(attempt).rejects.toMatchObject({
+      limit: 2,
+      count: 3,
+      message: expect.stringMatching(/would delete 3 images, over the max-delete limit of 2/),
+    });
     expect(await snapshot([file(0), file(1), file(2)])).toEqual(before);
 
     const all = await deleteImages(world.ctx, world.s3, { actor: name, from: "everywhere", maxDelete: 3 });
@@ -116,10 +159,18 @@ describe("delete", () => {
     const outside = join(world.dataDir, "actors", "victim.jpg");
     writeFileSync(outside, "keep me");
     const before = await snapshot([file(0)]);
-    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["../victim.jpg"], from: "everywhere" })).rejects.toBeInstanceOf(InvalidFilenameError);
-    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["a\0.jpg"], from: "disk" })).rejects.toBeInstanceOf(InvalidFilenameError);
-    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(7)], from: "everywhere" })).rejects.toBeInstanceOf(UnknownImageError);
-    await expect(deleteImages(world.ctx, world.s3, { actor: "0999_nobody_1_male", from: "everywhere" })).rejects.toBeInstanceOf(UnknownActorError);
+    await expect(
+      deleteImages(world.ctx, world.s3, { actor: name, filenames: ["../victim.jpg"], from: "everywhere" }),
+    ).rejects.toBeInstanceOf(InvalidFilenameError);
+    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: ["a\0.jpg"], from: "disk" })).rejects.toBeInstanceOf(
+      InvalidFilenameError,
+    );
+    await expect(deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(7)], from: "everywhere" })).rejects.toBeInstanceOf(
+      UnknownImageError,
+    );
+    await expect(deleteImages(world.ctx, world.s3, { actor: "0999_nobody_1_male", from: "everywhere" })).rejects.toBeInstanceOf(
+      UnknownActorError,
+    );
     expect(readFileSync(outside, "utf8")).toBe("keep me");
     expect(await snapshot([file(0)])).toEqual(before);
     expect(world.db.select().from(intents).all()).toEqual([]);
@@ -128,7 +179,14 @@ describe("delete", () => {
 
 describe("rate", () => {
   it("writes the rating to the row, the statistics, a new prompt_metadata.json (keyed by filename) and the manifests", async () => {
-    await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     // Another tool records ratings in format A too: that field is kept up to date.
     const doc = manifest();
     doc.training_data[2].good = true;
@@ -143,7 +201,11 @@ describe("rate", () => {
     expect([0, 1, 2].map((i) => rows().get(file(i))!.good)).toEqual([true, false, null]);
     expect(actorRow()).toMatchObject({ goodCount: 1, badCount: 1, unratedCount: 1 });
     // Created by the first rating with every rating known then (format A's too); a rating taken back is null, not dropped.
-    expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))).toEqual({ [file(0)]: { good: true }, [file(1)]: { good: false }, [file(2)]: { good: null } });
+    expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))).toEqual({
+      [file(0)]: { good: true },
+      [file(1)]: { good: false },
+      [file(2)]: { good: null },
+    });
     expect(manifest().training_data[2].good).toBeNull();
 
     // Taking a rating back writes null where the file had it; the file is re-read as it was written.
@@ -156,11 +218,19 @@ describe("rate", () => {
 
   it("keeps the other fields of an existing prompt_metadata.json and refuses bad names", async () => {
     await makeActor(world, { name, images: [{ local: true, s3: true }] });
-    writeFileSync(promptMetadataPath(), JSON.stringify({ [file(0)]: { prompt: "a man", rated_by: "ann" }, settings: { seed: 7 } }, null, 2));
+    writeFileSync(
+      promptMetadataPath(),
+      JSON.stringify({ [file(0)]: { prompt: "a man", rated_by: "ann" }, settings: { seed: 7 } }, null, 2),
+    );
     await importManifests(world.ctx);
     await rateImages(world.ctx, { actor: name, filenames: [file(0)], good: true });
-    expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))).toEqual({ [file(0)]: { prompt: "a man", rated_by: "ann", good: true }, settings: { seed: 7 } });
-    await expect(rateImages(world.ctx, { actor: name, filenames: ["../../x.jpg"], good: true })).rejects.toBeInstanceOf(InvalidFilenameError);
+    expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))).toEqual({
+      [file(0)]: { prompt: "a man", rated_by: "ann", good: true },
+      settings: { seed: 7 },
+    });
+    await expect(rateImages(world.ctx, { actor: name, filenames: ["../../x.jpg"], good: true })).rejects.toBeInstanceOf(
+      InvalidFilenameError,
+    );
     await expect(rateImages(world.ctx, { actor: name, filenames: [file(9)], good: true })).rejects.toBeInstanceOf(UnknownImageError);
   });
 });
@@ -189,19 +259,31 @@ describe("add", () => {
     expect(await head(file(5))).toMatchObject({ size: 5000, metadataMd5: md5Of(content) });
     const row = rows().get(file(5))!;
     expect(row).toMatchObject({ status: "synced", md5: md5Of(content), prompt, promptPreview: prompt.slice(0, 100), index: 5 });
-    expect(world.db.select().from(generations).where(eq(generations.id, row.generationId!)).get()).toMatchObject({ type: "upload", imageCount: 1 });
+    expect(world.db.select().from(generations).where(eq(generations.id, row.generationId!)).get()).toMatchObject({
+      type: "upload",
+      imageCount: 1,
+    });
     expect(listed()).toContain(file(5));
     expect(readdirSync(world.ctx.layout.trainingDir(name)).filter((f) => f.startsWith("."))).toEqual([]);
 
     const other = bytesFor("replacement", 3000);
-    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(0), bytes: other }] })).rejects.toBeInstanceOf(ImageExistsError);
+    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(0), bytes: other }] })).rejects.toBeInstanceOf(
+      ImageExistsError,
+    );
     expect(rows().get(file(0))!.sizeBytes).toBe(2048);
-    await addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(0), bytes: other }], overwrite: true, generationType: "replicate_flux_kontext" });
+    await addImages(world.ctx, world.s3, {
+      actor: name,
+      images: [{ filename: file(0), bytes: other }],
+      overwrite: true,
+      generationType: "replicate_flux_kontext",
+    });
     expect(readFileSync(world.ctx.layout.imagePath(name, file(0)))).toEqual(other);
     expect(await head(file(0))).toMatchObject({ size: 3000, metadataMd5: md5Of(other) });
     expect(rows().get(file(0))).toMatchObject({ status: "synced", sizeBytes: 3000 });
 
-    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: "../escape.jpg", bytes: other }] })).rejects.toBeInstanceOf(InvalidFilenameError);
+    await expect(
+      addImages(world.ctx, world.s3, { actor: name, images: [{ filename: "../escape.jpg", bytes: other }] }),
+    ).rejects.toBeInstanceOf(InvalidFilenameError);
     expect(existsSync(join(world.ctx.layout.actorDir(name), "escape.jpg"))).toBe(false);
   });
 
@@ -214,7 +296,11 @@ describe("add", () => {
       expect(existsSync(s3OnlyWorld.ctx.layout.imagePath(name, file(1)))).toBe(false);
       const stored = await headObject(s3OnlyWorld.s3.client, s3OnlyWorld.config.s3.bucket, s3KeyOf(s3OnlyWorld.config.s3, name, file(1)));
       expect(stored).toMatchObject({ size: 4000, metadataMd5: md5Of(content) });
-      const row = s3OnlyWorld.db.select().from(images).all().find((r) => r.filename === file(1))!;
+      const row = s3OnlyWorld.db
+        .select()
+        .from(images)
+        .all()
+        .find((r) => r.filename === file(1))!;
       expect(row).toMatchObject({ status: "s3_only", localPath: null, prompt: "p" });
     } finally {
       await s3OnlyWorld.close();
@@ -224,7 +310,13 @@ describe("add", () => {
 
 describe("migrate legacy response.json", () => {
   it("shows on a dry run what format A would gain, then lists it there and moves response.json to a backup the importer ignores", async () => {
-    await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     const responsePath = world.ctx.layout.responsePath(name);
     const legacyUrl = s3UrlOf(world.config.s3, s3KeyOf(world.config.s3, name, file(7)));
     const response = { output: [s3UrlOf(world.config.s3, s3KeyOf(world.config.s3, name, file(0))), { nested: legacyUrl }] };
@@ -274,7 +366,11 @@ describe("prune local", () => {
     expect(dry.kept[1]!.reason).toMatch(/only copy is local/);
     expect([0, 1, 2, 3].every((i) => localExists(file(i)))).toBe(true);
 
-    await expect(pruneLocal(world.ctx, world.s3, { maxDelete: 1, switchToS3Only: true })).rejects.toMatchObject({ name: "MaxDeleteExceededError", limit: 1, count: 2 });
+    await expect(pruneLocal(world.ctx, world.s3, { maxDelete: 1, switchToS3Only: true })).rejects.toMatchObject({
+      name: "MaxDeleteExceededError",
+      limit: 1,
+      count: 2,
+    });
     expect(readdirSync(world.ctx.layout.trainingDir(name)).sort()).toEqual(before.files);
 
     const report = await pruneLocal(world.ctx, world.s3, { switchToS3Only: true });

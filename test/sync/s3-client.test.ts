@@ -51,7 +51,12 @@ describe("listing", () => {
     const s3 = await server.newBucket();
     const name = "0007_european_30_male";
     const keys = Array.from({ length: 1_234 }, (_, i) => `${s3.prefix}${name}/${name}_${i}.jpg`);
-    await putMany(s3, [...keys, `${s3.prefix}${name}/notes.txt`, `${s3.prefix}${name}/sub/${name}_1.jpg`, `${s3.prefix}${name}x/${name}x_1.jpg`]);
+    await putMany(s3, [
+      ...keys,
+      `${s3.prefix}${name}/notes.txt`,
+      `${s3.prefix}${name}/sub/${name}_1.jpg`,
+      `${s3.prefix}${name}x/${name}x_1.jpg`,
+    ]);
     const client = server.client(s3);
     try {
       const listing = await listActorObjects(client, s3, name);
@@ -120,7 +125,9 @@ describe("objects", () => {
     try {
       const body = bytesFor("not what the audit read", 5_000);
       const claimed = md5Of(bytesFor("what the audit read", 5_000));
-      const put = await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: "k/b.jpg", Body: body, ContentMD5: Buffer.from(claimed, "hex").toString("base64") }));
+      const put = await client.send(
+        new PutObjectCommand({ Bucket: s3.bucket, Key: "k/b.jpg", Body: body, ContentMD5: Buffer.from(claimed, "hex").toString("base64") }),
+      );
       expect(unquoteEtag(put.ETag)).toBe(md5Of(body));
     } finally {
       client.destroy();
@@ -131,7 +138,10 @@ describe("objects", () => {
 describe("retries", () => {
   it("retries 503 SlowDown and 500 InternalError with backoff through the SDK's real retry path", async () => {
     const s3 = await server.newBucket();
-    await putMany(s3, Array.from({ length: 1_100 }, (_, i) => `r/${i}.jpg`));
+    await putMany(
+      s3,
+      Array.from({ length: 1_100 }, (_, i) => `r/${i}.jpg`),
+    );
     let n = 0;
     // Every first attempt fails, alternately throttled and internal errors; retries pass.
     const proxy = await startFaultProxy(server.endpoint, (request) =>

@@ -28,7 +28,14 @@ async function world(options: Omit<WorldOptions, "server"> = {}): Promise<World>
 }
 
 function rows(w: World, actorId: number): Map<string, ImageRow> {
-  return new Map(w.db.select().from(images).where(eq(images.actorId, actorId)).all().map((row) => [row.filename, row]));
+  return new Map(
+    w.db
+      .select()
+      .from(images)
+      .where(eq(images.actorId, actorId))
+      .all()
+      .map((row) => [row.filename, row]),
+  );
 }
 
 function statuses(w: World, actorId: number): Record<string, string | null> {
@@ -89,12 +96,22 @@ describe("scan, mirrored", () => {
     expect(result.counts).toEqual({ synced: 4, local_only: 2, s3_only: 2, out_of_sync: 2, missing: 1, unchecked: 1 });
 
     const after = rows(w, actor.id);
-    expect(after.get(f(8))).toMatchObject({ orphan: true, source: "local_scan", generationId: null, localPath: `data/actors/${A}/training_data/${f(8)}` });
+    expect(after.get(f(8))).toMatchObject({
+      orphan: true,
+      source: "local_scan",
+      generationId: null,
+      localPath: `data/actors/${A}/training_data/${f(8)}`,
+    });
     expect(after.get(f(0))).toMatchObject({ orphan: false, s3Etag: md5Of(actor.contents.get(f(0))!), s3Size: 2048, localSize: 2048 });
     const scanGeneration = w.db.select().from(generations).where(eq(generations.actorId, actor.id)).all();
     expect(scanGeneration).toHaveLength(1);
     expect(scanGeneration[0]).toMatchObject({ type: "s3_scan", imageCount: 2 });
-    expect(after.get(f(9))).toMatchObject({ orphan: true, source: "s3_scan", generationId: scanGeneration[0]!.id, s3Key: `system_actors/training_data/${A}/${f(9)}` });
+    expect(after.get(f(9))).toMatchObject({
+      orphan: true,
+      source: "s3_scan",
+      generationId: scanGeneration[0]!.id,
+      s3Key: `system_actors/training_data/${A}/${f(9)}`,
+    });
     expect(after.get(f(10))!.generationId).toBe(scanGeneration[0]!.id);
 
     const checked = w.db.select().from(actors).where(eq(actors.id, actor.id)).get()!;
@@ -172,7 +189,10 @@ describe("scan, mirrored", () => {
     expect(result).toMatchObject({ outcome: "scanned", objectsListed: 1_050 });
     expect(result.added).toHaveLength(1_000);
     expect(result.counts.s3_only).toBe(1_050);
-    expect(w.db.select().from(generations).where(eq(generations.actorId, actor.id)).get()).toMatchObject({ type: "s3_scan", imageCount: 1_000 });
+    expect(w.db.select().from(generations).where(eq(generations.actorId, actor.id)).get()).toMatchObject({
+      type: "s3_scan",
+      imageCount: 1_000,
+    });
   });
 });
 
@@ -181,11 +201,24 @@ describe("scan, s3-only", () => {
     const w = await world({ env: { STORAGE_MODE: "s3-only" } });
     const actor = await makeActor(w, {
       name: A,
-      images: [{ s3: true }, { s3: true }, { s3: true }, { local: true }, { s3: true, inManifest: false }, { local: true, inManifest: false }],
+      images: [
+        { s3: true },
+        { s3: true },
+        { s3: true },
+        { local: true },
+        { s3: true, inManifest: false },
+        { local: true, inManifest: false },
+      ],
     });
     const result = await scanActor(w.ctx, w.s3, actor.id);
     expect(result).toMatchObject({ outcome: "scanned", localFiles: null, added: [f(4)] });
-    expect(statuses(w, actor.id)).toEqual({ [f(0)]: "s3_only", [f(1)]: "s3_only", [f(2)]: "s3_only", [f(3)]: "missing", [f(4)]: "s3_only" });
+    expect(statuses(w, actor.id)).toEqual({
+      [f(0)]: "s3_only",
+      [f(1)]: "s3_only",
+      [f(2)]: "s3_only",
+      [f(3)]: "missing",
+      [f(4)]: "s3_only",
+    });
     const manifest = formatA(w, "0001");
     // The s3-only variant gets no status or local fields it never had.
     expect(manifest.training_data.every((entry) => !("local_path" in entry) && !("status" in entry))).toBe(true);
@@ -200,7 +233,9 @@ describe("suspect listings", () => {
 
     const refused = await scanActor(w.ctx, w.s3, actor.id);
     expect(refused.outcome).toBe("suspect");
-    expect(refused.error).toMatch(/S3 listing looks suspect: the listing of .* is empty, but 4 images were there when last checked \(wrong bucket, prefix or credentials\?\)/);
+    expect(refused.error).toMatch(
+      /S3 listing looks suspect: the listing of .* is empty, but 4 images were there when last checked \(wrong bucket, prefix or credentials\?\)/,
+    );
     expect(refused.error).toMatch(/--allow-suspect/);
     expect(Object.values(statuses(w, actor.id))).toEqual(["synced", "synced", "synced", "synced"]);
     expect(w.db.select().from(actors).where(eq(actors.id, actor.id)).get()!.lastCheckedAt).toBeNull();
@@ -223,7 +258,9 @@ describe("suspect listings", () => {
     rmSync(other.ctx.layout.trainingDir(A), { recursive: true });
     const unmounted = await scanActor(other.ctx, other.s3, moved.id);
     expect(unmounted.outcome).toBe("suspect");
-    expect(unmounted.error).toMatch(/local folder looks suspect: the folder does not exist, but 4 images were there when last checked \(unmounted disk/);
+    expect(unmounted.error).toMatch(
+      /local folder looks suspect: the folder does not exist, but 4 images were there when last checked \(unmounted disk/,
+    );
     expect(Object.values(statuses(other, moved.id))).toEqual(["synced", "synced", "synced", "synced"]);
   });
 
@@ -251,7 +288,9 @@ describe("faults", () => {
 
   it("finishes when S3 answers 503 SlowDown / 500 to part of the requests (retried)", async () => {
     let n = 0;
-    const { proxy, w } = await faultyWorld((r) => (r.attempt === 1 && n++ % 2 === 0 ? { status: n % 4 === 1 ? 503 : 500, code: n % 4 === 1 ? "SlowDown" : "InternalError" } : null));
+    const { proxy, w } = await faultyWorld((r) =>
+      r.attempt === 1 && n++ % 2 === 0 ? { status: n % 4 === 1 ? 503 : 500, code: n % 4 === 1 ? "SlowDown" : "InternalError" } : null,
+    );
     try {
       const report = await scanActors(w.ctx, w.s3, { all: true });
       expect(proxy.faults).toBeGreaterThan(0);
@@ -264,10 +303,16 @@ describe("faults", () => {
 
   it("reports an actor whose listing keeps failing, and marks nothing of it deleted", async () => {
     const failing = encodeURIComponent(`system_actors/training_data/${names[1]}/`);
-    const { proxy, w, made } = await faultyWorld((r) => (r.url.includes(`prefix=${failing}`) ? { status: 500, code: "InternalError", message: "disk on fire" } : null), 2);
+    const { proxy, w, made } = await faultyWorld(
+      (r) => (r.url.includes(`prefix=${failing}`) ? { status: 500, code: "InternalError", message: "disk on fire" } : null),
+      2,
+    );
     try {
       const progress: string[] = [];
-      const report = await scanActors(w.ctx, w.s3, { all: true, onProgress: (done, total, r) => progress.push(`${done}/${total} ${r.outcome}`) });
+      const report = await scanActors(w.ctx, w.s3, {
+        all: true,
+        onProgress: (done, total, r) => progress.push(`${done}/${total} ${r.outcome}`),
+      });
       expect(report).toMatchObject({ scanned: 2, failed: 1 });
       const failed = report.actors.find((a) => a.outcome === "failed")!;
       expect(failed.name).toBe(names[1]);
@@ -289,10 +334,34 @@ describe("planActorScan (stat rules without I/O)", () => {
   const multipart = "0123456789abcdef0123456789abcdef-2";
   function row(over: Partial<ImageRow>): ImageRow {
     return {
-      id: 1, actorId: 1, filename: f(0), index: 0, s3Key: `p/${A}/${f(0)}`, s3Url: null, localPath: `data/actors/${A}/training_data/${f(0)}`,
-      md5: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", sizeBytes: 100, modifiedAt: null, modifiedTimestamp: null, prompt: null, promptPreview: null,
-      generatedAt: null, generationId: null, source: null, status: "synced", good: null, checkedAt: null, localSize: 100, localMtimeMs: 1000,
-      s3Etag: multipart, s3Size: 100, s3LastModified: "2025-01-01T00:00:00.000Z", s3Md5: null, s3Md5Etag: null, orphan: false, ...over,
+      id: 1,
+      actorId: 1,
+      filename: f(0),
+      index: 0,
+      s3Key: `p/${A}/${f(0)}`,
+      s3Url: null,
+      localPath: `data/actors/${A}/training_data/${f(0)}`,
+      md5: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      sizeBytes: 100,
+      modifiedAt: null,
+      modifiedTimestamp: null,
+      prompt: null,
+      promptPreview: null,
+      generatedAt: null,
+      generationId: null,
+      source: null,
+      status: "synced",
+      good: null,
+      checkedAt: null,
+      localSize: 100,
+      localMtimeMs: 1000,
+      s3Etag: multipart,
+      s3Size: 100,
+      s3LastModified: "2025-01-01T00:00:00.000Z",
+      s3Md5: null,
+      s3Md5Etag: null,
+      orphan: false,
+      ...over,
     };
   }
   function plan(prev: ImageRow, etag: string, local = { size: 100, mtimeMs: 1000 }) {

@@ -71,22 +71,48 @@ const jobsQuery = `{ jobs(first: 10) { nodes { id kind state error parameters pr
 
 it("a CLI run beside the server is a job in its `jobs`, and its change reaches the server's actorChanged subscribers once", async () => {
   await serverWorld();
-  await makeActor(world, { name: A, images: [{ local: true, s3: true }, { local: true, s3: true }] });
-  const changes = await subscribeSse(api, `subscription { actorChanged(name: "${A}") { name reason jobId actor { statistics { goodCount } } } }`);
+  await makeActor(world, {
+    name: A,
+    images: [
+      { local: true, s3: true },
+      { local: true, s3: true },
+    ],
+  });
+  const changes = await subscribeSse(
+    api,
+    `subscription { actorChanged(name: "${A}") { name reason jobId actor { statistics { goodCount } } } }`,
+  );
   try {
     // The server's own change: published once, when made (not again from the shared log).
     await graphql(`mutation { rateImages(name: "${A}", filenames: ["${A}_1.jpg"], rating: BAD) { __typename } }`);
-    expect((await nextEvent(changes)).data.actorChanged).toEqual({ name: A, reason: "operation", jobId: null, actor: { statistics: { goodCount: 0 } } });
+    expect((await nextEvent(changes)).data.actorChanged).toEqual({
+      name: A,
+      reason: "operation",
+      jobId: null,
+      actor: { statistics: { goodCount: 0 } },
+    });
 
     const run = await cli(["rate", "--actor", A, "--good", `${A}_0.jpg`], cliEnv(world));
     expect(run.code, run.stderr).toBe(0);
     const { jobs: page } = await graphql(jobsQuery);
     expect(page.nodes).toHaveLength(1);
     const job = page.nodes[0];
-    expect(job).toMatchObject({ kind: "RATE", state: "SUCCEEDED", error: null, actorsSucceeded: 1, actorsFailed: 0, progress: { actorsDone: 1, actorsTotal: 1 } });
+    expect(job).toMatchObject({
+      kind: "RATE",
+      state: "SUCCEEDED",
+      error: null,
+      actorsSucceeded: 1,
+      actorsFailed: 0,
+      progress: { actorsDone: 1, actorsTotal: 1 },
+    });
     expect(JSON.parse(job.parameters)).toMatchObject({ actors: [A], filenames: [`${A}_0.jpg`], good: true });
     // The CLI's change, from the shared log, with the CLI's job: the next event, not a repeat of the server's.
-    expect((await nextEvent(changes)).data.actorChanged).toEqual({ name: A, reason: "rate", jobId: job.id, actor: { statistics: { goodCount: 1 } } });
+    expect((await nextEvent(changes)).data.actorChanged).toEqual({
+      name: A,
+      reason: "rate",
+      jobId: job.id,
+      actor: { statistics: { goodCount: 1 } },
+    });
   } finally {
     await changes.close();
   }
@@ -97,8 +123,13 @@ it("a CLI sync killed -9 leaves its job running while its process lives (a serve
   await makeActor(world, { name: A, images: Array.from({ length: 4 }, (_, i) => ({ content: bytesFor(`${A}/${i}`, 64_000), s3: true })) });
   await makeActor(world, { name: B, images: [{ local: true, s3: true }] });
   // Downloads are held halfway, so the sync is caught mid-run.
-  const proxy = await startFaultProxy(server.endpoint, (request) => (request.method === "GET" && !request.url.includes("list-type") ? { stall: true } : null));
-  const child = spawn(process.execPath, [bin, "sync", "--actor", A], { env: { PATH: process.env.PATH ?? "", ...cliEnv(world), S3_ENDPOINT: proxy.endpoint }, stdio: "ignore" });
+  const proxy = await startFaultProxy(server.endpoint, (request) =>
+    request.method === "GET" && !request.url.includes("list-type") ? { stall: true } : null,
+  );
+  const child = spawn(process.execPath, [bin, "sync", "--actor", A], {
+    env: { PATH: process.env.PATH ?? "", ...cliEnv(world), S3_ENDPOINT: proxy.endpoint },
+    stdio: "ignore",
+  });
   const exited = new Promise<NodeJS.Signals | null>((resolveExit) => child.on("exit", (_code, signal) => resolveExit(signal)));
   try {
     for (let waited = 0; proxy.stalled === 0; waited += 20) {
@@ -107,7 +138,13 @@ it("a CLI sync killed -9 leaves its job running while its process lives (a serve
     }
     const running = world.db.select().from(jobs).all();
     expect(running).toMatchObject([{ kind: "sync", state: "running" }]);
-    expect(running[0]!.ownerId).toBe(world.db.select().from(processLeases).all().find((lease) => lease.pid === child.pid)?.ownerId);
+    expect(running[0]!.ownerId).toBe(
+      world.db
+        .select()
+        .from(processLeases)
+        .all()
+        .find((lease) => lease.pid === child.pid)?.ownerId,
+    );
 
     // A server starting beside the live CLI run: the job is the CLI's, still running, listed with its progress.
     world.ctx.s3 = world.s3;
@@ -119,7 +156,13 @@ it("a CLI sync killed -9 leaves its job running while its process lives (a serve
     // Another CLI run starting beside it leaves it alone too.
     const other = await cli(["rate", "--actor", B, "--good", `${B}_0.jpg`], cliEnv(world));
     expect(other.code, other.stderr).toBe(0);
-    expect(world.db.select().from(jobs).all().find((job) => job.kind === "sync")?.state).toBe("running");
+    expect(
+      world.db
+        .select()
+        .from(jobs)
+        .all()
+        .find((job) => job.kind === "sync")?.state,
+    ).toBe("running");
 
     child.kill("SIGKILL");
     expect(await exited).toBe("SIGKILL");
@@ -127,7 +170,11 @@ it("a CLI sync killed -9 leaves its job running while its process lives (a serve
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).toContain("1 job(s) left running by a previous process marked interrupted");
     const { jobs: after } = await graphql(jobsQuery);
-    expect(after.nodes.map((job: { kind: string; state: string }) => `${job.kind} ${job.state}`)).toEqual(["RATE SUCCEEDED", "RATE SUCCEEDED", "SYNC INTERRUPTED"]);
+    expect(after.nodes.map((job: { kind: string; state: string }) => `${job.kind} ${job.state}`)).toEqual([
+      "RATE SUCCEEDED",
+      "RATE SUCCEEDED",
+      "SYNC INTERRUPTED",
+    ]);
   } finally {
     child.kill("SIGKILL");
     await proxy.stop();
@@ -137,16 +184,43 @@ it("a CLI sync killed -9 leaves its job running while its process lives (a serve
 it("a running server marks interrupted the job of a process gone meanwhile, and leaves a live process's job alone", async () => {
   await serverWorld();
   const lease = { ...leaseOf(world.db) };
-  const leaseRow = (ownerId: string, expiresAt: number) => ({ ownerId, pid: lease.pid, host: lease.host, command: "sync --all", startedAt: new Date().toISOString(), expiresAt });
-  world.db.insert(processLeases).values([leaseRow("gone", Date.now() - 1), leaseRow("live", Date.now() + 60_000)]).run();
+  const leaseRow = (ownerId: string, expiresAt: number) => ({
+    ownerId,
+    pid: lease.pid,
+    host: lease.host,
+    command: "sync --all",
+    startedAt: new Date().toISOString(),
+    expiresAt,
+  });
+  world.db
+    .insert(processLeases)
+    .values([leaseRow("gone", Date.now() - 1), leaseRow("live", Date.now() + 60_000)])
+    .run();
   const startedAt = new Date().toISOString();
-  world.db.insert(jobs).values([{ kind: "sync", state: "running", startedAt, ownerId: "gone" }, { kind: "audit", state: "running", startedAt, ownerId: "live" }]).run();
-  for (let waited = 0; world.db.select().from(jobs).all().some((job) => job.ownerId === "gone" && job.state === "running"); waited += 100) {
+  world.db
+    .insert(jobs)
+    .values([
+      { kind: "sync", state: "running", startedAt, ownerId: "gone" },
+      { kind: "audit", state: "running", startedAt, ownerId: "live" },
+    ])
+    .run();
+  for (
+    let waited = 0;
+    world.db
+      .select()
+      .from(jobs)
+      .all()
+      .some((job) => job.ownerId === "gone" && job.state === "running");
+    waited += 100
+  ) {
     if (waited > 10_000) throw new Error("the gone process's job is still running");
     await sleep(100);
   }
   const { jobs: page } = await graphql(jobsQuery);
-  expect(page.nodes.map((job: { kind: string; state: string }) => `${job.kind} ${job.state}`)).toEqual(["AUDIT RUNNING", "SYNC INTERRUPTED"]);
+  expect(page.nodes.map((job: { kind: string; state: string }) => `${job.kind} ${job.state}`)).toEqual([
+    "AUDIT RUNNING",
+    "SYNC INTERRUPTED",
+  ]);
   expect(world.messages).toContainEqual({ level: "warn", message: "1 job(s) of a process that is gone marked interrupted" });
 }, 30_000);
 
@@ -155,7 +229,17 @@ it("an audit takes the actor's lock: it waits for another process's work on the 
   const actor = await makeActor(world, { name: A, images: [{ local: true, s3: true }] });
   // Another process of this host (alive: this one's pid) holds the actor.
   const other = { ...leaseOf(world.db), ownerId: "another-process" };
-  world.db.insert(processLeases).values({ ownerId: other.ownerId, pid: other.pid, host: other.host, command: "sync --all", startedAt: new Date().toISOString(), expiresAt: Date.now() + 60_000 }).run();
+  world.db
+    .insert(processLeases)
+    .values({
+      ownerId: other.ownerId,
+      pid: other.pid,
+      host: other.host,
+      command: "sync --all",
+      startedAt: new Date().toISOString(),
+      expiresAt: Date.now() + 60_000,
+    })
+    .run();
   expect(tryLockActor(world.db, actor.id, other.ownerId)).toBeNull();
 
   const refused = await auditActors(world.ctx, world.s3, { actorIds: [actor.id], locks: new ActorLocks(world.db, 300) });
@@ -176,7 +260,9 @@ it("startSync(all: true) adopts an actor that only an S3 prefix tells of, like t
   await putImage(world, B, `${B}_0.jpg`, bytesFor("prefix only"));
   const { startSync } = await graphql(`mutation { startSync(input: { all: true }) { ... on SyncJob { id } } }`);
   await world.ctx.jobs!.wait(Number(startSync.id));
-  const { job } = await graphql(`query ($id: ID!) { job(id: $id) { state actorsSucceeded planTotals { downloads } } }`, { id: startSync.id });
+  const { job } = await graphql(`query ($id: ID!) { job(id: $id) { state actorsSucceeded planTotals { downloads } } }`, {
+    id: startSync.id,
+  });
   expect(job).toMatchObject({ state: "SUCCEEDED", actorsSucceeded: 2, planTotals: { downloads: 1 } });
   expect(actorByName(world.db, B)).not.toBeNull();
   expect(existsSync(world.ctx.layout.imagePath(B, `${B}_0.jpg`))).toBe(true);

@@ -58,7 +58,9 @@ const secretStart = () => secret.slice(0, 12);
 /** Every file under the outside folder with its content. */
 function outsideFiles(): Record<string, string> {
   const entries = readdirSync(outside, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
-  return Object.fromEntries(entries.map((entry) => [join(entry.parentPath, entry.name), readFileSync(join(entry.parentPath, entry.name), "utf8")]));
+  return Object.fromEntries(
+    entries.map((entry) => [join(entry.parentPath, entry.name), readFileSync(join(entry.parentPath, entry.name), "utf8")]),
+  );
 }
 
 async function s3Bodies(): Promise<Map<string, string>> {
@@ -109,8 +111,15 @@ describe("symbolic links are reported and never followed", () => {
         { filename: file(99), reason: expect.stringMatching(linkReason) },
       ]),
     );
-    for (const i of [3, 99]) expect(await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, name, file(i)))).toBeNull();
-    expect(world.db.select().from(images).all().map((row) => row.filename)).not.toContain(file(99));
+    for (const i of [3, 99])
+      expect(await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, name, file(i)))).toBeNull();
+    expect(
+      world.db
+        .select()
+        .from(images)
+        .all()
+        .map((row) => row.filename),
+    ).not.toContain(file(99));
     // The links are left alone (reported, not removed).
     expect(readFileSync(world.ctx.layout.imagePath(name, file(99)), "utf8")).toBe(secret);
     await expectNothingLeaked(before, scan, sync);
@@ -128,7 +137,9 @@ describe("symbolic links are reported and never followed", () => {
     expect(scan.outcome).toBe("failed");
     expect(scan.error).toContain(`${world.ctx.layout.trainingDir(name)}: is a symbolic link`);
     const sync = await syncActors(world.ctx, world.s3, { direction: "pull" });
-    expect(sync.failedActors).toEqual([{ name, error: expect.stringContaining(`${world.ctx.layout.trainingDir(name)}: is a symbolic link`) }]);
+    expect(sync.failedActors).toEqual([
+      { name, error: expect.stringContaining(`${world.ctx.layout.trainingDir(name)}: is a symbolic link`) },
+    ]);
     expect(readdirSync(outsideFolder)).toEqual([]);
     await expectNothingLeaked(before, scan, sync);
   });
@@ -155,7 +166,9 @@ describe("symbolic links are reported and never followed", () => {
     );
     const exported = await exportManifests(world.ctx, { force: true });
     expect(exported.filesWritten).toEqual([]);
-    expect(exported.problems).toEqual([expect.objectContaining({ file: join(manifests, "0042_manifest.json"), reason: expect.stringMatching(linkReason) })]);
+    expect(exported.problems).toEqual([
+      expect.objectContaining({ file: join(manifests, "0042_manifest.json"), reason: expect.stringMatching(linkReason) }),
+    ]);
     await expectNothingLeaked(before, report, exported);
   });
 
@@ -177,8 +190,24 @@ describe("symbolic links are reported and never followed", () => {
 
   it("a link swapped in after the plan is made is not followed by the transfer itself", async () => {
     const actor = await makeActor(world, { name, images: [{ local: true }, { s3: true }] });
-    const upload = { kind: "upload" as const, filename: file(0), bytes: 2048, overwrite: false, expectedMd5: null, toTrash: [], reason: "test" };
-    const download = { kind: "download" as const, filename: file(1), bytes: 2048, overwrite: false, expectedMd5: null, toTrash: [], reason: "test" };
+    const upload = {
+      kind: "upload" as const,
+      filename: file(0),
+      bytes: 2048,
+      overwrite: false,
+      expectedMd5: null,
+      toTrash: [],
+      reason: "test",
+    };
+    const download = {
+      kind: "download" as const,
+      filename: file(1),
+      bytes: 2048,
+      overwrite: false,
+      expectedMd5: null,
+      toTrash: [],
+      reason: "test",
+    };
     // Swapped in between the plan and the transfer: the file for a link, then the whole folder.
     const path = world.ctx.layout.imagePath(name, file(0));
     unlinkSync(path);
@@ -193,7 +222,9 @@ describe("symbolic links are reported and never followed", () => {
     mkdirSync(outsideFolder);
     symlinkSync(outsideFolder, training);
     const second = await applyActorPlan(world.ctx, world.s3, { actorId: actor.id, name, steps: [download], skipped: [] });
-    expect(second.steps).toEqual([expect.objectContaining({ filename: file(1), ok: false, error: expect.stringContaining(`${training}: is a symbolic link`) })]);
+    expect(second.steps).toEqual([
+      expect.objectContaining({ filename: file(1), ok: false, error: expect.stringContaining(`${training}: is a symbolic link`) }),
+    ]);
     expect(readdirSync(outsideFolder)).toEqual([]);
     expect(await headObject(world.s3.client, world.config.s3.bucket, s3KeyOf(world.config.s3, name, file(0)))).toBeNull();
     await expectNothingLeaked(before, first, second);
@@ -210,9 +241,9 @@ describe("symbolic links are reported and never followed", () => {
     symlinkSync(outsideFolder, training);
     const before = outsideFiles();
 
-    await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(5), bytes: Buffer.from("new image") }] })).rejects.toThrow(
-      `${training}: is a symbolic link`,
-    );
+    await expect(
+      addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(5), bytes: Buffer.from("new image") }] }),
+    ).rejects.toThrow(`${training}: is a symbolic link`);
     // An interrupted upload of this actor by a process that is gone (its lease no longer held):
     // the next start recovers it, and removes its temporary files.
     const intentId = recordIntent(world.db, actor.id, file(0), "upload", { kind: "upload", filename: file(0) });
@@ -257,7 +288,9 @@ describe("errors never quote the content of a file", () => {
     const before = outsideFiles();
 
     const report = await importManifests(world.ctx);
-    expect(report.problems).toEqual([{ file: world.ctx.layout.promptMetadataPath(name), jsonPath: "$", reason: expect.stringMatching(linkReason) }]);
+    expect(report.problems).toEqual([
+      { file: world.ctx.layout.promptMetadataPath(name), jsonPath: "$", reason: expect.stringMatching(linkReason) },
+    ]);
     // The same through the real CLI, errors and all as JSON.
     const run = await cli(["import", "--force", "--json"], cliEnv(world));
     expect(run.stdout).toContain(world.ctx.layout.promptMetadataPath(name));

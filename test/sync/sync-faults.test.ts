@@ -77,7 +77,11 @@ async function expectNothingLost(w: World, made: FixtureActor[]): Promise<void> 
       if (local !== null) expect(local).toBe(md5Of(content));
       if (remote !== null) expect(remote).toBe(md5Of(content));
       expect(local !== null || remote !== null, `${actor.name}/${filename} on one side`).toBe(true);
-      const row = w.db.select().from(images).all().find((r) => r.actorId === actor.id && r.filename === filename)!;
+      const row = w.db
+        .select()
+        .from(images)
+        .all()
+        .find((r) => r.actorId === actor.id && r.filename === filename)!;
       if (row.status === "synced") {
         expect([local, remote], `${filename} says synced`).toEqual([md5Of(content), md5Of(content)]);
       }
@@ -87,7 +91,11 @@ async function expectNothingLost(w: World, made: FixtureActor[]): Promise<void> 
 }
 
 function statuses(w: World): (string | null)[] {
-  return w.db.select().from(images).all().map((row) => row.status);
+  return w.db
+    .select()
+    .from(images)
+    .all()
+    .map((row) => row.status);
 }
 
 describe("sync with S3 faults", () => {
@@ -100,7 +108,9 @@ describe("sync with S3 faults", () => {
       { reset: "answer" },
     ];
     // A first attempt in three fails, in turn with each kind; the SDK's retries get through.
-    const { w, p, made } = await faultyWorld((request) => (request.attempt === 1 && n++ % 3 === 0 ? kinds[(n / 3) % kinds.length | 0]! : null));
+    const { w, p, made } = await faultyWorld((request) =>
+      request.attempt === 1 && n++ % 3 === 0 ? kinds[((n / 3) % kinds.length) | 0]! : null,
+    );
     const report = await syncActors(w.ctx, w.s3);
     expect(p.faults).toBeGreaterThan(10);
     expect(report.failedActors).toEqual([]);
@@ -124,7 +134,8 @@ describe("sync with S3 faults", () => {
     let faultsOn = true;
     const { w, p, made } = await faultyWorld((request) => {
       if (!faultsOn) return null;
-      if (request.url.includes("list-type") && request.url.includes(encodeURIComponent(`/${listingFails}/`))) return { status: 500, code: "InternalError", message: "disk on fire" };
+      if (request.url.includes("list-type") && request.url.includes(encodeURIComponent(`/${listingFails}/`)))
+        return { status: 500, code: "InternalError", message: "disk on fire" };
       for (const name of names) {
         const f = failing(name);
         if (request.method === "PUT" && objectRequestFor(request, [f.upload500])) return { status: 500, code: "InternalError" };
@@ -138,12 +149,16 @@ describe("sync with S3 faults", () => {
     // Chosen actors are listed one by one (a sync of all lists the whole prefix at once).
     const report = await syncActors(w.ctx, w.s3, { actorIds: made.map((actor) => actor.id) });
     expect(p.faults).toBeGreaterThan(0);
-    expect(report.failedActors).toEqual([{ name: listingFails, error: expect.stringMatching(/InternalError \(HTTP 500, after 2 attempts\)/) }]);
+    expect(report.failedActors).toEqual([
+      { name: listingFails, error: expect.stringMatching(/InternalError \(HTTP 500, after 2 attempts\)/) },
+    ]);
     const healthy = names.filter((name) => name !== listingFails);
     expect(report.failedSteps).toBe(healthy.length * 4);
     for (const name of healthy) {
       const result = report.results.find((r) => r.name === name)!;
-      const failed = Object.fromEntries(result.steps.filter((step) => !step.ok).map((step) => [step.filename, `${step.kind}: ${step.error}`]));
+      const failed = Object.fromEntries(
+        result.steps.filter((step) => !step.ok).map((step) => [step.filename, `${step.kind}: ${step.error}`]),
+      );
       const f = failing(name);
       expect(failed).toEqual({
         [f.upload500]: expect.stringMatching(/^upload: InternalError \(HTTP 500, after 2 attempts\)/),
@@ -152,14 +167,32 @@ describe("sync with S3 faults", () => {
         [f.downloadSlow]: expect.stringMatching(/^download: SlowDown \(HTTP 503, after 2 attempts\)/),
       });
       expect(result.steps.filter((step) => step.ok)).toHaveLength(4);
-      const rows = new Map(w.db.select().from(images).all().filter((row) => row.actorId === made[names.indexOf(name)]!.id).map((row) => [row.filename, row.status]));
-      expect([f.upload500, f.uploadLost, f.downloadCut, f.downloadSlow].map((filename) => rows.get(filename))).toEqual(["local_only", "local_only", "s3_only", "s3_only"]);
+      const rows = new Map(
+        w.db
+          .select()
+          .from(images)
+          .all()
+          .filter((row) => row.actorId === made[names.indexOf(name)]!.id)
+          .map((row) => [row.filename, row.status]),
+      );
+      expect([f.upload500, f.uploadLost, f.downloadCut, f.downloadSlow].map((filename) => rows.get(filename))).toEqual([
+        "local_only",
+        "local_only",
+        "s3_only",
+        "s3_only",
+      ]);
     }
     // The actor whose listing failed was left as it was.
     const untouched = made[2]!;
-    expect(w.db.select().from(images).all().filter((row) => row.actorId === untouched.id).map((row) => row.status).sort()).toEqual(
-      [...Array(4).fill("local_only"), ...Array(4).fill("s3_only"), ...Array(4).fill("synced")].sort(),
-    );
+    expect(
+      w.db
+        .select()
+        .from(images)
+        .all()
+        .filter((row) => row.actorId === untouched.id)
+        .map((row) => row.status)
+        .sort(),
+    ).toEqual([...Array(4).fill("local_only"), ...Array(4).fill("s3_only"), ...Array(4).fill("synced")].sort());
     await expectNothingLost(w, made);
 
     faultsOn = false;
@@ -174,15 +207,35 @@ describe("sync with S3 faults", () => {
     // scan.test.ts covers 503/500 on listings; this is the reset connection.
     const victim = names[1]!;
     let armed = false;
-    const { w, made } = await faultyWorld((request) => (armed && request.url.includes("list-type") && request.url.includes(encodeURIComponent(`/${victim}/`)) ? { reset: "request" } : null), 2);
+    const { w, made } = await faultyWorld(
+      (request) =>
+        armed && request.url.includes("list-type") && request.url.includes(encodeURIComponent(`/${victim}/`)) ? { reset: "request" } : null,
+      2,
+    );
     await deleteImageObject(w, names[0]!, made[0]!.filenames[1]!);
     armed = true;
-    const before = w.db.select().from(images).all().filter((row) => row.actorId === made[1]!.id).map((row) => row.status);
+    const before = w.db
+      .select()
+      .from(images)
+      .all()
+      .filter((row) => row.actorId === made[1]!.id)
+      .map((row) => row.status);
     const report = await scanActors(w.ctx, w.s3, { all: true });
     expect(report).toMatchObject({ scanned: names.length - 1, failed: 1 });
     expect(report.actors.find((a) => a.outcome === "failed")!.name).toBe(victim);
-    expect(w.db.select().from(images).all().filter((row) => row.actorId === made[1]!.id).map((row) => row.status)).toEqual(before);
-    const first = w.db.select().from(images).all().find((row) => row.actorId === made[0]!.id && row.filename === made[0]!.filenames[1])!;
+    expect(
+      w.db
+        .select()
+        .from(images)
+        .all()
+        .filter((row) => row.actorId === made[1]!.id)
+        .map((row) => row.status),
+    ).toEqual(before);
+    const first = w.db
+      .select()
+      .from(images)
+      .all()
+      .find((row) => row.actorId === made[0]!.id && row.filename === made[0]!.filenames[1])!;
     expect(first.status).toBe("missing");
   });
 });

@@ -27,7 +27,13 @@ const name = "0042_european_30_male";
 const file = (i: number) => `${name}_${i}.jpg`;
 
 function rows() {
-  return new Map(world.db.select().from(images).all().map((row) => [row.filename, row]));
+  return new Map(
+    world.db
+      .select()
+      .from(images)
+      .all()
+      .map((row) => [row.filename, row]),
+  );
 }
 function manifest() {
   return JSON.parse(readFileSync(join(world.dataDir, "actor_manifests", "0042_manifest.json"), "utf8"));
@@ -37,7 +43,13 @@ describe("sync", () => {
   it("reports bytes as a large file streams, each way, before the file is done", async () => {
     // 40 MB: five parts of an upload; a download streams in chunks.
     const large = (seed: string) => Buffer.alloc(40 * 1024 * 1024, seed);
-    await makeActor(world, { name, images: [{ local: true, content: large("a") }, { s3: true, content: large("b") }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { local: true, content: large("a") },
+        { s3: true, content: large("b") },
+      ],
+    });
     const events: { bytesDone: number; bytesTotal: number; finished: number }[] = [];
     let finished = 0;
     const report = await syncActors(world.ctx, world.s3, {
@@ -51,7 +63,10 @@ describe("sync", () => {
     expect(report.failedSteps).toBe(0);
     const total = 2 * 40 * 1024 * 1024;
     // Figures while the upload, then the download, were under way: between what was done and all of it.
-    const during = (done: number) => events.filter((event) => event.finished === done && event.bytesDone > done * total / 2 && event.bytesDone < (done + 1) * total / 2);
+    const during = (done: number) =>
+      events.filter(
+        (event) => event.finished === done && event.bytesDone > (done * total) / 2 && event.bytesDone < ((done + 1) * total) / 2,
+      );
     expect(during(0).length, JSON.stringify(events)).toBeGreaterThan(0);
     expect(during(1).length, JSON.stringify(events)).toBeGreaterThan(0);
     expect(events.every((event) => event.bytesTotal === total && event.bytesDone <= total)).toBe(true);
@@ -64,7 +79,12 @@ describe("sync", () => {
     });
     const dry = await syncActors(world.ctx, world.s3, { dryRun: true });
     expect(dry.totals).toMatchObject({ uploads: 1, downloads: 1, overwrites: 0 });
-    expect(dry.plans[0]!.skipped).toEqual([{ filename: file(3), reason: "out of sync: choose a winner with --out-of-sync local|s3|newer (GraphQL outOfSync: LOCAL, S3 or NEWER)" }]);
+    expect(dry.plans[0]!.skipped).toEqual([
+      {
+        filename: file(3),
+        reason: "out of sync: choose a winner with --out-of-sync local|s3|newer (GraphQL outOfSync: LOCAL, S3 or NEWER)",
+      },
+    ]);
     expect(existsSync(world.ctx.layout.imagePath(name, file(2)))).toBe(false);
 
     const report = await syncActors(world.ctx, world.s3);
@@ -81,13 +101,25 @@ describe("sync", () => {
     expect(entries.get(file(1))).toMatchObject({ status: "synced", md5_hash: md5Of(local1) });
     expect(manifest().statistics).toMatchObject({ training_synced_count: 3, training_out_of_sync_count: 1 });
     expect(world.db.select().from(actors).get()).toMatchObject({ syncedCount: 3, outOfSyncCount: 1 });
-    expect(world.db.select().from(intents).all().every((intent) => intent.state === "done")).toBe(true);
+    expect(
+      world.db
+        .select()
+        .from(intents)
+        .all()
+        .every((intent) => intent.state === "done"),
+    ).toBe(true);
   });
 
   it("repairs out-of-sync images in the direction the caller chose", async () => {
     const local = bytesFor("local version");
     const remote = bytesFor("s3 version", 3000);
-    await makeActor(world, { name, images: [{ content: local, local: true, s3: remote }, { content: local, local: bytesFor("l2"), s3: bytesFor("s2") }] });
+    await makeActor(world, {
+      name,
+      images: [
+        { content: local, local: true, s3: remote },
+        { content: local, local: bytesFor("l2"), s3: bytesFor("s2") },
+      ],
+    });
     await syncActors(world.ctx, world.s3, { outOfSync: "local" });
     const head = await headObject(world.s3.client, world.s3.s3Config.bucket, s3KeyOf(world.s3.s3Config, name, file(0)));
     expect(head).toMatchObject({ size: local.length, metadataMd5: md5Of(local) });
@@ -125,7 +157,10 @@ describe("sync", () => {
       },
     });
     expect(edited).toBe(true);
-    expect(world.messages).toContainEqual({ level: "warn", message: expect.stringMatching(/0042_manifest\.json changed on disk during the operation/) });
+    expect(world.messages).toContainEqual({
+      level: "warn",
+      message: expect.stringMatching(/0042_manifest\.json changed on disk during the operation/),
+    });
     const after = manifest();
     expect(after.reviewed_by).toBe("another tool");
     expect(after.statistics.training_synced_count).toBe(2);
@@ -140,7 +175,10 @@ describe("uploads", () => {
     // Same size, other bytes: only the content tells (the PUT carries the audited MD5, unhashed).
     writeFileSync(world.ctx.layout.imagePath(name, file(0)), bytesFor("edited after the audit", 2048));
     const result = await applyActorPlan(world.ctx, world.s3, planned.plans[0]!);
-    expect(result.steps[0]).toMatchObject({ ok: false, error: expect.stringMatching(new RegExp(`${file(0)}: content MD5 is \\w+, audited as \\w+`)) });
+    expect(result.steps[0]).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(new RegExp(`${file(0)}: content MD5 is \\w+, audited as \\w+`)),
+    });
     expect(rows().get(file(0))!.status).toBe("local_only");
   });
 
@@ -155,7 +193,9 @@ describe("uploads", () => {
       // The plan made before that sync still says upload: the row, read under the actor's lock, says it is done.
       const result = await applyActorPlan(proxied.ctx, proxied.s3, planned.plans[0]!);
       expect(result.steps).toMatchObject([{ kind: "upload", ok: true }]);
-      expect(proxy.seen.slice(before).filter((request) => request.url.includes(encodeURIComponent(file(0))) || request.url.includes(file(0)))).toEqual([]);
+      expect(
+        proxy.seen.slice(before).filter((request) => request.url.includes(encodeURIComponent(file(0))) || request.url.includes(file(0))),
+      ).toEqual([]);
     } finally {
       await proxied.close();
       await proxy.stop();

@@ -46,7 +46,13 @@ function keyOf(filename: string): string {
 }
 /** One out-of-sync image: the local file and the S3 object hold different content. */
 function outOfSyncActor() {
-  return makeActor(world, { name, images: [{ content: localVersion, local: true, s3: s3Version }, { local: true, s3: true }] });
+  return makeActor(world, {
+    name,
+    images: [
+      { content: localVersion, local: true, s3: s3Version },
+      { local: true, s3: true },
+    ],
+  });
 }
 const graphql = <T = any>(query: string, variables?: Record<string, unknown>) => graphqlData<T>(api, query, variables);
 
@@ -58,7 +64,15 @@ describe("a repair keeps the loser", () => {
     expect(md5Of(localBytes(file(0)))).toBe(md5Of(s3Version));
     const [item, ...more] = trash();
     expect(more).toEqual([]);
-    expect(item).toMatchObject({ side: "local", origin: "repair", filename: file(0), actorName: name, md5: md5Of(localVersion), sizeBytes: localVersion.length, state: "kept" });
+    expect(item).toMatchObject({
+      side: "local",
+      origin: "repair",
+      filename: file(0),
+      actorName: name,
+      md5: md5Of(localVersion),
+      sizeBytes: localVersion.length,
+      state: "kept",
+    });
     expect(item!.trashLocation).toBe(join(".trash", String(item!.id), name, file(0)));
     expect(md5Of(readFileSync(join(world.dataDir, item!.trashLocation!)))).toBe(md5Of(localVersion));
 
@@ -74,7 +88,13 @@ describe("a repair keeps the loser", () => {
     expect(existsSync(join(world.dataDir, item!.trashLocation!))).toBe(false);
     // The downloaded content it replaced is kept in its turn; the row says what each side holds now.
     expect(trash().map((row) => [row.origin, row.side, row.md5])).toEqual([["restore", "local", md5Of(s3Version)]]);
-    expect(world.db.select().from(images).all().find((row) => row.filename === file(0))?.status).toBe("out_of_sync");
+    expect(
+      world.db
+        .select()
+        .from(images)
+        .all()
+        .find((row) => row.filename === file(0))?.status,
+    ).toBe("out_of_sync");
   });
 
   it("local wins: the S3 object is copied under the trash prefix before the upload replaces it", async () => {
@@ -83,7 +103,13 @@ describe("a repair keeps the loser", () => {
     expect((await headObject(world.s3.client, world.s3.s3Config.bucket, keyOf(file(0))))?.metadataMd5).toBe(md5Of(localVersion));
     const [item, ...more] = trash();
     expect(more).toEqual([]);
-    expect(item).toMatchObject({ side: "s3", origin: "repair", md5: md5Of(s3Version), sizeBytes: s3Version.length, originalLocation: keyOf(file(0)) });
+    expect(item).toMatchObject({
+      side: "s3",
+      origin: "repair",
+      md5: md5Of(s3Version),
+      sizeBytes: s3Version.length,
+      originalLocation: keyOf(file(0)),
+    });
     expect(item!.trashLocation).toBe(`${world.s3.s3Config.prefix}.trash/${item!.id}/${name}/${file(0)}`);
     expect(md5Of(await objectBytes(item!.trashLocation!))).toBe(md5Of(s3Version));
   });
@@ -109,7 +135,13 @@ describe("a repair keeps the loser", () => {
 
 describe("a deletion keeps what it removes", () => {
   it("delete everywhere keeps both sides; restoring both brings back the file, the object, the row and the manifest entry", async () => {
-    const actor = await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    const actor = await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     const content = actor.contents.get(file(1))!;
     await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(1)], from: "everywhere" });
     expect(existsSync(world.ctx.layout.imagePath(name, file(1)))).toBe(false);
@@ -128,7 +160,13 @@ describe("a deletion keeps what it removes", () => {
     expect(localBytes(file(1))).toEqual(content);
     expect(md5Of(await objectBytes(keyOf(file(1))))).toBe(md5Of(content));
     expect(await headObject(world.s3.client, world.s3.s3Config.bucket, kept[0]!.trashLocation!)).toBeNull();
-    expect(world.db.select().from(images).all().find((row) => row.filename === file(1))).toMatchObject({ status: "synced", md5: md5Of(content) });
+    expect(
+      world.db
+        .select()
+        .from(images)
+        .all()
+        .find((row) => row.filename === file(1)),
+    ).toMatchObject({ status: "synced", md5: md5Of(content) });
     const manifest = JSON.parse(readFileSync(world.ctx.layout.formatAPath("0042"), "utf8"));
     expect(manifest.training_data.map((entry: { filename: string }) => entry.filename)).toContain(file(1));
   });
@@ -136,7 +174,9 @@ describe("a deletion keeps what it removes", () => {
   it("a dry run shows what goes to the trash, with bytes, and moves nothing", async () => {
     await outOfSyncActor();
     const sync = await syncActors(world.ctx, world.s3, { outOfSync: "s3", dryRun: true });
-    expect(sync.plans[0]!.steps).toEqual([expect.objectContaining({ kind: "download", filename: file(0), toTrash: [{ side: "local", bytes: localVersion.length }] })]);
+    expect(sync.plans[0]!.steps).toEqual([
+      expect.objectContaining({ kind: "download", filename: file(0), toTrash: [{ side: "local", bytes: localVersion.length }] }),
+    ]);
     expect(sync.totals).toMatchObject({ trashed: 1, trashBytes: localVersion.length });
 
     const planned = await graphql(
@@ -145,7 +185,15 @@ describe("a deletion keeps what it removes", () => {
     );
     expect(planned.deleteImages.planTotals).toMatchObject({ trashed: 2, trashBytes: 4096 });
     expect(planned.deleteImages.planTotals.summary).toContain("2 to the trash");
-    expect(planned.deleteImages.steps).toEqual([{ kind: "delete", toTrash: [{ side: "S3", bytes: 2048 }, { side: "LOCAL", bytes: 2048 }] }]);
+    expect(planned.deleteImages.steps).toEqual([
+      {
+        kind: "delete",
+        toTrash: [
+          { side: "S3", bytes: 2048 },
+          { side: "LOCAL", bytes: 2048 },
+        ],
+      },
+    ]);
     expect(trash()).toEqual([]);
     expect(existsSync(join(world.dataDir, ".trash"))).toBe(false);
   });
@@ -153,7 +201,13 @@ describe("a deletion keeps what it removes", () => {
 
 describe("the trash through GraphQL", () => {
   it("lists with an actor filter, nodes, bytes, md5, origin and time; restores; empties with a dry run first", async () => {
-    const actor = await makeActor(world, { name, images: [{ local: true, s3: true }, { local: true, s3: true }] });
+    const actor = await makeActor(world, {
+      name,
+      images: [
+        { local: true, s3: true },
+        { local: true, s3: true },
+      ],
+    });
     await deleteImages(world.ctx, world.s3, { actor: name, filenames: [file(0), file(1)], from: "disk" });
     const listed = await graphql(
       `query($actor: String) { trash(actorName: $actor, first: 10) { totalCount totalBytes nodes { id filename side origin md5 bytes trashedAt originalLocation trashLocation } edges { cursor } } }`,
@@ -167,18 +221,30 @@ describe("the trash through GraphQL", () => {
     expect(Date.parse(listed.trash.nodes[0].trashedAt)).toBeGreaterThan(Date.now() - 60_000);
     const [first, second] = listed.trash.nodes;
 
-    const restored = await graphql(`mutation($ids: [Int!]!) { restoreTrash(ids: $ids) { __typename ... on RestoreTrashPayload { restored { filename } actors { name } } } }`, {
-      ids: [first.id],
-    });
+    const restored = await graphql(
+      `mutation($ids: [Int!]!) { restoreTrash(ids: $ids) { __typename ... on RestoreTrashPayload { restored { filename } actors { name } } } }`,
+      {
+        ids: [first.id],
+      },
+    );
     expect(restored.restoreTrash).toEqual({ __typename: "RestoreTrashPayload", restored: [{ filename: file(0) }], actors: [{ name }] });
     expect(localBytes(file(0))).toEqual(actor.contents.get(file(0)));
     // Restoring again: the id names nothing in the trash now.
-    const again = await graphql(`mutation($ids: [Int!]!) { restoreTrash(ids: $ids) { __typename ... on UnknownTrashItemError { ids message } } }`, { ids: [first.id] });
+    const again = await graphql(
+      `mutation($ids: [Int!]!) { restoreTrash(ids: $ids) { __typename ... on UnknownTrashItemError { ids message } } }`,
+      { ids: [first.id] },
+    );
     expect(again.restoreTrash).toMatchObject({ __typename: "UnknownTrashItemError", ids: [first.id] });
 
     const empty = `mutation($ids: [Int!], $dryRun: Boolean) { emptyTrash(ids: $ids, dryRun: $dryRun) { __typename ... on EmptyTrashPayload { dryRun bytes emptied { id } failed { error } } } }`;
     const dry = await graphql(empty, { ids: [second.id], dryRun: true });
-    expect(dry.emptyTrash).toEqual({ __typename: "EmptyTrashPayload", dryRun: true, bytes: 2048, emptied: [{ id: second.id }], failed: [] });
+    expect(dry.emptyTrash).toEqual({
+      __typename: "EmptyTrashPayload",
+      dryRun: true,
+      bytes: 2048,
+      emptied: [{ id: second.id }],
+      failed: [],
+    });
     expect(existsSync(join(world.dataDir, second.trashLocation))).toBe(true);
     const done = await graphql(empty, { ids: [second.id], dryRun: false });
     expect(done.emptyTrash).toMatchObject({ dryRun: false, emptied: [{ id: second.id }], failed: [] });
@@ -214,12 +280,27 @@ describe("a crash between the trash and the overwrite", () => {
     const actor = await outOfSyncActor();
     await syncActors(world.ctx, world.s3, { outOfSync: "skip" });
     // What a kill -9 right after the rename leaves: the intent of the download, the item still `moving`, the file gone from its place.
-    const step = { kind: "download", filename: file(0), bytes: s3Version.length, overwrite: true, expectedMd5: md5Of(s3Version), toTrash: [{ side: "local", bytes: 2048 }], reason: "test" };
+    const step = {
+      kind: "download",
+      filename: file(0),
+      bytes: s3Version.length,
+      overwrite: true,
+      expectedMd5: md5Of(s3Version),
+      toTrash: [{ side: "local", bytes: 2048 }],
+      reason: "test",
+    };
     recordIntent(world.db, actor.id, file(0), "download", step);
     world.db.update(intents).set({ ownerId: "a process that is gone" }).run();
     const item = recordTrashItem(
       world.db,
-      { actorId: actor.id, actorName: name, filename: file(0), side: "local", origin: "repair", originalLocation: `actors/${name}/training_data/${file(0)}` },
+      {
+        actorId: actor.id,
+        actorName: name,
+        filename: file(0),
+        side: "local",
+        origin: "repair",
+        originalLocation: `actors/${name}/training_data/${file(0)}`,
+      },
       (id) => join(".trash", String(id), name, file(0)),
     );
     mkdirSync(dirname(join(world.dataDir, item.trashLocation!)), { recursive: true });
@@ -227,8 +308,16 @@ describe("a crash between the trash and the overwrite", () => {
 
     const recovered = await recoverIntents(world.ctx, world.s3);
     expect(recovered.intents).toBe(1);
-    expect(trash()).toEqual([expect.objectContaining({ id: item.id, state: "kept", md5: md5Of(localVersion), sizeBytes: localVersion.length })]);
-    expect(world.db.select().from(images).all().find((row) => row.filename === file(0))?.status).toBe("s3_only");
+    expect(trash()).toEqual([
+      expect.objectContaining({ id: item.id, state: "kept", md5: md5Of(localVersion), sizeBytes: localVersion.length }),
+    ]);
+    expect(
+      world.db
+        .select()
+        .from(images)
+        .all()
+        .find((row) => row.filename === file(0))?.status,
+    ).toBe("s3_only");
 
     await syncActors(world.ctx, world.s3, { outOfSync: "s3" });
     expect(md5Of(localBytes(file(0)))).toBe(md5Of(s3Version));
@@ -237,7 +326,15 @@ describe("a crash between the trash and the overwrite", () => {
 
   it("a deletion killed after its copy under the trash prefix is finished by recovery without a second copy", async () => {
     const actor = await makeActor(world, { name, images: [{ local: true, s3: true }] });
-    const step = { kind: "delete", filename: file(0), bytes: 2048, fromS3: true, fromLocal: false, toTrash: [{ side: "s3", bytes: 2048 }], reason: "test" };
+    const step = {
+      kind: "delete",
+      filename: file(0),
+      bytes: 2048,
+      fromS3: true,
+      fromLocal: false,
+      toTrash: [{ side: "s3", bytes: 2048 }],
+      reason: "test",
+    };
     recordIntent(world.db, actor.id, file(0), "delete", step);
     world.db.update(intents).set({ ownerId: "a process that is gone" }).run();
     const copied = await trashObject(world.ctx, world.s3, actor, file(0), "delete");

@@ -9,7 +9,18 @@ import { DetailsPanel, Lightbox } from "./image-details.js";
 import { useActorImages } from "./image-pages.js";
 import { useActorChanges } from "./live.js";
 import { DeleteDialog, startAudit, startScan, SyncDialog } from "./operations.js";
-import { formatBytes, formatTime, imageFigures, ratingOf, ratings, StatusBar, statusClass, statuses, toast, useStableHandler } from "./ui.js";
+import {
+  formatBytes,
+  formatTime,
+  imageFigures,
+  ratingOf,
+  ratings,
+  StatusBar,
+  statusClass,
+  statuses,
+  toast,
+  useStableHandler,
+} from "./ui.js";
 
 const rateMutation = `mutation Rate($name: String!, $filenames: [String!]!, $rating: Rating!) {
   rateImages(name: $name, filenames: $filenames, rating: $rating) {
@@ -84,7 +95,9 @@ export function ActorView({ name }) {
     }
   };
 
-  const rateTile = useStableHandler((image, value) => rate(selection.has(image.filename) && selection.size > 1 ? [...selection] : [image.filename], value));
+  const rateTile = useStableHandler((image, value) =>
+    rate(selection.has(image.filename) && selection.size > 1 ? [...selection] : [image.filename], value),
+  );
   const focusTile = useStableHandler((index) => index !== focus && setFocus(index));
   const need = useStableHandler((count) => pages.ensureLoaded(count).catch(complain));
 
@@ -145,12 +158,14 @@ export function ActorView({ name }) {
     return () => window.removeEventListener("keydown", onKey);
   });
 
-  if (missing) return html`<main class="actor-view"><p class="empty">No actor named ${name}. <a href="#/">Back to all actors</a></p></main>`;
+  if (missing)
+    return html`<main class="actor-view"><p class="empty">No actor named ${name}. <a href="#/">Back to all actors</a></p></main>`;
   if (!actor) return html`<main class="actor-view"><p class="loading">Loading ${name}…</p></main>`;
   const s = actor.statistics;
   const run = (start) => start().catch(complain);
   const chosen = targets();
-  const chip = (active, onClick, className, content) => html`<button class="chip ${className} ${active ? "on" : ""}" aria-pressed=${active} onClick=${onClick}>${content}</button>`;
+  const chip = (active, onClick, className, content) =>
+    html`<button class="chip ${className} ${active ? "on" : ""}" aria-pressed=${active} onClick=${onClick}>${content}</button>`;
   const setSize = (size) => {
     setTileSize(size);
     localStorage.setItem("tile-size", String(size));
@@ -175,22 +190,36 @@ export function ActorView({ name }) {
     </section>
     <${StatusBar} statistics=${s} />
 
-    ${actor.problems.length
-      ? html`<section class="problems" role="alert">
+    ${
+      actor.problems.length
+        ? html`<section class="problems" role="alert">
           <strong>⚠ ${actor.problems.length} file(s) about this actor could not be read.</strong> Images are shown from the folder and S3; the file is not overwritten until fixed.
           <ul>${actor.problems.map((p) => html`<li><span class="mono">${p.file}</span>${p.jsonPath ? html` at <span class="mono">${p.jsonPath}</span>` : null}: ${p.reason}</li>`)}</ul>
         </section>`
-      : null}
+        : null
+    }
 
     <section class="toolbar">
-      ${chip(statusFilter === null && ratingFilter === null, () => {
-        setStatusFilter(null);
-        setRatingFilter(null);
-      }, "", html`All <strong>${s.totalCount}</strong>`)}
+      ${chip(
+        statusFilter === null && ratingFilter === null,
+        () => {
+          setStatusFilter(null);
+          setRatingFilter(null);
+        },
+        "",
+        html`All <strong>${s.totalCount}</strong>`,
+      )}
       ${statuses.map((status) => {
         const value = status.value ?? "UNCHECKED";
         const count = s[status.count];
-        return count ? chip(statusFilter === value, () => setStatusFilter(statusFilter === value ? null : value), statusClass(status.value), html`${status.icon} ${status.label} <strong>${count}</strong>`) : null;
+        return count
+          ? chip(
+              statusFilter === value,
+              () => setStatusFilter(statusFilter === value ? null : value),
+              statusClass(status.value),
+              html`${status.icon} ${status.label} <strong>${count}</strong>`,
+            )
+          : null;
       })}
       <span class="divider"></span>
       ${ratings.map((rating) => chip(ratingFilter === rating.value, () => setRatingFilter(ratingFilter === rating.value ? null : rating.value), "rating", html`${rating.icon} ${rating.label} <strong>${s[rating.count]}</strong>`))}
@@ -213,8 +242,9 @@ export function ActorView({ name }) {
     </div>
     ${loaded && total === 0 && filter ? html`<p class="empty">No image matches these filters.</p>` : null}
 
-    ${viewing !== null && images[viewing]
-      ? html`<${Lightbox}
+    ${
+      viewing !== null && images[viewing]
+        ? html`<${Lightbox}
           actorName=${name}
           image=${images[viewing]}
           position=${viewing}
@@ -229,10 +259,12 @@ export function ActorView({ name }) {
           }}
           onClose=${() => setViewing(null)}
         />`
-      : null}
+        : null
+    }
     ${dialog === "sync" ? html`<${SyncDialog} actorName=${name} onClose=${() => setDialog(null)} />` : null}
-    ${dialog === "delete"
-      ? html`<${DeleteDialog}
+    ${
+      dialog === "delete"
+        ? html`<${DeleteDialog}
           actorName=${name}
           filenames=${chosen}
           onClose=${() => setDialog(null)}
@@ -242,6 +274,7 @@ export function ActorView({ name }) {
             pages.refresh().catch(complain);
           }}
         />`
-      : null}
+        : null
+    }
   </main>`;
 }

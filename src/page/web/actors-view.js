@@ -36,7 +36,15 @@ const columns = [
 ];
 
 // Kept between visits: coming back from an actor finds the list as it was left.
-let remembered = { search: "", withStatus: [], rating: "any", gender: "", descriptor: "", goodBelow: "", order: { field: "NAME", descending: false } };
+let remembered = {
+  search: "",
+  withStatus: [],
+  rating: "any",
+  gender: "",
+  descriptor: "",
+  goodBelow: "",
+  order: { field: "NAME", descending: false },
+};
 
 function filterOf(criteria) {
   const filter = { ...ratingFilters[criteria.rating] };
@@ -56,7 +64,10 @@ export function ActorsView({ open }) {
   const update = (change) => setCriteria((current) => (remembered = { ...current, ...change }));
 
   useEffect(() => {
-    graphql(facetsQuery).then((data) => setFacets(data.stats), () => {});
+    graphql(facetsQuery).then(
+      (data) => setFacets(data.stats),
+      () => {},
+    );
   }, []);
 
   useEffect(() => {
@@ -77,12 +88,19 @@ export function ActorsView({ open }) {
   useActorChanges(null, () => setCriteria((current) => ({ ...current })));
 
   const loadMore = async () => {
-    const data = await graphql(actorsQuery, { filter: filterOf(criteria), orderBy: criteria.order, after: result.actors.pageInfo.endCursor });
+    const data = await graphql(actorsQuery, {
+      filter: filterOf(criteria),
+      orderBy: criteria.order,
+      after: result.actors.pageInfo.endCursor,
+    });
     setResult({ ...data, nodes: [...result.nodes, ...data.actors.nodes] });
   };
   const toggleStatus = (value) =>
-    update({ withStatus: criteria.withStatus.includes(value) ? criteria.withStatus.filter((s) => s !== value) : [...criteria.withStatus, value] });
-  const sortBy = (field) => update({ order: { field, descending: criteria.order.field === field ? !criteria.order.descending : field !== "NAME" } });
+    update({
+      withStatus: criteria.withStatus.includes(value) ? criteria.withStatus.filter((s) => s !== value) : [...criteria.withStatus, value],
+    });
+  const sortBy = (field) =>
+    update({ order: { field, descending: criteria.order.field === field ? !criteria.order.descending : field !== "NAME" } });
   const images = result?.stats.images;
   const run = (start) => start().catch((error) => toast(error.message, "error"));
 
@@ -111,25 +129,33 @@ export function ActorsView({ open }) {
       ${settings.storageMode === "mirrored" ? html`<button onClick=${() => setDialog("prune")}>Prune local…</button>` : null}
     </section>
 
-    ${images
-      ? html`<section class="summary" aria-label="Counts">
+    ${
+      images
+        ? html`<section class="summary" aria-label="Counts">
           <span class="summary-total"><strong>${result.stats.actorCount}</strong> actors · <strong>${images.totalCount}</strong> images · ${formatBytes(images.totalSizeBytes)}</span>
-          ${statuses.filter((s) => s.value).map(
-            (status) => html`<button class="chip ${statusClass(status.value)} ${criteria.withStatus.includes(status.value) ? "on" : ""}" aria-pressed=${criteria.withStatus.includes(status.value)} onClick=${() => toggleStatus(status.value)} title="Only actors with an image ${status.label.toLowerCase()}">
+          ${statuses
+            .filter((s) => s.value)
+            .map(
+              (
+                status,
+              ) => html`<button class="chip ${statusClass(status.value)} ${criteria.withStatus.includes(status.value) ? "on" : ""}" aria-pressed=${criteria.withStatus.includes(status.value)} onClick=${() => toggleStatus(status.value)} title="Only actors with an image ${status.label.toLowerCase()}">
               ${status.icon} ${status.label} <strong>${images[status.count]}</strong>
             </button>`,
-          )}
+            )}
           <span class="chip status-unchecked">? Not checked <strong>${images.uncheckedCount}</strong></span>
           <span class="divider"></span>
           ${ratings.map((rating) => html`<span class="chip rating">${rating.icon} ${rating.label} <strong>${images[rating.count]}</strong></span>`)}
         </section>`
-      : null}
+        : null
+    }
 
     <table class="actors">
       <thead>
         <tr>
           ${columns.map(
-            (column) => html`<th class=${column.numeric ? "num" : ""} aria-sort=${criteria.order.field === column.field ? (criteria.order.descending ? "descending" : "ascending") : undefined}>
+            (
+              column,
+            ) => html`<th class=${column.numeric ? "num" : ""} aria-sort=${criteria.order.field === column.field ? (criteria.order.descending ? "descending" : "ascending") : undefined}>
               ${column.field ? html`<button class="sort" onClick=${() => sortBy(column.field)}>${column.label}${criteria.order.field === column.field ? (criteria.order.descending ? " ↓" : " ↑") : ""}</button>` : column.label}
             </th>`,
           )}

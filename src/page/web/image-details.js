@@ -9,7 +9,9 @@ function RatingButtons({ image, onRate }) {
   const current = ratingOf(image.good).value;
   return html`<div class="rating-buttons" role="group" aria-label="Rating">
     ${ratings.map(
-      (rating) => html`<button class="rate-${rating.value.toLowerCase()} ${current === rating.value ? "on" : ""}" aria-pressed=${current === rating.value} onClick=${() => onRate(image, rating.value)} title=${`${rating.label} (${rating.key.toUpperCase()})`}>
+      (
+        rating,
+      ) => html`<button class="rate-${rating.value.toLowerCase()} ${current === rating.value ? "on" : ""}" aria-pressed=${current === rating.value} onClick=${() => onRate(image, rating.value)} title=${`${rating.label} (${rating.key.toUpperCase()})`}>
         ${rating.icon} ${rating.label}
       </button>`,
     )}
@@ -40,7 +42,8 @@ function KeyHelp() {
 
 export function DetailsPanel({ actorName, image, onRate, onOpen }) {
   const preview = useImageSource(image ? thumbnailUrl(actorName, image, 512) : "");
-  if (!image) return html`<aside class="details empty"><p class="muted">Select an image to see its prompt and details.</p><${KeyHelp} /></aside>`;
+  if (!image)
+    return html`<aside class="details empty"><p class="muted">Select an image to see its prompt and details.</p><${KeyHelp} /></aside>`;
   return html`<aside class="details" aria-label="Image details">
     <button class="preview" onClick=${onOpen} title="Open the full image (Enter)">${preview ? html`<img src=${preview} alt=${image.filename} />` : null}</button>
     <h3 class="mono">${image.filename}</h3>

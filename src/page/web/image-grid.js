@@ -86,7 +86,13 @@ class Tile extends Component {
 
   shouldComponentUpdate(next) {
     const now = this.props;
-    return next.image !== now.image || next.selected !== now.selected || next.focused !== now.focused || next.tabbable !== now.tabbable || next.width !== now.width;
+    return (
+      next.image !== now.image ||
+      next.selected !== now.selected ||
+      next.focused !== now.focused ||
+      next.tabbable !== now.tabbable ||
+      next.width !== now.width
+    );
   }
 
   componentDidMount() {
@@ -101,7 +107,8 @@ class Tile extends Component {
   takeFocus() {
     const element = this.element.current;
     const active = document.activeElement;
-    if (this.props.focused && element && active !== element && (active === document.body || active?.closest(".grid"))) element.focus({ preventScroll: true });
+    if (this.props.focused && element && active !== element && (active === document.body || active?.closest(".grid")))
+      element.focus({ preventScroll: true });
   }
 
   render({ actorName, image, index, selected, focused, tabbable, width, onPick, onRate, onOpen, onFocusTile }) {

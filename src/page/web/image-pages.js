@@ -79,7 +79,12 @@ class ImagePages {
         if (!this.more || this.images.length >= count || this.closed) return;
         const actor = await this.read(this.cursor, pageSize);
         const page = actor?.trainingImages;
-        this.show(actor, page ? [...this.images, ...page.nodes] : this.images, page?.pageInfo.endCursor ?? null, page?.pageInfo.hasNextPage ?? false);
+        this.show(
+          actor,
+          page ? [...this.images, ...page.nodes] : this.images,
+          page?.pageInfo.endCursor ?? null,
+          page?.pageInfo.hasNextPage ?? false,
+        );
       });
     }
     return this.images;

@@ -12,7 +12,9 @@ import { Dialog, PlanView } from "./ui.js";
  * the user ticks before a deletion.
  */
 export function PlanDialog({ title, intro, options = [], initial = {}, plan, run, runLabel, confirm, onClose }) {
-  const [values, setValues] = useState(() => Object.fromEntries(options.map((option) => [option.name, initial[option.name] ?? option.choices[0].value])));
+  const [values, setValues] = useState(() =>
+    Object.fromEntries(options.map((option) => [option.name, initial[option.name] ?? option.choices[0].value])),
+  );
   const [planned, setPlanned] = useState(null);
   const [error, setError] = useState(null);
   const [confirmed, setConfirmed] = useState(false);
@@ -50,8 +52,9 @@ export function PlanDialog({ title, intro, options = [], initial = {}, plan, run
 
   return html`<${Dialog} title=${title} onClose=${onClose} wide>
     ${intro ? html`<p class="muted">${intro}</p>` : null}
-    ${options.length
-      ? html`<div class="options">
+    ${
+      options.length
+        ? html`<div class="options">
           ${options.map(
             (option) => html`<label>
               ${option.label}
@@ -61,7 +64,8 @@ export function PlanDialog({ title, intro, options = [], initial = {}, plan, run
             </label>`,
           )}
         </div>`
-      : null}
+        : null
+    }
     <section class="plan-body" aria-live="polite">
       ${error ? html`<p class="error">${error}</p>` : null}
       ${!planned && !error ? html`<p class="muted">Working out the plan (a dry run: nothing changes)…</p>` : null}
@@ -75,9 +79,11 @@ export function PlanDialog({ title, intro, options = [], initial = {}, plan, run
       ${planned && planned.groups.length === 0 ? html`<${PlanView} steps=${[]} />` : null}
     </section>
     <footer>
-      ${confirm && planned
-        ? html`<label class="confirm"><input type="checkbox" checked=${confirmed} onChange=${(event) => setConfirmed(event.currentTarget.checked)} /> ${confirm(stepCount)}</label>`
-        : null}
+      ${
+        confirm && planned
+          ? html`<label class="confirm"><input type="checkbox" checked=${confirmed} onChange=${(event) => setConfirmed(event.currentTarget.checked)} /> ${confirm(stepCount)}</label>`
+          : null
+      }
       <button onClick=${onClose}>Cancel</button>
       <button class=${confirm ? "danger" : "primary"} disabled=${!ready} onClick=${start}>${running ? "Working…" : runLabel(stepCount)}</button>
     </footer>

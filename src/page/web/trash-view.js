@@ -162,7 +162,9 @@ export function TrashView({ actorName }) {
       </thead>
       <tbody>
         ${items.map(
-          (item) => html`<tr key=${item.id} class="trash-row ${selection.has(item.id) ? "selected" : ""}" data-trash-id=${item.id} data-filename=${item.filename}>
+          (
+            item,
+          ) => html`<tr key=${item.id} class="trash-row ${selection.has(item.id) ? "selected" : ""}" data-trash-id=${item.id} data-filename=${item.filename}>
             <td><input type="checkbox" aria-label=${`Select ${item.filename} (${sides[item.side]})`} checked=${selection.has(item.id)} onChange=${() => toggle(item.id)} /></td>
             <td><a href=${`#/actor/${encodeURIComponent(item.actorName)}`}>${item.actorName}</a></td>
             <td class="mono" title=${`From ${item.originalLocation}\nKept at ${item.trashLocation ?? `version ${item.versionId}`}`}>${item.filename}</td>
@@ -179,11 +181,14 @@ export function TrashView({ actorName }) {
     ${result && items.length === 0 ? html`<p class="empty">The trash holds nothing${variables.actorName || variables.side ? " that matches" : ""}.</p>` : null}
     ${result?.pageInfo.hasNextPage ? html`<button class="more" onClick=${loadMore}>Show more (${items.length} of ${result.totalCount})</button>` : null}
 
-    ${dialog?.kind === "occupied"
-      ? html`<${OccupiedDialog} occupied=${dialog.occupied} count=${dialog.ids.length} restore=${() => restore(dialog.ids, true)} onClose=${() => setDialog(null)} />`
-      : null}
-    ${dialog?.kind === "empty"
-      ? html`<${EmptyDialog}
+    ${
+      dialog?.kind === "occupied"
+        ? html`<${OccupiedDialog} occupied=${dialog.occupied} count=${dialog.ids.length} restore=${() => restore(dialog.ids, true)} onClose=${() => setDialog(null)} />`
+        : null
+    }
+    ${
+      dialog?.kind === "empty"
+        ? html`<${EmptyDialog}
           items=${dialog.items}
           onClose=${() => setDialog(null)}
           onDone=${() => {
@@ -191,7 +196,8 @@ export function TrashView({ actorName }) {
             reload();
           }}
         />`
-      : null}
+        : null
+    }
   </main>`;
 }
 

@@ -14,7 +14,8 @@ export function useStableHandler(handler) {
 }
 
 /** The counts and bytes every view shows of an actor or a group (GraphQL `ImageStatistics`). */
-export const imageFigures = "totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes";
+export const imageFigures =
+  "totalCount syncedCount localOnlyCount s3OnlyCount outOfSyncCount missingCount uncheckedCount goodCount badCount unratedCount totalSizeBytes";
 
 /** SPEC.md §2's statuses, in the order the page lists them; null is "not checked yet". */
 export const statuses = [

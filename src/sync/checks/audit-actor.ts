@@ -116,13 +116,20 @@ export async function auditOnce(
 
   const tracked = new Set(rows.map((row) => row.filename));
   result.untrackedLocal = [...local.names].filter((name) => !tracked.has(name)).sort();
-  result.untrackedS3 = listS3 ? listed.map((object) => object.filename).filter((name) => !tracked.has(name)).sort() : [];
+  result.untrackedS3 = listS3
+    ? listed
+        .map((object) => object.filename)
+        .filter((name) => !tracked.has(name))
+        .sort()
+    : [];
 
   if (!options.allowSuspect) guardAgainstSuspectListing(actor.name, rows, s3Of, localOf, s3Only, local.exists, config.maxRemoveShare);
 
   const s3Md5 = await resolveS3ContentMd5s(s3, rows, s3Of, hashes, hashOf, result);
   if (!s3Only) options.hashCache.forget(rows.filter((row) => !localOf.get(row.id)).map((row) => pathOf(row.filename)));
-  const outcomes = rows.map((row) => outcomeOf(row, s3Of.get(row.id) ?? null, hashes.get(row.id) ?? null, s3Md5.get(row.id), s3Only, result));
+  const outcomes = rows.map((row) =>
+    outcomeOf(row, s3Of.get(row.id) ?? null, hashes.get(row.id) ?? null, s3Md5.get(row.id), s3Only, result),
+  );
 
   // What a later audit may confirm instead of redoing. The S3 digest stands for the listing the rows
   // now reflect: this one, or (no listing) the last audit's, if nothing changed the rows since.
@@ -156,7 +163,10 @@ async function statLocalFolder(
 ): Promise<LocalFolder> {
   assertRealFolder(ctx.layout.root, folder);
   // In a worker: thousands of stat(2) calls are the main cost of an audit of an unchanged tree.
-  const local = await hashCache.pool.statFolder(folder, rows.map((row) => assertSafeName(row.filename)));
+  const local = await hashCache.pool.statFolder(
+    folder,
+    rows.map((row) => assertSafeName(row.filename)),
+  );
   result.links = local.links;
   const localOf = new Map<number, LocalSide | null>();
   rows.forEach((row, i) => {
@@ -232,7 +242,12 @@ function guardAgainstSuspectListing(
 ): void {
   const onS3: readonly (SyncStatus | null)[] = ["synced", "out_of_sync", "s3_only"];
   const onDisk: readonly (SyncStatus | null)[] = ["synced", "out_of_sync", "local_only"];
-  const side = (name: SideListing["side"], wasThere: readonly (SyncStatus | null)[], present: Map<number, unknown>, emptyReason: string): SideListing => {
+  const side = (
+    name: SideListing["side"],
+    wasThere: readonly (SyncStatus | null)[],
+    present: Map<number, unknown>,
+    emptyReason: string,
+  ): SideListing => {
     const before = rows.filter((row) => wasThere.includes(row.status));
     return {
       side: name,

@@ -53,7 +53,8 @@ export async function resolveS3ContentMd5s(
           result.bytesHashed += again.bytesRead;
           localEtags = again.multipartEtags;
         }
-        if (object.etag && multipartEtagMatches(object.etag, localEtags)) return void s3Md5.set(row.id, { md5: hash.md5, source: "multipart-etag" });
+        if (object.etag && multipartEtagMatches(object.etag, localEtags))
+          return void s3Md5.set(row.id, { md5: hash.md5, source: "multipart-etag" });
         // No plausible part size explains the ETag: read the object itself rather than guess.
         const downloaded = await md5OfObject(s3.client, s3.s3Config.bucket, object.key);
         result.bytesDownloaded += downloaded.size;

@@ -9,8 +9,16 @@ import type { HashCache } from "../hashing/hash-cache.ts";
  * unchanged actor does.
  */
 export class AuditWriter {
-  private queue: { write: ActorAuditWrite; resolve(value: { outcome: "written" | "stale"; checkedAt: string }): void; reject(error: unknown): void }[] = [];
-  private confirmations: { confirmation: UnchangedConfirmation; resolve(value: { checkedAt: string } | null): void; reject(error: unknown): void }[] = [];
+  private queue: {
+    write: ActorAuditWrite;
+    resolve(value: { outcome: "written" | "stale"; checkedAt: string }): void;
+    reject(error: unknown): void;
+  }[] = [];
+  private confirmations: {
+    confirmation: UnchangedConfirmation;
+    resolve(value: { checkedAt: string } | null): void;
+    reject(error: unknown): void;
+  }[] = [];
   private scheduled = false;
 
   constructor(

@@ -153,7 +153,8 @@ export async function auditActors(
     progress();
     const listS3 = options.listS3 ?? false;
     // Every actor: one listing of the whole prefix (a page per 1,000 keys), not a request per actor.
-    const listings = listS3 && "all" in options ? listAllActors(s3).catch((error: unknown) => new Error(describeS3Error(error))) : undefined;
+    const listings =
+      listS3 && "all" in options ? listAllActors(s3).catch((error: unknown) => new Error(describeS3Error(error))) : undefined;
     const gate = pLimit(Math.max(1, options.actorConcurrency ?? 256));
     await Promise.all(
       selected.map((actor) =>
@@ -195,7 +196,8 @@ export async function auditActors(
     seconds,
     hashMBps: 0,
   };
-  for (const result of results) for (const status of Object.keys(report.counts) as SyncStatus[]) report.counts[status] += result.counts[status];
+  for (const result of results)
+    for (const status of Object.keys(report.counts) as SyncStatus[]) report.counts[status] += result.counts[status];
   report.hashMBps = seconds > 0 ? report.bytesHashed / 1e6 / seconds : 0;
   return report;
 }
@@ -247,7 +249,12 @@ async function confirmUnchanged(ctx: AppContext, actor: AuditCandidate, options:
   return result;
 }
 
-async function auditOne(ctx: AppContext, s3: S3Access, actor: Pick<ActorRow, "id" | "name">, options: AuditOneOptions): Promise<ActorAuditResult> {
+async function auditOne(
+  ctx: AppContext,
+  s3: S3Access,
+  actor: Pick<ActorRow, "id" | "name">,
+  options: AuditOneOptions,
+): Promise<ActorAuditResult> {
   let result = emptyResult(actor);
   try {
     for (let attempt = 0; ; attempt++) {

@@ -6,7 +6,6 @@ import { isPlainMd5Etag, type ListedObject } from "../s3/s3-client.ts";
 import { suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 import type { ActorScanResult } from "./scan.ts";
 
-
 export interface LocalFile {
   filename: string;
   size: number;

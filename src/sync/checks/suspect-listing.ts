@@ -25,9 +25,13 @@ export function suspectListingReasons(total: number, sides: readonly SideListing
     if (listing.removed === 0) continue;
     const where = listing.side === "s3" ? "S3 listing" : "local folder";
     if (listing.empty) {
-      reasons.push(`${where} looks suspect: ${listing.emptyReason}, but ${listing.known} images were there when last checked (${hints[listing.side]})`);
+      reasons.push(
+        `${where} looks suspect: ${listing.emptyReason}, but ${listing.known} images were there when last checked (${hints[listing.side]})`,
+      );
     } else if (listing.removed / total > maxRemoveShare) {
-      reasons.push(`${where} looks suspect: ${listing.removed} of ${total} images would be marked gone (limit ${Math.round(maxRemoveShare * 100)} %)`);
+      reasons.push(
+        `${where} looks suspect: ${listing.removed} of ${total} images would be marked gone (limit ${Math.round(maxRemoveShare * 100)} %)`,
+      );
     }
   }
   return reasons;

@@ -129,7 +129,8 @@ export function actorPrefix(s3: S3Config, name: string): string {
 /** The object key of an image; refused (naming the filename) when it would pass S3's key limit. */
 export function s3KeyOf(s3: S3Config, name: string, filename: string): string {
   const key = `${actorPrefix(s3, name)}${assertSafeName(filename)}`;
-  if (Buffer.byteLength(key, "utf8") > maxS3KeyBytes) throw new InvalidFilenameError(filename, `makes an S3 key longer than ${maxS3KeyBytes} bytes`);
+  if (Buffer.byteLength(key, "utf8") > maxS3KeyBytes)
+    throw new InvalidFilenameError(filename, `makes an S3 key longer than ${maxS3KeyBytes} bytes`);
   return key;
 }
 

@@ -76,7 +76,16 @@ interface Job {
 
 type WorkerAnswer =
   | (FileHash & { id: number; kind: "hash"; error?: undefined })
-  | { id: number; kind: "statFolder"; exists: boolean; names: string[]; links: string[]; stats: (number[] | null)[]; digest: string; error?: undefined }
+  | {
+      id: number;
+      kind: "statFolder";
+      exists: boolean;
+      names: string[];
+      links: string[];
+      stats: (number[] | null)[];
+      digest: string;
+      error?: undefined;
+    }
   | ({ id: number; kind: "folderDigest"; error?: undefined } & FolderDigest)
   | { id: number; error: { message: string; code?: string } };
 

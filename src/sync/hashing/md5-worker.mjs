@@ -84,7 +84,8 @@ function openRegularFile(path) {
   try {
     return openSync(path, readFlags);
   } catch (error) {
-    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ELOOP") throw Object.assign(new Error("is a symbolic link (never followed)"), { code: "ELOOP" });
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ELOOP")
+      throw Object.assign(new Error("is a symbolic link (never followed)"), { code: "ELOOP" });
     throw error;
   }
 }
@@ -98,14 +99,31 @@ function openRegularFile(path) {
  */
 function statFolder(job) {
   const listing = listImages(job.folder);
-  if (!listing) return { id: job.id, kind: "statFolder", exists: false, names: [], links: [], stats: job.filenames.map(() => null), digest: absentDigest };
+  if (!listing)
+    return {
+      id: job.id,
+      kind: "statFolder",
+      exists: false,
+      names: [],
+      links: [],
+      stats: job.filenames.map(() => null),
+      digest: absentDigest,
+    };
   const present = new Set(listing.names);
   const stats = job.filenames.map((filename) => {
     if (!present.has(filename)) return null;
     const stat = listing.images.get(filename) ?? statOf(join(job.folder, filename));
     return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
   });
-  return { id: job.id, kind: "statFolder", exists: true, names: listing.names, links: listing.links, stats, digest: digestOf(listing.images) };
+  return {
+    id: job.id,
+    kind: "statFolder",
+    exists: true,
+    names: listing.names,
+    links: listing.links,
+    stats,
+    digest: digestOf(listing.images),
+  };
 }
 
 /**
@@ -157,7 +175,9 @@ function digestOf(images) {
   let text = "";
   for (const [name, stat] of images) {
     if (stat && Math.max(stat.mtimeMs, stat.ctimeMs) >= racyAfter) return `racy-${racyAfter}-${Math.random()}`;
-    text += stat ? `${name}\0${stat.isFile() ? "f" : "o"}\0${stat.size}\0${stat.mtimeMs}\0${stat.ctimeMs}\0${stat.ino}\n` : `${name}\0gone\n`;
+    text += stat
+      ? `${name}\0${stat.isFile() ? "f" : "o"}\0${stat.size}\0${stat.mtimeMs}\0${stat.ctimeMs}\0${stat.ino}\n`
+      : `${name}\0gone\n`;
   }
   return createHash("md5").update(text).digest("hex");
 }

@@ -78,7 +78,12 @@ export function startScanJob(ctx: JobContext, selection: ActorSelection, options
 /** Audits the selected actors as a job (content check through the hash cache). */
 export function startAuditJob(ctx: JobContext, selection: ActorSelection, options: AuditJobOptions = {}): number {
   return startActorJob(ctx, "audit", selection, options, {}, "audit", async (reporter, selected) => {
-    await reportedAudit(ctx, ctx.s3, reporter, { actorIds: selected.map((actor) => actor.id), allowSuspect: options.allowSuspect, listS3: options.listS3, locks: ctx.jobs.locks });
+    await reportedAudit(ctx, ctx.s3, reporter, {
+      actorIds: selected.map((actor) => actor.id),
+      allowSuspect: options.allowSuspect,
+      listS3: options.listS3,
+      locks: ctx.jobs.locks,
+    });
   });
 }
 
@@ -113,7 +118,12 @@ export async function reportedScan(ctx: AppContext, s3: S3Access, reporter: JobR
 }
 
 /** An audit told to a job as it goes: progress and each audited actor's change, then every actor's row. */
-export async function reportedAudit(ctx: AppContext, s3: S3Access, reporter: JobReporter, options: Parameters<typeof auditActors>[2]): Promise<AuditReport> {
+export async function reportedAudit(
+  ctx: AppContext,
+  s3: S3Access,
+  reporter: JobReporter,
+  options: Parameters<typeof auditActors>[2],
+): Promise<AuditReport> {
   const report = await auditActors(ctx, s3, {
     ...options,
     onProgress: (progress) => {
@@ -152,7 +162,12 @@ export async function reportedSync(ctx: AppContext, s3: S3Access, reporter: JobR
 }
 
 /** A prune told to a job: progress while auditing, then each actor's plan and outcome. */
-export async function reportedPrune(ctx: AppContext, s3: S3Access, reporter: JobReporter, options: PruneLocalOptions): Promise<PruneLocalReport> {
+export async function reportedPrune(
+  ctx: AppContext,
+  s3: S3Access,
+  reporter: JobReporter,
+  options: PruneLocalOptions,
+): Promise<PruneLocalReport> {
   const report = await pruneLocal(ctx, s3, {
     ...options,
     onProgress: (progress) => {
@@ -160,10 +175,19 @@ export async function reportedPrune(ctx: AppContext, s3: S3Access, reporter: Job
       reporter.progress({ actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal });
     },
   });
-  const rows = syncRows({ dryRun: report.dryRun, plans: report.plans, totals: report.totals, results: report.results, failedActors: report.failedActors, failedSteps: report.failedSteps, seconds: 0 });
+  const rows = syncRows({
+    dryRun: report.dryRun,
+    plans: report.plans,
+    totals: report.totals,
+    results: report.results,
+    failedActors: report.failedActors,
+    failedSteps: report.failedSteps,
+    seconds: 0,
+  });
   reporter.progress({ actorsDone: rows.length, phase: "done" });
   for (const row of rows) reporter.actor(row);
-  if (!report.dryRun) for (const plan of report.plans) if (plan.steps.length > 0) reporter.actorChanged({ id: plan.actorId, name: plan.name });
+  if (!report.dryRun)
+    for (const plan of report.plans) if (plan.steps.length > 0) reporter.actorChanged({ id: plan.actorId, name: plan.name });
   return report;
 }
 
@@ -188,7 +212,12 @@ export function scanOutcome(result: ActorScanResult): ActorOutcome {
 }
 
 export function auditOutcome(result: ActorAuditResult): ActorOutcome {
-  return { counts: result.counts, statusChanges: result.statusChanges, manifestsWritten: result.manifestsWritten, bytesHashed: result.bytesHashed };
+  return {
+    counts: result.counts,
+    statusChanges: result.statusChanges,
+    manifestsWritten: result.manifestsWritten,
+    bytesHashed: result.bytesHashed,
+  };
 }
 
 /** Each planned actor's plan (and, unless a dry run, what became of each step); actors that failed with their error. */
@@ -201,12 +230,17 @@ export function syncRows(report: SyncReport): JobActorWrite[] {
     const pending = outcome.pendingFiles?.map((file) => file.reason).join("; ");
     const error =
       failed.get(plan.name) ??
-      (failedSteps.length > 0 ? `${failedSteps.length} of ${outcome.steps!.length} steps failed` : pending ? `steps done, manifest not written yet: ${pending}` : null);
+      (failedSteps.length > 0
+        ? `${failedSteps.length} of ${outcome.steps!.length} steps failed`
+        : pending
+          ? `steps done, manifest not written yet: ${pending}`
+          : null);
     return { actorId: plan.actorId, actorName: plan.name, state: error ? "failed" : "succeeded", outcome, error };
   });
   const planned = new Set(report.plans.map((plan) => plan.name));
   for (const failure of report.failedActors)
-    if (!planned.has(failure.name)) rows.push({ actorId: null, actorName: failure.name, state: "failed", outcome: {}, error: failure.error });
+    if (!planned.has(failure.name))
+      rows.push({ actorId: null, actorName: failure.name, state: "failed", outcome: {}, error: failure.error });
   return rows;
 }
 

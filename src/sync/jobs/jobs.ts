@@ -121,7 +121,8 @@ export class JobRunner {
     this.logger = options.logger ?? ctx.logger;
     pruneActorChanges(ctx.db);
     this.interruptedAtStart = interruptRunningJobs(ctx.db, this.now().toISOString());
-    if (this.interruptedAtStart > 0) ctx.logger.warn(`${this.interruptedAtStart} job(s) left running by a previous process marked interrupted`);
+    if (this.interruptedAtStart > 0)
+      ctx.logger.warn(`${this.interruptedAtStart} job(s) left running by a previous process marked interrupted`);
   }
 
   /** Records the job and runs `work` in the background; returns the job's id at once. */
@@ -178,7 +179,13 @@ export class JobRunner {
     stream.push({
       jobId,
       state: row.state,
-      progress: { actorsDone: row.actorsDone, actorsTotal: row.actorsTotal, bytesDone: row.bytesDone, bytesTotal: row.bytesTotal, phase: null },
+      progress: {
+        actorsDone: row.actorsDone,
+        actorsTotal: row.actorsTotal,
+        bytesDone: row.bytesDone,
+        bytesTotal: row.bytesTotal,
+        phase: null,
+      },
       changedActors: [],
       error: row.error,
     });
@@ -258,7 +265,9 @@ export class JobRunner {
     try {
       appendActorChange(this.ctx.db, { ...change, ownerId: leaseOf(this.ctx.db).ownerId });
     } catch (error) {
-      this.logger.warn(`${change.name}: change not written to the shared log (${error instanceof Error ? error.message : String(error)}): other processes' subscribers miss it`);
+      this.logger.warn(
+        `${change.name}: change not written to the shared log (${error instanceof Error ? error.message : String(error)}): other processes' subscribers miss it`,
+      );
     }
     this.actorChanges.publish(change);
   }
@@ -271,7 +280,12 @@ export class JobRunner {
         this.schedule(job);
       },
       actorsPending: (actors) => {
-        writeJobProgress(this.ctx.db, job.id, withoutPhase(job.progress), actors.map((actor) => ({ actorId: actor.id, actorName: actor.name, state: "pending" as const })));
+        writeJobProgress(
+          this.ctx.db,
+          job.id,
+          withoutPhase(job.progress),
+          actors.map((actor) => ({ actorId: actor.id, actorName: actor.name, state: "pending" as const })),
+        );
       },
       actor: (row) => {
         job.pendingActors.push(row);
@@ -360,7 +374,12 @@ function every(ms: number, work: () => void): () => void {
 }
 
 function withoutPhase(progress: JobProgress): JobProgressRow {
-  return { actorsDone: progress.actorsDone, actorsTotal: progress.actorsTotal, bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal };
+  return {
+    actorsDone: progress.actorsDone,
+    actorsTotal: progress.actorsTotal,
+    bytesDone: progress.bytesDone,
+    bytesTotal: progress.bytesTotal,
+  };
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

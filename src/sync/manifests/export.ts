@@ -143,11 +143,19 @@ function exportActor(
   ];
   const formatB = sources.get("format_b");
   if (formatB) {
-    targets.push({ path: formatB.path, format: "format_b", render: (previous) => renderFormatB(previous, { ...input, generations: actorGenerations }) });
+    targets.push({
+      path: formatB.path,
+      format: "format_b",
+      render: (previous) => renderFormatB(previous, { ...input, generations: actorGenerations }),
+    });
   }
   const promptMetadata = sources.get("prompt_metadata");
   if (promptMetadata || options.createPromptMetadata) {
-    targets.push({ path: promptMetadata?.path ?? layout.promptMetadataPath(actor.name), format: "prompt_metadata", render: (previous) => renderPromptMetadata(previous, rows) });
+    targets.push({
+      path: promptMetadata?.path ?? layout.promptMetadataPath(actor.name),
+      format: "prompt_metadata",
+      render: (previous) => renderPromptMetadata(previous, rows),
+    });
   }
 
   for (const target of targets) sweep(dirname(target.path));
@@ -230,7 +238,12 @@ function namingFile<T>(file: string, work: () => T): T {
  * The file's current JSON value, provided it is what this service last read or wrote (a write
  * a crash left unrecorded is recorded now); undefined when there is no file yet.
  */
-function readUnchanged(ctx: AppContext, actorId: number, target: { path: string; format: SourceFormat }, source: SourceFileRow | undefined): { value: unknown } | undefined {
+function readUnchanged(
+  ctx: AppContext,
+  actorId: number,
+  target: { path: string; format: SourceFormat },
+  source: SourceFileRow | undefined,
+): { value: unknown } | undefined {
   const { path } = target;
   // A link in the file's place (or on the way to it) is in the way too, and never followed.
   if (!assertRealFolder(ctx.layout.root, dirname(path)) || !lstatSync(path, { throwIfNoEntry: false })) return undefined;
@@ -239,7 +252,10 @@ function readUnchanged(ctx: AppContext, actorId: number, target: { path: string;
   const hash = contentHashOf(bytes);
   if (hash !== source?.contentHash) {
     if (!isUnrecordedManifestWrite(ctx.db, path, hash)) {
-      throw new ManifestConflictError(path, source ? "changed on disk since it was last read" : "a file this service never read is in the way");
+      throw new ManifestConflictError(
+        path,
+        source ? "changed on disk since it was last read" : "a file this service never read is in the way",
+      );
     }
     recordWritten(ctx, actorId, path, target.format, bytes);
   }

@@ -7,7 +7,14 @@
 import { basename } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { AppContext } from "../../context.ts";
-import { forgetGoneProblemSources, prepareActor, recordProblemSources, writeImportedActors, type ActorImport, type PreparedActor } from "../../db/actor-import.ts";
+import {
+  forgetGoneProblemSources,
+  prepareActor,
+  recordProblemSources,
+  writeImportedActors,
+  type ActorImport,
+  type PreparedActor,
+} from "../../db/actor-import.ts";
 import { actorIdsByName } from "../../db/actor-queries.ts";
 import type { SourceFileRow } from "../../db/schema.ts";
 import { sourceFilesByPath } from "../../db/source-records.ts";
@@ -141,7 +148,9 @@ class ImportRun {
         // Read here, only the changed files are read now; an actor's unchanged ones are read when it is merged.
         const unitResults: UnitResult[] = pool
           ? await inFlight[i]!
-          : units.map((files) => ({ results: files.filter((file) => this.pending.has(file.path)).map((file) => readSourceFile(file, ctx.config.s3)) }));
+          : units.map((files) => ({
+              results: files.filter((file) => this.pending.has(file.path)).map((file) => readSourceFile(file, ctx.config.s3)),
+            }));
         for (const unit of unitResults) {
           this.takeResults(unit.results);
           if (unit.prepared) this.takePrepared(unit as UnitResult & { prepared: PreparedActor });
@@ -182,8 +191,15 @@ class ImportRun {
     this.options.onProgress?.(batchCount + 1, batchCount + 1);
 
     const troubled = [...this.read.values()].filter((result) => result.problems.length > 0);
-    recordProblemSources(db, null, troubled.filter((result) => !this.attached.has(result.found.path)).map((result) => result.record));
-    forgetGoneProblemSources(db, this.found.all.map((file) => file.path));
+    recordProblemSources(
+      db,
+      null,
+      troubled.filter((result) => !this.attached.has(result.found.path)).map((result) => result.record),
+    );
+    forgetGoneProblemSources(
+      db,
+      this.found.all.map((file) => file.path),
+    );
     report.problems.push(...troubled.flatMap((result) => result.problems));
     report.actorsUnchanged = [...this.actorIdByName.keys()].filter((name) => !this.affected.has(name)).length;
     return report;
@@ -191,7 +207,11 @@ class ImportRun {
 
   private addFormatA(name: string, file: FoundFile): void {
     const files = this.formatAByName.get(name) ?? [];
-    if (!files.some((other) => other.path === file.path)) this.formatAByName.set(name, [...files, file].sort((a, b) => a.path.localeCompare(b.path)));
+    if (!files.some((other) => other.path === file.path))
+      this.formatAByName.set(
+        name,
+        [...files, file].sort((a, b) => a.path.localeCompare(b.path)),
+      );
   }
 
   private folderOfFormatA(file: FoundFile): string | undefined {
@@ -224,13 +244,21 @@ class ImportRun {
   private async importActor(name: string): Promise<void> {
     const { ctx } = this;
     this.waiting.delete(name);
-    const results = withClaimConflicts(ctx, name, this.actorFilesOf(name).map((file) => this.readInline(file)));
+    const results = withClaimConflicts(
+      ctx,
+      name,
+      this.actorFilesOf(name).map((file) => this.readInline(file)),
+    );
     for (const result of results) this.read.set(result.found.path, result);
     const known = this.actorIdByName.get(name);
     if (known !== undefined && results.some((result) => !result.readable)) {
       // What SQLite knows is more than the readable files say: kept until the file is fixed or rebuilt.
       const troubled = results.filter((result) => result.problems.length > 0);
-      recordProblemSources(ctx.db, known, troubled.map((result) => result.record));
+      recordProblemSources(
+        ctx.db,
+        known,
+        troubled.map((result) => result.record),
+      );
       for (const result of troubled) this.attached.add(result.found.path);
       return;
     }
@@ -314,7 +342,9 @@ function withClaimConflicts(ctx: AppContext, name: string, results: ReadFile[]):
  */
 function readBatches(all: readonly FoundFile[], changed: ReadonlySet<string>): FoundFile[][][] {
   const key = (file: FoundFile) =>
-    file.folderName === null ? basename(file.path).replace(/_manifest\.json$/, "") : (parseActorName(file.folderName).characterId ?? file.folderName);
+    file.folderName === null
+      ? basename(file.path).replace(/_manifest\.json$/, "")
+      : (parseActorName(file.folderName).characterId ?? file.folderName);
   const units = new Map<string, FoundFile[]>();
   for (const file of all) {
     const unit = units.get(key(file));

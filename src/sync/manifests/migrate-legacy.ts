@@ -83,7 +83,10 @@ async function migrateOne(ctx: AppContext, actor: ActorRow, migration: ActorMigr
   const notImported = migration.listed.filter((filename) => !rows.has(filename));
   if (notImported.length > 0) throw new Error(`not imported into SQLite: ${notImported.join(", ")}; response.json kept`);
 
-  const intentId = recordIntent(ctx.db, actor.id, "response.json", "migrate", { responsePath: migration.responsePath, listed: migration.listed });
+  const intentId = recordIntent(ctx.db, actor.id, "response.json", "migrate", {
+    responsePath: migration.responsePath,
+    listed: migration.listed,
+  });
   try {
     const exported = await exportManifests(ctx, { actorIds: [actor.id], force: true });
     if (exported.problems.length > 0) throw new Error(exported.problems.map((p) => p.reason).join("; "));

@@ -27,6 +27,11 @@ function readUnit(files: FoundFile[], s3: S3Config): UnitResult {
   const hasManifest = files.some((file) => file.format === "format_a" || file.format === "format_b");
   if (names.size !== 1 || names.has(undefined) || !hasManifest) return { results };
   const name = [...names][0]!;
-  const prepared = prepareActor(mergeSources(name, results.map((result) => result.contribution!)));
+  const prepared = prepareActor(
+    mergeSources(
+      name,
+      results.map((result) => result.contribution!),
+    ),
+  );
   return { results: results.map(({ contribution, ...rest }) => ({ ...rest, actorName: contribution!.actorName })), prepared };
 }

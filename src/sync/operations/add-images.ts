@@ -8,7 +8,14 @@ import { imageByFilename } from "../../db/image-queries.ts";
 import { createGeneration, settleGeneration } from "../../db/operation-writes.ts";
 import type { S3Access } from "../s3/s3-client.ts";
 import { imageIndexOf, s3KeyOf } from "../files/layout.ts";
-import { assertImageFilename, ImageExistsError, operationReport, resolveActor, type ActorRef, type OperationReport } from "./operation-common.ts";
+import {
+  assertImageFilename,
+  ImageExistsError,
+  operationReport,
+  resolveActor,
+  type ActorRef,
+  type OperationReport,
+} from "./operation-common.ts";
 import type { ActorPlan, AddStep } from "./plan.ts";
 import { headObject } from "../s3/s3-client.ts";
 import { createNewFile, makeRealFolder } from "../files/safe-files.ts";
@@ -88,7 +95,12 @@ export async function addImages(ctx: AppContext, s3: S3Access, options: AddImage
     reason: existing.includes(image.filename) ? "replace with the given content" : "new image",
   });
   if (options.dryRun) {
-    const plan: ActorPlan = { actorId: actor.id, name: actor.name, steps: options.images.map((image) => stepOf(image, "", "", null)), skipped: [] };
+    const plan: ActorPlan = {
+      actorId: actor.id,
+      name: actor.name,
+      steps: options.images.map((image) => stepOf(image, "", "", null)),
+      skipped: [],
+    };
     return { ...operationReport(true, [plan], []), generation: null };
   }
 

@@ -18,7 +18,6 @@ import { openRegularFile, placeFile, removeRegularFile } from "../files/safe-fil
 import { trashLocalFile, trashObject } from "./trash.ts";
 import { ContentChangedError, deleteObject, downloadFile, md5OfHandle, uploadFile } from "../s3/transfer.ts";
 
-
 /** S3 for a step that touches it; steps without S3 (rate, forget) run without a connection. */
 function needS3(s3: S3Access | null, step: PlanStep): S3Access {
   if (!s3) throw new Error(`${step.kind} of ${step.filename} needs S3, and none is connected`);
@@ -124,13 +123,22 @@ async function pruneLocalCopy(
   if (!head) throw new Error(`${key}: not in S3 any more; local copy kept`);
   if (head.size !== local.size) throw new Error(`${key}: S3 holds ${head.size} bytes, the file ${local.size}; local copy kept`);
   const row = s3RowOf(ctx, actorId, filename);
-  const s3Md5 = head.metadataMd5 ?? (isPlainMd5Etag(head.etag) ? head.etag.toLowerCase() : row?.s3Md5Etag === head.etag ? row?.s3Md5 : null);
+  const s3Md5 =
+    head.metadataMd5 ?? (isPlainMd5Etag(head.etag) ? head.etag.toLowerCase() : row?.s3Md5Etag === head.etag ? row?.s3Md5 : null);
   if (s3Md5 !== localMd5) throw new Error(`${key}: S3 content MD5 ${s3Md5 ?? "unknown"} is not the file's ${localMd5}; local copy kept`);
   await removeRegularFile(ctx.layout.root, path);
 }
 
 /** Uploads a staged file verified, puts it in place locally (mirrored) without clobbering unless asked, then writes its row. */
-async function addImage(ctx: AppContext, s3: S3Access, actorId: number, name: string, key: string, path: string, step: AddStep): Promise<void> {
+async function addImage(
+  ctx: AppContext,
+  s3: S3Access,
+  actorId: number,
+  name: string,
+  key: string,
+  path: string,
+  step: AddStep,
+): Promise<void> {
   // Staged in the actor's folder (mirrored) or in a temporary folder of its own (s3-only).
   const stagingRoot = step.placeLocally ? ctx.layout.root : dirname(step.stagedPath);
   const stored = await uploadFile(s3, key, stagingRoot, step.stagedPath, step.md5);

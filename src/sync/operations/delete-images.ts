@@ -47,13 +47,17 @@ export async function deleteImages(ctx: AppContext, s3: S3Access | null, options
       bytes: bytesOf(row, fromS3, fromLocal),
       fromS3,
       fromLocal,
-      toTrash: [...(fromS3 ? [{ side: "s3" as const, bytes: row.s3Size ?? row.sizeBytes ?? 0 }] : []), ...(fromLocal ? [{ side: "local" as const, bytes: row.localSize ?? row.sizeBytes ?? 0 }] : [])],
+      toTrash: [
+        ...(fromS3 ? [{ side: "s3" as const, bytes: row.s3Size ?? row.sizeBytes ?? 0 }] : []),
+        ...(fromLocal ? [{ side: "local" as const, bytes: row.localSize ?? row.sizeBytes ?? 0 }] : []),
+      ],
       reason: reasonOf(options.from),
     })),
     skipped: [],
   };
   const limit = options.maxDelete ?? defaultMaxDelete;
-  if (plan.steps.length > limit) throw new MaxDeleteExceededError(limit, plan.steps.length, `delete from ${options.from} of ${actor.name}`, [plan]);
+  if (plan.steps.length > limit)
+    throw new MaxDeleteExceededError(limit, plan.steps.length, `delete from ${options.from} of ${actor.name}`, [plan]);
   if (options.dryRun || plan.steps.length === 0) return operationReport(options.dryRun ?? false, [plan], []);
   const locks = options.locks ?? new ActorLocks(ctx.db);
   const result = await locks.run(actor.id, () => applyActorPlan(ctx, s3, plan));

@@ -20,7 +20,8 @@ export class UnknownActorError extends Error {
   /** What was asked for, as given. */
   readonly actor: string;
   constructor(readonly lookup: ActorLookup) {
-    const actor = "name" in lookup ? lookup.name : "characterId" in lookup ? lookup.characterId : "id" in lookup ? String(lookup.id) : lookup.nameOrId;
+    const actor =
+      "name" in lookup ? lookup.name : "characterId" in lookup ? lookup.characterId : "id" in lookup ? String(lookup.id) : lookup.nameOrId;
     super(
       "name" in lookup
         ? `no actor with name ${JSON.stringify(actor)}`
@@ -79,7 +80,9 @@ export class MaxDeleteExceededError extends Error {
     readonly operation: string,
     readonly plans: ActorPlan[],
   ) {
-    super(`${operation} would delete ${count} images, over the max-delete limit of ${limit}; nothing was changed (raise --max-delete to go on)`);
+    super(
+      `${operation} would delete ${count} images, over the max-delete limit of ${limit}; nothing was changed (raise --max-delete to go on)`,
+    );
   }
 }
 
@@ -126,7 +129,9 @@ export function partiallyApplied(results: readonly ActorApplyResult[]): Partiall
   if (half.length === 0) return null;
   return new PartiallyAppliedError(
     half.map((result) => result.actorId),
-    half.flatMap((result) => result.steps.filter((step) => step.ok).map((step) => ({ actor: result.name, filename: step.filename, kind: step.kind }))),
+    half.flatMap((result) =>
+      result.steps.filter((step) => step.ok).map((step) => ({ actor: result.name, filename: step.filename, kind: step.kind })),
+    ),
     half.flatMap((result) => result.pendingFiles.map((pending) => ({ actor: result.name, ...pending }))),
   );
 }
@@ -163,7 +168,8 @@ export function findActor(db: Db, lookup: ActorLookup): ActorRow {
           actorByName(db, assertSafeName(lookup.name))
         : "characterId" in lookup
           ? actorByCharacterId(db, normalizeCharacterId(lookup.characterId))
-          : (actorByName(db, lookup.nameOrId) ?? (/^\d+$/.test(lookup.nameOrId) ? actorByCharacterId(db, normalizeCharacterId(lookup.nameOrId)) : null));
+          : (actorByName(db, lookup.nameOrId) ??
+            (/^\d+$/.test(lookup.nameOrId) ? actorByCharacterId(db, normalizeCharacterId(lookup.nameOrId)) : null));
   if (!row) throw new UnknownActorError(lookup);
   return row;
 }

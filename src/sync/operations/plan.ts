@@ -18,7 +18,15 @@ export type CopyStep = Extract<PlanStep, { kind: CopyKind }>;
 
 /** One change a plan makes to one image. */
 export type PlanStep =
-  | { kind: CopyKind; filename: string; bytes: number; overwrite: boolean; expectedMd5: string | null; toTrash: TrashedLoser[]; reason: string }
+  | {
+      kind: CopyKind;
+      filename: string;
+      bytes: number;
+      overwrite: boolean;
+      expectedMd5: string | null;
+      toTrash: TrashedLoser[];
+      reason: string;
+    }
   | { kind: "delete"; filename: string; bytes: number; fromS3: boolean; fromLocal: boolean; toTrash: TrashedLoser[]; reason: string }
   /** Removes a local copy S3 verifiably holds (s3-only conversion, SPEC.md §5); the row stays, S3_ONLY. */
   | { kind: "prune"; filename: string; bytes: number; expectedMd5: string; reason: string }
@@ -70,7 +78,10 @@ type PlannedImage = Pick<
 const copySides = {
   upload: { readSize: "localSize", readMd5: "md5", replaced: "s3", replacedSize: "s3Size" },
   download: { readSize: "s3Size", readMd5: "s3Md5", replaced: "local", replacedSize: "localSize" },
-} as const satisfies Record<CopyKind, { readSize: keyof PlannedImage; readMd5: keyof PlannedImage; replaced: TrashedLoser["side"]; replacedSize: keyof PlannedImage }>;
+} as const satisfies Record<
+  CopyKind,
+  { readSize: keyof PlannedImage; readMd5: keyof PlannedImage; replaced: TrashedLoser["side"]; replacedSize: keyof PlannedImage }
+>;
 
 /** The steps that bring one actor's images in sync, from the statuses its last audit found. */
 export function planActorSync(actor: { id: number; name: string }, rows: readonly PlannedImage[], options: SyncPlanOptions): ActorPlan {
@@ -127,13 +138,25 @@ function newerSide(row: PlannedImage): "local" | "s3" | "skip" {
 }
 
 function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): string {
-  if (options.outOfSync === "skip") return "out of sync: choose a winner with --out-of-sync local|s3|newer (GraphQL outOfSync: LOCAL, S3 or NEWER)";
+  if (options.outOfSync === "skip")
+    return "out of sync: choose a winner with --out-of-sync local|s3|newer (GraphQL outOfSync: LOCAL, S3 or NEWER)";
   if (winner === "skip") return "out of sync: neither side is newer";
   return `out of sync: ${winner} wins, but this sync only goes ${options.direction}`;
 }
 
 export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
-  const totals: PlanTotals = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, overwrites: 0, overwriteBytes: 0, deletes: 0, deleteBytes: 0, trashed: 0, trashBytes: 0 };
+  const totals: PlanTotals = {
+    uploads: 0,
+    uploadBytes: 0,
+    downloads: 0,
+    downloadBytes: 0,
+    overwrites: 0,
+    overwriteBytes: 0,
+    deletes: 0,
+    deleteBytes: 0,
+    trashed: 0,
+    trashBytes: 0,
+  };
   for (const plan of plans) addPlanTotals(totals, plan);
   return totals;
 }

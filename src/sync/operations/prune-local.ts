@@ -70,13 +70,22 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
   });
   const failedActors = audit.actors.filter((a) => !a.ok).map((a) => ({ name: a.name, error: a.error ?? "audit failed" }));
   const audited = audit.actors.filter((a) => a.ok);
-  const rows = imagesByActorIds(ctx.db, audited.map((a) => a.actorId));
+  const rows = imagesByActorIds(
+    ctx.db,
+    audited.map((a) => a.actorId),
+  );
   const kept: KeptImage[] = [];
   const plans: ActorPlan[] = audited.map((actor, i) => {
     const plan: ActorPlan = { actorId: actor.actorId, name: actor.name, steps: [], skipped: [] };
     for (const row of rows[i] ?? []) {
       if (row.status === "synced" && row.md5 !== null) {
-        plan.steps.push({ kind: "prune", filename: row.filename, bytes: row.localSize ?? row.sizeBytes ?? 0, expectedMd5: row.md5, reason: "S3 holds the same content" });
+        plan.steps.push({
+          kind: "prune",
+          filename: row.filename,
+          bytes: row.localSize ?? row.sizeBytes ?? 0,
+          expectedMd5: row.md5,
+          reason: "S3 holds the same content",
+        });
         continue;
       }
       const reason = keepReason(row);
@@ -124,7 +133,8 @@ export async function pruneLocal(ctx: AppContext, s3: S3Access, options: PruneLo
 
 /** Pruning needs the data directory recorded as s3-only, or the caller's word to record it so. */
 export function assertPrunable(ctx: AppContext, switchToS3Only: boolean): void {
-  if (!switchToS3Only && readConfigFile(ctx.config.dataDir).storageMode !== "s3-only") throw new StorageModeError(configFilePath(ctx.config.dataDir));
+  if (!switchToS3Only && readConfigFile(ctx.config.dataDir).storageMode !== "s3-only")
+    throw new StorageModeError(configFilePath(ctx.config.dataDir));
 }
 
 /** Why a local file stays; null when there is no local file to keep. */

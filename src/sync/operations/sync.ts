@@ -60,7 +60,15 @@ const liveProgressMs = 200;
 export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOptions = {}): Promise<SyncReport> {
   const started = performance.now();
   const locks = options.locks ?? new ActorLocks(ctx.db);
-  const report: SyncReport = { dryRun: options.dryRun ?? false, plans: [], totals: planTotals([]), results: [], failedActors: [], failedSteps: 0, seconds: 0 };
+  const report: SyncReport = {
+    dryRun: options.dryRun ?? false,
+    plans: [],
+    totals: planTotals([]),
+    results: [],
+    failedActors: [],
+    failedSteps: 0,
+    seconds: 0,
+  };
   const planOptions = {
     direction: options.direction ?? "both",
     outOfSync: options.outOfSync ?? "skip",
@@ -110,7 +118,12 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
   // actors that only a folder or a prefix tells of, are adopted and synced like the rest.
   const scanned = await scanActors(ctx, s3, { ...(options.actorIds ? { actorIds: options.actorIds } : { all: true }), exportAfter: false });
   for (const result of scanned.actors) {
-    if (result.outcome !== "scanned") report.failedActors.push({ name: result.name, error: result.error ?? result.outcome, ...(result.suspectReasons ? { suspectReasons: result.suspectReasons } : {}) });
+    if (result.outcome !== "scanned")
+      report.failedActors.push({
+        name: result.name,
+        error: result.error ?? result.outcome,
+        ...(result.suspectReasons ? { suspectReasons: result.suspectReasons } : {}),
+      });
   }
   await auditActors(ctx, s3, {
     actorIds: scanned.actors.filter((result) => result.outcome === "scanned").map((result) => result.actorId),
@@ -118,10 +131,16 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
     locks,
     onProgress: ({ actorsTotal: total, result }) => {
       actorsTotal = total;
-      if (result && !result.ok) report.failedActors.push({ name: result.name, error: result.error ?? "audit failed", ...(result.suspectReasons ? { suspectReasons: result.suspectReasons } : {}) });
+      if (result && !result.ok)
+        report.failedActors.push({
+          name: result.name,
+          error: result.error ?? "audit failed",
+          ...(result.suspectReasons ? { suspectReasons: result.suspectReasons } : {}),
+        });
       // A manifest that cannot be written: nothing is changed that it could not then record.
       const unwritable = result?.exportProblems.filter((problem) => !problem.changedOnDisk) ?? [];
-      if (result?.ok && unwritable.length > 0) report.failedActors.push({ name: result.name, error: unwritable.map((problem) => problem.reason).join("; ") });
+      if (result?.ok && unwritable.length > 0)
+        report.failedActors.push({ name: result.name, error: unwritable.map((problem) => problem.reason).join("; ") });
       else if (result?.ok) {
         const plan = skipLinks(planActors(ctx, [{ id: result.actorId, name: result.name }], planOptions)[0]!, result.links);
         report.plans.push(plan);
@@ -141,7 +160,10 @@ export async function syncActors(ctx: AppContext, s3: S3Access, options: SyncOpt
 
 function planActors(ctx: AppContext, selected: { id: number; name: string }[], options: Parameters<typeof planActorSync>[2]): ActorPlan[] {
   if (selected.length === 0) return [];
-  const rows = imagesByActorIds(ctx.db, selected.map((actor) => actor.id));
+  const rows = imagesByActorIds(
+    ctx.db,
+    selected.map((actor) => actor.id),
+  );
   return selected.map((actor, i) => planActorSync(actor, rows[i] ?? [], options));
 }
 

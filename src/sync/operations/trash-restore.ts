@@ -34,7 +34,9 @@ export class UnknownTrashItemError extends Error {
 export class TrashPlaceOccupiedError extends Error {
   override name = "TrashPlaceOccupiedError";
   constructor(readonly locations: string[]) {
-    super(`${locations.join(", ")}: something is there now; nothing was restored (restore with overwrite to move it to the trash in its turn)`);
+    super(
+      `${locations.join(", ")}: something is there now; nothing was restored (restore with overwrite to move it to the trash in its turn)`,
+    );
   }
 }
 
@@ -69,7 +71,9 @@ export async function restoreTrash(
     await locks.run(actorId, async () => {
       const intentIds: number[] = [];
       for (const item of actorItems) {
-        intentIds.push(recordIntent(ctx.db, actorId, item.filename, "restore", { trashId: item.id, overwrite: options.overwrite ?? false }));
+        intentIds.push(
+          recordIntent(ctx.db, actorId, item.filename, "restore", { trashId: item.id, overwrite: options.overwrite ?? false }),
+        );
         try {
           await restoreItem(ctx, s3, item, options.overwrite ?? false);
           report.restored.push(item);
@@ -101,7 +105,8 @@ async function occupiedPlaces(ctx: AppContext, s3: S3Access, items: readonly Tra
     if (item.side === "local") {
       const path = ctx.layout.imagePath(item.actorName, item.filename);
       if (lstatSync(path, { throwIfNoEntry: false })) occupied.push(relative(ctx.layout.root, path));
-    } else if (await headObject(s3.client, s3.s3Config.bucket, s3KeyOf(s3.s3Config, item.actorName, item.filename))) occupied.push(item.originalLocation);
+    } else if (await headObject(s3.client, s3.s3Config.bucket, s3KeyOf(s3.s3Config, item.actorName, item.filename)))
+      occupied.push(item.originalLocation);
   }
   return occupied;
 }

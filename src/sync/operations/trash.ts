@@ -47,7 +47,12 @@ export function trashPathOf(ctx: AppContext, item: TrashItemRow): string {
  * directory, never a copy where a rename works. Null when there is no file; a link in its place
  * is refused, not followed or moved.
  */
-export async function trashLocalFile(ctx: AppContext, actor: TrashActor, filename: string, origin: TrashOrigin): Promise<TrashItemRow | null> {
+export async function trashLocalFile(
+  ctx: AppContext,
+  actor: TrashActor,
+  filename: string,
+  origin: TrashOrigin,
+): Promise<TrashItemRow | null> {
   const { layout, db } = ctx;
   const path = layout.imagePath(actor.name, filename);
   if (!assertRealFolder(layout.root, dirname(path))) return null;
@@ -57,7 +62,15 @@ export async function trashLocalFile(ctx: AppContext, actor: TrashActor, filenam
   if (!stats.isFile()) throw new UnsafePathError(path, "is not a regular file");
   const item = recordTrashItem(
     db,
-    { actorId: actor.id, actorName: actor.name, filename, side: "local", origin, originalLocation: relative(layout.root, path), sizeBytes: stats.size },
+    {
+      actorId: actor.id,
+      actorName: actor.name,
+      filename,
+      side: "local",
+      origin,
+      originalLocation: relative(layout.root, path),
+      sizeBytes: stats.size,
+    },
     (id) => join(trashFolderName, String(id), actor.name, filename),
   );
   const kept = trashPathOf(ctx, item);
@@ -101,14 +114,29 @@ async function keepLocal(ctx: AppContext, item: TrashItemRow): Promise<TrashItem
  * trash prefix and the copy checked, or, in a bucket that keeps versions, its version id
  * recorded. Null when there is no object.
  */
-export async function trashObject(ctx: AppContext, s3: S3Access, actor: TrashActor, filename: string, origin: TrashOrigin): Promise<TrashItemRow | null> {
+export async function trashObject(
+  ctx: AppContext,
+  s3: S3Access,
+  actor: TrashActor,
+  filename: string,
+  origin: TrashOrigin,
+): Promise<TrashItemRow | null> {
   const { bucket } = s3.s3Config;
   const key = s3KeyOf(s3.s3Config, actor.name, filename);
   const head = await headObject(s3.client, bucket, key);
   if (!head) return null;
   const row = imageByFilename(ctx.db, actor.id, filename);
   const { md5 } = knownS3ContentMd5(head.etag, { metadataMd5: head.metadataMd5, s3Md5: row?.s3Md5, s3Md5Etag: row?.s3Md5Etag });
-  const item = { actorId: actor.id, actorName: actor.name, filename, side: "s3" as const, origin, originalLocation: key, sizeBytes: head.size, md5 };
+  const item = {
+    actorId: actor.id,
+    actorName: actor.name,
+    filename,
+    side: "s3" as const,
+    origin,
+    originalLocation: key,
+    sizeBytes: head.size,
+    md5,
+  };
   // Already kept (a deletion recovery finishes after its copy was made): not copied twice.
   const kept = md5 ? keptTrashItemWith(ctx.db, { ...item, md5 }) : undefined;
   if (kept) return kept;
@@ -127,7 +155,10 @@ export async function trashObject(ctx: AppContext, s3: S3Access, actor: TrashAct
     throw error;
   }
   const copied = await headObject(s3.client, bucket, trashKey);
-  if (copied?.size !== head.size) throw new Error(`${key}: its copy ${trashKey} is ${copied ? `${copied.size} bytes, not ${head.size}` : "not there"}; the object was left as it is`);
+  if (copied?.size !== head.size)
+    throw new Error(
+      `${key}: its copy ${trashKey} is ${copied ? `${copied.size} bytes, not ${head.size}` : "not there"}; the object was left as it is`,
+    );
   keepTrashItem(ctx.db, recorded.id, { md5, sizeBytes: head.size });
   return { ...recorded, state: "kept" };
 }
@@ -158,10 +189,18 @@ function keepsVersions(s3: S3Access): Promise<boolean> {
 export async function isInTrash(ctx: AppContext, s3: S3Access | null, item: TrashItemRow): Promise<boolean> {
   if (item.side === "local") {
     const path = trashPathOf(ctx, item);
-    return assertRealFolder(ctx.layout.root, dirname(path)) && (await lstat(path).then(() => true, () => false));
+    return (
+      assertRealFolder(ctx.layout.root, dirname(path)) &&
+      (await lstat(path).then(
+        () => true,
+        () => false,
+      ))
+    );
   }
   if (!s3) throw new Error(`${item.originalLocation}: the trash of S3 objects needs an S3 connection`);
-  const head = item.versionId ? await headObject(s3.client, s3.s3Config.bucket, item.originalLocation, item.versionId) : await headObject(s3.client, s3.s3Config.bucket, item.trashLocation!);
+  const head = item.versionId
+    ? await headObject(s3.client, s3.s3Config.bucket, item.originalLocation, item.versionId)
+    : await headObject(s3.client, s3.s3Config.bucket, item.trashLocation!);
   return head !== null;
 }
 

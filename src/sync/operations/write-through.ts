@@ -32,7 +32,9 @@ const lockPollMs = 100;
 /** Another process held the actor for the whole wait: the actor is skipped, named with who holds it. */
 export class ActorBusyError extends Error {
   constructor(actor: string, holder: ProcessLeaseRow, waitedMs: number) {
-    super(`${actor}: skipped: another process works on it (pid ${holder.pid} on ${holder.host}, \`${holder.command}\`) and did not finish within ${waitedMs / 1000} s`);
+    super(
+      `${actor}: skipped: another process works on it (pid ${holder.pid} on ${holder.host}, \`${holder.command}\`) and did not finish within ${waitedMs / 1000} s`,
+    );
     this.name = "ActorBusyError";
   }
 }
@@ -124,7 +126,12 @@ export interface ApplyOptions {
  * back by construction (uploads are verified before the row says synced, downloads land
  * under a temporary name) and reported; the other steps go on.
  */
-export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan: ActorPlan, options: ApplyOptions = {}): Promise<ActorApplyResult> {
+export async function applyActorPlan(
+  ctx: AppContext,
+  s3: S3Access | null,
+  plan: ActorPlan,
+  options: ApplyOptions = {},
+): Promise<ActorApplyResult> {
   const name = plan.name;
   const rated = applyRatings(ctx, plan, options);
   const doneMeanwhile = uploadsDoneMeanwhile(ctx, plan);
@@ -137,7 +144,8 @@ export async function applyActorPlan(ctx: AppContext, s3: S3Access | null, plan:
       return outcome;
     }
     // The safe point of a shutdown: a step not begun is left for the next run, whole.
-    if (ctx.stopping?.aborted) return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
+    if (ctx.stopping?.aborted)
+      return { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: false, error: "not started: the service is stopping" };
     const intentId = recordIntent(ctx.db, plan.actorId, step.filename, step.kind, step);
     try {
       await performStep(ctx, s3, plan.actorId, name, step, options.onBytes && ((bytes) => options.onBytes!(step, bytes)));
@@ -174,7 +182,11 @@ function applyRatings(ctx: AppContext, plan: ActorPlan, options: ApplyOptions): 
   const ratings = plan.steps.filter((step) => step.kind === "rate");
   const outcomes = new Map<PlanStep, StepOutcome>();
   if (ratings.length === 0 || ctx.stopping?.aborted) return outcomes;
-  recordRatings(ctx.db, plan.actorId, ratings.map((step) => ({ filename: step.filename, good: step.good, detail: step })));
+  recordRatings(
+    ctx.db,
+    plan.actorId,
+    ratings.map((step) => ({ filename: step.filename, good: step.good, detail: step })),
+  );
   for (const step of ratings) {
     const outcome = { filename: step.filename, kind: step.kind, bytes: step.bytes, ok: true };
     options.onStep?.(outcome);
@@ -182,7 +194,6 @@ function applyRatings(ctx: AppContext, plan: ActorPlan, options: ApplyOptions): 
   }
   return outcomes;
 }
-
 
 /**
  * Exports the actor's manifests. If another tool edited one meanwhile, it is never
@@ -200,13 +211,17 @@ export async function writeManifests(
   if (exported.problems.length === 0) return { manifestsWritten: exported.filesWritten, reimported: false, pendingFiles: [] };
   // A file that cannot be written is not settled by reading it again.
   const unwritable = exported.problems.filter((problem) => !problem.changedOnDisk);
-  if (unwritable.length > 0) return { manifestsWritten: exported.filesWritten, reimported: false, pendingFiles: unwritable.map(pendingFileOf) };
-  ctx.logger.warn(`${exported.problems.map((problem) => problem.file).join(", ")} changed on disk during the operation: importing it again`);
+  if (unwritable.length > 0)
+    return { manifestsWritten: exported.filesWritten, reimported: false, pendingFiles: unwritable.map(pendingFileOf) };
+  ctx.logger.warn(
+    `${exported.problems.map((problem) => problem.file).join(", ")} changed on disk during the operation: importing it again`,
+  );
   await importManifests(ctx);
   const written = [...exported.filesWritten];
   if (s3) {
     const audit = await auditActor(ctx, s3, actorId, { listS3: true, locks: null });
-    if (audit.exportProblems.length > 0) return { manifestsWritten: written, reimported: true, pendingFiles: audit.exportProblems.map(pendingFileOf) };
+    if (audit.exportProblems.length > 0)
+      return { manifestsWritten: written, reimported: true, pendingFiles: audit.exportProblems.map(pendingFileOf) };
     written.push(...audit.manifestsWritten);
   }
   const again = await exportManifests(ctx, { actorIds: [actorId], createPromptMetadata });
@@ -241,7 +256,12 @@ export interface RecoveryReport {
  */
 export async function recoverIntents(ctx: AppContext, s3: S3Access | null, locks = new ActorLocks(ctx.db)): Promise<RecoveryReport> {
   // Format A manifests of every actor live in one folder: one look covers any interrupted export.
-  const report: RecoveryReport = { actors: [], intents: 0, temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.root, ctx.layout.manifestsDir), unsettled: [] };
+  const report: RecoveryReport = {
+    actors: [],
+    intents: 0,
+    temporaryFilesRemoved: removeTemporaryFiles(ctx.layout.root, ctx.layout.manifestsDir),
+    unsettled: [],
+  };
   const orphans = orphanedIntents(ctx.db);
   // Without S3 (a rating command), only ratings can be settled; the rest waits for a command with S3.
   const needS3 = new Set(orphans.filter((intent) => intent.operation !== "rate").map((intent) => intent.actorId));
@@ -267,7 +287,11 @@ export async function recoverIntents(ctx: AppContext, s3: S3Access | null, locks
 }
 
 /** Settles one actor's orphaned intents, holding its lock; null when they must wait for a later run. */
-async function recoverActor(ctx: AppContext, s3: S3Access | null, actor: ActorRow): Promise<{ intents: number; temporaryFilesRemoved: string[] } | null> {
+async function recoverActor(
+  ctx: AppContext,
+  s3: S3Access | null,
+  actor: ActorRow,
+): Promise<{ intents: number; temporaryFilesRemoved: string[] } | null> {
   // Read again under the lock: another process may have settled them while this one waited.
   const actorIntents = orphanedIntents(ctx.db).filter((intent) => intent.actorId === actor.id);
   if (actorIntents.length === 0) return { intents: 0, temporaryFilesRemoved: [] };
@@ -293,11 +317,17 @@ async function recoverActor(ctx: AppContext, s3: S3Access | null, actor: ActorRo
     }
   }
   // As a rating does: ratings live in prompt_metadata.json, created where the actor has none.
-  const exported = await exportManifests(ctx, { actorIds: [actor.id], createPromptMetadata: actorIntents.some((intent) => intent.operation === "rate") });
+  const exported = await exportManifests(ctx, {
+    actorIds: [actor.id],
+    createPromptMetadata: actorIntents.some((intent) => intent.operation === "rate"),
+  });
   if (exported.problems.length > 0) {
     ctx.logger.warn(`${actor.name}: interrupted changes not settled yet: ${exported.problems.map((problem) => problem.reason).join("; ")}`);
     return null;
   }
-  settleIntents(ctx.db, actorIntents.map((intent) => intent.id));
+  settleIntents(
+    ctx.db,
+    actorIntents.map((intent) => intent.id),
+  );
   return { intents: actorIntents.length, temporaryFilesRemoved };
 }

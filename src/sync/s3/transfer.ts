@@ -96,7 +96,13 @@ export async function uploadFile(
  * must be it; s3rver does not check Content-MD5, the ETag check catches a body that is not the
  * audited one there. Only a failed check, or an ETag that states no MD5, hashes the bytes.
  */
-async function putSingle(s3: S3Access, key: string, path: string, bytes: Buffer, expectedMd5: string | undefined): Promise<{ md5: string; etag: string | null }> {
+async function putSingle(
+  s3: S3Access,
+  key: string,
+  path: string,
+  bytes: Buffer,
+  expectedMd5: string | undefined,
+): Promise<{ md5: string; etag: string | null }> {
   const md5Of = () => createHash("md5").update(bytes).digest("hex");
   // The file is not what the audit read: said so, as a check before the PUT would have.
   const changedSinceAudit = () => {

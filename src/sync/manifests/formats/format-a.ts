@@ -54,7 +54,11 @@ export function parseFormatA(value: unknown, file: string): SourceContribution {
       return true;
     }
     const jsonPath = jsonPathOf(["training_data", i, "filename"]);
-    problems.push({ file, jsonPath, reason: `${JSON.stringify(entry.filename)} is listed twice (first at ${jsonPathOf(["training_data", first])})` });
+    problems.push({
+      file,
+      jsonPath,
+      reason: `${JSON.stringify(entry.filename)} is listed twice (first at ${jsonPathOf(["training_data", first])})`,
+    });
     return false;
   });
   return {

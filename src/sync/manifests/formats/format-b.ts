@@ -53,10 +53,24 @@ export function parseFormatB(value: unknown, file: string): SourceContribution {
   const generations = whole.success
     ? whole.data.generations
     : parseEntries(generationSchema, manifest.generations.entries(), file, ["generations"], problems).map(([, generation]) => generation);
-  const keys = whole.success ? [] : parseEntries(safeFilename, Object.keys(manifest.images).map((key) => [key, key]), file, ["images"], problems);
+  const keys = whole.success
+    ? []
+    : parseEntries(
+        safeFilename,
+        Object.keys(manifest.images).map((key) => [key, key]),
+        file,
+        ["images"],
+        problems,
+      );
   const images = whole.success
     ? Object.entries(whole.data.images)
-    : parseEntries(imageSchema, keys.map(([key]) => [key, manifest.images[key]]), file, ["images"], problems);
+    : parseEntries(
+        imageSchema,
+        keys.map(([key]) => [key, manifest.images[key]]),
+        file,
+        ["images"],
+        problems,
+      );
   return {
     file,
     format: "format_b",

@@ -24,11 +24,27 @@ export function parsePromptMetadata(value: unknown, file: string, actorName: str
   const entries: ImageFields[] = [];
   const problems: ManifestProblem[] = [];
   if (Array.isArray(value)) {
-    for (const [, entry] of parseEntries(listEntrySchema, value.entries(), file, [], problems)) if (entry.filename) entries.push(fieldsOf(entry.filename, entry));
+    for (const [, entry] of parseEntries(listEntrySchema, value.entries(), file, [], problems))
+      if (entry.filename) entries.push(fieldsOf(entry.filename, entry));
   } else if (isObject(value)) {
     // One static schema per entry: a schema built per file would be compiled anew for each.
-    const keys = parseEntries(safeFilename, Object.keys(value).filter(isTrainingImageFilename).map((key) => [key, key]), file, [], problems);
-    for (const [key, entry] of parseEntries(entrySchema, keys.map(([key]) => [key, value[key]]), file, [], problems)) entries.push(fieldsOf(key, entry));
+    const keys = parseEntries(
+      safeFilename,
+      Object.keys(value)
+        .filter(isTrainingImageFilename)
+        .map((key) => [key, key]),
+      file,
+      [],
+      problems,
+    );
+    for (const [key, entry] of parseEntries(
+      entrySchema,
+      keys.map(([key]) => [key, value[key]]),
+      file,
+      [],
+      problems,
+    ))
+      entries.push(fieldsOf(key, entry));
   } else {
     parseWith(z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]), value, file);
   }
