@@ -1,10 +1,18 @@
 import { actorColumns, actorWhere, type ActorFilter } from "./actor-queries.ts";
 import { imageWhere, type ImageFilter } from "./image-queries.ts";
-import type { ActorRow } from "./schema.ts";
+import { sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
+import { actors, generations, generationTypeTotals, images, statsTotals, type ActorRow, type figureColumns } from "./schema.ts";
 import { readAggregates, whenRead } from "./aggregate-reads.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
-import { andAll, cachedStatement, type SqlFragment } from "./statements.ts";
+import { andAll, cachedStatement, columnTexts, sqlText, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
+
+/** The columns of `actors a`, `images i`, `generations g` and `stats_totals`, as SQL text. */
+const a = columnTexts(alias(actors, "a"));
+const i = columnTexts(alias(images, "i"));
+const g = columnTexts(alias(generations, "g"));
+const totals = columnTexts(statsTotals);
 
 /** Which images figures are about: those of the actors `actors` picks, and of them those `images` picks. */
 export interface StatsScope {
@@ -14,17 +22,17 @@ export interface StatsScope {
 
 /** Where an image is and how it is rated: each has a count and bytes in every set of figures. */
 const statusParts = [
-  ["synced", "synced", "i.status = 'synced'"],
-  ["localOnly", "local_only", "i.status = 'local_only'"],
-  ["s3Only", "s3_only", "i.status = 's3_only'"],
-  ["outOfSync", "out_of_sync", "i.status = 'out_of_sync'"],
-  ["missing", "missing", "i.status = 'missing'"],
-  ["unchecked", "unchecked", "i.status IS NULL"],
+  ["synced", `${i.status} = 'synced'`],
+  ["localOnly", `${i.status} = 'local_only'`],
+  ["s3Only", `${i.status} = 's3_only'`],
+  ["outOfSync", `${i.status} = 'out_of_sync'`],
+  ["missing", `${i.status} = 'missing'`],
+  ["unchecked", `${i.status} IS NULL`],
 ] as const;
 const ratingParts = [
-  ["good", "good", "i.good = 1"],
-  ["bad", "bad", "i.good = 0"],
-  ["unrated", "unrated", "i.good IS NULL"],
+  ["good", `${i.good} = 1`],
+  ["bad", `${i.good} = 0`],
+  ["unrated", `${i.good} IS NULL`],
 ] as const;
 
 export type StatusPart = (typeof statusParts)[number][0];
@@ -47,31 +55,41 @@ export type StatsGrouping = "descriptor" | "gender" | "ageBand" | "actor" | "gen
 
 // Ten-year bands ("30-39") read better than single ages across a few hundred actors.
 const groupKeys: Record<StatsGrouping, string> = {
-  descriptor: "a.descriptor",
-  gender: "a.gender",
-  ageBand: "CASE WHEN a.age IS NULL THEN NULL ELSE (a.age / 10 * 10) || '-' || (a.age / 10 * 10 + 9) END",
-  actor: "a.name",
-  generationType: "g.type",
+  descriptor: a.descriptor,
+  gender: a.gender,
+  ageBand: `CASE WHEN ${a.age} IS NULL THEN NULL ELSE (${a.age} / 10 * 10) || '-' || (${a.age} / 10 * 10 + 9) END`,
+  actor: a.name,
+  generationType: g.type,
 };
 
 const parts = [...statusParts, ...ratingParts];
 
+/**
+ * The figures as statistics columns hold them (those of `actors`, or of `stats_totals`, which
+ * sums them), each column passed through `read`, under the names of `ImageFigures`.
+ */
+function figuresOfColumns(columns: Record<keyof ReturnType<typeof figureColumns>, string>, read: (column: string) => string): string {
+  return [
+    `${read(columns.totalCount)} AS imageCount`,
+    `${read(columns.totalSizeBytes)} AS totalSizeBytes`,
+    ...parts.flatMap(([name]) => [
+      `${read(columns[`${name}Count` as const])} AS ${name}Count`,
+      `${read(columns[`${name}Bytes` as const])} AS ${name}Bytes`,
+    ]),
+  ].join(", ");
+}
+
 /** From the per-actor statistics columns: reads the actors table only. */
-const fromActorColumns = [
-  "count(*) AS actorCount",
-  "total(a.total_count) AS imageCount",
-  "total(a.total_size_bytes) AS totalSizeBytes",
-  ...parts.flatMap(([name, column]) => [`total(a.${column}_count) AS ${name}Count`, `total(a.${column}_bytes) AS ${name}Bytes`]),
-].join(", ");
+const fromActorColumns = `count(*) AS actorCount, ${figuresOfColumns(a, (column) => `total(${column})`)}`;
 
 /** From the image rows: needed when images are picked one by one, or grouped by what only rows know. */
 const fromImageRows = [
-  "count(DISTINCT i.actor_id) AS actorCount",
+  `count(DISTINCT ${i.actorId}) AS actorCount`,
   "count(*) AS imageCount",
-  "total(i.size_bytes) AS totalSizeBytes",
-  ...parts.flatMap(([name, , condition]) => [
+  `total(${i.sizeBytes}) AS totalSizeBytes`,
+  ...parts.flatMap(([name, condition]) => [
     `total(CASE WHEN ${condition} THEN 1 END) AS ${name}Count`,
-    `total(CASE WHEN ${condition} THEN i.size_bytes END) AS ${name}Bytes`,
+    `total(CASE WHEN ${condition} THEN ${i.sizeBytes} END) AS ${name}Bytes`,
   ]),
 ].join(", ");
 
@@ -102,14 +120,10 @@ export function groupFigures(
 
 const isEmpty = (filter: object | undefined) => filter === undefined || Object.keys(filter).length === 0;
 
-/** `stats_totals` columns as figures: the same names as the statistics columns of `actors`. */
-const fromTotals = [
-  "CASE WHEN key_is_null THEN NULL ELSE key END AS key",
-  "actor_count AS actorCount",
-  "total_count AS imageCount",
-  "total_size_bytes AS totalSizeBytes",
-  ...parts.flatMap(([name, column]) => [`${column}_count AS ${name}Count`, `${column}_bytes AS ${name}Bytes`]),
-].join(", ");
+/** `stats_totals` rows of a grouping as figures: the same columns as the statistics columns of `actors`. */
+const keptFiguresText = `SELECT CASE WHEN ${totals.keyIsNull} THEN NULL ELSE ${totals.key} END AS key, ${totals.actorCount} AS actorCount,
+    ${figuresOfColumns(totals, (column) => column)}
+  FROM stats_totals WHERE ${totals.grouping} = ? AND ${totals.actorCount} > 0 ORDER BY imageCount DESC, key`;
 
 /**
  * Figures of all actors, overall or per descriptor / gender / age band, from the totals that
@@ -117,10 +131,7 @@ const fromTotals = [
  * after a write. Equal to `computeFigures` over all actors (test/schema/stats-totals.test.ts).
  */
 function keptFigures(db: Db, grouping: "all" | "descriptor" | "gender" | "ageBand"): GroupFigures[] {
-  return cachedStatement(
-    db,
-    `SELECT ${fromTotals} FROM stats_totals WHERE grouping = ? AND actor_count > 0 ORDER BY imageCount DESC, key`,
-  ).all(grouping) as GroupFigures[];
+  return cachedStatement(db, keptFiguresText).all(grouping) as GroupFigures[];
 }
 
 /** Figures by a pass over the actors (or image) rows, on this connection: the reference the kept totals are tested against. */
@@ -143,7 +154,7 @@ function figuresSql(scope: StatsScope, grouping: StatsGrouping | undefined, limi
   const where = andAll([actorWhere(scope.actors), imageWhere(scope.images)]);
   return {
     sql: `SELECT ${key} AS key, ${fromImageRows}
-      FROM images i JOIN actors a ON a.id = i.actor_id LEFT JOIN generations g ON g.id = i.generation_id
+      FROM images i JOIN actors a ON ${a.id} = ${i.actorId} LEFT JOIN generations g ON ${g.id} = ${i.generationId}
       WHERE ${where.sql} GROUP BY 1 ${order}`,
     params: [...where.params, ...tail],
   };
@@ -162,12 +173,12 @@ function emptyFigures(): ImageFigures {
   return figures as unknown as ImageFigures;
 }
 
+const fullySyncedText = sqlText(sql`SELECT ${statsTotals.fullySyncedCount} AS n FROM ${statsTotals} WHERE ${statsTotals.grouping} = 'all'`);
+
 /** Actors with at least one image and every image synced. */
 export function fullySyncedActorCount(db: Db, filter: ActorFilter | undefined): number {
   if (isEmpty(filter)) {
-    const row = cachedStatement(db, "SELECT fully_synced_count AS n FROM stats_totals WHERE grouping = 'all'").get() as
-      | { n: number }
-      | undefined;
+    const row = cachedStatement(db, fullySyncedText).get() as { n: number } | undefined;
     return row?.n ?? 0;
   }
   return computeFullySyncedActorCount(db, filter);
@@ -177,7 +188,7 @@ export function fullySyncedActorCount(db: Db, filter: ActorFilter | undefined): 
 export function computeFullySyncedActorCount(db: Db, filter: ActorFilter | undefined): number {
   return cachedUntilWrite(db, `fullySynced:${JSON.stringify(filter ?? {})}`, () => {
     const where = actorWhere(filter);
-    const sql = `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.total_count > 0 AND a.synced_count = a.total_count`;
+    const sql = `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND ${a.totalCount} > 0 AND ${a.syncedCount} = ${a.totalCount}`;
     return (cachedStatement(db, sql).get(...where.params) as { n: number }).n;
   });
 }
@@ -190,14 +201,15 @@ export interface GenerationTypeRow {
   totalSizeBytes: number;
 }
 
+const t = generationTypeTotals;
+const keptGenerationTypesText = sqlText(sql`SELECT ${t.type} AS key, ${t.actorCount} AS actorCount, ${t.generationCount} AS generationCount,
+    ${t.imageRows} AS imageCount, ${t.imageBytes} AS totalSizeBytes
+  FROM ${t} WHERE ${t.generationCount} > 0 ORDER BY imageCount DESC, key`);
+
 /** Generations and their images per type, from the per-generation statistics (no image scan). */
 export function generationTypes(db: Db, filter: ActorFilter | undefined): GenerationTypeRow[] {
   if (isEmpty(filter)) {
-    return cachedStatement(
-      db,
-      `SELECT type AS key, actor_count AS actorCount, generation_count AS generationCount, image_rows AS imageCount, image_bytes AS totalSizeBytes
-       FROM generation_type_totals WHERE generation_count > 0 ORDER BY imageCount DESC, key`,
-    ).all() as GenerationTypeRow[];
+    return cachedStatement(db, keptGenerationTypesText).all() as GenerationTypeRow[];
   }
   return computeGenerationTypes(db, filter);
 }
@@ -205,12 +217,12 @@ export function generationTypes(db: Db, filter: ActorFilter | undefined): Genera
 /** Generation types by a pass over the generations (filtered, or as the reference for the kept totals). */
 export function computeGenerationTypes(db: Db, filter: ActorFilter | undefined): GenerationTypeRow[] {
   return cachedUntilWrite(db, `generationTypes:${JSON.stringify(filter ?? {})}`, () => {
-    const scope = actorScope(filter, "g.actor_id");
+    const scope = actorScope(filter, g.actorId);
     return cachedStatement(
       db,
-      `SELECT g.type AS key, count(DISTINCT g.actor_id) AS actorCount, count(*) AS generationCount,
-         total(g.image_rows) AS imageCount, total(g.image_bytes) AS totalSizeBytes
-       FROM generations g WHERE ${scope.sql} GROUP BY g.type ORDER BY imageCount DESC, key`,
+      `SELECT ${g.type} AS key, count(DISTINCT ${g.actorId}) AS actorCount, count(*) AS generationCount,
+         total(${g.imageRows}) AS imageCount, total(${g.imageBytes}) AS totalSizeBytes
+       FROM generations g WHERE ${scope.sql} GROUP BY ${g.type} ORDER BY imageCount DESC, key`,
     ).all(...scope.params) as GenerationTypeRow[];
   });
 }
@@ -218,7 +230,7 @@ export function computeGenerationTypes(db: Db, filter: ActorFilter | undefined):
 function actorScope(filter: ActorFilter | undefined, column: string): SqlFragment {
   if (!filter) return { sql: "1", params: [] };
   const where = actorWhere(filter);
-  return { sql: `${column} IN (SELECT a.id FROM actors a WHERE ${where.sql})`, params: where.params };
+  return { sql: `${column} IN (SELECT ${a.id} FROM actors a WHERE ${where.sql})`, params: where.params };
 }
 
 /** Actors with fewer than `threshold` good images: fewest first, then by name. */
@@ -231,7 +243,7 @@ export function actorsBelowGoodCount(
   return cachedUntilWrite(db, `below:${threshold}:${limit}:${JSON.stringify(filter ?? {})}`, () => {
     const where = actorWhere(filter);
     const count = (
-      cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND a.good_count < ?`).get(
+      cachedStatement(db, `SELECT count(*) AS n FROM actors a WHERE (${where.sql}) AND ${a.goodCount} < ?`).get(
         ...where.params,
         threshold,
       ) as {
@@ -240,7 +252,7 @@ export function actorsBelowGoodCount(
     ).n;
     const actors = cachedStatement(
       db,
-      `SELECT ${actorColumns} FROM actors a WHERE (${where.sql}) AND a.good_count < ? ORDER BY a.good_count, a.name LIMIT ?`,
+      `SELECT ${actorColumns} FROM actors a WHERE (${where.sql}) AND ${a.goodCount} < ? ORDER BY ${a.goodCount}, ${a.name} LIMIT ?`,
     ).all(...where.params, threshold, limit) as ActorRow[];
     return { count, actors };
   });
@@ -266,10 +278,10 @@ export interface DuplicateSummary {
 function duplicateGroupsSql(scope: StatsScope): SqlFragment {
   const where = andAll([actorWhere(scope.actors), imageWhere(scope.images)]);
   return {
-    sql: `SELECT i.md5 AS md5, count(*) AS imageCount, count(DISTINCT i.actor_id) AS actorCount, total(i.size_bytes) AS totalSizeBytes,
-        total(i.size_bytes) - max(coalesce(i.size_bytes, 0)) AS redundantBytes
-      FROM images i JOIN actors a ON a.id = i.actor_id
-      WHERE i.md5 IS NOT NULL AND (${where.sql}) GROUP BY i.md5 HAVING count(*) > 1`,
+    sql: `SELECT ${i.md5} AS md5, count(*) AS imageCount, count(DISTINCT ${i.actorId}) AS actorCount, total(${i.sizeBytes}) AS totalSizeBytes,
+        total(${i.sizeBytes}) - max(coalesce(${i.sizeBytes}, 0)) AS redundantBytes
+      FROM images i JOIN actors a ON ${a.id} = ${i.actorId}
+      WHERE ${i.md5} IS NOT NULL AND (${where.sql}) GROUP BY ${i.md5} HAVING count(*) > 1`,
     params: where.params,
   };
 }
