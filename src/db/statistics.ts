@@ -20,18 +20,33 @@ export function refreshActorStatistics(db: Db, actorIds: readonly number[]): voi
   }
 }
 
+/** Which images each status part of the figures counts, over `i` (the images table or an alias of it). */
+export function imagesByStatus(i: { status: SQLiteColumn }) {
+  return {
+    synced: sql`${i.status} = 'synced'`,
+    localOnly: sql`${i.status} = 'local_only'`,
+    s3Only: sql`${i.status} = 's3_only'`,
+    outOfSync: sql`${i.status} = 'out_of_sync'`,
+    missing: sql`${i.status} = 'missing'`,
+    unchecked: sql`${i.status} IS NULL`,
+  };
+}
+
+/** Which images each rating part of the figures counts, over `i` (the images table or an alias of it). */
+export function imagesByRating(i: { good: SQLiteColumn }) {
+  return { good: sql`${i.good} = 1`, bad: sql`${i.good} = 0`, unrated: sql`${i.good} IS NULL` };
+}
+
+const countedImages = { ...imagesByStatus(images), ...imagesByRating(images) };
+
 /** Which images each pair of statistics columns (count, bytes) counts; the first pair counts every image. */
 const figureParts: [count: SQLiteColumn, bytes: SQLiteColumn, counted: SQL | null][] = [
   [actors.totalCount, actors.totalSizeBytes, null],
-  [actors.syncedCount, actors.syncedBytes, sql`${images.status} = 'synced'`],
-  [actors.localOnlyCount, actors.localOnlyBytes, sql`${images.status} = 'local_only'`],
-  [actors.s3OnlyCount, actors.s3OnlyBytes, sql`${images.status} = 's3_only'`],
-  [actors.outOfSyncCount, actors.outOfSyncBytes, sql`${images.status} = 'out_of_sync'`],
-  [actors.missingCount, actors.missingBytes, sql`${images.status} = 'missing'`],
-  [actors.uncheckedCount, actors.uncheckedBytes, sql`${images.status} IS NULL`],
-  [actors.goodCount, actors.goodBytes, sql`${images.good} = 1`],
-  [actors.badCount, actors.badBytes, sql`${images.good} = 0`],
-  [actors.unratedCount, actors.unratedBytes, sql`${images.good} IS NULL`],
+  ...(Object.keys(countedImages) as (keyof typeof countedImages)[]).map((name): [SQLiteColumn, SQLiteColumn, SQL] => [
+    actors[`${name}Count` as const],
+    actors[`${name}Bytes` as const],
+    countedImages[name],
+  ]),
 ];
 const counts = figureParts.map(([count, , counted]) => [count, counted ? sql`coalesce(sum(${counted}), 0)` : sql`count(*)`] as const);
 const bytes = figureParts.map(

@@ -4,6 +4,7 @@ import { sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { actors, generations, generationTypeTotals, images, statsTotals, type ActorRow, type figureColumns } from "./schema.ts";
 import { readAggregates, whenRead } from "./aggregate-reads.ts";
+import { imagesByRating, imagesByStatus } from "./statistics.ts";
 import { cachedUntilWrite } from "./cached-until-write.ts";
 import { andAll, cachedStatement, columnTexts, sqlText, type SqlFragment } from "./statements.ts";
 import type { Db } from "./store.ts";
@@ -21,22 +22,11 @@ export interface StatsScope {
 }
 
 /** Where an image is and how it is rated: each has a count and bytes in every set of figures. */
-const statusParts = [
-  ["synced", `${i.status} = 'synced'`],
-  ["localOnly", `${i.status} = 'local_only'`],
-  ["s3Only", `${i.status} = 's3_only'`],
-  ["outOfSync", `${i.status} = 'out_of_sync'`],
-  ["missing", `${i.status} = 'missing'`],
-  ["unchecked", `${i.status} IS NULL`],
-] as const;
-const ratingParts = [
-  ["good", `${i.good} = 1`],
-  ["bad", `${i.good} = 0`],
-  ["unrated", `${i.good} IS NULL`],
-] as const;
+const statusParts = imagesByStatus(alias(images, "i"));
+const ratingParts = imagesByRating(alias(images, "i"));
 
-export type StatusPart = (typeof statusParts)[number][0];
-export type RatingPart = (typeof ratingParts)[number][0];
+export type StatusPart = keyof typeof statusParts;
+export type RatingPart = keyof typeof ratingParts;
 type PartFigures = { [K in StatusPart | RatingPart as `${K}Count` | `${K}Bytes`]: number };
 
 /** Counts and bytes of a set of images, in total, by status and by rating. */
@@ -62,7 +52,10 @@ const groupKeys: Record<StatsGrouping, string> = {
   generationType: g.type,
 };
 
-const parts = [...statusParts, ...ratingParts];
+/** Each part's name and, as SQL text over `images i`, which images it counts. */
+const parts = Object.entries({ ...statusParts, ...ratingParts }).map(
+  ([name, counted]) => [name as StatusPart | RatingPart, sqlText(counted)] as const,
+);
 
 /**
  * The figures as statistics columns hold them (those of `actors`, or of `stats_totals`, which
