@@ -160,6 +160,22 @@ export interface PlanTotals {
   trashBytes: number;
 }
 
+/** Totals of a plan with no step. */
+export function emptyPlanTotals(): PlanTotals {
+  return {
+    uploads: 0,
+    uploadBytes: 0,
+    downloads: 0,
+    downloadBytes: 0,
+    overwrites: 0,
+    overwriteBytes: 0,
+    deletes: 0,
+    deleteBytes: 0,
+    trashed: 0,
+    trashBytes: 0,
+  };
+}
+
 export interface JobSummaryRow extends PlanTotals {
   jobId: number;
   succeeded: number;
@@ -202,16 +218,7 @@ function emptySummary(jobId: number): JobSummaryRow {
     failed: 0,
     skipped: 0,
     pending: 0,
-    uploads: 0,
-    uploadBytes: 0,
-    downloads: 0,
-    downloadBytes: 0,
-    overwrites: 0,
-    overwriteBytes: 0,
-    deletes: 0,
-    deleteBytes: 0,
-    trashed: 0,
-    trashBytes: 0,
+    ...emptyPlanTotals(),
     synced: 0,
     localOnly: 0,
     s3Only: 0,

@@ -1,4 +1,4 @@
-import type { PlanTotals } from "../../db/job-writes.ts";
+import { emptyPlanTotals, type PlanTotals } from "../../db/job-writes.ts";
 import type { ImageRow } from "../../db/schema.ts";
 
 /** Which way a sync moves content (SPEC.md §7). */
@@ -145,18 +145,7 @@ function skipReason(options: SyncPlanOptions, winner: OutOfSyncResolution): stri
 }
 
 export function planTotals(plans: readonly ActorPlan[]): PlanTotals {
-  const totals: PlanTotals = {
-    uploads: 0,
-    uploadBytes: 0,
-    downloads: 0,
-    downloadBytes: 0,
-    overwrites: 0,
-    overwriteBytes: 0,
-    deletes: 0,
-    deleteBytes: 0,
-    trashed: 0,
-    trashBytes: 0,
-  };
+  const totals = emptyPlanTotals();
   for (const plan of plans) addPlanTotals(totals, plan);
   return totals;
 }
