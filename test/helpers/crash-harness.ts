@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { actors, images, intents, manifestWrites, sourceFiles, type ImageRow } from "../../src/db/schema.ts";
+import { actors, images, manifestWrites, sourceFiles, type ImageRow } from "../../src/db/schema.ts";
 import { recordRating } from "../../src/db/operation-writes.ts";
 import { readConfigFile } from "../../src/config-file.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
@@ -23,7 +23,7 @@ import { makeRandom } from "../../src/demo/image-bytes.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, type FixtureActor } from "./actors.ts";
 import { cli, cliEnv } from "./cli.ts";
 import type { TestS3Server } from "./s3-server.ts";
-import { createWorld, type World } from "./world.ts";
+import { createWorld, pendingIntents, type World } from "./world.ts";
 
 const bin = resolve(import.meta.dirname, "../../bin/actor-manifests.js");
 
@@ -349,11 +349,7 @@ async function lostFiles(run: Run): Promise<string[]> {
 async function leftovers(run: Run): Promise<string[]> {
   const { world } = run;
   const problems: string[] = [];
-  const pending = world.db
-    .select()
-    .from(intents)
-    .all()
-    .filter((intent) => intent.state === "pending");
+  const pending = pendingIntents(world);
   if (pending.length > 0)
     problems.push(`${pending.length} pending intents (${[...new Set(pending.map((intent) => intent.operation))].join(", ")})`);
   const unrecorded = world.db.select().from(manifestWrites).all();

@@ -7,6 +7,7 @@ import { openApp } from "../../src/app.ts";
 import { silentLogger, type AppContext } from "../../src/context.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { Db } from "../../src/db/store.ts";
+import { intents, type IntentRow } from "../../src/db/schema.ts";
 import type { S3ClientOptions } from "../../src/sync/s3/s3-client.ts";
 import { startTestS3Server, type TestS3Server } from "./s3-server.ts";
 
@@ -84,4 +85,13 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Intents still pending: each is work a crash left for recovery. */
+export function pendingIntents(world: { db: Db }): IntentRow[] {
+  return world.db
+    .select()
+    .from(intents)
+    .all()
+    .filter((intent) => intent.state === "pending");
 }

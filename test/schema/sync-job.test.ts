@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { intents, jobs } from "../../src/db/schema.ts";
+import { jobs } from "../../src/db/schema.ts";
 import { graphqlEndpoint, type Api } from "../../src/server.ts";
 import { JobRunner } from "../../src/sync/jobs/jobs.ts";
 import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
@@ -10,7 +10,7 @@ import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { makeActor, putImage, bytesFor, deleteImageObject } from "../helpers/actors.ts";
 import { makeApiWorld, useS3ApiWorlds } from "../helpers/api-world.ts";
 import { subscribeSse } from "../helpers/sse.ts";
-import type { World } from "../helpers/world.ts";
+import { pendingIntents, type World } from "../helpers/world.ts";
 import { graphqlData } from "../helpers/graphql-data.ts";
 
 const worlds = useS3ApiWorlds();
@@ -420,13 +420,7 @@ describe("image operations as mutations", () => {
       actors: [{ statistics: { badCount: 1 } }],
     });
     expect(half.rateImage.message).toContain(promptMetadata);
-    const pendingIntents = () =>
-      world.db
-        .select()
-        .from(intents)
-        .all()
-        .filter((intent) => intent.state === "pending").length;
-    expect(pendingIntents()).toBe(1);
+    expect(pendingIntents(world)).toHaveLength(1);
 
     rmSync(promptMetadata, { recursive: true });
     const next = await graphql(`mutation { rateImage(name: "${A}", filename: "${A}_1.jpg", rating: GOOD) { ${payload} } }`);
@@ -435,7 +429,7 @@ describe("image operations as mutations", () => {
       [`${A}_0.jpg`]: { good: false },
       [`${A}_1.jpg`]: { good: true },
     });
-    expect(pendingIntents()).toBe(0);
+    expect(pendingIntents(world)).toHaveLength(0);
   });
 
   it("runs prune-local as a job: a dry run lists what would go and what stays", async () => {

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { images, intents } from "../../src/db/schema.ts";
+import { images } from "../../src/db/schema.ts";
 import { bytesFor, makeActor } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld } from "../helpers/world.ts";
+import { createWorld, pendingIntents } from "../helpers/world.ts";
 
 const childScript = fileURLToPath(new URL("../helpers/manifest-crash-child.ts", import.meta.url));
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -48,24 +48,12 @@ describe("a CLI killed between a manifest's rename and its record", () => {
       });
       expect(signal).toBe("SIGKILL");
       expect(readFileSync(manifest, "utf8")).not.toBe(before); // renamed into place, never recorded
-      expect(
-        world.db
-          .select()
-          .from(intents)
-          .all()
-          .filter((intent) => intent.state === "pending"),
-      ).toHaveLength(1);
+      expect(pendingIntents(world)).toHaveLength(1);
 
       const run = await cli(["sync", "--all"], cliEnv(world));
       expect(run.stderr).not.toContain("changed on disk");
       expect(run.code, run.stderr).toBe(0);
-      expect(
-        world.db
-          .select()
-          .from(intents)
-          .all()
-          .filter((intent) => intent.state === "pending"),
-      ).toEqual([]);
+      expect(pendingIntents(world)).toEqual([]);
       const entries = (JSON.parse(readFileSync(manifest, "utf8")) as { training_data: { filename: string; status: string }[] })
         .training_data;
       expect(entries.map((entry) => [entry.filename, entry.status]).sort()).toEqual(

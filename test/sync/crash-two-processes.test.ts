@@ -4,12 +4,12 @@
  * finds the first's work done), neither sees SQLITE_BUSY, and together they converge.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { images, intents } from "../../src/db/schema.ts";
+import { images } from "../../src/db/schema.ts";
 import { bytesFor, makeActor } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld } from "../helpers/world.ts";
+import { createWorld, pendingIntents } from "../helpers/world.ts";
 
 let server: TestS3Server;
 beforeAll(async () => {
@@ -56,13 +56,7 @@ it("two CLI sync --all at once: no object uploaded twice, no SQLITE_BUSY, every 
           .map((row) => row.status),
       ),
     ).toEqual(new Set(["synced"]));
-    expect(
-      world.db
-        .select()
-        .from(intents)
-        .all()
-        .filter((intent) => intent.state === "pending"),
-    ).toEqual([]);
+    expect(pendingIntents(world)).toEqual([]);
   } finally {
     await proxy.stop();
     await world.close();

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeContext, silentLogger } from "../../src/context.ts";
-import { actors, images, intents } from "../../src/db/schema.ts";
+import { actors, images } from "../../src/db/schema.ts";
 import { closeStore, openStore } from "../../src/db/store.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
@@ -20,7 +20,7 @@ import { recoverIntents, type RecoveryReport } from "../../src/sync/operations/w
 import { bytesFor, makeActor, md5Of, type FixtureActor, type FixtureImage } from "../helpers/actors.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import { createWorld, pendingIntents, type World } from "../helpers/world.ts";
 
 const childScript = fileURLToPath(new URL("../helpers/sync-child.ts", import.meta.url));
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -162,13 +162,7 @@ function expectManifestsMatchSqlite(world: World): void {
 
 async function expectRecoveredAndConverges(world: World, made: FixtureActor[]): Promise<RecoveryReport> {
   const recovery = await restart(world);
-  expect(
-    world.db
-      .select()
-      .from(intents)
-      .all()
-      .filter((intent) => intent.state === "pending"),
-  ).toEqual([]);
+  expect(pendingIntents(world)).toEqual([]);
   expect(temporaryFiles(world)).toEqual([]);
   await expectNothingLost(world, made);
   expectManifestsMatchSqlite(world);
