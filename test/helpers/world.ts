@@ -7,7 +7,8 @@ import { openApp } from "../../src/app.ts";
 import { silentLogger, type AppContext } from "../../src/context.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { Db } from "../../src/db/store.ts";
-import { intents, type IntentRow } from "../../src/db/schema.ts";
+import { eq } from "drizzle-orm";
+import { images, intents, type ImageRow, type IntentRow } from "../../src/db/schema.ts";
 import type { S3ClientOptions } from "../../src/sync/s3/s3-client.ts";
 import { startTestS3Server, type TestS3Server } from "./s3-server.ts";
 
@@ -94,4 +95,11 @@ export function pendingIntents(world: { db: Db }): IntentRow[] {
     .from(intents)
     .all()
     .filter((intent) => intent.state === "pending");
+}
+
+/** The image rows by filename: of one actor, or of every actor. */
+export function imageRowsByFilename(world: { db: Db }, actorId?: number): Map<string, ImageRow> {
+  const query = world.db.select().from(images);
+  const rows = actorId === undefined ? query.all() : query.where(eq(images.actorId, actorId)).all();
+  return new Map(rows.map((row) => [row.filename, row]));
 }

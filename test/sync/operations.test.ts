@@ -23,7 +23,7 @@ import { rateImages } from "../../src/sync/operations/rate-images.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import { createWorld, imageRowsByFilename, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
 let world: World;
@@ -41,15 +41,6 @@ const file = (i: number) => `${name}_${i}.jpg`;
 const formatAPath = () => join(world.dataDir, "actor_manifests", "0042_manifest.json");
 const promptMetadataPath = () => world.ctx.layout.promptMetadataPath(name);
 
-function rows() {
-  return new Map(
-    world.db
-      .select()
-      .from(images)
-      .all()
-      .map((row) => [row.filename, row]),
-  );
-}
 function manifest() {
   return JSON.parse(readFileSync(formatAPath(), "utf8"));
 }
@@ -71,7 +62,7 @@ async function snapshot(filenames: string[]) {
     files: readdirSync(world.ctx.layout.trainingDir(name)).sort(),
     manifest: readFileSync(formatAPath(), "utf8"),
     objects: await Promise.all(filenames.map((f) => head(f).then((h) => h?.etag ?? null))),
-    rows: JSON.stringify([...rows().values()]),
+    rows: JSON.stringify([...imageRowsByFilename(world).values()]),
   };
 }
 
@@ -98,7 +89,7 @@ describe("delete", () => {
     expect(report.failedSteps).toBe(0);
     expect(localExists(file(1))).toBe(false);
     expect(await head(file(1))).toBeNull();
-    expect(rows().has(file(1))).toBe(false);
+    expect(imageRowsByFilename(world).has(file(1))).toBe(false);
     expect(listed()).toEqual([file(0), file(2)]);
     expect(manifest().statistics).toMatchObject({ training_images_count: 2, training_synced_count: 2 });
     expect(actorRow()).toMatchObject({ totalCount: 2, syncedCount: 2 });
@@ -120,7 +111,7 @@ describe("delete", () => {
       ],
     });
     await deleteImages(world.ctx, null, { actor: name, filenames: [file(0)], from: "manifest" });
-    expect(rows().has(file(0))).toBe(false);
+    expect(imageRowsByFilename(world).has(file(0))).toBe(false);
     expect(localExists(file(0))).toBe(true);
     expect(await head(file(0))).not.toBeNull();
 
@@ -198,7 +189,7 @@ describe("rate", () => {
     await rateImages(world.ctx, { actor: name, filenames: [file(1)], good: false });
     await rateImages(world.ctx, { actor: name, filenames: [file(2)], good: null });
 
-    expect([0, 1, 2].map((i) => rows().get(file(i))!.good)).toEqual([true, false, null]);
+    expect([0, 1, 2].map((i) => imageRowsByFilename(world).get(file(i))!.good)).toEqual([true, false, null]);
     expect(actorRow()).toMatchObject({ goodCount: 1, badCount: 1, unratedCount: 1 });
     // Created by the first rating with every rating known then (format A's too); a rating taken back is null, not dropped.
     expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))).toEqual({
@@ -213,7 +204,7 @@ describe("rate", () => {
     expect(JSON.parse(readFileSync(promptMetadataPath(), "utf8"))[file(0)]).toEqual({ good: null });
     const reimport = await importManifests(world.ctx, { force: true });
     expect(reimport.problems).toEqual([]);
-    expect([0, 1, 2].map((i) => rows().get(file(i))!.good)).toEqual([null, false, null]);
+    expect([0, 1, 2].map((i) => imageRowsByFilename(world).get(file(i))!.good)).toEqual([null, false, null]);
   });
 
   it("keeps the other fields of an existing prompt_metadata.json and refuses bad names", async () => {
@@ -247,7 +238,7 @@ describe("add", () => {
     expect(dry.totals).toMatchObject({ uploads: 1, uploadBytes: 5000 });
     expect(localExists(file(5))).toBe(false);
     expect(await head(file(5))).toBeNull();
-    expect(rows().has(file(5))).toBe(false);
+    expect(imageRowsByFilename(world).has(file(5))).toBe(false);
 
     // What an add killed while staging left (no intent names it): removed by the next add to the actor.
     const gone = spawnSync(process.execPath, ["-e", "0"]).pid!;
@@ -257,7 +248,7 @@ describe("add", () => {
     expect(report.generation).toEqual({ key: 1, type: "upload", imageCount: 1 });
     expect(readFileSync(world.ctx.layout.imagePath(name, file(5)))).toEqual(content);
     expect(await head(file(5))).toMatchObject({ size: 5000, metadataMd5: md5Of(content) });
-    const row = rows().get(file(5))!;
+    const row = imageRowsByFilename(world).get(file(5))!;
     expect(row).toMatchObject({ status: "synced", md5: md5Of(content), prompt, promptPreview: prompt.slice(0, 100), index: 5 });
     expect(world.db.select().from(generations).where(eq(generations.id, row.generationId!)).get()).toMatchObject({
       type: "upload",
@@ -270,7 +261,7 @@ describe("add", () => {
     await expect(addImages(world.ctx, world.s3, { actor: name, images: [{ filename: file(0), bytes: other }] })).rejects.toBeInstanceOf(
       ImageExistsError,
     );
-    expect(rows().get(file(0))!.sizeBytes).toBe(2048);
+    expect(imageRowsByFilename(world).get(file(0))!.sizeBytes).toBe(2048);
     await addImages(world.ctx, world.s3, {
       actor: name,
       images: [{ filename: file(0), bytes: other }],
@@ -279,7 +270,7 @@ describe("add", () => {
     });
     expect(readFileSync(world.ctx.layout.imagePath(name, file(0)))).toEqual(other);
     expect(await head(file(0))).toMatchObject({ size: 3000, metadataMd5: md5Of(other) });
-    expect(rows().get(file(0))).toMatchObject({ status: "synced", sizeBytes: 3000 });
+    expect(imageRowsByFilename(world).get(file(0))).toMatchObject({ status: "synced", sizeBytes: 3000 });
 
     await expect(
       addImages(world.ctx, world.s3, { actor: name, images: [{ filename: "../escape.jpg", bytes: other }] }),
@@ -327,7 +318,7 @@ describe("migrate legacy response.json", () => {
     expect(dry.actors).toEqual([expect.objectContaining({ name, added: [file(7)], listed: [file(0), file(7)], backupPath: null })]);
     expect(existsSync(responsePath)).toBe(true);
     expect(readFileSync(formatAPath(), "utf8")).toBe(before);
-    expect(rows().has(file(7))).toBe(false);
+    expect(imageRowsByFilename(world).has(file(7))).toBe(false);
 
     const report = await migrateLegacy(world.ctx);
     expect(report.failed).toBe(0);
@@ -336,12 +327,12 @@ describe("migrate legacy response.json", () => {
     expect(existsSync(responsePath)).toBe(false);
     expect(JSON.parse(readFileSync(backup, "utf8"))).toEqual(response);
     expect(listed()).toEqual([file(0), file(1), file(7)]);
-    expect(rows().get(file(7))!.s3Key).toBe(s3KeyOf(world.config.s3, name, file(7)));
+    expect(imageRowsByFilename(world).get(file(7))!.s3Key).toBe(s3KeyOf(world.config.s3, name, file(7)));
 
     // The backup is never read again; the image stays because format A lists it now.
     const again = await importManifests(world.ctx, { force: true });
     expect(again.problems).toEqual([]);
-    expect([...rows().keys()].sort()).toEqual([file(0), file(1), file(7)]);
+    expect([...imageRowsByFilename(world).keys()].sort()).toEqual([file(0), file(1), file(7)]);
     expect((await migrateLegacy(world.ctx)).actors).toEqual([]);
   });
 });
@@ -380,7 +371,12 @@ describe("prune local", () => {
     expect(loadConfig({ DATA_DIR: world.dataDir }).storageMode).toBe("s3-only");
     expect([0, 1, 2, 3].map((i) => localExists(file(i)))).toEqual([false, false, true, true]);
     expect(await head(file(0))).not.toBeNull();
-    expect([0, 1, 2, 3].map((i) => rows().get(file(i))!.status)).toEqual(["s3_only", "s3_only", "out_of_sync", "local_only"]);
+    expect([0, 1, 2, 3].map((i) => imageRowsByFilename(world).get(file(i))!.status)).toEqual([
+      "s3_only",
+      "s3_only",
+      "out_of_sync",
+      "local_only",
+    ]);
     expect(manifest().statistics).toMatchObject({ training_s3_only_count: 2, training_out_of_sync_count: 1, training_local_only_count: 1 });
     // The manifest no longer points at the deleted files.
     const entries = new Map<string, { local_path?: string | null }>(

@@ -1,13 +1,13 @@
 import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { actors, generations, images, type ImageRow } from "../../src/db/schema.ts";
+import { actors, generations, type ImageRow } from "../../src/db/schema.ts";
 import { planActorScan } from "../../src/sync/checks/scan-plan.ts";
 import { scanActor, scanActors } from "../../src/sync/checks/scan.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, putImage } from "../helpers/actors.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World, type WorldOptions } from "../helpers/world.ts";
+import { createWorld, imageRowsByFilename, type World, type WorldOptions } from "../helpers/world.ts";
 
 let server: TestS3Server;
 const worlds: World[] = [];
@@ -27,19 +27,8 @@ async function world(options: Omit<WorldOptions, "server"> = {}): Promise<World>
   return w;
 }
 
-function rows(w: World, actorId: number): Map<string, ImageRow> {
-  return new Map(
-    w.db
-      .select()
-      .from(images)
-      .where(eq(images.actorId, actorId))
-      .all()
-      .map((row) => [row.filename, row]),
-  );
-}
-
 function statuses(w: World, actorId: number): Record<string, string | null> {
-  return Object.fromEntries([...rows(w, actorId)].map(([filename, row]) => [filename, row.status]));
+  return Object.fromEntries([...imageRowsByFilename(w, actorId)].map(([filename, row]) => [filename, row.status]));
 }
 
 function formatA(w: World, characterId: string): { training_data: Record<string, unknown>[]; [key: string]: unknown } {
@@ -95,7 +84,7 @@ describe("scan, mirrored", () => {
     expect(result.localFiles).toBe(9);
     expect(result.counts).toEqual({ synced: 4, local_only: 2, s3_only: 2, out_of_sync: 2, missing: 1, unchecked: 1 });
 
-    const after = rows(w, actor.id);
+    const after = imageRowsByFilename(w, actor.id);
     expect(after.get(f(8))).toMatchObject({
       orphan: true,
       source: "local_scan",
@@ -163,7 +152,7 @@ describe("scan, mirrored", () => {
     expect(result.removedLocally).toEqual([f(1), f(2)]);
     expect(result.changed.sort()).toEqual([f(3), f(4), f(5)]);
     expect(result.needsAudit.sort()).toEqual([f(4), f(5)]);
-    const after = rows(w, actor.id);
+    const after = imageRowsByFilename(w, actor.id);
     // The local MD5 no longer describes the changed file: cleared until audit hashes it.
     expect(after.get(f(5))!.md5).toBeNull();
     expect(after.get(f(3))!.s3Etag).toBe(md5Of(bytesFor("changed in S3 behind the manifest's back")));

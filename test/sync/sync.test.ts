@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { actors, images, intents } from "../../src/db/schema.ts";
+import { actors, intents } from "../../src/db/schema.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
@@ -10,7 +10,7 @@ import { applyActorPlan } from "../../src/sync/operations/write-through.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, type World } from "../helpers/world.ts";
+import { createWorld, imageRowsByFilename, type World } from "../helpers/world.ts";
 
 let server: TestS3Server;
 let world: World;
@@ -26,15 +26,6 @@ afterEach(() => world.close());
 const name = "0042_european_30_male";
 const file = (i: number) => `${name}_${i}.jpg`;
 
-function rows() {
-  return new Map(
-    world.db
-      .select()
-      .from(images)
-      .all()
-      .map((row) => [row.filename, row]),
-  );
-}
 function manifest() {
   return JSON.parse(readFileSync(join(world.dataDir, "actor_manifests", "0042_manifest.json"), "utf8"));
 }
@@ -89,7 +80,7 @@ describe("sync", () => {
 
     const report = await syncActors(world.ctx, world.s3);
     expect(report.failedSteps).toBe(0);
-    const after = rows();
+    const after = imageRowsByFilename(world);
     expect([0, 1, 2, 3].map((i) => after.get(file(i))!.status)).toEqual(["synced", "synced", "synced", "out_of_sync"]);
 
     const uploaded = await headObject(world.s3.client, world.s3.s3Config.bucket, s3KeyOf(world.s3.s3Config, name, file(1)));
@@ -123,22 +114,22 @@ describe("sync", () => {
     await syncActors(world.ctx, world.s3, { outOfSync: "local" });
     const head = await headObject(world.s3.client, world.s3.s3Config.bucket, s3KeyOf(world.s3.s3Config, name, file(0)));
     expect(head).toMatchObject({ size: local.length, metadataMd5: md5Of(local) });
-    expect(rows().get(file(0))!.status).toBe("synced");
+    expect(imageRowsByFilename(world).get(file(0))!.status).toBe("synced");
 
     writeFileSync(world.ctx.layout.imagePath(name, file(1)), bytesFor("edited again"));
     await syncActors(world.ctx, world.s3, { outOfSync: "s3" });
     expect(md5Of(readFileSync(world.ctx.layout.imagePath(name, file(1))))).toBe(md5Of(bytesFor("l2")));
-    expect(rows().get(file(1))!.status).toBe("synced");
+    expect(imageRowsByFilename(world).get(file(1))!.status).toBe("synced");
   });
 
   it("pushes only with direction push, and pulls only with pull", async () => {
     await makeActor(world, { name, images: [{ local: true }, { s3: true }] });
     const push = await syncActors(world.ctx, world.s3, { direction: "push" });
     expect(push.totals).toMatchObject({ uploads: 1, downloads: 0 });
-    expect(rows().get(file(1))!.status).toBe("s3_only");
+    expect(imageRowsByFilename(world).get(file(1))!.status).toBe("s3_only");
     const pull = await syncActors(world.ctx, world.s3, { direction: "pull" });
     expect(pull.totals).toMatchObject({ uploads: 0, downloads: 1 });
-    expect([...rows().values()].every((row) => row.status === "synced")).toBe(true);
+    expect([...imageRowsByFilename(world).values()].every((row) => row.status === "synced")).toBe(true);
     const again = await syncActors(world.ctx, world.s3);
     expect(again.totals).toMatchObject({ uploads: 0, downloads: 0 });
   });
@@ -179,7 +170,7 @@ describe("uploads", () => {
       ok: false,
       error: expect.stringMatching(new RegExp(`${file(0)}: content MD5 is \\w+, audited as \\w+`)),
     });
-    expect(rows().get(file(0))!.status).toBe("local_only");
+    expect(imageRowsByFilename(world).get(file(0))!.status).toBe("local_only");
   });
 
   it("does not send an upload again that another run recorded meanwhile: no request at all for it", async () => {
