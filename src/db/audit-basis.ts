@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { actors, auditBases, type SyncStatus } from "./schema.ts";
-import { cachedStatement, columnList, jsonList, sqlText } from "./statements.ts";
+import { bare, cachedStatement, columnList, jsonList, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /**
@@ -111,6 +111,21 @@ export function recordAuditBasis(db: Db, actorId: number, basis: Omit<AuditBasis
 export function forgetAuditBasis(db: Db, actorId: number): void {
   cachedStatement(db, forgetBasisText).run(actorId);
 }
+
+/**
+ * A verified upload moved the actor's revision without touching its folder: the last audit's
+ * basis still describes the local side, and the row now records the object the upload verified
+ * (what a new audit would conclude), so the basis follows the revision. Its S3 digest is dropped:
+ * the listing it described has changed. Call in the transaction of the upload's record, after the
+ * statistics, with the revision they moved from.
+ */
+export function carryAuditBasis(db: Db, actorId: number, fromRevision: number): void {
+  cachedStatement(db, carryBasisText).run({ actorId, fromRevision });
+}
+
+const carryBasisText = sqlText(sql`UPDATE ${auditBases}
+  SET ${bare(auditBases.revision)} = (SELECT ${actors.revision} FROM ${actors} WHERE ${actors.id} = @actorId), ${bare(auditBases.s3Digest)} = NULL
+  WHERE ${auditBases.actorId} = @actorId AND ${auditBases.revision} = @fromRevision`);
 
 // The basis is tied to the revision the audit wrote, read in the same statement.
 const recordBasisText = sqlText(sql`INSERT OR REPLACE INTO ${auditBases} (${columnList([

@@ -1,5 +1,7 @@
-import { and, eq } from "drizzle-orm";
-import { images, type SyncStatus } from "./schema.ts";
+import { and, eq, sql } from "drizzle-orm";
+import { carryAuditBasis } from "./audit-basis.ts";
+import { actors, images, type SyncStatus } from "./schema.ts";
+import { cachedStatement, sqlText } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -15,10 +17,14 @@ export interface TransferredImage {
   localMtimeMs: number;
 }
 
-/** After a verified upload or download: both sides hold `md5`, so the image is SYNCED. */
-export function recordTransfer(db: Db, actorId: number, filename: string, result: TransferredImage): void {
+/**
+ * After a verified upload or download: both sides hold `md5`, so the image is SYNCED. An upload
+ * (`folderUntouched`) keeps the last audit's basis standing; a download changed the folder it describes.
+ */
+export function recordTransfer(db: Db, actorId: number, filename: string, result: TransferredImage, folderUntouched: boolean): void {
   const now = new Date().toISOString();
   db.transaction(() => {
+    const fromRevision = (cachedStatement(db, revisionText).get(actorId) as { revision: number } | undefined)?.revision;
     db.update(images)
       .set({
         status: "synced",
@@ -39,8 +45,11 @@ export function recordTransfer(db: Db, actorId: number, filename: string, result
       .where(and(eq(images.actorId, actorId), eq(images.filename, filename)))
       .run();
     refreshActorStatistics(db, [actorId]);
+    if (folderUntouched && fromRevision !== undefined) carryAuditBasis(db, actorId, fromRevision);
   });
 }
+
+const revisionText = sqlText(sql`SELECT ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} = ?`);
 
 /** After deleting one side: the row says what is left, or goes when nothing is meant to remain. */
 export function recordDeletion(db: Db, actorId: number, filename: string, remaining: { status: SyncStatus } | null): void {

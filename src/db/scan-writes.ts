@@ -2,7 +2,9 @@ import { asc, eq, sql } from "drizzle-orm";
 import { actors, generations, images, sourceFiles, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
 import { forgetAuditBasis } from "./audit-basis.ts";
 import { refreshActorStatistics } from "./statistics.ts";
-import { bare, columnList, namedParameters, sqlText } from "./statements.ts";
+import { actorsByIds } from "./actor-queries.ts";
+import { actorImages } from "./image-queries.ts";
+import { assignNamed, bare, cachedStatement, columnList, namedParameters, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /** The columns a scan may change on an existing images row. */
@@ -57,6 +59,8 @@ export interface ActorScanWrite {
   updates: { id: number; changes: ScannedImageChanges }[];
   /** Something the manifests show changed: statistics are recomputed and the revision bumped. */
   visible: boolean;
+  /** Something the last audit's outcome rested on changed (new rows, ETags, stats): its basis is dropped. */
+  forgetsAudit: boolean;
   /** Metadata of the `s3_scan` generation created when an insert was found in S3. */
   generationMetadata?: Record<string, unknown>;
 }
@@ -67,10 +71,8 @@ export interface ActorScanSnapshot {
 }
 
 export function loadActorForScan(db: Db, actorId: number): ActorScanSnapshot | null {
-  const actor = db.select().from(actors).where(eq(actors.id, actorId)).get();
-  if (!actor) return null;
-  const rows = db.select().from(images).where(eq(images.actorId, actorId)).orderBy(asc(images.id)).all();
-  return { actor, images: rows };
+  const [actor] = actorsByIds(db, [actorId]);
+  return actor ? { actor, images: actorImages(db, actorId) } : null;
 }
 
 /**
@@ -80,7 +82,7 @@ export function loadActorForScan(db: Db, actorId: number): ActorScanSnapshot | n
  */
 export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stale" {
   return db.transaction((tx) => {
-    const current = tx.select({ revision: actors.revision }).from(actors).where(eq(actors.id, write.actorId)).get();
+    const current = cachedStatement(db, revisionText).get(write.actorId) as { revision: number } | undefined;
     if (!current || current.revision !== write.expectedRevision) return "stale";
 
     let generationId: number | null = null;
@@ -119,16 +121,36 @@ export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stal
         .run();
     }
     for (const update of write.updates) {
-      if (Object.keys(update.changes).length > 0) tx.update(images).set(update.changes).where(eq(images.id, update.id)).run();
+      const columns = Object.keys(update.changes) as (keyof ScannedImageChanges)[];
+      if (columns.length > 0) cachedStatement(db, imageUpdateText(columns)).run({ ...update.changes, id: update.id });
     }
-    // New rows or ETags and stats the manifests do not show: the last audit's outcome no longer stands on its own.
-    if (write.inserts.length > 0 || write.updates.some((update) => Object.keys(update.changes).length > 0))
-      forgetAuditBasis(db, write.actorId);
-    tx.update(images).set({ checkedAt: write.checkedAt }).where(eq(images.actorId, write.actorId)).run();
-    tx.update(actors).set({ lastCheckedAt: write.checkedAt, s3ListedAt: write.checkedAt }).where(eq(actors.id, write.actorId)).run();
+    // Even a change the manifests do not show (an ETag, a stat) means the last audit's outcome no longer stands on its own.
+    if (write.forgetsAudit) forgetAuditBasis(db, write.actorId);
+    cachedStatement(db, checkedText).run({ actorId: write.actorId, checkedAt: write.checkedAt });
+    cachedStatement(db, actorCheckedText).run({ actorId: write.actorId, checkedAt: write.checkedAt });
     if (write.visible) refreshActorStatistics(db, [write.actorId]); // same connection, so inside this transaction;
     return "written";
   });
+}
+
+const revisionText = sqlText(sql`SELECT ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} = ?`);
+const checkedText = sqlText(sql`UPDATE ${images} SET ${bare(images.checkedAt)} = @checkedAt WHERE ${images.actorId} = @actorId`);
+const actorCheckedText = sqlText(
+  sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = @checkedAt, ${bare(actors.s3ListedAt)} = @checkedAt WHERE ${actors.id} = @actorId`,
+);
+const imageUpdateTexts = new Map<string, string>();
+
+/** `UPDATE images SET …` of these columns (bound by property name) for the row `@id`; one text per set of columns. */
+function imageUpdateText(columns: readonly (keyof ScannedImageChanges)[]): string {
+  const signature = columns.join(",");
+  let text = imageUpdateTexts.get(signature);
+  if (!text) {
+    text = sqlText(
+      sql`UPDATE ${images} SET ${assignNamed(Object.fromEntries(columns.map((column) => [column, images[column]])))} WHERE ${images.id} = @id`,
+    );
+    imageUpdateTexts.set(signature, text);
+  }
+  return text;
 }
 
 /** An actor found by its folder or S3 prefix alone, with the parts of its name and the format A file its id would have. */
@@ -175,6 +197,17 @@ const claimProblemFileText = sqlText(sql`UPDATE ${sourceFiles} SET ${bare(source
   WHERE ${sourceFiles.path} = ? AND ${sourceFiles.actorId} IS NULL AND ${sourceFiles.error} IS NOT NULL`);
 
 /** Ids of every actor, by name (a scan of `--all`). */
+/** Every actor's revision by row id. */
+export function actorRevisions(db: Db): Map<number, number> {
+  return new Map(
+    db
+      .select({ id: actors.id, revision: actors.revision })
+      .from(actors)
+      .all()
+      .map((row) => [row.id, row.revision]),
+  );
+}
+
 export function allActorIds(db: Db): number[] {
   return db
     .select({ id: actors.id })

@@ -539,8 +539,9 @@ describe("warm audit: an actor unchanged since its last audit", () => {
       expectedRevision: before.revision,
       checkedAt: new Date().toISOString(),
       inserts: [],
-      updates: [{ id: row.id, changes: { s3LastModified: "2020-01-01T00:00:00.000Z" } }],
+      updates: [{ id: row.id, changes: { s3Etag: "0".repeat(32) } }],
       visible: false,
+      forgetsAudit: true,
     });
     expect(written).toBe("written");
     expect(world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.revision).toBe(before.revision);

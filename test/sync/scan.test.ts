@@ -3,7 +3,8 @@ import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { actors, generations, type ImageRow } from "../../src/db/schema.ts";
 import { planActorScan } from "../../src/sync/checks/scan-plan.ts";
-import { scanActor, scanActors } from "../../src/sync/checks/scan.ts";
+import { listEveryActorOnce, scanActor, scanActors } from "../../src/sync/checks/scan.ts";
+import { addImages } from "../../src/sync/operations/add-images.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, putImage } from "../helpers/actors.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
@@ -261,6 +262,26 @@ describe("suspect listings", () => {
   });
 });
 
+describe("one listing of every actor", () => {
+  it("lists an actor again on its own when another writer moved it after the listing was taken", async () => {
+    const w = await world();
+    const actor = await makeActor(w, { name: A, images: Array.from({ length: 4 }, () => ({ local: true, s3: true })) });
+    const every = listEveryActorOnce(w.ctx, w.s3);
+    expect((await every.listings) as Map<string, unknown>).toBeInstanceOf(Map);
+    // Another process adds (uploads and records) an image the listing cannot show.
+    const added = await addImages(w.ctx, w.s3, { actor: A, images: [{ filename: f(9), bytes: bytesFor("added by another process") }] });
+    expect(added.failedSteps).toBe(0);
+    const result = await scanActor(w.ctx, w.s3, actor.id, {}, every);
+    expect(result).toMatchObject({ outcome: "scanned", objectsListed: 5, removedFromS3: [] });
+    expect(statuses(w, actor.id)[f(9)]).toBe("synced");
+    // Unmoved, the actor's part of the listing is used as it is: no request of its own.
+    const again = listEveryActorOnce(w.ctx, w.s3);
+    await again.listings;
+    await deleteImageObject(w, A, f(9));
+    expect(await scanActor(w.ctx, w.s3, actor.id, {}, again)).toMatchObject({ objectsListed: 5, removedFromS3: [] });
+  });
+});
+
 describe("faults", () => {
   const names = ["0001_european_30_male", "0002_african_40_female", "0003_east_asian_25_male"];
 
@@ -276,15 +297,24 @@ describe("faults", () => {
   }
 
   it("finishes when S3 answers 503 SlowDown / 500 to part of the requests (retried)", async () => {
+    // The first attempt of every listing fails, with 503 SlowDown and 500 in turn.
     let n = 0;
-    const { proxy, w } = await faultyWorld((r) =>
-      r.attempt === 1 && n++ % 2 === 0 ? { status: n % 4 === 1 ? 503 : 500, code: n % 4 === 1 ? "SlowDown" : "InternalError" } : null,
+    const { proxy, w, made } = await faultyWorld((r) =>
+      r.attempt === 1 && r.url.includes("list-type=2")
+        ? n++ % 2 === 0
+          ? { status: 503, code: "SlowDown" }
+          : { status: 500, code: "InternalError" }
+        : null,
     );
     try {
-      const report = await scanActors(w.ctx, w.s3, { all: true });
-      expect(proxy.faults).toBeGreaterThan(0);
-      expect(report).toMatchObject({ scanned: 3, failed: 0, suspect: 0 });
-      for (const result of report.actors) expect(result.removedFromS3).toEqual([`${result.name}_0.jpg`]);
+      // All actors (one listing of every prefix), then some of them (a listing each).
+      for (const selection of [{ all: true }, { actorIds: made.map((actor) => actor.id) }]) {
+        const faultsBefore = proxy.faults;
+        const report = await scanActors(w.ctx, w.s3, selection);
+        expect(proxy.faults).toBeGreaterThan(faultsBefore);
+        expect(report).toMatchObject({ scanned: 3, failed: 0, suspect: 0 });
+        for (const result of report.actors) expect(result.removedFromS3).toEqual("all" in selection ? [`${result.name}_0.jpg`] : []);
+      }
     } finally {
       await proxy.stop();
     }
@@ -299,7 +329,7 @@ describe("faults", () => {
     try {
       const progress: string[] = [];
       const report = await scanActors(w.ctx, w.s3, {
-        all: true,
+        actorIds: made.map((actor) => actor.id),
         onProgress: (done, total, r) => progress.push(`${done}/${total} ${r.outcome}`),
       });
       expect(report).toMatchObject({ scanned: 2, failed: 1 });
@@ -312,6 +342,24 @@ describe("faults", () => {
       // Actors finish in any order: three progress calls, counting up, one of them the failure.
       expect(progress.map((line) => line.split(" ")[0]).sort()).toEqual(["1/3", "2/3", "3/3"]);
       expect(progress.map((line) => line.split(" ")[1]).sort()).toEqual(["failed", "scanned", "scanned"]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("scanning all actors, reports each one when the listing of every prefix keeps failing, and marks nothing deleted", async () => {
+    const { proxy, w, made } = await faultyWorld(
+      (r) => (r.url.includes("list-type=2") ? { status: 500, code: "InternalError", message: "disk on fire" } : null),
+      2,
+    );
+    try {
+      const report = await scanActors(w.ctx, w.s3, { all: true });
+      expect(report).toMatchObject({ scanned: 0, failed: 3 });
+      for (const result of report.actors) expect(result.error).toMatch(/InternalError \(HTTP 500, after 2 attempts\)/);
+      for (const actor of made) {
+        expect(Object.values(statuses(w, actor.id))).toEqual(["synced", "synced", "synced", "synced"]);
+        expect(w.db.select().from(actors).where(eq(actors.id, actor.id)).get()!.lastCheckedAt).toBeNull();
+      }
     } finally {
       await proxy.stop();
     }

@@ -5,6 +5,8 @@ import { eq } from "drizzle-orm";
 import { actors, intents } from "../../src/db/schema.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
+import { auditActors } from "../../src/sync/checks/audit.ts";
+import { scanActors } from "../../src/sync/checks/scan.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
 import { applyActorPlan } from "../../src/sync/operations/write-through.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
@@ -132,6 +134,20 @@ describe("sync", () => {
     expect([...imageRowsByFilename(world).values()].every((row) => row.status === "synced")).toBe(true);
     const again = await syncActors(world.ctx, world.s3);
     expect(again.totals).toMatchObject({ uploads: 0, downloads: 0 });
+  });
+
+  it("leaves actors it only uploaded to confirmed: the next audit reads no row, and sees a file changed since", async () => {
+    await makeActor(world, { name, images: [{ local: true }, { local: true }, { local: true, s3: true }] });
+    expect((await syncActors(world.ctx, world.s3, { direction: "push" })).totals).toMatchObject({ uploads: 2 });
+    // A scan learns each new object's Last-Modified (an upload records none): nothing an audit rests on.
+    const scanned = await scanActors(world.ctx, world.s3, { all: true });
+    expect(scanned.actors[0]).toMatchObject({ outcome: "scanned", changed: [], needsAudit: [] });
+    const audited = await auditActors(world.ctx, world.s3, { all: true });
+    expect(audited.actors[0]).toMatchObject({ ok: true, unchanged: true, counts: { synced: 3 } });
+    // Confirmed from the folder's stat: a file edited since is audited in full and found out of sync.
+    writeFileSync(world.ctx.layout.imagePath(name, file(1)), bytesFor("edited after the sync"));
+    const edited = await auditActors(world.ctx, world.s3, { all: true });
+    expect(edited.actors[0]).toMatchObject({ ok: true, unchanged: false, counts: { synced: 2, out_of_sync: 1 } });
   });
 
   it("re-imports a manifest another tool edited during the sync instead of overwriting it", async () => {

@@ -16,11 +16,11 @@ import { exportManifests, type ExportProblem } from "../manifests/export.ts";
 import { HashCache } from "../hashing/hash-cache.ts";
 import { Md5Pool } from "../hashing/md5-pool.ts";
 import { assertRealFolder } from "../files/safe-files.ts";
-import { describeS3Error, type S3Access } from "../s3/s3-client.ts";
+import { actorListing, describeS3Error, listEveryActor, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError } from "./suspect-listing.ts";
 import { ActorLocks } from "../operations/write-through.ts";
 import { auditOnce, type AuditOneOptions } from "./audit-actor.ts";
-import { actorObjects, listAllActors, listingDigest } from "./audit-listing.ts";
+import { listingDigest } from "./audit-listing.ts";
 import { AuditWriter } from "./audit-writer.ts";
 
 export interface AuditOptions {
@@ -154,12 +154,14 @@ export async function auditActors(
     const listS3 = options.listS3 ?? false;
     // Every actor: one listing of the whole prefix (a page per 1,000 keys), not a request per actor.
     const listings =
-      listS3 && "all" in options ? listAllActors(s3).catch((error: unknown) => new Error(describeS3Error(error))) : undefined;
+      listS3 && "all" in options
+        ? listEveryActor(s3.client, s3.s3Config).catch((error: unknown) => new Error(describeS3Error(error)))
+        : undefined;
     const gate = pLimit(Math.max(1, options.actorConcurrency ?? 256));
     await Promise.all(
       selected.map((actor) =>
         gate(async () => {
-          const listActor = once(() => actorObjects(s3, actor.name, listings));
+          const listActor = once(async () => (await actorListing(s3, actor.name, listings)).objects);
           const oneOptions = {
             hashCache,
             writer,

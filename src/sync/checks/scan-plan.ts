@@ -33,6 +33,8 @@ export interface ScanPlan {
   inserts: ScannedImageInsert[];
   updates: { id: number; changes: ScannedImageChanges }[];
   visible: boolean;
+  /** Rows or S3 facts the last audit did not rest on: its basis no longer confirms the actor. */
+  forgetsAudit: boolean;
   suspectReasons: string[];
   report: Pick<ActorScanResult, "added" | "removedFromS3" | "removedLocally" | "changed" | "needsAudit" | "statusChanges">;
 }
@@ -63,6 +65,7 @@ export function planActorScan(input: ScanPlanInput): ScanPlan {
     inserts: [],
     updates: [],
     visible: false,
+    forgetsAudit: false,
     suspectReasons: [],
     report: { added: [], removedFromS3: [], removedLocally: [], changed: [], needsAudit: [], statusChanges: [] },
   };
@@ -84,6 +87,8 @@ export function planActorScan(input: ScanPlanInput): ScanPlan {
     if (changes.status !== undefined) plan.report.statusChanges.push({ filename: row.filename, from: row.status, to: changes.status });
     if (Object.keys(changes).length === 0) continue;
     plan.updates.push({ id: row.id, changes });
+    // The object's Last-Modified filled in where none was known (an upload records none) changes no audit's outcome.
+    if (Object.keys(changes).some((column) => column !== "s3LastModified") || row.s3LastModified !== null) plan.forgetsAudit = true;
     if (visibleColumns.some((column) => column in changes)) plan.visible = true;
     // ETag and last-modified are shown by format B; filling one in where none was known is not a change.
     if ((changes.s3Etag !== undefined && row.s3Etag !== null) || (changes.s3LastModified !== undefined && row.s3LastModified !== null)) {
@@ -121,7 +126,7 @@ export function planActorScan(input: ScanPlanInput): ScanPlan {
     plan.report.added.push(filename);
     if (status === null) plan.report.needsAudit.push(filename);
   }
-  if (plan.inserts.length > 0) plan.visible = true;
+  if (plan.inserts.length > 0) plan.visible = plan.forgetsAudit = true;
 
   plan.suspectReasons = suspectReasons(input, plan);
   return plan;

@@ -1,13 +1,14 @@
 import type { Dirent } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import type { AppContext } from "../../context.ts";
-import { addDiscoveredActors, allActorIds, loadActorForScan, writeActorScan } from "../../db/scan-writes.ts";
+import { actorRevisions, addDiscoveredActors, allActorIds, loadActorForScan, writeActorScan } from "../../db/scan-writes.ts";
+import { actorsByIds } from "../../db/actor-queries.ts";
 import type { ActorRow, StatusCounts, SyncStatus } from "../../db/schema.ts";
 import { settleLimit } from "../concurrency.ts";
 import { exportManifests } from "../manifests/export.ts";
 import { assertSafeName, isTrainingImageFilename, parseActorName, InvalidFilenameError } from "../files/layout.ts";
 import { assertRealFolder, symlinkReason } from "../files/safe-files.ts";
-import { describeS3Error, listActorObjects, listChildPrefixes, type S3Access } from "../s3/s3-client.ts";
+import { actorListing, describeS3Error, listEveryActor, type ActorListing, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError } from "./suspect-listing.ts";
 import { planActorScan, type LocalFile, type LocalListing } from "./scan-plan.ts";
 
@@ -80,11 +81,12 @@ export interface ScanReport {
  * unreadable folder, suspect listing) is reported and never stops the others.
  */
 export async function scanActors(ctx: AppContext, s3: S3Access, options: ScanActorsOptions): Promise<ScanReport> {
-  const discovered = options.all ? await discoverActors(ctx, s3) : [];
+  const every = options.all ? listEveryActorOnce(ctx, s3) : undefined;
+  const discovered = every ? await discoverActors(ctx, every) : [];
   const ids = options.all ? allActorIds(ctx.db) : [...(options.actorIds ?? [])];
   let done = 0;
   const settled = await settleLimit(ids, options.concurrency ?? 16, async (actorId) => {
-    const result = await scanActor(ctx, s3, actorId, options);
+    const result = await scanActor(ctx, s3, actorId, options, every);
     options.onProgress?.(++done, ids.length, result);
     return result;
   });
@@ -95,14 +97,33 @@ export async function scanActors(ctx: AppContext, s3: S3Access, options: ScanAct
 }
 
 /**
+ * One listing of every actor's prefix for a scan of all actors, with each actor's revision
+ * read before it started. An actor whose rows moved since (another process's upload, say)
+ * is listed again on its own: planned against rows newer than the listing, an object uploaded
+ * meanwhile would read as removed from S3.
+ */
+export interface EveryActorListing {
+  listings: Promise<Map<string, ActorListing> | Error>;
+  revisions: Map<number, number>;
+}
+
+export function listEveryActorOnce(ctx: AppContext, s3: S3Access): EveryActorListing {
+  const revisions = actorRevisions(ctx.db);
+  const listings = listEveryActor(s3.client, s3.s3Config).catch((error: unknown) => new Error(errorText(error)));
+  return { listings, revisions };
+}
+
+/**
  * Adds the actors that only a folder under `actors/` or a prefix in S3 tells of (no
  * manifest names them: SPEC.md §6 orphans), so that their files and objects are scanned
  * and synced like any other's. Names that are not safe names are never actors.
  */
-export async function discoverActors(ctx: AppContext, s3: S3Access): Promise<string[]> {
+export async function discoverActors(ctx: AppContext, every: EveryActorListing): Promise<string[]> {
   const { layout } = ctx;
   const folders = assertRealFolder(layout.root, layout.actorsDir) ? await readdir(layout.actorsDir, { withFileTypes: true }) : [];
-  const prefixes = await listChildPrefixes(s3.client, s3.s3Config.bucket, s3.s3Config.prefix);
+  const listings = await every.listings;
+  // A failed listing fails every actor's scan (each says why); the folders still tell of actors.
+  const prefixes = listings instanceof Error ? [] : listings.keys();
   const names = new Set([...folders.filter((entry) => entry.isDirectory()).map((entry) => entry.name), ...prefixes]);
   const candidates = [...names].sort().flatMap((name) => {
     try {
@@ -113,7 +134,10 @@ export async function discoverActors(ctx: AppContext, s3: S3Access): Promise<str
     const parts = parseActorName(name);
     return [{ name, ...parts, formatAPath: parts.characterId ? layout.formatAPath(parts.characterId) : null }];
   });
-  return addDiscoveredActors(ctx.db, candidates);
+  const added = addDiscoveredActors(ctx.db, candidates);
+  // Added from this very listing: it is as new as their rows.
+  for (const [id, revision] of actorRevisions(ctx.db)) if (!every.revisions.has(id)) every.revisions.set(id, revision);
+  return added;
 }
 
 /**
@@ -122,27 +146,33 @@ export async function discoverActors(ctx: AppContext, s3: S3Access): Promise<str
  * for S3, disk or a suspect listing: the result says `failed` or `suspect`, and then
  * nothing was written.
  */
-export async function scanActor(ctx: AppContext, s3: S3Access, actorId: number, options: ScanOptions = {}): Promise<ActorScanResult> {
+export async function scanActor(
+  ctx: AppContext,
+  s3: S3Access,
+  actorId: number,
+  options: ScanOptions = {},
+  every?: EveryActorListing,
+): Promise<ActorScanResult> {
   let snapshot = loadActorForScan(ctx.db, actorId);
   if (!snapshot) return failedResult(actorId, `#${actorId}`, `no actor with id ${actorId}`);
   const name = snapshot.actor.name;
   const s3Only = ctx.config.storageMode === "s3-only";
+  let shared = every && every.revisions.get(actorId) === snapshot.actor.revision ? every.listings : undefined;
 
-  let listing: Awaited<ReturnType<typeof listActorObjects>>;
-  let local: LocalListing | null;
-  try {
-    [listing, local] = await Promise.all([
-      listActorObjects(s3.client, s3.s3Config, name),
-      s3Only ? Promise.resolve(null) : walkTrainingFolder(ctx.layout.root, ctx.layout.trainingDir(name)),
-    ]);
-  } catch (error) {
-    // A failed request or walk says nothing about what exists: nothing is marked deleted.
-    return failedResult(actorId, name, errorText(error));
-  }
-
-  const checkedAt = (options.now?.() ?? new Date()).toISOString();
-  // Another writer may change the actor while we listed; plan again from fresh rows then.
+  // Another writer may change the actor while we list; list again and plan from fresh rows then.
   for (let attempt = 0; attempt < 5; attempt++) {
+    let listing: ActorListing;
+    let local: LocalListing | null;
+    try {
+      [listing, local] = await Promise.all([
+        actorListing(s3, name, shared),
+        s3Only ? Promise.resolve(null) : walkTrainingFolder(ctx.layout.root, ctx.layout.trainingDir(name)),
+      ]);
+    } catch (error) {
+      // A failed request or walk says nothing about what exists: nothing is marked deleted.
+      return failedResult(actorId, name, errorText(error));
+    }
+    const checkedAt = (options.now?.() ?? new Date()).toISOString();
     const plan = planActorScan({
       snapshot,
       objects: listing.objects,
@@ -171,15 +201,18 @@ export async function scanActor(ctx: AppContext, s3: S3Access, actorId: number, 
       inserts: plan.inserts,
       updates: plan.updates,
       visible: plan.visible,
+      forgetsAudit: plan.forgetsAudit,
       generationMetadata: { scanned_at: checkedAt, total_scanned: listing.objects.length },
     });
     if (written === "stale") {
       snapshot = loadActorForScan(ctx.db, actorId);
       if (!snapshot) return failedResult(actorId, name, "actor deleted during the scan");
+      shared = undefined;
       continue;
     }
-    const after = loadActorForScan(ctx.db, actorId);
-    if (after) fillCounts(result, after.actor);
+    // Only a visible change recounts the statistics; otherwise they are the snapshot's.
+    const counted = plan.visible ? actorsByIds(ctx.db, [actorId])[0] : snapshot.actor;
+    if (counted) fillCounts(result, counted);
     if (plan.visible && options.exportAfter !== false) await exportAfterScan(ctx, actorId, result);
     return result;
   }

@@ -67,16 +67,22 @@ export async function performStep(
       if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
       const stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined, onBytes);
       const local = await lstat(path);
-      recordTransfer(db, actorId, step.filename, {
-        md5: stored.md5,
-        size: stored.size,
-        s3Key: key,
-        s3Url: s3UrlOf(config.s3, key),
-        s3Etag: stored.etag,
-        s3LastModified: stored.lastModified,
-        localPath: layout.relativeImagePath(name, step.filename),
-        localMtimeMs: local.mtimeMs,
-      });
+      recordTransfer(
+        db,
+        actorId,
+        step.filename,
+        {
+          md5: stored.md5,
+          size: stored.size,
+          s3Key: key,
+          s3Url: s3UrlOf(config.s3, key),
+          s3Etag: stored.etag,
+          s3LastModified: stored.lastModified,
+          localPath: layout.relativeImagePath(name, step.filename),
+          localMtimeMs: local.mtimeMs,
+        },
+        true,
+      );
       return;
     }
     case "download": {
@@ -88,15 +94,21 @@ export async function performStep(
       });
       const local = await lstat(path);
       const row = s3RowOf(ctx, actorId, step.filename);
-      recordTransfer(db, actorId, step.filename, {
-        ...downloaded,
-        s3Key: key,
-        s3Url: s3UrlOf(config.s3, key),
-        s3Etag: row?.s3Etag ?? null,
-        s3LastModified: row?.s3LastModified ?? null,
-        localPath: layout.relativeImagePath(name, step.filename),
-        localMtimeMs: local.mtimeMs,
-      });
+      recordTransfer(
+        db,
+        actorId,
+        step.filename,
+        {
+          ...downloaded,
+          s3Key: key,
+          s3Url: s3UrlOf(config.s3, key),
+          s3Etag: row?.s3Etag ?? null,
+          s3LastModified: row?.s3LastModified ?? null,
+          localPath: layout.relativeImagePath(name, step.filename),
+          localMtimeMs: local.mtimeMs,
+        },
+        false,
+      );
       return;
     }
   }

@@ -129,36 +129,55 @@ export async function* listObjects(client: S3Client, bucket: string, prefix: str
   }
 }
 
-/** The folder-like names right under `prefix` (`{prefix}{name}/…`): each a possible actor's prefix. */
-export async function listChildPrefixes(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const names: string[] = [];
-  const pages = paginateListObjectsV2({ client, pageSize: 1000 }, { Bucket: bucket, Prefix: prefix, Delimiter: "/" });
-  for await (const page of pages) {
-    for (const common of page.CommonPrefixes ?? []) if (common.Prefix) names.push(common.Prefix.slice(prefix.length, -1));
-  }
-  return names;
-}
-
 /** The training images of one actor in S3 (`{prefix}{name}/{filename}`), stat only: no HEAD, no GET. */
 export async function listActorObjects(client: S3Client, s3: S3Config, name: string): Promise<ActorListing> {
   const prefix = actorPrefix(s3, name);
-  const objects: ListedObject[] = [];
-  const skipped: SkippedKey[] = [];
-  for await (const object of listObjects(client, s3.bucket, prefix)) {
-    const filename = object.key.slice(prefix.length);
-    try {
-      assertSafeName(filename);
-    } catch (error) {
-      skipped.push({ key: object.key, reason: error instanceof InvalidFilenameError ? error.reason : String(error) });
-      continue;
-    }
-    if (!isTrainingImageFilename(filename)) {
-      skipped.push({ key: object.key, reason: "not a training image (.jpg, .jpeg, .png)" });
-      continue;
-    }
-    objects.push({ ...object, filename });
+  const listing: ActorListing = { objects: [], skipped: [] };
+  for await (const object of listObjects(client, s3.bucket, prefix)) addActorKey(listing, object, object.key.slice(prefix.length));
+  return listing;
+}
+
+/**
+ * Every actor's listing from one listing of the whole prefix (a request per 1,000 keys, not
+ * one per actor), by the name right under the prefix (`{prefix}{name}/…`). A name with no
+ * training image under it still appears (its keys skipped): it is a prefix that tells of an actor.
+ */
+export async function listEveryActor(client: S3Client, s3: S3Config): Promise<Map<string, ActorListing>> {
+  const byActor = new Map<string, ActorListing>();
+  for await (const object of listObjects(client, s3.bucket, s3.prefix)) {
+    const rest = object.key.slice(s3.prefix.length);
+    const slash = rest.indexOf("/");
+    if (slash <= 0) continue;
+    const name = rest.slice(0, slash);
+    let listing = byActor.get(name);
+    if (!listing) byActor.set(name, (listing = { objects: [], skipped: [] }));
+    addActorKey(listing, object, rest.slice(slash + 1));
   }
-  return { objects, skipped };
+  return byActor;
+}
+
+/** One actor's listing: its part of a listing of every actor when one was taken (or its failure), else a listing of its own prefix. */
+export async function actorListing(
+  s3: S3Access,
+  name: string,
+  every: Promise<Map<string, ActorListing> | Error> | undefined,
+): Promise<ActorListing> {
+  if (!every) return listActorObjects(s3.client, s3.s3Config, name);
+  const all = await every;
+  if (all instanceof Error) throw all;
+  return all.get(name) ?? { objects: [], skipped: [] };
+}
+
+/** Files a key below an actor's prefix as a training image, or as skipped with the reason. */
+function addActorKey(listing: ActorListing, object: Omit<ListedObject, "filename">, filename: string): void {
+  try {
+    assertSafeName(filename);
+  } catch (error) {
+    listing.skipped.push({ key: object.key, reason: error instanceof InvalidFilenameError ? error.reason : String(error) });
+    return;
+  }
+  if (!isTrainingImageFilename(filename)) listing.skipped.push({ key: object.key, reason: "not a training image (.jpg, .jpeg, .png)" });
+  else listing.objects.push({ ...object, filename });
 }
 
 export interface HeadInfo {
