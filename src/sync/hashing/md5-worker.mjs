@@ -1,9 +1,10 @@
 // Worker of md5-pool.ts: hashes files, and lists and stats folders. Plain JavaScript on purpose: a worker thread does not
 // inherit tsx's loader (neither under `tsx` nor under vitest), and a .mjs file needs none.
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
+import { absentDigest, digestOf, listImages } from "./folder-digest.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -98,7 +99,7 @@ function openRegularFile(path) {
  * @param {{ id: number, folder: string, filenames: string[] }} job
  */
 function statFolder(job) {
-  const listing = listImages(job.folder);
+  const listing = listImages(job.folder, imagePattern);
   if (!listing)
     return {
       id: job.id,
@@ -112,7 +113,7 @@ function statFolder(job) {
   const present = new Set(listing.names);
   const stats = job.filenames.map((filename) => {
     if (!present.has(filename)) return null;
-    const stat = listing.images.get(filename) ?? statOf(join(job.folder, filename));
+    const stat = listing.images.get(filename) ?? lstatSync(join(job.folder, filename), { throwIfNoEntry: false });
     return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
   });
   return {
@@ -126,66 +127,9 @@ function statFolder(job) {
   };
 }
 
-/**
- * Digest of a folder's image files: name, type, size, mtime, ctime and inode of each, in
- * name order. Equal digests mean no image file was added, removed, replaced or written
- * (a write moves ctime, which no tool can set back). With it, the image entries that are links.
- * @param {{ id: number, folder: string }} job
- */
-function folderDigest(job) {
-  const listing = listImages(job.folder);
-  return { id: job.id, kind: "folderDigest", digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
-}
-
-const absentDigest = "absent";
-
-/**
- * File timestamps tick coarser than they print (Linux stamps them from a clock that moves every
- * 1–10 ms): within this much of now, an unchanged stat does not prove unchanged content (hash-cache.ts has the twin).
- */
-const racyWindowMs = 20;
-
-/** @param {string} folder */
-function listImages(folder) {
-  /** @type {string[]} */
-  let names;
-  try {
-    names = readdirSync(folder);
-  } catch (error) {
-    if (/** @type {NodeJS.ErrnoException} */ (error).code === "ENOENT") return null;
-    throw error;
-  }
-  /** @type {Map<string, import("node:fs").Stats | undefined>} */
-  const images = new Map();
-  for (const name of names.filter((entry) => imagePattern.test(entry)).sort()) images.set(name, statOf(join(folder, name)));
-  const links = [...images].filter(([, stat]) => stat?.isSymbolicLink()).map(([name]) => name);
-  return { names, images, links };
-}
-
-/** @param {string} path */
-function statOf(path) {
-  return lstatSync(path, { throwIfNoEntry: false });
-}
-
-/** @param {Map<string, import("node:fs").Stats | undefined>} images */
-function digestOf(images) {
-  // A file written within the timestamp granularity of now could be written again with the
-  // same stat (git's racily-clean case): such a folder gets a digest that never matches.
-  const racyAfter = Date.now() - racyWindowMs;
-  let text = "";
-  for (const [name, stat] of images) {
-    if (stat && Math.max(stat.mtimeMs, stat.ctimeMs) >= racyAfter) return `racy-${racyAfter}-${Math.random()}`;
-    text += stat
-      ? `${name}\0${stat.isFile() ? "f" : "o"}\0${stat.size}\0${stat.mtimeMs}\0${stat.ctimeMs}\0${stat.ino}\n`
-      : `${name}\0gone\n`;
-  }
-  return createHash("md5").update(text).digest("hex");
-}
-
 function answer(job) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
-    if (job.kind === "folderDigest") return folderDigest(job);
     return { kind: "hash", ...hashFile(job) };
   } catch (error) {
     const err = /** @type {NodeJS.ErrnoException} */ (error);
