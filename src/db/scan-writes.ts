@@ -166,18 +166,18 @@ export interface DiscoveredActor {
 /**
  * Adds actors that have a folder or a prefix and no row (SPEC.md §3, §6: no actor is left
  * unaccounted for); a format A file of their id that could not be read, so named no actor,
- * becomes one of their problems. Returns the names added.
+ * becomes one of their problems. Returns the actors added, with the revision they were added at.
  */
-export function addDiscoveredActors(db: Db, discovered: readonly DiscoveredActor[]): string[] {
+export function addDiscoveredActors(db: Db, discovered: readonly DiscoveredActor[]): { id: number; name: string; revision: number }[] {
   const insert = db.$client.prepare(insertDiscoveredText);
   const claimProblemFile = db.$client.prepare(claimProblemFileText);
   return db.$client.transaction(() => {
-    const added: string[] = [];
+    const added: { id: number; name: string; revision: number }[] = [];
     for (const actor of discovered) {
-      const id = insert.pluck().get(actor) as number | undefined;
-      if (id === undefined) continue;
-      if (actor.formatAPath) claimProblemFile.run(id, actor.formatAPath);
-      added.push(actor.name);
+      const row = insert.get(actor) as { id: number; revision: number } | undefined;
+      if (row === undefined) continue;
+      if (actor.formatAPath) claimProblemFile.run(row.id, actor.formatAPath);
+      added.push({ ...row, name: actor.name });
     }
     return added;
   })();
@@ -192,11 +192,10 @@ const discoveredColumns = {
 };
 const insertDiscoveredText =
   sqlText(sql`INSERT INTO ${actors} (${columnList(Object.values(discoveredColumns))}) VALUES (${namedParameters(discoveredColumns)})
-  ON CONFLICT(${bare(actors.name)}) DO NOTHING RETURNING ${bare(actors.id)}`);
+  ON CONFLICT(${bare(actors.name)}) DO NOTHING RETURNING ${bare(actors.id)} AS id, ${bare(actors.revision)} AS revision`);
 const claimProblemFileText = sqlText(sql`UPDATE ${sourceFiles} SET ${bare(sourceFiles.actorId)} = ?
   WHERE ${sourceFiles.path} = ? AND ${sourceFiles.actorId} IS NULL AND ${sourceFiles.error} IS NOT NULL`);
 
-/** Ids of every actor, by name (a scan of `--all`). */
 /** Every actor's revision by row id. */
 export function actorRevisions(db: Db): Map<number, number> {
   return new Map(
@@ -208,6 +207,7 @@ export function actorRevisions(db: Db): Map<number, number> {
   );
 }
 
+/** Ids of every actor, by name (a scan of `--all`). */
 export function allActorIds(db: Db): number[] {
   return db
     .select({ id: actors.id })

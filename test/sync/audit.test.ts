@@ -12,7 +12,8 @@ import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { actors, images, type SyncStatus } from "../../src/db/schema.ts";
 import { writeActorScan } from "../../src/db/scan-writes.ts";
-import { auditActor, auditActors } from "../../src/sync/checks/audit.ts";
+import { auditCandidates } from "../../src/db/audit-basis.ts";
+import { auditActor, auditActors, listingFor } from "../../src/sync/checks/audit.ts";
 import { importManifests } from "../../src/sync/manifests/import.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
@@ -546,6 +547,25 @@ describe("warm audit: an actor unchanged since its last audit", () => {
     expect(written).toBe("written");
     expect(world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.revision).toBe(before.revision);
     expect((await auditActor(world.ctx, world.s3, actorId, { pool })).unchanged).toBe(false);
+  });
+
+  it("with --list, takes the listing of every actor only for rows as they were before it began", async () => {
+    world = await createWorld({ server });
+    const files = Array.from({ length: 3 }, () => imageBytes());
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
+    const candidate = auditCandidates(world.db, [actorId])[0]!;
+    // A listing of every actor taken before another process uploaded all three: it shows none of them.
+    const before = Promise.resolve(new Map([[name, { objects: [], skipped: [] }]]));
+    const objectsFor = listingFor(world.s3, candidate, before);
+    expect(await objectsFor(candidate.revision)).toEqual([]);
+    // Rows newer than that listing (their revision moved) are compared with a listing of the actor's own.
+    expect((await objectsFor(candidate.revision + 1)).map((object) => object.filename).sort()).toEqual(
+      [0, 1, 2].map((i) => `${name}_${i}.jpg`),
+    );
   });
 
   it("with --list, is audited in full when the listing changed", async () => {

@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { actors, generations, type ImageRow } from "../../src/db/schema.ts";
 import { planActorScan } from "../../src/sync/checks/scan-plan.ts";
-import { listEveryActorOnce, scanActor, scanActors } from "../../src/sync/checks/scan.ts";
+import { discoverActors, listEveryActorOnce, scanActor, scanActors } from "../../src/sync/checks/scan.ts";
 import { addImages } from "../../src/sync/operations/add-images.ts";
 import { bytesFor, deleteImageObject, makeActor, md5Of, putImage } from "../helpers/actors.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
@@ -280,6 +280,21 @@ describe("one listing of every actor", () => {
     await deleteImageObject(w, A, f(9));
     expect(await scanActor(w.ctx, w.s3, actor.id, {}, again)).toMatchObject({ objectsListed: 5, removedFromS3: [] });
   });
+
+  it("lists on its own an actor another process added while the listing was taken, not only one it moved", async () => {
+    const w = await world();
+    const B = "0002_african_40_female";
+    const every = listEveryActorOnce(w.ctx, w.s3);
+    await every.listings;
+    // Another process imports B (its images already in S3) and adds one the listing cannot show.
+    const actor = await makeActor(w, { name: B, images: Array.from({ length: 4 }, () => ({ local: true, s3: true })) });
+    expect(
+      (await addImages(w.ctx, w.s3, { actor: B, images: [{ filename: `${B}_9.jpg`, bytes: bytesFor("added meanwhile") }] })).failedSteps,
+    ).toBe(0);
+    expect(await discoverActors(w.ctx, every)).toEqual([]);
+    expect(await scanActor(w.ctx, w.s3, actor.id, {}, every)).toMatchObject({ outcome: "scanned", objectsListed: 5, removedFromS3: [] });
+    expect(statuses(w, actor.id)[`${B}_9.jpg`]).toBe("synced");
+  });
 });
 
 describe("faults", () => {
@@ -321,15 +336,19 @@ describe("faults", () => {
   });
 
   it("reports an actor whose listing keeps failing, and marks nothing of it deleted", async () => {
-    const failing = encodeURIComponent(`system_actors/training_data/${names[1]}/`);
+    // The listing of every prefix fails too: each actor then lists its own, and only one of those fails.
+    const failing = [encodeURIComponent(`system_actors/training_data/${names[1]}/`), encodeURIComponent("system_actors/training_data/")];
     const { proxy, w, made } = await faultyWorld(
-      (r) => (r.url.includes(`prefix=${failing}`) ? { status: 500, code: "InternalError", message: "disk on fire" } : null),
+      (r) =>
+        failing.some((prefix) => new RegExp(`[?&]prefix=${prefix}(&|$)`).test(r.url))
+          ? { status: 500, code: "InternalError", message: "disk on fire" }
+          : null,
       2,
     );
     try {
       const progress: string[] = [];
       const report = await scanActors(w.ctx, w.s3, {
-        actorIds: made.map((actor) => actor.id),
+        all: true,
         onProgress: (done, total, r) => progress.push(`${done}/${total} ${r.outcome}`),
       });
       expect(report).toMatchObject({ scanned: 2, failed: 1 });

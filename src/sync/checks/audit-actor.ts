@@ -17,8 +17,8 @@ import type { AuditWriter } from "./audit-writer.ts";
 export interface AuditOneOptions {
   hashCache: HashCache;
   writer: AuditWriter;
-  /** The actor's objects as listed now (one request, or its part of the listing of every actor), asked for once. */
-  listActor: () => Promise<ListedObject[]>;
+  /** The actor's objects as listed now, for its rows at this revision (one request, or its part of the listing of every actor). */
+  listActor: (revision: number) => Promise<ListedObject[]>;
   /** Compare with a listing made now, rather than the last one recorded. */
   listS3: boolean;
   allowSuspect: boolean;
@@ -64,7 +64,9 @@ export async function auditOnce(
   const rows = snapshot.images;
   // The S3 side as the last listing recorded it serves only an actor that was listed before.
   const listS3 = options.listS3 || snapshot.s3ListedAt === null;
-  const listing: Promise<ListedObject[]> = listS3 ? options.listActor() : Promise.resolve(recordedObjects(s3, actor.name, rows));
+  const listing: Promise<ListedObject[]> = listS3
+    ? options.listActor(snapshot.revision)
+    : Promise.resolve(recordedObjects(s3, actor.name, rows));
   listing.catch(() => {}); // awaited below; no unhandled rejection while the local side runs
 
   // One safe segment under the actor's folder (what layout.imagePath checks), without re-deriving the folder per file.

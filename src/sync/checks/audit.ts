@@ -18,7 +18,7 @@ import { HashCache } from "../hashing/hash-cache.ts";
 import { Md5Pool } from "../hashing/md5-pool.ts";
 import { assertRealFolder } from "../files/safe-files.ts";
 import { trainingImagePattern } from "../files/layout.ts";
-import { actorListing, describeS3Error, listEveryActor, type S3Access } from "../s3/s3-client.ts";
+import { actorListing, describeS3Error, listEveryActor, type ActorListing, type ListedObject, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError } from "./suspect-listing.ts";
 import { ActorLocks } from "../operations/write-through.ts";
 import { auditOnce, type AuditOneOptions } from "./audit-actor.ts";
@@ -163,7 +163,7 @@ export async function auditActors(
     await Promise.all(
       selected.map((actor) =>
         gate(async () => {
-          const listActor = once(async () => (await actorListing(s3, actor.name, listings)).objects);
+          const listActor = listingFor(s3, actor, listings);
           const oneOptions = {
             hashCache,
             writer,
@@ -229,7 +229,7 @@ async function confirmUnchanged(ctx: AppContext, actor: AuditCandidate, options:
   try {
     digests = await Promise.all([
       s3Only ? s3OnlyLocalDigest : localDigest(),
-      options.listS3 ? options.listActor().then(listingDigest) : null,
+      options.listS3 ? options.listActor(actor.revision).then(listingDigest) : null,
     ]);
   } catch {
     return null; // the full audit meets the same failure and reports it
@@ -313,9 +313,22 @@ function emptyResult(actor: Pick<ActorRow, "id" | "name">): ActorAuditResult {
 }
 
 /** A function that calls `make` the first time and returns that same promise after. */
-function once<T>(make: () => Promise<T>): () => Promise<T> {
-  let made: Promise<T> | undefined;
-  return () => (made ??= make());
+/**
+ * The actor's objects listed now, for its rows at `revision`: its part of the listing of every
+ * actor (asked for once) while its rows are as they were before that listing began, else a listing
+ * of its own. Rows newer than the listing would read an object uploaded meanwhile as gone.
+ */
+export function listingFor(
+  s3: S3Access,
+  actor: AuditCandidate,
+  every: Promise<Map<string, ActorListing> | Error> | undefined,
+): (revision: number) => Promise<ListedObject[]> {
+  let shared: Promise<ListedObject[]> | undefined;
+  return (revision) => {
+    if (revision !== actor.revision) return actorListing(s3, actor.name, undefined).then((listing) => listing.objects);
+    shared ??= actorListing(s3, actor.name, every).then((listing) => listing.objects);
+    return shared;
+  };
 }
 
 function sum<T>(items: readonly T[], of: (item: T) => number): number {

@@ -135,9 +135,9 @@ export async function discoverActors(ctx: AppContext, every: EveryActorListing):
     return [{ name, ...parts, formatAPath: parts.characterId ? layout.formatAPath(parts.characterId) : null }];
   });
   const added = addDiscoveredActors(ctx.db, candidates);
-  // Added from this very listing: it is as new as their rows.
-  for (const [id, revision] of actorRevisions(ctx.db)) if (!every.revisions.has(id)) every.revisions.set(id, revision);
-  return added;
+  // Added from this very listing, so it is as new as their rows; any other actor new since it began is listed on its own.
+  for (const actor of added) every.revisions.set(actor.id, actor.revision);
+  return added.map((actor) => actor.name);
 }
 
 /**

@@ -149,6 +149,8 @@ export async function listEveryActor(client: S3Client, s3: S3Config): Promise<Ma
     const slash = rest.indexOf("/");
     if (slash <= 0) continue;
     const name = rest.slice(0, slash);
+    // Never an actor's prefix (the trash, `.trash/`, among them): its keys are not kept.
+    if (!isSafeName(name)) continue;
     let listing = byActor.get(name);
     if (!listing) byActor.set(name, (listing = { objects: [], skipped: [] }));
     addActorKey(listing, object, rest.slice(slash + 1));
@@ -156,16 +158,27 @@ export async function listEveryActor(client: S3Client, s3: S3Config): Promise<Ma
   return byActor;
 }
 
-/** One actor's listing: its part of a listing of every actor when one was taken (or its failure), else a listing of its own prefix. */
+/**
+ * One actor's listing: its part of a listing of every actor when one was taken, else (none, or
+ * it failed) a listing of its own prefix, so that one actor's failure never stops the others.
+ */
 export async function actorListing(
   s3: S3Access,
   name: string,
   every: Promise<Map<string, ActorListing> | Error> | undefined,
 ): Promise<ActorListing> {
-  if (!every) return listActorObjects(s3.client, s3.s3Config, name);
   const all = await every;
-  if (all instanceof Error) throw all;
+  if (all === undefined || all instanceof Error) return listActorObjects(s3.client, s3.s3Config, name);
   return all.get(name) ?? { objects: [], skipped: [] };
+}
+
+function isSafeName(name: string): boolean {
+  try {
+    assertSafeName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Files a key below an actor's prefix as a training image, or as skipped with the reason. */
