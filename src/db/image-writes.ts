@@ -1,7 +1,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { carryAuditBasis } from "./audit-basis.ts";
 import { actors, images, type SyncStatus } from "./schema.ts";
-import { cachedStatement, sqlText } from "./statements.ts";
+import { bare, cachedStatement, sqlText } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -23,32 +23,33 @@ export interface TransferredImage {
  */
 export function recordTransfer(db: Db, actorId: number, filename: string, result: TransferredImage, folderUntouched: boolean): void {
   const now = new Date().toISOString();
-  db.transaction(() => {
+  db.$client.transaction(() => {
     const fromRevision = (cachedStatement(db, revisionText).get(actorId) as { revision: number } | undefined)?.revision;
-    db.update(images)
-      .set({
-        status: "synced",
-        checkedAt: now,
-        md5: result.md5,
-        sizeBytes: result.size,
-        s3Key: result.s3Key,
-        s3Url: result.s3Url,
-        s3Etag: result.s3Etag,
-        s3Size: result.size,
-        s3LastModified: result.s3LastModified,
-        s3Md5: result.md5,
-        s3Md5Etag: result.s3Etag,
-        localPath: result.localPath,
-        localSize: result.size,
-        localMtimeMs: result.localMtimeMs,
-      })
-      .where(and(eq(images.actorId, actorId), eq(images.filename, filename)))
-      .run();
+    cachedStatement(db, transferText).run({
+      actorId,
+      filename,
+      checkedAt: now,
+      md5: result.md5,
+      size: result.size,
+      s3Key: result.s3Key,
+      s3Url: result.s3Url,
+      s3Etag: result.s3Etag,
+      s3LastModified: result.s3LastModified,
+      localPath: result.localPath,
+      localMtimeMs: result.localMtimeMs,
+    });
     refreshActorStatistics(db, [actorId]);
     if (folderUntouched && fromRevision !== undefined) carryAuditBasis(db, actorId, fromRevision);
-  });
+  })();
 }
 
+// One prepared statement: every verified transfer records one (building it with drizzle each time cost more than running it).
+const transferText = sqlText(sql`UPDATE ${images} SET ${bare(images.status)} = 'synced', ${bare(images.checkedAt)} = @checkedAt,
+  ${bare(images.md5)} = @md5, ${bare(images.sizeBytes)} = @size, ${bare(images.s3Key)} = @s3Key, ${bare(images.s3Url)} = @s3Url,
+  ${bare(images.s3Etag)} = @s3Etag, ${bare(images.s3Size)} = @size, ${bare(images.s3LastModified)} = @s3LastModified,
+  ${bare(images.s3Md5)} = @md5, ${bare(images.s3Md5Etag)} = @s3Etag, ${bare(images.localPath)} = @localPath,
+  ${bare(images.localSize)} = @size, ${bare(images.localMtimeMs)} = @localMtimeMs
+  WHERE ${images.actorId} = @actorId AND ${images.filename} = @filename`);
 const revisionText = sqlText(sql`SELECT ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} = ?`);
 
 /** After deleting one side: the row says what is left, or goes when nothing is meant to remain. */

@@ -1,26 +1,36 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { intents, type IntentRow } from "./schema.ts";
 import { leaseOf, liveOwnerIds } from "./process-lease.ts";
+import { bare, cachedStatement, columnList, namedParameters, sqlText } from "./statements.ts";
 import type { Db } from "./store.ts";
 
 /** Records that a step is about to touch S3 or disk for this image (before it does), owned by this process's lease. */
 export function recordIntent(db: Db, actorId: number, filename: string, operation: string, detail: unknown): number {
-  const ownerId = leaseOf(db).ownerId;
-  const row = db
-    .insert(intents)
-    .values({
-      actorId,
-      filename,
-      operation,
-      detail: JSON.stringify(detail),
-      state: "pending",
-      createdAt: new Date().toISOString(),
-      ownerId,
-    })
-    .returning({ id: intents.id })
-    .get();
+  const row = cachedStatement(db, insertIntentText).get({
+    actorId,
+    filename,
+    operation,
+    detail: JSON.stringify(detail),
+    state: "pending",
+    createdAt: new Date().toISOString(),
+    ownerId: leaseOf(db).ownerId,
+  }) as { id: number };
   return row.id;
 }
+
+// One prepared statement: a write-through records an intent before every transfer.
+const intentColumns = {
+  actorId: intents.actorId,
+  filename: intents.filename,
+  operation: intents.operation,
+  detail: intents.detail,
+  state: intents.state,
+  createdAt: intents.createdAt,
+  ownerId: intents.ownerId,
+};
+const insertIntentText = sqlText(
+  sql`INSERT INTO ${intents} (${columnList(Object.values(intentColumns))}) VALUES (${namedParameters(intentColumns)}) RETURNING ${bare(intents.id)} AS id`,
+);
 
 /** The step failed and changed nothing that needs settling. */
 export function failIntent(db: Db, id: number, error: string): void {

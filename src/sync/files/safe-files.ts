@@ -100,6 +100,15 @@ export async function openRegularFile(root: string, path: string): Promise<Opene
  * link. The caller has checked its folders (import checks each folder as it lists it).
  */
 export function readRegularFileSync(path: string): Buffer {
+  return readRegularFileUpTo(path, Number.POSITIVE_INFINITY).bytes!;
+}
+
+/**
+ * The stat of a regular file (opened without following a link) and, when it is at most
+ * `limit` bytes, its content, read through that descriptor: both describe the same file.
+ * The caller has checked its folders.
+ */
+export function readRegularFileUpTo(path: string, limit: number): { bytes: Buffer | null; stat: Stats } {
   let fd: number;
   try {
     fd = openSync(path, readFlags);
@@ -107,8 +116,9 @@ export function readRegularFileSync(path: string): Buffer {
     throw refusalOf(path, error);
   }
   try {
-    if (!fstatSync(fd).isFile()) throw new UnsafePathError(path, "is not a regular file");
-    return readFileSync(fd);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UnsafePathError(path, "is not a regular file");
+    return { bytes: stat.size <= limit ? readFileSync(fd) : null, stat };
   } finally {
     closeSync(fd);
   }

@@ -66,7 +66,6 @@ export async function performStep(
       // The object loses this repair: kept under the trash prefix (or as a version) before it is replaced.
       if (step.overwrite) await trashObject(ctx, s3, { id: actorId, name }, step.filename, "repair");
       const stored = await uploadFile(s3, key, layout.root, path, step.expectedMd5 ?? undefined, onBytes);
-      const local = await lstat(path);
       recordTransfer(
         db,
         actorId,
@@ -79,7 +78,7 @@ export async function performStep(
           s3Etag: stored.etag,
           s3LastModified: stored.lastModified,
           localPath: layout.relativeImagePath(name, step.filename),
-          localMtimeMs: local.mtimeMs,
+          localMtimeMs: stored.fileMtimeMs,
         },
         true,
       );

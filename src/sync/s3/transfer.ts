@@ -8,7 +8,7 @@ import { processRuns } from "../../db/process-lease.ts";
 import type { S3Access } from "./s3-client.ts";
 import { MiB } from "./content-md5.ts";
 import { contentTypeOf, headObject, isPlainMd5Etag, putObjectWithMd5, unquoteEtag, UploadVerificationError } from "./s3-client.ts";
-import { createNewFile, makeRealFolder, openRegularFile, placeFile } from "../files/safe-files.ts";
+import { assertRealFolder, createNewFile, makeRealFolder, openRegularFile, placeFile, readRegularFileUpTo } from "../files/safe-files.ts";
 
 /** Files above this go up in parts (@aws-sdk/lib-storage), like the AWS CLI's default threshold. */
 export const multipartThreshold = 8 * MiB;
@@ -20,6 +20,8 @@ export interface StoredObject {
   size: number;
   etag: string | null;
   lastModified: string | null;
+  /** The uploaded file's mtime as it was read (a change after the read moves it on, so the next scan sees it). */
+  fileMtimeMs: number;
 }
 
 /** The local file changed between the audit that planned a transfer and the transfer itself. */
@@ -48,18 +50,21 @@ export async function uploadFile(
   expectedMd5?: string,
   onBytes?: (bytes: number) => void,
 ): Promise<StoredObject> {
+  // A file for one PUT is read at once, without the event loop's round trips (open, stat, read,
+  // close: measured, they were a sixth of the main thread's time in a cold sync of 300 KB files).
+  assertRealFolder(root, dirname(path));
+  const small = readRegularFileUpTo(path, multipartThreshold);
+  if (small.bytes) {
+    const put = await putSingle(s3, key, path, small.bytes, expectedMd5);
+    onBytes?.(small.bytes.length);
+    // A PUT's answer has no Last-Modified: left for the next listing to fill in (not a change the
+    // manifests show), where this process's clock would differ from it and mark the actor changed.
+    return { md5: put.md5, size: small.bytes.length, etag: put.etag, lastModified: null, fileMtimeMs: small.stat.mtimeMs };
+  }
   const { handle, stat } = await openRegularFile(root, path);
   const size = stat.size;
-  const body = size <= multipartThreshold ? null : Readable.from(chunksOf(handle));
+  const body = Readable.from(chunksOf(handle));
   try {
-    if (!body) {
-      const bytes = await handle.readFile();
-      const put = await putSingle(s3, key, path, bytes, expectedMd5);
-      onBytes?.(bytes.length);
-      // A PUT's answer has no Last-Modified: left for the next listing to fill in (not a change the
-      // manifests show), where this process's clock would differ from it and mark the actor changed.
-      return { md5: put.md5, size: bytes.length, etag: put.etag, lastModified: null };
-    }
     const md5 = expectedMd5 ?? (await md5OfHandle(handle));
     const upload = new Upload({
       client: s3.client,
@@ -82,9 +87,9 @@ export async function uploadFile(
     // The file may have changed while it streamed: its MD5 now must still be the one stored.
     const after = await md5OfHandle(handle);
     if (after !== md5) throw new ContentChangedError(path, "changed during the upload");
-    return { md5, size, etag: head.etag, lastModified: head.lastModified };
+    return { md5, size, etag: head.etag, lastModified: head.lastModified, fileMtimeMs: stat.mtimeMs };
   } finally {
-    body?.destroy(); // a failed upload stops reading before the descriptor closes
+    body.destroy(); // a failed upload stops reading before the descriptor closes
     await handle.close();
   }
 }
