@@ -133,7 +133,7 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
       for (const outcome of write.outcomes) {
         const row = before.get(outcome.id);
         if (row && !auditedColumns.some((column) => row[column] !== outcome[column])) continue;
-        update.run({ ...outcome, actorId: write.actorId });
+        update.run({ ...outcome, actorId: write.actorId, checkedAt });
         changedVisible ||= !row || exportedColumns.some((column) => row[column] !== outcome[column]);
       }
       if (changedVisible) visible.push(write.actorId);
@@ -171,7 +171,7 @@ export function confirmUnchangedAudits(
 /** The check time of every row and of the actor, and the listing time of those whose S3 side was listed. */
 function markChecked(db: Db, checked: readonly { actorId: number; listed: boolean }[], checkedAt: string): void {
   const ids = jsonList(checked.map((item) => item.actorId));
-  cachedStatement(db, imagesCheckedText).run(checkedAt, ids);
+  cachedStatement(db, imagesCheckedText).run(checkedAt, ids, checkedAt);
   cachedStatement(db, actorsCheckedText).run(checkedAt, ids);
   const listedIds = jsonList(checked.filter((item) => item.listed).map((item) => item.actorId));
   cachedStatement(db, actorsListedText).run(checkedAt, listedIds);
@@ -194,6 +194,7 @@ const auditUpdateText = sqlText(
     s3LastModified: images.s3LastModified,
     s3Md5: images.s3Md5,
     s3Md5Etag: images.s3Md5Etag,
+    checkedAt: images.checkedAt,
   })} WHERE ${images.id} = @id AND ${images.actorId} = @actorId`,
 );
 const revisionsText = sqlText(
@@ -205,7 +206,8 @@ const stillBasisText = sqlText(
   sql`SELECT 1 FROM ${actors} ${a} JOIN ${auditBases} ${b} ON ${b.actorId} = ${a.id} WHERE ${a.id} = ? AND ${a.revision} = ? AND ${b.revision} = ${a.revision}`,
 );
 const imagesCheckedText = sqlText(
-  sql`UPDATE ${images} SET ${bare(images.checkedAt)} = ? WHERE ${images.actorId} IN (SELECT value FROM json_each(?))`,
+  // Rows the audit wrote already carry the time: not written twice.
+  sql`UPDATE ${images} SET ${bare(images.checkedAt)} = ? WHERE ${images.actorId} IN (SELECT value FROM json_each(?)) AND ${images.checkedAt} IS NOT ?`,
 );
 const actorsCheckedText = sqlText(
   sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,

@@ -65,7 +65,8 @@ export class HashCache {
     const hash = await this.pool.hash(path, partSizes);
     // Racily clean (git's rule, SPEC.md §6): a file stamped within the timestamp granularity of
     // its hashing could change again under the same stat, so its MD5 is not remembered.
-    if (Math.max(hash.mtimeMs, hash.ctimeMs) >= startedAt - racyWindowMs) return { ...hash, fromCache: false };
+    const local: LocalHash = Object.assign(hash, { fromCache: false });
+    if (Math.max(hash.mtimeMs, hash.ctimeMs) >= startedAt - racyWindowMs) return local;
     // Keyed by the stat of the descriptor that was read, taken before reading.
     this.pending.set(path, {
       path,
@@ -75,7 +76,7 @@ export class HashCache {
       inode: hash.inode,
       md5: hash.md5,
     });
-    return { ...hash, fromCache: false };
+    return local;
   }
 
   /** Writes the MD5s hashed since the last flush. */
