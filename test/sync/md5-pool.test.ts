@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +103,31 @@ describe("Md5Pool", () => {
       Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"])),
     );
     expect(many.map((answer) => answer.exists)).toEqual(Array.from({ length: 70 }, (_, i) => i % 2 === 1));
+  });
+
+  it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread)", async () => {
+    const folder = join(dir, "digested");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "a.jpg"), "aaaa");
+    writeFileSync(join(folder, "notes.txt"), "not an image");
+    symlinkSync(join(folder, "a.jpg"), join(folder, "link.jpg"));
+    // Stamped well before now: a file written within the timestamp granularity gets a digest that never matches.
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(folder, "a.jpg"), past, past);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const fresh = new Md5Pool({ threads: 1 });
+    try {
+      const before = await fresh.folderDigest(folder);
+      expect(before.links).toEqual(["link.jpg"]);
+      expect(fresh.threads).toBe(1);
+      await fresh.hash(join(folder, "a.jpg")); // starts its thread
+      expect(await fresh.folderDigest(folder)).toEqual(before);
+      writeFileSync(join(folder, "b.jpg"), "bbbb");
+      expect((await fresh.folderDigest(folder)).digest).not.toBe(before.digest);
+      expect((await fresh.folderDigest(join(dir, "no-such-folder"))).digest).toBe("absent");
+    } finally {
+      await fresh.close();
+    }
   });
 
   it("hashes many files concurrently on all its threads", async () => {

@@ -13,11 +13,9 @@ import { actorNeedsExport } from "../../db/audit-writes.ts";
 import type { ActorRow, StatusCounts, SyncStatus } from "../../db/schema.ts";
 import type { ContentMd5Source } from "../s3/content-md5.ts";
 import { exportManifests, type ExportProblem } from "../manifests/export.ts";
-import { folderDigest } from "../hashing/folder-digest.mjs";
 import { HashCache } from "../hashing/hash-cache.ts";
 import { Md5Pool } from "../hashing/md5-pool.ts";
 import { assertRealFolder } from "../files/safe-files.ts";
-import { trainingImagePattern } from "../files/layout.ts";
 import { actorListing, describeS3Error, listEveryActor, type ActorListing, type ListedObject, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError } from "./suspect-listing.ts";
 import { ActorLocks } from "../operations/write-through.ts";
@@ -225,7 +223,7 @@ async function confirmUnchanged(ctx: AppContext, actor: AuditCandidate, options:
   const localDigest = async (): Promise<string | null> => {
     const folder = ctx.layout.trainingDir(actor.name);
     assertRealFolder(ctx.layout.root, folder);
-    const local = folderDigest(folder, trainingImagePattern);
+    const local = await options.hashCache.pool.folderDigest(folder);
     // A folder holding links is audited in full, which reports them.
     return local.links.length > 0 ? null : local.digest;
   };

@@ -1,6 +1,5 @@
 // The digest of a training folder's image files, in plain JavaScript because both sides use it:
-// the md5 worker threads (statFolder, beside a full audit's hashing) and the main thread, where an
-// unchanged audit confirms an actor from it alone (a worker's start-up costs more than 100 folders).
+// the md5 worker threads, and the main thread when they have not started (md5-pool.ts folderDigest).
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { absentDigest, digestOf, listImages } from "./folder-digest.mjs";
+import { absentDigest, digestOf, folderDigest, listImages } from "./folder-digest.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -130,6 +130,7 @@ function statFolder(job) {
 function answer(job) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
+    if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.folder, imagePattern) };
     return { kind: "hash", ...hashFile(job) };
   } catch (error) {
     const err = /** @type {NodeJS.ErrnoException} */ (error);
