@@ -7,6 +7,7 @@ import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { auditActors } from "../../src/sync/checks/audit.ts";
 import { scanActors } from "../../src/sync/checks/scan.ts";
+import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
 import { applyActorPlan } from "../../src/sync/operations/write-through.ts";
 import { startFaultProxy } from "../helpers/fault-proxy.ts";
@@ -148,6 +149,26 @@ describe("sync", () => {
     writeFileSync(world.ctx.layout.imagePath(name, file(1)), bytesFor("edited after the sync"));
     const edited = await auditActors(world.ctx, world.s3, { all: true });
     expect(edited.actors[0]).toMatchObject({ ok: true, unchanged: false, counts: { synced: 2, out_of_sync: 1 } });
+  });
+
+  it("starts no hashing thread for a re-sync that finds nothing changed", async () => {
+    // Uploads leave the audit's basis standing (a download changes the folder: the next audit reads it again).
+    await makeActor(world, { name, images: [{ local: true }, { local: true }, { local: true, s3: true }] });
+    expect((await syncActors(world.ctx, world.s3)).totals).toMatchObject({ uploads: 2, downloads: 0 });
+    const pool = new Md5Pool();
+    try {
+      const again = await syncActors({ ...world.ctx, hashing: pool }, world.s3);
+      expect(again.totals).toMatchObject({ uploads: 0, downloads: 0 });
+      expect(again.failedActors).toEqual([]);
+      expect(pool.running).toBe(0);
+      // A file edited since is hashed: the threads start then.
+      writeFileSync(world.ctx.layout.imagePath(name, file(0)), bytesFor("edited after the sync"));
+      await syncActors({ ...world.ctx, hashing: pool }, world.s3);
+      expect(pool.running).toBe(pool.threads);
+      expect(pool.filesHashed).toBe(1);
+    } finally {
+      await pool.close();
+    }
   });
 
   it("re-imports a manifest another tool edited during the sync instead of overwriting it", async () => {

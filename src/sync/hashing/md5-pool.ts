@@ -124,6 +124,11 @@ export class Md5Pool {
   readonly threads: number;
   private readonly bufferSize: number;
 
+  /** Worker threads running now: none until the first job. */
+  get running(): number {
+    return this.slots.length;
+  }
+
   constructor(options: Md5PoolOptions = {}) {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
     this.bufferSize = options.bufferSize ?? defaultBufferSize;
