@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { actors, intents } from "../../src/db/schema.ts";
@@ -208,6 +208,39 @@ describe("uploads", () => {
       error: expect.stringMatching(new RegExp(`${file(0)}: content MD5 is \\w+, audited as \\w+`)),
     });
     expect(imageRowsByFilename(world).get(file(0))!.status).toBe("local_only");
+  });
+
+  it("records the mtime of the file as it was read, so a file edited during its upload reads as changed to the next scan", async () => {
+    let edited = false;
+    let path = "";
+    // The edit lands while the PUT is on its way: after the file was read, before the row is written.
+    const proxy = await startFaultProxy(server.endpoint, (request) => {
+      if (request.method === "PUT" && request.url.includes(file(0)) && !edited) {
+        edited = true;
+        writeFileSync(path, bytesFor("edited during the upload"));
+      }
+      return null;
+    });
+    const proxied = await createWorld({ server, endpoint: proxy.endpoint });
+    try {
+      await makeActor(proxied, { name, images: [{ local: true }] });
+      path = proxied.ctx.layout.imagePath(name, file(0));
+      const past = new Date(Date.now() - 60_000);
+      utimesSync(path, past, past);
+      const asRead = statSync(path).mtimeMs;
+      const report = await syncActors(proxied.ctx, proxied.s3, { direction: "push" });
+      expect(edited).toBe(true);
+      expect(report.failedSteps).toBe(0);
+      expect(imageRowsByFilename(proxied).get(file(0))).toMatchObject({ status: "synced", localMtimeMs: asRead });
+      // The stat-only scan sees the edit (the row does not claim the new mtime for the uploaded content) …
+      const scanned = await scanActors(proxied.ctx, proxied.s3, { all: true });
+      expect(scanned.actors[0]).toMatchObject({ changed: [file(0)], needsAudit: [file(0)] });
+      // … and the audit finds the two sides differ.
+      expect((await auditActors(proxied.ctx, proxied.s3, { all: true })).actors[0]!.counts).toMatchObject({ out_of_sync: 1 });
+    } finally {
+      await proxied.close();
+      await proxy.stop();
+    }
   });
 
   it("does not send an upload again that another run recorded meanwhile: no request at all for it", async () => {
