@@ -14,7 +14,8 @@ export interface TransferredImage {
   s3Etag: string | null;
   s3LastModified: string | null;
   localPath: string;
-  localMtimeMs: number;
+  /** Null when the stat cannot prove the file unchanged since (see transfer.ts): the next scan looks again. */
+  localMtimeMs: number | null;
 }
 
 /**

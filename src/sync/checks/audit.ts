@@ -160,28 +160,33 @@ export async function auditActors(
     // An actor its last audit may confirm costs a lock and a stat of its folder: many at once share
     // their lock transactions. One audited in full reads its rows and hashes its files: a few at a
     // time start the hashing sooner (first file hashed at 5 ms, not 35, of a cold audit of 100 actors).
+    // A given `actorConcurrency` bounds both together.
     const confirming = pLimit(Math.max(1, options.actorConcurrency ?? 256));
-    const auditing = pLimit(Math.max(1, options.actorConcurrency ?? 16));
+    const auditing = options.actorConcurrency === undefined ? pLimit(16) : confirming;
+    const holding = (actor: AuditCandidate, audit: () => Promise<ActorAuditResult | null>) =>
+      locks ? locks.run(actor.id, audit).catch((busy: unknown) => failedResult(actor, busy)) : audit();
     await Promise.all(
-      selected.map((actor) =>
-        (actor.basis?.revision === actor.revision ? confirming : auditing)(async () => {
-          const listActor = listingFor(s3, actor, listings);
-          const oneOptions = {
-            hashCache,
-            writer,
-            listActor,
-            listS3: listS3 || actor.s3ListedAt === null,
-            allowSuspect: options.allowSuspect ?? false,
-            lastBasis: actor.basis,
-          };
-          const audit = async () => (await confirmUnchanged(ctx, actor, oneOptions)) ?? (await auditOne(ctx, s3, actor, oneOptions));
-          const result = locks ? await locks.run(actor.id, audit).catch((busy: unknown) => failedResult(actor, busy)) : await audit();
-          results.push(result);
-          actorsDone += 1;
-          bytesHashed += result.bytesHashed;
-          progress(result);
-        }),
-      ),
+      selected.map(async (actor) => {
+        const listActor = listingFor(s3, actor, listings);
+        const oneOptions = {
+          hashCache,
+          writer,
+          listActor,
+          listS3: listS3 || actor.s3ListedAt === null,
+          allowSuspect: options.allowSuspect ?? false,
+          lastBasis: actor.basis,
+        };
+        // Confirmed, or (not confirmed: the lock is let go meanwhile) audited in full.
+        const confirmed =
+          actor.basis?.revision === actor.revision
+            ? await confirming(() => holding(actor, () => confirmUnchanged(ctx, actor, oneOptions)))
+            : null;
+        const result = confirmed ?? (await auditing(() => holding(actor, () => auditOne(ctx, s3, actor, oneOptions))))!;
+        results.push(result);
+        actorsDone += 1;
+        bytesHashed += result.bytesHashed;
+        progress(result);
+      }),
     );
   } finally {
     hashCache.flush(); // what actors that failed had hashed

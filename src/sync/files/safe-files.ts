@@ -1,4 +1,4 @@
-import { constants, fstatSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from "node:fs";
+import { constants, fstatSync, closeSync, lstatSync, mkdirSync, openSync, readSync, type Stats } from "node:fs";
 import { link, lstat, open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 
@@ -100,7 +100,7 @@ export async function openRegularFile(root: string, path: string): Promise<Opene
  * link. The caller has checked its folders (import checks each folder as it lists it).
  */
 export function readRegularFileSync(path: string): Buffer {
-  return readRegularFileUpTo(path, Number.POSITIVE_INFINITY).bytes!;
+  return readRegularFileUpTo(path, Number.MAX_SAFE_INTEGER).bytes!;
 }
 
 /**
@@ -118,9 +118,31 @@ export function readRegularFileUpTo(path: string, limit: number): { bytes: Buffe
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new UnsafePathError(path, "is not a regular file");
-    return { bytes: stat.size <= limit ? readFileSync(fd) : null, stat };
+    return { bytes: stat.size <= limit ? readToEnd(fd, stat.size, limit) : null, stat };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The rest of an open file, expected to be `size` bytes, or null once it passes `limit` (it grew
+ * since its stat): readFileSync takes a stat of its own, and reads on without a bound while a file
+ * that stated 0 bytes is being filled.
+ */
+function readToEnd(fd: number, size: number, limit: number): Buffer | null {
+  // One byte more than expected, so that a file that grew since its stat shows.
+  let bytes = Buffer.allocUnsafe(Math.min(size, limit) + 1);
+  let length = 0;
+  for (;;) {
+    if (length === bytes.length) {
+      if (length > limit) return null;
+      const larger = Buffer.allocUnsafe(Math.min(length * 2, limit + 1));
+      bytes.copy(larger, 0, 0, length);
+      bytes = larger;
+    }
+    const read = readSync(fd, bytes, length, bytes.length - length, null);
+    if (read === 0) return bytes.subarray(0, length);
+    length += read;
   }
 }
 

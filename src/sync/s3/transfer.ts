@@ -20,8 +20,12 @@ export interface StoredObject {
   size: number;
   etag: string | null;
   lastModified: string | null;
-  /** The uploaded file's mtime as it was read (a change after the read moves it on, so the next scan sees it). */
-  fileMtimeMs: number;
+  /**
+   * The uploaded file's mtime as it was read (a change after the read moves it on, so the next scan
+   * sees it); null when stamped within the timestamp granularity of the read, where an edit right
+   * after could keep the same mtime (the next scan then looks again).
+   */
+  fileMtimeMs: number | null;
 }
 
 /** The local file changed between the audit that planned a transfer and the transfer itself. */
@@ -53,19 +57,23 @@ export async function uploadFile(
   // A file for one PUT is read at once, without the event loop's round trips (open, stat, read,
   // close: measured, they were a sixth of the main thread's time in a cold sync of 300 KB files).
   assertRealFolder(root, dirname(path));
+  const readAt = Date.now();
   const small = readRegularFileUpTo(path, multipartThreshold);
   if (small.bytes) {
     const put = await putSingle(s3, key, path, small.bytes, expectedMd5);
     onBytes?.(small.bytes.length);
     // A PUT's answer has no Last-Modified: left for the next listing to fill in (not a change the
     // manifests show), where this process's clock would differ from it and mark the actor changed.
-    return { md5: put.md5, size: small.bytes.length, etag: put.etag, lastModified: null, fileMtimeMs: small.stat.mtimeMs };
+    return { md5: put.md5, size: small.bytes.length, etag: put.etag, lastModified: null, fileMtimeMs: provenMtime(small.stat, readAt) };
   }
   const { handle, stat } = await openRegularFile(root, path);
   const size = stat.size;
   const body = Readable.from(chunksOf(handle));
   try {
-    const md5 = expectedMd5 ?? (await md5OfHandle(handle));
+    // The MD5 goes up as metadata before any byte: a file changed since its audit is refused here,
+    // not stored under the audited MD5 (which later audits would trust).
+    const md5 = await md5OfHandle(handle);
+    if (expectedMd5 && md5 !== expectedMd5) throw new ContentChangedError(path, `content MD5 is ${md5}, audited as ${expectedMd5}`);
     const upload = new Upload({
       client: s3.client,
       partSize: multipartPartSize,
@@ -87,11 +95,18 @@ export async function uploadFile(
     // The file may have changed while it streamed: its MD5 now must still be the one stored.
     const after = await md5OfHandle(handle);
     if (after !== md5) throw new ContentChangedError(path, "changed during the upload");
-    return { md5, size, etag: head.etag, lastModified: head.lastModified, fileMtimeMs: stat.mtimeMs };
+    return { md5, size, etag: head.etag, lastModified: head.lastModified, fileMtimeMs: provenMtime(stat, readAt) };
   } finally {
     body.destroy(); // a failed upload stops reading before the descriptor closes
     await handle.close();
   }
+}
+
+/** File timestamps tick coarser than they print (1–10 ms here); hash-cache.ts and folder-digest.mjs have the twins. */
+const racyWindowMs = 20;
+
+function provenMtime(stat: { mtimeMs: number; ctimeMs: number }, readAt: number): number | null {
+  return Math.max(stat.mtimeMs, stat.ctimeMs) >= readAt - racyWindowMs ? null : stat.mtimeMs;
 }
 
 /**
