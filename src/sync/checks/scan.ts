@@ -6,7 +6,7 @@ import { actorsByIds } from "../../db/actor-queries.ts";
 import type { ActorRow, StatusCounts, SyncStatus } from "../../db/schema.ts";
 import { settleLimit } from "../concurrency.ts";
 import { exportManifests } from "../manifests/export.ts";
-import { assertSafeName, isTrainingImageFilename, parseActorName, InvalidFilenameError } from "../files/layout.ts";
+import { assertSafeName, isSafeName, isTrainingImageFilename, parseActorName, InvalidFilenameError } from "../files/layout.ts";
 import { assertRealFolder, symlinkReason } from "../files/safe-files.ts";
 import { actorListing, describeS3Error, listEveryActor, type ActorListing, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError } from "./suspect-listing.ts";
@@ -122,15 +122,11 @@ export async function discoverActors(ctx: AppContext, every: EveryActorListing):
   const { layout } = ctx;
   const folders = assertRealFolder(layout.root, layout.actorsDir) ? await readdir(layout.actorsDir, { withFileTypes: true }) : [];
   const listings = await every.listings;
-  // A failed listing fails every actor's scan (each says why); the folders still tell of actors.
+  // A failed listing (each actor then lists its own prefix) tells of no name: the folders still do.
   const prefixes = listings instanceof Error ? [] : listings.keys();
   const names = new Set([...folders.filter((entry) => entry.isDirectory()).map((entry) => entry.name), ...prefixes]);
   const candidates = [...names].sort().flatMap((name) => {
-    try {
-      assertSafeName(name);
-    } catch {
-      return [];
-    }
+    if (!isSafeName(name)) return [];
     const parts = parseActorName(name);
     return [{ name, ...parts, formatAPath: parts.characterId ? layout.formatAPath(parts.characterId) : null }];
   });

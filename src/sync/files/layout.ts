@@ -44,6 +44,16 @@ export function assertSafeName(value: string): string {
   return value;
 }
 
+/** Whether `value` is one safe path segment (assertSafeName), for names that are skipped rather than refused. */
+export function isSafeName(value: string): boolean {
+  try {
+    assertSafeName(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** What makes a filename a training image (also handed to the hashing workers, which cannot import this module). */
 export const trainingImagePattern = /\.(jpe?g|png)$/i;
 

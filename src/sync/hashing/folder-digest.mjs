@@ -9,9 +9,20 @@ export const absentDigest = "absent";
 
 /**
  * File timestamps tick coarser than they print (Linux stamps them from a clock that moves every
- * 1–10 ms): within this much of now, an unchanged stat does not prove unchanged content (hash-cache.ts has the twin).
+ * 1–10 ms): within this much of now, an unchanged stat does not prove unchanged content.
  */
 const racyWindowMs = 20;
+
+/**
+ * Whether a file was stamped within the timestamp granularity of `time` (git's racily-clean case):
+ * it could be written again with the same stat, so its stat proves nothing about its content after.
+ * The one rule for the folder digest, the hash cache and the mtime an upload records.
+ * @param {{ mtimeMs: number, ctimeMs: number }} stat
+ * @param {number} time
+ */
+export function stampedNear(stat, time) {
+  return Math.max(stat.mtimeMs, stat.ctimeMs) >= time - racyWindowMs;
+}
 
 /**
  * A folder's entries, the lstat of its image files (by name, in name order; undefined when gone
@@ -45,10 +56,10 @@ export function listImages(folder, imagePattern) {
 export function digestOf(images) {
   // A file written within the timestamp granularity of now could be written again with the
   // same stat (git's racily-clean case): such a folder gets a digest that never matches.
-  const racyAfter = Date.now() - racyWindowMs;
+  const now = Date.now();
   let text = "";
   for (const [name, stat] of images) {
-    if (stat && Math.max(stat.mtimeMs, stat.ctimeMs) >= racyAfter) return `racy-${racyAfter}-${Math.random()}`;
+    if (stat && stampedNear(stat, now)) return `racy-${now}-${Math.random()}`;
     text += stat
       ? `${name}\0${stat.isFile() ? "f" : "o"}\0${stat.size}\0${stat.mtimeMs}\0${stat.ctimeMs}\0${stat.ino}\n`
       : `${name}\0gone\n`;

@@ -1,6 +1,7 @@
 import { forgetHashCacheRows, writeHashCacheRows, type HashCacheRow } from "../../db/hash-cache-rows.ts";
 import type { Db } from "../../db/store.ts";
 import type { FileHash, Md5Pool } from "./md5-pool.ts";
+import { stampedNear } from "./folder-digest.mjs";
 
 /**
  * The identity of a file's content as far as stat can tell: same path, size, mtime and inode
@@ -66,7 +67,7 @@ export class HashCache {
     // Racily clean (git's rule, SPEC.md §6): a file stamped within the timestamp granularity of
     // its hashing could change again under the same stat, so its MD5 is not remembered.
     const local: LocalHash = Object.assign(hash, { fromCache: false });
-    if (Math.max(hash.mtimeMs, hash.ctimeMs) >= startedAt - racyWindowMs) return local;
+    if (stampedNear(hash, startedAt)) return local;
     // Keyed by the stat of the descriptor that was read, taken before reading.
     this.pending.set(path, {
       path,
@@ -93,9 +94,6 @@ export class HashCache {
     forgetHashCacheRows(this.db, paths);
   }
 }
-
-/** How coarse file timestamps can be here (Linux stamps them from a 1–10 ms clock); md5-worker.mjs has the twin. */
-const racyWindowMs = 20;
 
 function matches(row: CachedMd5, stat: LocalFileStat): boolean {
   return (

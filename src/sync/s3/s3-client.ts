@@ -17,7 +17,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { S3Config } from "../../config.ts";
-import { actorPrefix, assertSafeName, isTrainingImageFilename, InvalidFilenameError } from "../files/layout.ts";
+import { actorPrefix, assertSafeName, isSafeName, isTrainingImageFilename, InvalidFilenameError } from "../files/layout.ts";
 
 /** The fixed key pair s3rver accepts; used only for the embedded server, never for AWS. */
 /** The S3 side of a run: a client and the configuration it talks to (an `S3Connection` fits). */
@@ -170,15 +170,6 @@ export async function actorListing(
   const all = await every;
   if (all === undefined || all instanceof Error) return listActorObjects(s3.client, s3.s3Config, name);
   return all.get(name) ?? { objects: [], skipped: [] };
-}
-
-function isSafeName(name: string): boolean {
-  try {
-    assertSafeName(name);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Files a key below an actor's prefix as a training image, or as skipped with the reason. */

@@ -9,6 +9,7 @@ import type { S3Access } from "./s3-client.ts";
 import { MiB } from "./content-md5.ts";
 import { contentTypeOf, headObject, isPlainMd5Etag, putObjectWithMd5, unquoteEtag, UploadVerificationError } from "./s3-client.ts";
 import { assertRealFolder, createNewFile, makeRealFolder, openRegularFile, placeFile, readRegularFileUpTo } from "../files/safe-files.ts";
+import { stampedNear } from "../hashing/folder-digest.mjs";
 
 /** Files above this go up in parts (@aws-sdk/lib-storage), like the AWS CLI's default threshold. */
 export const multipartThreshold = 8 * MiB;
@@ -102,11 +103,8 @@ export async function uploadFile(
   }
 }
 
-/** File timestamps tick coarser than they print (1–10 ms here); hash-cache.ts and folder-digest.mjs have the twins. */
-const racyWindowMs = 20;
-
 function provenMtime(stat: { mtimeMs: number; ctimeMs: number }, readAt: number): number | null {
-  return Math.max(stat.mtimeMs, stat.ctimeMs) >= readAt - racyWindowMs ? null : stat.mtimeMs;
+  return stampedNear(stat, readAt) ? null : stat.mtimeMs;
 }
 
 /**
