@@ -8,11 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { images } from "../../src/db/schema.ts";
 import { bytesFor, makeActor } from "../helpers/actors.ts";
 import { cli, cliEnv } from "../helpers/cli.ts";
 import { startTestS3Server, type TestS3Server } from "../helpers/s3-server.ts";
-import { createWorld, pendingIntents } from "../helpers/world.ts";
+import { createWorld, imageRowsByFilename, pendingIntents } from "../helpers/world.ts";
 
 const childScript = fileURLToPath(new URL("../helpers/manifest-crash-child.ts", import.meta.url));
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -59,13 +58,7 @@ describe("a CLI killed between a manifest's rename and its record", () => {
       expect(entries.map((entry) => [entry.filename, entry.status]).sort()).toEqual(
         [...actor.contents.keys()].map((file) => [file, "synced"]).sort(),
       );
-      expect(
-        world.db
-          .select()
-          .from(images)
-          .all()
-          .find((row) => row.filename === filename)?.good,
-      ).toBe(true);
+      expect(imageRowsByFilename(world).get(filename)?.good).toBe(true);
     } finally {
       await world.close();
     }

@@ -16,7 +16,7 @@ import { trashObject } from "../../src/sync/operations/trash.ts";
 import { recoverIntents } from "../../src/sync/operations/write-through.ts";
 import { bytesFor, makeActor, md5Of } from "../helpers/actors.ts";
 import { useS3ApiWorlds } from "../helpers/api-world.ts";
-import type { World } from "../helpers/world.ts";
+import { imageRowsByFilename, type World } from "../helpers/world.ts";
 import { graphqlData } from "../helpers/graphql-data.ts";
 
 const worlds = useS3ApiWorlds();
@@ -88,13 +88,7 @@ describe("a repair keeps the loser", () => {
     expect(existsSync(join(world.dataDir, item!.trashLocation!))).toBe(false);
     // The downloaded content it replaced is kept in its turn; the row says what each side holds now.
     expect(trash().map((row) => [row.origin, row.side, row.md5])).toEqual([["restore", "local", md5Of(s3Version)]]);
-    expect(
-      world.db
-        .select()
-        .from(images)
-        .all()
-        .find((row) => row.filename === file(0))?.status,
-    ).toBe("out_of_sync");
+    expect(imageRowsByFilename(world).get(file(0))?.status).toBe("out_of_sync");
   });
 
   it("local wins: the S3 object is copied under the trash prefix before the upload replaces it", async () => {
@@ -160,13 +154,7 @@ describe("a deletion keeps what it removes", () => {
     expect(localBytes(file(1))).toEqual(content);
     expect(md5Of(await objectBytes(keyOf(file(1))))).toBe(md5Of(content));
     expect(await headObject(world.s3.client, world.s3.s3Config.bucket, kept[0]!.trashLocation!)).toBeNull();
-    expect(
-      world.db
-        .select()
-        .from(images)
-        .all()
-        .find((row) => row.filename === file(1)),
-    ).toMatchObject({ status: "synced", md5: md5Of(content) });
+    expect(imageRowsByFilename(world).get(file(1))).toMatchObject({ status: "synced", md5: md5Of(content) });
     const manifest = JSON.parse(readFileSync(world.ctx.layout.formatAPath("0042"), "utf8"));
     expect(manifest.training_data.map((entry: { filename: string }) => entry.filename)).toContain(file(1));
   });
@@ -311,13 +299,7 @@ describe("a crash between the trash and the overwrite", () => {
     expect(trash()).toEqual([
       expect.objectContaining({ id: item.id, state: "kept", md5: md5Of(localVersion), sizeBytes: localVersion.length }),
     ]);
-    expect(
-      world.db
-        .select()
-        .from(images)
-        .all()
-        .find((row) => row.filename === file(0))?.status,
-    ).toBe("s3_only");
+    expect(imageRowsByFilename(world).get(file(0))?.status).toBe("s3_only");
 
     await syncActors(world.ctx, world.s3, { outOfSync: "s3" });
     expect(md5Of(localBytes(file(0)))).toBe(md5Of(s3Version));
