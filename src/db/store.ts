@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { projectPath } from "../project-files.ts";
 import { closeAggregateReader } from "./aggregate-reads.ts";
 import { releaseLease } from "./process-lease.ts";
+import { safetyNetPages, WalCheckpointer } from "./wal-checkpoints.ts";
 import * as tables from "./schema.ts";
 
 export type Db = BetterSQLite3Database<typeof tables> & { $client: Database.Database };
@@ -23,6 +24,8 @@ export function openStore(dbPath: string): Db {
   const sqlite = new Database(dbPath);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
+  // Checkpoints run on a thread of their own (wal-checkpoints.ts); this is only the safety net.
+  sqlite.pragma(`wal_autocheckpoint = ${safetyNetPages}`);
   // Several processes share the file (SPEC.md §7): a writer waits for another's short transaction.
   sqlite.pragma("busy_timeout = 20000");
   beginTransactionsImmediate(sqlite);
@@ -36,6 +39,7 @@ export function openStore(dbPath: string): Db {
     throw new Error(`${dbPath}: foreign key check failed after migration (${violations.length} rows)`);
   }
   sqlite.pragma("foreign_keys = ON");
+  if (dbPath !== ":memory:") checkpointers.set(sqlite, new WalCheckpointer(dbPath));
   return db;
 }
 
@@ -58,9 +62,12 @@ function beginTransactionsImmediate(sqlite: Database.Database): void {
   }) as Database.Database["transaction"];
 }
 
+const checkpointers = new WeakMap<Database.Database, WalCheckpointer>();
+
 /** Releases this process's lease (its locks and intents stay until settled), stops its aggregate reader and closes the file. */
 export function closeStore(db: Db): void {
   closeAggregateReader(db);
+  checkpointers.get(db.$client)?.close();
   if (db.$client.open) releaseLease(db);
   db.$client.close();
 }
