@@ -105,6 +105,43 @@ describe("Md5Pool", () => {
     expect(many.map((answer) => answer.exists)).toEqual(Array.from({ length: 70 }, (_, i) => i % 2 === 1));
   });
 
+  it("hashes in the stat job the files whose cached stat is missing or stale, and only those", async () => {
+    const folder = join(dir, "stat-and-hash");
+    mkdirSync(folder);
+    const contents = {
+      "new.jpg": "no cache yet",
+      "same.jpg": "cached and unchanged",
+      "edited.jpg": "cached, then edited",
+      "skip.jpg": "not asked",
+    };
+    for (const [name, content] of Object.entries(contents)) writeFileSync(join(folder, name), content);
+    symlinkSync(join(folder, "new.jpg"), join(folder, "link.jpg"));
+    const statOf = (name: string) => {
+      const stat = statSync(join(folder, name));
+      return { size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino };
+    };
+    const names = ["new.jpg", "same.jpg", "edited.jpg", "skip.jpg", "link.jpg", "gone.jpg"];
+    const before = pool.bytesRead;
+    const listed = await pool.statFolder(folder, names, [
+      null,
+      statOf("same.jpg"),
+      { ...statOf("edited.jpg"), mtimeMs: 1 },
+      undefined,
+      null,
+      null,
+    ]);
+    expect(listed.hashes.map((hash) => hash?.md5 ?? null)).toEqual([
+      md5(Buffer.from(contents["new.jpg"])),
+      null,
+      md5(Buffer.from(contents["edited.jpg"])),
+      null,
+      null, // a link is never followed
+      null,
+    ]);
+    expect(pool.bytesRead - before).toBe(contents["new.jpg"].length + contents["edited.jpg"].length);
+    expect(listed.hashes[0]).toMatchObject({ ...statOf("new.jpg"), bytesRead: contents["new.jpg"].length });
+  });
+
   it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread)", async () => {
     const folder = join(dir, "digested");
     mkdirSync(folder);

@@ -4,14 +4,14 @@ import { s3OnlyLocalDigest, type AuditBasis } from "../../db/audit-basis.ts";
 import { loadActorForAudit, type AuditedImage, type ImageAuditOutcome } from "../../db/audit-writes.ts";
 import type { ActorRow, SyncStatus } from "../../db/schema.ts";
 import type { S3ContentMd5 } from "../s3/content-md5.ts";
-import type { HashCache, LocalFileStat, LocalHash } from "../hashing/hash-cache.ts";
+import { cachedStat, type HashCache, type LocalFileStat, type LocalHash } from "../hashing/hash-cache.ts";
 import { actorPrefix, assertSafeName, isTrainingImageFilename } from "../files/layout.ts";
 import { assertRealFolder } from "../files/safe-files.ts";
 import type { ListedObject, S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 import type { ActorAuditResult } from "./audit.ts";
 import { listingDigest } from "./audit-listing.ts";
-import { guessPartSizes, headAsListed, recordedObjects, resolveS3ContentMd5s } from "./audit-s3-side.ts";
+import { guessPartSizes, headAsListed, mayNeedPartSizes, recordedObjects, resolveS3ContentMd5s } from "./audit-s3-side.ts";
 import type { AuditWriter } from "./audit-writer.ts";
 
 export interface AuditOneOptions {
@@ -29,6 +29,8 @@ export interface AuditOneOptions {
 export interface LocalSide {
   path: string;
   stat: LocalFileStat;
+  /** Its MD5 when the stat pass hashed it (its cached one was missing or stale). */
+  hash?: LocalHash;
 }
 
 /** The actor's folder as one stat pass saw it (mirrored mode; empty in s3-only mode). */
@@ -78,10 +80,11 @@ export async function auditOnce(
     const side = localOf.get(row.id)!;
     return options.hashCache.md5Of(side.path, side.stat, partSizes ? null : row, partSizes);
   };
-  // Cache hits are answered at once; only what changed waits for a worker.
+  // Hashed with the stat pass, or a cache hit; only a file that may need its part ETags waits for a worker.
   const hashing = Promise.all(
     presentLocally.map((row) => {
       const side = localOf.get(row.id)!;
+      if (side.hash) return side.hash;
       const partSizes = guessPartSizes(row, side.stat.size);
       return (!partSizes && options.hashCache.cachedMd5(side.stat, row)) || hashOf(row, partSizes);
     }),
@@ -155,7 +158,11 @@ function noLocalFolder(): LocalFolder {
   return { localOf: new Map(), names: new Set(), exists: false, digest: s3OnlyLocalDigest };
 }
 
-/** The actor's folder, stat only (mirrored mode); its links are named in `result`. */
+/**
+ * The actor's folder (mirrored mode): the stat of each row's file, and in the same worker job the
+ * MD5 of each whose cached one is missing or stale, unless its part ETags may be needed (hashed
+ * after, with its part sizes). Its links are named in `result`.
+ */
 async function statLocalFolder(
   ctx: AppContext,
   folder: string,
@@ -168,12 +175,16 @@ async function statLocalFolder(
   const local = await hashCache.pool.statFolder(
     folder,
     rows.map((row) => assertSafeName(row.filename)),
+    rows.map((row) => (mayNeedPartSizes(row) ? undefined : cachedStat(row))),
   );
   result.links = local.links;
   const localOf = new Map<number, LocalSide | null>();
   rows.forEach((row, i) => {
     const stat = local.stats[i];
-    localOf.set(row.id, stat ? { path: join(folder, row.filename), stat } : null);
+    const hashed = local.hashes[i];
+    const path = join(folder, row.filename);
+    if (hashed?.remember) hashCache.remember(path, hashed);
+    localOf.set(row.id, stat ? { path, stat, hash: hashed ? Object.assign(hashed, { fromCache: false }) : undefined } : null);
   });
   return {
     localOf,

@@ -70,9 +70,14 @@ export async function resolveS3ContentMd5s(
  * and nothing recorded tells its content MD5 (saves a second read of the file).
  */
 export function guessPartSizes(row: AuditedImage, localSize: number): number[] | undefined {
-  if (!row.s3Etag || knownS3ContentMd5(row.s3Etag, { s3Md5: row.s3Md5, s3Md5Etag: row.s3Md5Etag }).md5) return undefined;
-  const parts = multipartPartCount(row.s3Etag);
-  return parts === null || row.s3Size !== localSize ? undefined : candidatePartSizes(localSize, parts);
+  if (!mayNeedPartSizes(row) || row.s3Size !== localSize) return undefined;
+  return candidatePartSizes(localSize, multipartPartCount(row.s3Etag!)!);
+}
+
+/** Whether the row's recorded object has a multipart ETag and nothing recorded tells its content MD5. */
+export function mayNeedPartSizes(row: AuditedImage): boolean {
+  if (!row.s3Etag || knownS3ContentMd5(row.s3Etag, { s3Md5: row.s3Md5, s3Md5Etag: row.s3Md5Etag }).md5) return false;
+  return multipartPartCount(row.s3Etag) !== null;
 }
 
 /** The S3 side as the last scan or audit recorded it (no request). */

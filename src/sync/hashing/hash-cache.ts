@@ -67,8 +67,12 @@ export class HashCache {
     // Racily clean (git's rule, SPEC.md §6): a file stamped within the timestamp granularity of
     // its hashing could change again under the same stat, so its MD5 is not remembered.
     const local: LocalHash = Object.assign(hash, { fromCache: false });
-    if (stampedNear(hash, startedAt)) return local;
-    // Keyed by the stat of the descriptor that was read, taken before reading.
+    if (!stampedNear(hash, startedAt)) this.remember(path, hash);
+    return local;
+  }
+
+  /** Keeps `hash` of the file at `path` for the next flush, keyed by the stat of the descriptor that was read (taken before reading). */
+  remember(path: string, hash: FileHash): void {
     this.pending.set(path, {
       path,
       sizeBytes: hash.size,
@@ -77,7 +81,6 @@ export class HashCache {
       inode: hash.inode,
       md5: hash.md5,
     });
-    return local;
   }
 
   /** Writes the MD5s hashed since the last flush. */
@@ -93,6 +96,12 @@ export class HashCache {
     if (paths.length === 0) return;
     forgetHashCacheRows(this.db, paths);
   }
+}
+
+/** The stat a cached MD5 was taken under, or null when there is none. */
+export function cachedStat(row: CachedMd5): LocalFileStat | null {
+  if (!row.cacheMd5) return null;
+  return { size: row.cacheSize!, mtimeMs: row.cacheMtimeMs!, ctimeMs: row.cacheCtimeMs!, inode: row.cacheInode! };
 }
 
 function matches(row: CachedMd5, stat: LocalFileStat): boolean {

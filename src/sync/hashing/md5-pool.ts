@@ -3,6 +3,7 @@
  * md5-worker.mjs threads) and the hash cache that skips files unchanged since last hashed.
  */
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { trainingImagePattern } from "../files/layout.ts";
 import { folderDigest } from "./folder-digest.mjs";
@@ -37,6 +38,13 @@ export interface FolderStat {
   links: string[];
   /** Digest of the folder's image files as `folderDigest` gives it. */
   digest: string;
+  /** One per requested filename: its MD5 when the same job hashed it (see `statFolder`), else null. */
+  hashes: (FolderFileHash | null)[];
+}
+
+export interface FolderFileHash extends FileHash {
+  /** False when the file was stamped near its hashing: its stat cannot vouch for this MD5 later (see stampedNear). */
+  remember: boolean;
 }
 
 export interface Md5PoolOptions {
@@ -59,7 +67,7 @@ export class HashFileError extends Error {
 
 type Request =
   | { kind: "hash"; path: string; partSizes: number[] }
-  | { kind: "statFolder"; folder: string; filenames: string[] }
+  | { kind: "statFolder"; folder: string; filenames: string[]; hashUnless?: (number[] | null | 0)[] }
   | { kind: "folderDigest"; folder: string };
 
 interface Job {
@@ -78,6 +86,7 @@ type WorkerAnswer =
       names: string[];
       links: string[];
       stats: (number[] | null)[];
+      hashes: (FolderFileHash | { error: { message: string; code?: string } } | null)[];
       digest: string;
       error?: undefined;
     }
@@ -98,6 +107,12 @@ const statFoldersPerMessage = 32;
  * each): one file per message, the cold audit ran at 83 / 76 % of two-process md5sum; four, 102 / 95 %.
  */
 const hashesPerMessage = 4;
+
+/** Which jobs may share a message: a few hashes, many stat-only folders; a folder hashed in its job goes alone. */
+function messageGroup(request: Request): "hash" | "stat" | "alone" {
+  if (request.kind === "hash") return "hash";
+  return request.kind === "statFolder" && request.hashUnless ? "alone" : "stat";
+}
 
 /** Jobs queued in each worker: the next file is already waiting when one finishes. */
 const jobsPerWorker = 2;
@@ -144,17 +159,43 @@ export class Md5Pool {
     return answer; // its id and kind ride along: copying the rest out cost more than they do
   }
 
-  /** The entries of `folder` and the stat of each of `filenames` in it (reads no content). */
-  async statFolder(folder: string, filenames: readonly string[]): Promise<FolderStat> {
-    const answer = await this.submit({ kind: "statFolder", folder, filenames: [...filenames] });
+  /**
+   * The entries of `folder` and the stat of each of `filenames` in it. With `hashUnless`, the same
+   * job also hashes each present file whose entry is null, or a stat it no longer has (a cached
+   * MD5 gone stale); an undefined entry is not hashed. One message per folder instead of one per
+   * few files: the main thread's share of a cold audit is CPU the hashing threads need.
+   */
+  async statFolder(
+    folder: string,
+    filenames: readonly string[],
+    hashUnless?: readonly (FileStat | null | undefined)[],
+  ): Promise<FolderStat> {
+    const answer = await this.submit({
+      kind: "statFolder",
+      folder,
+      filenames: [...filenames],
+      hashUnless: hashUnless?.map((stat) => (stat === undefined ? 0 : stat && [stat.size, stat.mtimeMs, stat.ctimeMs, stat.inode])),
+    });
     if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
     if (answer.kind !== "statFolder") throw new Error("md5 worker answered out of turn");
+    const hashes = answer.hashes.map((hash) => (hash && !("error" in hash) ? hash : null));
+    for (const hash of hashes) {
+      if (!hash) continue;
+      this.bytesRead += hash.bytesRead;
+      this.filesHashed += 1;
+    }
+    const failed = answer.hashes.findIndex((hash) => hash && "error" in hash);
+    if (failed >= 0) {
+      const { error } = answer.hashes[failed] as { error: { message: string; code?: string } };
+      throw new HashFileError(join(folder, filenames[failed]!), error.message, error.code);
+    }
     return {
       exists: answer.exists,
       names: answer.names,
       links: answer.links,
       stats: answer.stats.map((s) => (s ? { size: s[0]!, mtimeMs: s[1]!, ctimeMs: s[2]!, inode: s[3]! } : null)),
       digest: answer.digest,
+      hashes,
     };
   }
 
@@ -228,10 +269,15 @@ export class Md5Pool {
         if (this.queue.length === 0) return;
         if (slot.jobs.length > depth) continue;
         const jobs = [this.queue.shift()!];
-        const hashing = jobs[0]!.request.kind === "hash";
+        const group = messageGroup(jobs[0]!.request);
         // Several files per message while the queue is long; a short one still spreads over every worker.
-        const limit = hashing ? Math.min(hashesPerMessage, Math.ceil(this.queue.length / this.slots.length)) : statFoldersPerMessage;
-        while (jobs.length < limit && this.queue[0] && (this.queue[0].request.kind === "hash") === hashing) jobs.push(this.queue.shift()!);
+        const limit =
+          group === "hash"
+            ? Math.min(hashesPerMessage, Math.ceil(this.queue.length / this.slots.length))
+            : group === "stat"
+              ? statFoldersPerMessage
+              : 1;
+        while (jobs.length < limit && this.queue[0] && messageGroup(this.queue[0].request) === group) jobs.push(this.queue.shift()!);
         slot.jobs.push(jobs);
         slot.worker.ref();
         const payload = jobs.map((job) => ({ id: job.id, ...job.request }));

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { absentDigest, digestOf, folderDigest, listImages } from "./folder-digest.mjs";
+import { absentDigest, digestOf, folderDigest, listImages, stampedNear } from "./folder-digest.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -13,7 +13,7 @@ const imagePattern = new RegExp(workerData?.imagePattern?.source ?? "$^", worker
 /**
  * One pass over the file: the whole-file MD5 and, for each requested part size, the
  * multipart ETag S3 would give it (md5 of the concatenated part MD5s, then `-N`).
- * @param {{ id: number, path: string, partSizes: number[] }} job
+ * @param {{ path: string, partSizes: number[] }} job
  */
 function hashFile(job) {
   const fd = openRegularFile(job.path);
@@ -62,7 +62,6 @@ function hashFile(job) {
       multipartEtags[String(part.partSize)] = `${etag}-${part.digests.length}`;
     }
     return {
-      id: job.id,
       md5: whole.digest("hex"),
       multipartEtags,
       bytesRead,
@@ -96,7 +95,13 @@ function openRegularFile(path) {
  * null when missing or not a regular file: a link is not followed), the image entries that
  * are symbolic links, and the digest of its image files (see folderDigest). The caller has
  * checked each filename is one safe path segment, and that the folder is no link.
- * @param {{ id: number, folder: string, filenames: string[] }} job
+ *
+ * With `hashUnless`, the same job hashes each present file whose entry is null, or a stat that
+ * no longer matches (its cached MD5 is stale); an entry of 0 is not hashed. One message then
+ * carries an actor's files, where a message per file cost the main thread more than the
+ * hashing threads could spare. `remember` is false for a file stamped near its hashing (see
+ * stampedNear): its stat cannot vouch for its content later.
+ * @param {{ id: number, folder: string, filenames: string[], hashUnless?: (number[] | null | 0)[] }} job
  */
 function statFolder(job) {
   const listing = listImages(job.folder, imagePattern);
@@ -108,6 +113,7 @@ function statFolder(job) {
       names: [],
       links: [],
       stats: job.filenames.map(() => null),
+      hashes: job.filenames.map(() => null),
       digest: absentDigest,
     };
   const present = new Set(listing.names);
@@ -116,6 +122,17 @@ function statFolder(job) {
     const stat = listing.images.get(filename) ?? lstatSync(join(job.folder, filename), { throwIfNoEntry: false });
     return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
   });
+  const hashes = stats.map((stat, i) => {
+    const cached = job.hashUnless?.[i];
+    if (!stat || cached === 0 || cached === undefined || cached?.every((value, k) => value === stat[k])) return null;
+    const startedAt = Date.now();
+    try {
+      const hash = hashFile({ path: join(job.folder, job.filenames[i]), partSizes: [] });
+      return { ...hash, remember: !stampedNear(hash, startedAt) };
+    } catch (error) {
+      return { error: describeError(error) };
+    }
+  });
   return {
     id: job.id,
     kind: "statFolder",
@@ -123,6 +140,7 @@ function statFolder(job) {
     names: listing.names,
     links: listing.links,
     stats,
+    hashes,
     digest: digestOf(listing.images),
   };
 }
@@ -131,11 +149,16 @@ function answer(job) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
     if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.folder, imagePattern) };
-    return { kind: "hash", ...hashFile(job) };
+    return { id: job.id, kind: "hash", ...hashFile(job) };
   } catch (error) {
-    const err = /** @type {NodeJS.ErrnoException} */ (error);
-    return { id: job.id, error: { message: err.message, code: err.code } };
+    return { id: job.id, error: describeError(error) };
   }
+}
+
+/** @param {unknown} error */
+function describeError(error) {
+  const err = /** @type {NodeJS.ErrnoException} */ (error);
+  return { message: err.message, code: err.code };
 }
 
 // A message is one job or a list of them (folder stats go several to a message); the answer has the same shape.
