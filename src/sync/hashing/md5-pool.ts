@@ -226,7 +226,8 @@ export class Md5Pool {
     while (this.slots.length < this.threads) this.slots.push(this.startWorker());
     return new Promise<WorkerAnswer>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, request, resolve, reject });
-      this.dispatch();
+      // Jobs asked for together (100 actors confirmed at once) are shared out together, evenly.
+      if (this.queue.length === 1) queueMicrotask(() => this.dispatch());
     });
   }
 
@@ -263,6 +264,9 @@ export class Md5Pool {
   }
 
   private dispatch(): void {
+    // What the queue holds now, shared evenly over the messages the workers can take (two each).
+    const free = this.slots.reduce((n, slot) => n + Math.max(0, jobsPerWorker - slot.jobs.length), 0);
+    const share = Math.ceil(this.queue.length / Math.max(1, free));
     // Fill the least busy worker first, so a short queue spreads across all cores.
     for (let depth = 0; depth < jobsPerWorker; depth++) {
       for (const slot of this.slots) {
@@ -270,13 +274,7 @@ export class Md5Pool {
         if (slot.jobs.length > depth) continue;
         const jobs = [this.queue.shift()!];
         const group = messageGroup(jobs[0]!.request);
-        // Several files per message while the queue is long; a short one still spreads over every worker.
-        const limit =
-          group === "hash"
-            ? Math.min(hashesPerMessage, Math.ceil(this.queue.length / this.slots.length))
-            : group === "stat"
-              ? statFoldersPerMessage
-              : 1;
+        const limit = Math.min(share, group === "hash" ? hashesPerMessage : group === "stat" ? statFoldersPerMessage : 1);
         while (jobs.length < limit && this.queue[0] && messageGroup(this.queue[0].request) === group) jobs.push(this.queue.shift()!);
         slot.jobs.push(jobs);
         slot.worker.ref();
@@ -285,4 +283,5 @@ export class Md5Pool {
       }
     }
   }
+
 }
