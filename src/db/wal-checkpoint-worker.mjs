@@ -14,4 +14,5 @@ parentPort.on("message", (message) => {
   }
   // PASSIVE: copies what no reader still needs, and never waits for (or blocks) another connection.
   db.pragma("wal_checkpoint(PASSIVE)");
+  parentPort.postMessage("done");
 });

@@ -22,6 +22,18 @@ function writeRows(store: Db, megabytes: number, tag: string): void {
   })();
 }
 
+it("a WAL under SQLite's 1,000 pages is left to grow: no checkpoint (and no fsync) for every small write", async () => {
+  dir = mkdtempSync(join(tmpdir(), "am-wal-"));
+  const path = join(dir, "manifests.db");
+  db = openStore(path);
+  const before = statSync(path).size;
+  for (let i = 0; i < 4; i++) {
+    writeRows(db, 0.2, `small-${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  expect(statSync(path).size).toBe(before);
+});
+
 it("a large commit does not checkpoint on the committing thread; the checkpoint thread copies it into the database soon after", async () => {
   dir = mkdtempSync(join(tmpdir(), "am-wal-"));
   const path = join(dir, "manifests.db");
