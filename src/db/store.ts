@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import { projectPath } from "../project-files.ts";
 import { closeAggregateReader } from "./aggregate-reads.ts";
 import { releaseLease } from "./process-lease.ts";
-import { safetyNetPages, WalCheckpointer } from "./wal-checkpoints.ts";
+import { WalCheckpointer } from "./wal-checkpoints.ts";
 import * as tables from "./schema.ts";
 
 export type Db = BetterSQLite3Database<typeof tables> & { $client: Database.Database };
@@ -24,8 +24,6 @@ export function openStore(dbPath: string): Db {
   const sqlite = new Database(dbPath);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
-  // Checkpoints run on a thread of their own (wal-checkpoints.ts); this is only the safety net.
-  sqlite.pragma(`wal_autocheckpoint = ${safetyNetPages}`);
   // Several processes share the file (SPEC.md §7): a writer waits for another's short transaction.
   sqlite.pragma("busy_timeout = 20000");
   beginTransactionsImmediate(sqlite);
@@ -39,7 +37,8 @@ export function openStore(dbPath: string): Db {
     throw new Error(`${dbPath}: foreign key check failed after migration (${violations.length} rows)`);
   }
   sqlite.pragma("foreign_keys = ON");
-  if (dbPath !== ":memory:") checkpointers.set(sqlite, new WalCheckpointer(dbPath));
+  // Checkpoints run on a thread of their own (wal-checkpoints.ts).
+  if (dbPath !== ":memory:") checkpointers.set(sqlite, new WalCheckpointer(sqlite, dbPath));
   return db;
 }
 

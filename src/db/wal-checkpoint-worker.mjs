@@ -4,15 +4,23 @@
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
 
-const db = new Database(workerData.dbPath, { fileMustExist: true });
+const { dbPath, checkEveryMs, checkpointAtFrames, closed } = workerData;
+const db = new Database(dbPath, { fileMustExist: true });
 
-parentPort.on("message", (message) => {
-  if (message === "close") {
-    db.close();
-    parentPort.close();
-    return;
-  }
+// SQLite's rule: the WAL holds 1,000 frames or more, and some are not copied into the database
+// yet. Until every frame is copied no writer can start the WAL over, so a checkpoint that a commit
+// overtook is followed by another, however few frames are left. NOOP only reads the counts.
+const timer = setInterval(() => {
+  const [{ log, checkpointed }] = db.pragma("wal_checkpoint(NOOP)");
   // PASSIVE: copies what no reader still needs, and never waits for (or blocks) another connection.
-  db.pragma("wal_checkpoint(PASSIVE)");
-  parentPort.postMessage("done");
+  if (log >= checkpointAtFrames && checkpointed < log) db.pragma("wal_checkpoint(PASSIVE)");
+}, checkEveryMs);
+
+parentPort.on("message", () => {
+  // "close": the store is closing and waits for this (see WalCheckpointer.close).
+  clearInterval(timer);
+  db.close();
+  Atomics.store(closed, 0, 1);
+  Atomics.notify(closed, 0);
+  parentPort.close();
 });
