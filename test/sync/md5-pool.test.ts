@@ -92,15 +92,15 @@ describe("Md5Pool", () => {
     writeFileSync(join(folder, "a.jpg"), "aaaa");
     mkdirSync(join(folder, "sub.jpg"));
     const before = pool.bytesRead;
-    const listed = await pool.statFolder(folder, ["a.jpg", "gone.jpg", "sub.jpg"]);
+    const listed = await pool.statFolder(folder, ["a.jpg", "gone.jpg", "sub.jpg"], [undefined, undefined, undefined]);
     expect(pool.bytesRead).toBe(before);
     expect(listed.exists).toBe(true);
     expect(listed.names.sort()).toEqual(["a.jpg", "sub.jpg"]);
     const stat = statSync(join(folder, "a.jpg"));
     expect(listed.stats).toEqual([{ size: 4, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino }, null, null]);
-    // Many folders at once go several to a message; each gets its own answer.
+    // Many folders at once: each gets its own answer.
     const many = await Promise.all(
-      Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"])),
+      Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"], [undefined])),
     );
     expect(many.map((answer) => answer.exists)).toEqual(Array.from({ length: 70 }, (_, i) => i % 2 === 1));
   });
@@ -130,7 +130,7 @@ describe("Md5Pool", () => {
       null,
       null,
     ]);
-    expect(listed.hashes.map((hash) => hash?.md5 ?? null)).toEqual([
+    expect(listed.hashes.map((hash) => (hash instanceof Error ? hash : (hash?.md5 ?? null)))).toEqual([
       md5(Buffer.from(contents["new.jpg"])),
       null,
       md5(Buffer.from(contents["edited.jpg"])),
@@ -140,6 +140,24 @@ describe("Md5Pool", () => {
     ]);
     expect(pool.bytesRead - before).toBe(contents["new.jpg"].length + contents["edited.jpg"].length);
     expect(listed.hashes[0]).toMatchObject({ ...statOf("new.jpg"), bytesRead: contents["new.jpg"].length });
+  });
+
+  it("shares one folder's hashing with the other threads while nothing else waits, and answers every file", async () => {
+    const folder = join(dir, "shared-out");
+    mkdirSync(folder);
+    const files = Array.from({ length: 13 }, (_, i) => ({ name: `img_${i}.jpg`, bytes: randomBytes(50_000 + i) }));
+    for (const file of files) writeFileSync(join(folder, file.name), file.bytes);
+    const before = pool.bytesRead;
+    const listed = await pool.statFolder(
+      folder,
+      files.map((file) => file.name),
+      files.map((_, i) => (i === 5 ? undefined : null)),
+    );
+    expect(listed.hashes.map((hash) => (hash instanceof Error ? hash : (hash?.md5 ?? null)))).toEqual(
+      files.map((file, i) => (i === 5 ? null : md5(file.bytes))),
+    );
+    expect(listed.stats.every((stat, i) => stat?.size === files[i]!.bytes.length)).toBe(true);
+    expect(pool.bytesRead - before).toBe(files.reduce((n, file, i) => n + (i === 5 ? 0 : file.bytes.length), 0));
   });
 
   it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread)", async () => {

@@ -183,9 +183,13 @@ async function statLocalFolder(
     const stat = local.stats[i];
     const hashed = local.hashes[i];
     const path = join(folder, row.filename);
-    if (hashed?.remember) hashCache.remember(path, hashed);
-    localOf.set(row.id, stat ? { path, stat, hash: hashed ? Object.assign(hashed, { fromCache: false }) : undefined } : null);
+    const hash = hashed instanceof Error ? undefined : hashed;
+    if (hash?.remember) hashCache.remember(path, hash);
+    localOf.set(row.id, stat ? { path, stat, hash: hash ? Object.assign(hash, { fromCache: false }) : undefined } : null);
   });
+  // The MD5s of the other files are kept (they reach the cache with the next write); the actor fails, naming the file.
+  const failed = local.hashes.find((hash) => hash instanceof Error);
+  if (failed) throw failed;
   return {
     localOf,
     names: new Set(local.names.filter((name) => isTrainingImageFilename(name) && !local.links.includes(name))),

@@ -38,8 +38,8 @@ export interface FolderStat {
   links: string[];
   /** Digest of the folder's image files as `folderDigest` gives it. */
   digest: string;
-  /** One per requested filename: its MD5 when the same job hashed it (see `statFolder`), else null. */
-  hashes: (FolderFileHash | null)[];
+  /** One per requested filename: its MD5 when it was hashed (see `statFolder`), the error that stopped it, else null. */
+  hashes: (FolderFileHash | HashFileError | null)[];
 }
 
 export interface FolderFileHash extends FileHash {
@@ -67,7 +67,7 @@ export class HashFileError extends Error {
 
 type Request =
   | { kind: "hash"; path: string; partSizes: number[] }
-  | { kind: "statFolder"; folder: string; filenames: string[]; hashUnless?: (number[] | null | 0)[] }
+  | { kind: "statFolder" | "hashFiles"; folder: string; filenames: string[]; hashUnless: (number[] | null | 0)[] }
   | { kind: "folderDigest"; folder: string };
 
 interface Job {
@@ -86,12 +86,15 @@ type WorkerAnswer =
       names: string[];
       links: string[];
       stats: (number[] | null)[];
-      hashes: (FolderFileHash | { error: { message: string; code?: string } } | null)[];
+      hashes: AnsweredHash[];
       digest: string;
       error?: undefined;
     }
+  | { id: number; kind: "hashFiles"; hashes: AnsweredHash[]; error?: undefined }
   | { id: number; kind: "folderDigest"; digest: string; links: string[]; error?: undefined }
   | { id: number; error: { message: string; code?: string } };
+
+type AnsweredHash = FolderFileHash | { error: { message: string; code?: string } } | null;
 
 interface Slot {
   worker: Worker;
@@ -99,19 +102,23 @@ interface Slot {
   jobs: Job[][];
 }
 
-/** Folder stats and digests queued together go in one message: a message costs more than the stats of a small folder. */
-const statFoldersPerMessage = 32;
+/** Folder digests queued together go in one message: a message costs more than the stats of a small folder. */
+const digestsPerMessage = 32;
 
 /**
- * Files hashed per message at most. Measured on 50 actors × 20 × 300 KB (loaded machine, two runs
- * each): one file per message, the cold audit ran at 83 / 76 % of two-process md5sum; four, 102 / 95 %.
+ * Files hashed per message at most (a file asked for alone: part sizes, uploads). Measured on a cold
+ * audit of 50 actors × 20 × 300 KB when it hashed this way: one file per message ran at 83 / 76 %
+ * of two-process md5sum, four at 102 / 95 %.
  */
 const hashesPerMessage = 4;
 
-/** Which jobs may share a message: a few hashes, many stat-only folders; a folder hashed in its job goes alone. */
-function messageGroup(request: Request): "hash" | "stat" | "alone" {
+/** An actor's files are split over the threads only when they hold at least this many each. */
+const minFilesPerPart = 4;
+
+/** Which jobs may share a message: a few hashes, many folder digests; an actor's folder (with its hashing) goes alone. */
+function messageGroup(request: Request): "hash" | "digest" | "alone" {
   if (request.kind === "hash") return "hash";
-  return request.kind === "statFolder" && request.hashUnless ? "alone" : "stat";
+  return request.kind === "folderDigest" ? "digest" : "alone";
 }
 
 /** Jobs queued in each worker: the next file is already waiting when one finishes. */
@@ -122,9 +129,9 @@ const workerUrl = new URL("./md5-worker.mjs", import.meta.url);
 export const defaultBufferSize = 256 << 10;
 
 /**
- * Reads files in worker threads across all cores: MD5s (one file per job) and the
- * directory listings and stats an audit needs (system calls are slow enough here that
- * thousands of them belong off the main thread). `bytesRead` counts every byte of file
+ * Reads files in worker threads across all cores: the directory listings and stats an audit
+ * needs (system calls are slow enough here that thousands of them belong off the main thread)
+ * with the MD5s of an actor's changed files, and MD5s of single files. `bytesRead` counts every byte of file
  * content read since the pool was made, which is how tests prove that a warm audit
  * reads no file content.
  */
@@ -160,35 +167,55 @@ export class Md5Pool {
   }
 
   /**
-   * The entries of `folder` and the stat of each of `filenames` in it. With `hashUnless`, the same
-   * job also hashes each present file whose entry is null, or a stat it no longer has (a cached
-   * MD5 gone stale); an undefined entry is not hashed. One message per folder instead of one per
-   * few files: the main thread's share of a cold audit is CPU the hashing threads need.
+   * The entries of `folder` and the stat of each of `filenames` in it, and the MD5 of each present
+   * file whose `hashUnless` entry is null, or a stat it no longer has (a cached MD5 gone stale); an
+   * undefined entry is not hashed. The hashing goes with the stat job, one message per folder
+   * instead of one per few files (the main thread's share of a cold audit is CPU the hashing
+   * threads need); while no other job waits, it is shared with the other threads, so that an actor
+   * audited alone is hashed on every core.
    */
   async statFolder(
     folder: string,
     filenames: readonly string[],
-    hashUnless?: readonly (FileStat | null | undefined)[],
+    hashUnless: readonly (FileStat | null | undefined)[],
   ): Promise<FolderStat> {
+    const asked = hashUnless.map((stat) => (stat === undefined ? 0 : stat && [stat.size, stat.mtimeMs, stat.ctimeMs, stat.inode]));
+    const candidates = asked.flatMap((entry, i) => (entry === 0 ? [] : [i]));
+    const parts = this.queue.length > 0 ? 1 : Math.max(1, Math.min(this.threads, Math.floor(candidates.length / minFilesPerPart)));
+    // Part 0 rides with the stat job; each other part is a job of its own over its share of the files.
+    const partOf = new Map(candidates.map((i, k) => [i, Math.floor((k * parts) / candidates.length)]));
+    const others = Array.from({ length: parts - 1 }, (_, part) => {
+      const indices = candidates.filter((i) => partOf.get(i) === part + 1);
+      const request = {
+        kind: "hashFiles" as const,
+        folder,
+        filenames: indices.map((i) => filenames[i]!),
+        hashUnless: indices.map((i) => asked[i]!),
+      };
+      return this.submit(request).then((answer) => ({ indices, answer }));
+    });
     const answer = await this.submit({
       kind: "statFolder",
       folder,
       filenames: [...filenames],
-      hashUnless: hashUnless?.map((stat) => (stat === undefined ? 0 : stat && [stat.size, stat.mtimeMs, stat.ctimeMs, stat.inode])),
+      hashUnless: asked.map((entry, i) => (partOf.get(i) ? 0 : entry)),
     });
+    const parted = await Promise.all(others);
     if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
     if (answer.kind !== "statFolder") throw new Error("md5 worker answered out of turn");
-    const hashes = answer.hashes.map((hash) => (hash && !("error" in hash) ? hash : null));
-    for (const hash of hashes) {
-      if (!hash) continue;
+    const answered = [...answer.hashes];
+    for (const { indices, answer: part } of parted) {
+      if (part.error) throw new HashFileError(folder, part.error.message, part.error.code);
+      if (part.kind !== "hashFiles") throw new Error("md5 worker answered out of turn");
+      for (const [k, i] of indices.entries()) answered[i] = part.hashes[k]!;
+    }
+    const hashes = answered.map((hash, i) => {
+      if (!hash) return null;
+      if ("error" in hash) return new HashFileError(join(folder, filenames[i]!), hash.error.message, hash.error.code);
       this.bytesRead += hash.bytesRead;
       this.filesHashed += 1;
-    }
-    const failed = answer.hashes.findIndex((hash) => hash && "error" in hash);
-    if (failed >= 0) {
-      const { error } = answer.hashes[failed] as { error: { message: string; code?: string } };
-      throw new HashFileError(join(folder, filenames[failed]!), error.message, error.code);
-    }
+      return hash;
+    });
     return {
       exists: answer.exists,
       names: answer.names,
@@ -264,9 +291,8 @@ export class Md5Pool {
   }
 
   private dispatch(): void {
-    // What the queue holds now, shared evenly over the messages the workers can take (two each).
-    const free = this.slots.reduce((n, slot) => n + Math.max(0, jobsPerWorker - slot.jobs.length), 0);
-    const share = Math.ceil(this.queue.length / Math.max(1, free));
+    // What the queue holds now, shared evenly over the messages the workers take (two each).
+    const share = Math.ceil(this.queue.length / Math.max(1, this.slots.length * jobsPerWorker));
     // Fill the least busy worker first, so a short queue spreads across all cores.
     for (let depth = 0; depth < jobsPerWorker; depth++) {
       for (const slot of this.slots) {
@@ -274,7 +300,7 @@ export class Md5Pool {
         if (slot.jobs.length > depth) continue;
         const jobs = [this.queue.shift()!];
         const group = messageGroup(jobs[0]!.request);
-        const limit = Math.min(share, group === "hash" ? hashesPerMessage : group === "stat" ? statFoldersPerMessage : 1);
+        const limit = Math.min(share, group === "hash" ? hashesPerMessage : group === "digest" ? digestsPerMessage : 1);
         while (jobs.length < limit && this.queue[0] && messageGroup(this.queue[0].request) === group) jobs.push(this.queue.shift()!);
         slot.jobs.push(jobs);
         slot.worker.ref();
@@ -283,5 +309,4 @@ export class Md5Pool {
       }
     }
   }
-
 }

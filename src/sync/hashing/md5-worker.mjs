@@ -96,12 +96,10 @@ function openRegularFile(path) {
  * are symbolic links, and the digest of its image files (see folderDigest). The caller has
  * checked each filename is one safe path segment, and that the folder is no link.
  *
- * With `hashUnless`, the same job hashes each present file whose entry is null, or a stat that
- * no longer matches (its cached MD5 is stale); an entry of 0 is not hashed. One message then
- * carries an actor's files, where a message per file cost the main thread more than the
- * hashing threads could spare. `remember` is false for a file stamped near its hashing (see
- * stampedNear): its stat cannot vouch for its content later.
- * @param {{ id: number, folder: string, filenames: string[], hashUnless?: (number[] | null | 0)[] }} job
+ * The same job hashes the files `hashUnless` asks for (see hashStale): one message then carries
+ * an actor's files, where a message per file cost the main thread more than the hashing threads
+ * could spare.
+ * @param {{ id: number, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
  */
 function statFolder(job) {
   const listing = listImages(job.folder, imagePattern);
@@ -116,22 +114,12 @@ function statFolder(job) {
       hashes: job.filenames.map(() => null),
       digest: absentDigest,
     };
+  // Before any hashing: the digest's racily-clean rule compares the stats with the time they were taken.
+  const digest = digestOf(listing.images);
   const present = new Set(listing.names);
   const stats = job.filenames.map((filename) => {
     if (!present.has(filename)) return null;
-    const stat = listing.images.get(filename) ?? lstatSync(join(job.folder, filename), { throwIfNoEntry: false });
-    return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
-  });
-  const hashes = stats.map((stat, i) => {
-    const cached = job.hashUnless?.[i];
-    if (!stat || cached === 0 || cached === undefined || cached?.every((value, k) => value === stat[k])) return null;
-    const startedAt = Date.now();
-    try {
-      const hash = hashFile({ path: join(job.folder, job.filenames[i]), partSizes: [] });
-      return { ...hash, remember: !stampedNear(hash, startedAt) };
-    } catch (error) {
-      return { error: describeError(error) };
-    }
+    return statArray(listing.images.get(filename) ?? lstatSync(join(job.folder, filename), { throwIfNoEntry: false }));
   });
   return {
     id: job.id,
@@ -140,14 +128,54 @@ function statFolder(job) {
     names: listing.names,
     links: listing.links,
     stats,
-    hashes,
-    digest: digestOf(listing.images),
+    hashes: hashStale(job.folder, job.filenames, stats, job.hashUnless),
+    digest,
   };
+}
+
+/**
+ * The files `hashUnless` asks for, of a folder another job lists: their part of one actor's
+ * hashing, so that an actor audited alone is hashed on every thread.
+ * @param {{ id: number, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
+ */
+function hashFiles(job) {
+  const stats = job.filenames.map((filename) => statArray(lstatSync(join(job.folder, filename), { throwIfNoEntry: false })));
+  return { id: job.id, kind: "hashFiles", hashes: hashStale(job.folder, job.filenames, stats, job.hashUnless) };
+}
+
+/** @param {import("node:fs").Stats | undefined} stat */
+function statArray(stat) {
+  return stat?.isFile() ? [stat.size, stat.mtimeMs, stat.ctimeMs, stat.ino] : null;
+}
+
+/**
+ * Hashes each present regular file whose `hashUnless` entry is null, or a stat it no longer has
+ * (its cached MD5 is stale); an entry of 0 is not hashed. A file that fails is answered with its
+ * error, and the others are still hashed (their MD5s reach the cache). `remember` is false for a
+ * file stamped near its hashing (see stampedNear): its stat cannot vouch for its content later.
+ * @param {string} folder
+ * @param {string[]} filenames
+ * @param {(number[] | null)[]} stats
+ * @param {(number[] | null | 0)[]} hashUnless
+ */
+function hashStale(folder, filenames, stats, hashUnless) {
+  return stats.map((stat, i) => {
+    const cached = hashUnless[i];
+    if (!stat || cached === 0 || cached === undefined || cached?.every((value, k) => value === stat[k])) return null;
+    const startedAt = Date.now();
+    try {
+      const hash = hashFile({ path: join(folder, filenames[i]), partSizes: [] });
+      return { ...hash, remember: !stampedNear(hash, startedAt) };
+    } catch (error) {
+      return { error: describeError(error) };
+    }
+  });
 }
 
 function answer(job) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
+    if (job.kind === "hashFiles") return hashFiles(job);
     if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.folder, imagePattern) };
     return { id: job.id, kind: "hash", ...hashFile(job) };
   } catch (error) {
