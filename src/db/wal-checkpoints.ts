@@ -55,8 +55,11 @@ export class WalCheckpointer {
       workerData: { dbPath: this.dbPath, checkEveryMs, checkpointAtFrames, closed: this.closed },
     });
     worker.unref(); // never keeps a process alive
-    // A thread that cannot run gives the checkpoints back to the store's connection.
-    worker.on("error", () => this.sqlite.open && this.sqlite.pragma(`wal_autocheckpoint = ${checkpointAtFrames}`));
+    // A thread that cannot run gives the checkpoints back to the store's connection (and closing waits for no one).
+    worker.on("error", () => {
+      if (this.worker === worker) this.worker = null;
+      if (this.sqlite.open) this.sqlite.pragma(`wal_autocheckpoint = ${checkpointAtFrames}`);
+    });
     this.worker = worker;
   }
 }
