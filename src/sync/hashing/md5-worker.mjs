@@ -189,7 +189,7 @@ function describeError(error) {
   return { message: err.message, code: err.code };
 }
 
-// A message is one job or a list of them (folder stats go several to a message); the answer has the same shape.
+// A message is one job or a list of them (folder digests go several to a message); the answer has the same shape.
 parentPort?.on("message", (message) => {
   parentPort?.postMessage(Array.isArray(message) ? message.map(answer) : answer(message));
 });
