@@ -1,4 +1,5 @@
 import { getTableColumns, sql } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { actors, figureColumns, generations, images, sourceFiles, type ActorRow, type SourceFileRow, type SyncStatus } from "./schema.ts";
 import { bare, columnList, namedParameters, setExcluded, sqlText } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
@@ -336,10 +337,19 @@ function multiRowUpsert(sqlite: Db["$client"]): (actorId: number, imageValues: u
   };
 }
 
-// Manifest fields replace the row's; what scan and audit learned of each side stays.
+// Manifest fields replace the row's; what scan and audit learned of each side stays. The object's
+// ETag and time are both: a manifest that has none (format A never does) leaves what the last
+// listing recorded, else an edited manifest would read as the object gone, and the next audit
+// (from that listing) would refuse the actor as a suspect listing.
+const listedColumns: readonly SQLiteColumn[] = [images.s3Etag, images.s3LastModified];
 const imagesInsertText = sqlText(sql`INSERT INTO ${images} (${columnList(imageColumns)}) VALUES`);
 const imagesUpsertText = sqlText(
-  sql`ON CONFLICT(${bare(images.actorId)}, ${bare(images.filename)}) DO UPDATE SET ${setExcluded(imageColumns.slice(2))}`,
+  sql`ON CONFLICT(${bare(images.actorId)}, ${bare(images.filename)}) DO UPDATE SET ${setExcluded(
+    imageColumns.slice(2).filter((column) => !listedColumns.includes(column)),
+  )}, ${sql.join(
+    listedColumns.map((column) => sql`${bare(column)} = coalesce(excluded.${bare(column)}, ${bare(column)})`),
+    sql`, `,
+  )}`,
 );
 
 function jsonOrNull(value: unknown): string | null {

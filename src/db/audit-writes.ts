@@ -3,7 +3,7 @@ import { recordAuditBasis, type AuditBasis } from "./audit-basis.ts";
 import { sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { actors, auditBases, hashCache, images, type ActorRow, type ImageRow, type SyncStatus } from "./schema.ts";
-import { assignNamed, bare, cachedStatement, jsonList, sqlText } from "./statements.ts";
+import { assignPositional, bare, cachedStatement, jsonList, sqlText } from "./statements.ts";
 import { refreshActorStatistics } from "./statistics.ts";
 import type { Db } from "./store.ts";
 
@@ -109,8 +109,9 @@ const auditedColumns = [
 const exportedColumns = ["status", "md5", "sizeBytes"] as const satisfies readonly (keyof ImageAuditOutcome)[];
 
 /**
- * Writes the audits of some actors in one short transaction: the rows that changed, the
- * check time of every row and actor, and the statistics (which also bumps the revision)
+ * Writes the audits of some actors in one short transaction: the rows that changed (and any
+ * never checked before), the actor's check time, which every other row reads as its own
+ * (image-queries.ts imageCheckedAt), and the statistics (which also bumps the revision)
  * of actors where something the manifests show changed, so an audit that changed nothing
  * leaves the manifests alone, and the basis a later audit may confirm instead of redoing
  * (audit-basis.ts). An actor whose revision moved since its rows were read
@@ -132,8 +133,13 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
       let changedVisible = false;
       for (const outcome of write.outcomes) {
         const row = before.get(outcome.id);
-        if (row && !auditedColumns.some((column) => row[column] !== outcome[column])) continue;
-        update.run({ ...outcome, actorId: write.actorId, checkedAt });
+        if (row && row.checkedAt !== null && !auditedColumns.some((column) => row[column] !== outcome[column])) continue;
+        update.run(
+          auditedColumns.map((column) => outcome[column]),
+          checkedAt,
+          outcome.id,
+          write.actorId,
+        );
         changedVisible ||= !row || exportedColumns.some((column) => row[column] !== outcome[column]);
       }
       if (changedVisible) visible.push(write.actorId);
@@ -149,6 +155,7 @@ export function writeActorAudits(db: Db, writes: readonly ActorAuditWrite[], che
 /**
  * Marks as checked now the actors an audit found unchanged since their last audit, each
  * only if its rows are still as its basis says (nothing wrote since the audit read it).
+ * No image row is written: each reads the actor's check time (image-queries.ts imageCheckedAt).
  * Returns, per actor, whether it was confirmed.
  */
 export function confirmUnchangedAudits(
@@ -168,10 +175,9 @@ export function confirmUnchangedAudits(
   })();
 }
 
-/** The check time of every row and of the actor, and the listing time of those whose S3 side was listed. */
+/** The check time of the actors (and so of their rows), and the listing time of those whose S3 side was listed. */
 function markChecked(db: Db, checked: readonly { actorId: number; listed: boolean }[], checkedAt: string): void {
   const ids = jsonList(checked.map((item) => item.actorId));
-  cachedStatement(db, imagesCheckedText).run(checkedAt, ids, checkedAt);
   cachedStatement(db, actorsCheckedText).run(checkedAt, ids);
   const listedIds = jsonList(checked.filter((item) => item.listed).map((item) => item.actorId));
   cachedStatement(db, actorsListedText).run(checkedAt, listedIds);
@@ -183,19 +189,8 @@ export function actorNeedsExport(db: Db, actorId: number): boolean {
 }
 
 const auditUpdateText = sqlText(
-  sql`UPDATE ${images} SET ${assignNamed({
-    status: images.status,
-    md5: images.md5,
-    sizeBytes: images.sizeBytes,
-    localSize: images.localSize,
-    localMtimeMs: images.localMtimeMs,
-    s3Etag: images.s3Etag,
-    s3Size: images.s3Size,
-    s3LastModified: images.s3LastModified,
-    s3Md5: images.s3Md5,
-    s3Md5Etag: images.s3Md5Etag,
-    checkedAt: images.checkedAt,
-  })} WHERE ${images.id} = @id AND ${images.actorId} = @actorId`,
+  sql`UPDATE ${images} SET ${assignPositional([...auditedColumns.map((column) => images[column]), images.checkedAt])}
+    WHERE ${images.id} = ? AND ${images.actorId} = ?`,
 );
 const revisionsText = sqlText(
   sql`SELECT ${actors.id} AS id, ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,
@@ -204,10 +199,6 @@ const a = alias(actors, "a");
 const b = alias(auditBases, "b");
 const stillBasisText = sqlText(
   sql`SELECT 1 FROM ${actors} ${a} JOIN ${auditBases} ${b} ON ${b.actorId} = ${a.id} WHERE ${a.id} = ? AND ${a.revision} = ? AND ${b.revision} = ${a.revision}`,
-);
-const imagesCheckedText = sqlText(
-  // Rows the audit wrote already carry the time: not written twice.
-  sql`UPDATE ${images} SET ${bare(images.checkedAt)} = ? WHERE ${images.actorId} IN (SELECT value FROM json_each(?)) AND ${images.checkedAt} IS NOT ?`,
 );
 const actorsCheckedText = sqlText(
   sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = ? WHERE ${actors.id} IN (SELECT value FROM json_each(?))`,

@@ -19,12 +19,24 @@ import {
 } from "./statements.ts";
 import type { Db } from "./store.ts";
 
-export const imageColumns = columnsAs(images, "i");
 /** The columns of `images i` (and of the other tables' usual aliases), as SQL text. */
 const i = columnTexts(alias(images, "i"));
 const d = columnTexts(alias(images, "d"));
 const a = columnTexts(alias(actors, "a"));
 const g = columnTexts(alias(generations, "g"));
+const c = columnTexts(alias(actors, "c"));
+
+/**
+ * When an image was last checked: its row's own time, or its actor's last check when that is
+ * later. A scan or an audit covers every row its actor has, and an audit that finds the actor
+ * unchanged confirms them by the actor's time alone (audit-writes.ts): rewriting 2,000 wide rows
+ * was most of a warm audit. A row that was never checked (own time null) stays null, and a row an
+ * operation wrote since keeps its own later time.
+ */
+const imageCheckedAt = `max(${i.checkedAt}, coalesce((SELECT ${c.lastCheckedAt} FROM actors c WHERE ${c.id} = ${i.actorId}), ''))`;
+
+/** Every column of `images i` under its property name, the check time as `imageCheckedAt` tells it. */
+export const imageColumns = columnsAs(images, "i", { checkedAt: imageCheckedAt });
 
 /** Raw rows carry SQLite integers for booleans; the drizzle row type has booleans. */
 function toImageRow(raw: Record<string, unknown>): ImageRow {
@@ -85,7 +97,7 @@ export function imageWhere(filter: ImageFilter | undefined, repeatedMd5s?: strin
     parts.push({ sql: `${i.prompt} LIKE ? ESCAPE '\\'`, params: [containsPattern(filter.promptContains)] });
   parts.push(...comparisonWhere(i.sizeBytes, filter.sizeBytes));
   if (filter.orphan !== undefined) parts.push({ sql: `${i.orphan} = ?`, params: [filter.orphan ? 1 : 0] });
-  parts.push(...comparisonWhere(i.checkedAt, filter.checkedAt));
+  parts.push(...comparisonWhere(imageCheckedAt, filter.checkedAt));
   if (filter.duplicate !== undefined) {
     const repeated =
       repeatedMd5s !== undefined

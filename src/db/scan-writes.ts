@@ -134,7 +134,10 @@ export function writeActorScan(db: Db, write: ActorScanWrite): "written" | "stal
 }
 
 const revisionText = sqlText(sql`SELECT ${actors.revision} AS revision FROM ${actors} WHERE ${actors.id} = ?`);
-const checkedText = sqlText(sql`UPDATE ${images} SET ${bare(images.checkedAt)} = @checkedAt WHERE ${images.actorId} = @actorId`);
+// The actor's check time is every row's (image-queries.ts imageCheckedAt) but that of a row never checked before.
+const checkedText = sqlText(
+  sql`UPDATE ${images} SET ${bare(images.checkedAt)} = @checkedAt WHERE ${images.actorId} = @actorId AND ${images.checkedAt} IS NULL`,
+);
 const actorCheckedText = sqlText(
   sql`UPDATE ${actors} SET ${bare(actors.lastCheckedAt)} = @checkedAt, ${bare(actors.s3ListedAt)} = @checkedAt WHERE ${actors.id} = @actorId`,
 );

@@ -10,9 +10,11 @@ import {
 } from "@aws-sdk/client-s3";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { actors, images, type SyncStatus } from "../../src/db/schema.ts";
+import { actors, type SyncStatus } from "../../src/db/schema.ts";
 import { writeActorScan } from "../../src/db/scan-writes.ts";
 import { auditCandidates } from "../../src/db/audit-basis.ts";
+import type { Comparison } from "../../src/db/comparisons.ts";
+import { actorImages, imagePagesByActorIds } from "../../src/db/image-queries.ts";
 import { auditActor, auditActors, listingFor } from "../../src/sync/checks/audit.ts";
 import { importManifests } from "../../src/sync/manifests/import.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
@@ -109,8 +111,9 @@ async function putMultipart(
   return etag;
 }
 
+/** An actor's rows as the service reads them (an image's check time included), by index. */
 function rowsOf(actorId: number) {
-  return world.db.select().from(images).where(eq(images.actorId, actorId)).orderBy(images.index).all();
+  return actorImages(world.db, actorId).sort((a, b) => a.index! - b.index!);
 }
 
 function statusesOf(actorId: number): (SyncStatus | null)[] {
@@ -462,6 +465,47 @@ describe("warm audit: an actor unchanged since its last audit", () => {
     expect(warm.checkedAt! > cold.checkedAt!).toBe(true);
     expect(rowsOf(actorId).every((row) => row.checkedAt === warm.checkedAt)).toBe(true);
     expect(world.db.select().from(actors).where(eq(actors.id, actorId)).get()!.lastCheckedAt).toBe(warm.checkedAt);
+  });
+
+  it("reads every image as checked when its actor was confirmed, writing no image row; an entry added by hand since stays unchecked", async () => {
+    world = await createWorld({ server });
+    const files = Array.from({ length: 3 }, () => imageBytes());
+    const actorId = await makeActor(
+      "0042",
+      name,
+      files.map((bytes) => ({ local: bytes, s3: bytes })),
+    );
+    await settle();
+    const cold = await auditActor(world.ctx, world.s3, actorId, { pool });
+    const warm = await auditActor(world.ctx, world.s3, actorId, { pool });
+    expect(warm.unchanged).toBe(true);
+    const ownTimes = () => world.db.$client.prepare("SELECT checked_at FROM images WHERE actor_id = ? ORDER BY id").pluck().all(actorId);
+    expect(ownTimes()).toEqual([cold.checkedAt, cold.checkedAt, cold.checkedAt]);
+    expect(rowsOf(actorId).map((row) => row.checkedAt)).toEqual([warm.checkedAt, warm.checkedAt, warm.checkedAt]);
+    const matching = (checkedAt: Comparison<string>) =>
+      imagePagesByActorIds(world.db, [actorId], { checkedAt }, 10)[0]!.rows.map((row) => row.filename);
+    expect(matching({ gte: warm.checkedAt! })).toHaveLength(3);
+    expect(matching({ lt: warm.checkedAt! })).toEqual([]);
+
+    // An entry added to the manifest and imported since was never checked, though its actor was; the
+    // other rows keep what the listing recorded (format A has no ETag), so the audit goes on from it.
+    const manifestPath = world.ctx.layout.formatAPath("0042");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    manifest.training_data.push(entryA(name, 3));
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    expect((await importManifests(world.ctx)).problems).toEqual([]);
+    expect(rowsOf(actorId).map((row) => row.checkedAt)).toEqual([warm.checkedAt, warm.checkedAt, warm.checkedAt, null]);
+    expect(matching({ lt: warm.checkedAt! })).toEqual([]);
+
+    const full = await auditActor(world.ctx, world.s3, actorId, { pool });
+    expect(full.error).toBeUndefined();
+    expect(full).toMatchObject({ ok: true, unchanged: false });
+    expect(rowsOf(actorId).map((row) => [row.status, row.checkedAt])).toEqual([
+      ["synced", full.checkedAt],
+      ["synced", full.checkedAt],
+      ["synced", full.checkedAt],
+      ["missing", full.checkedAt],
+    ]);
   });
 
   it("is audited in full again when a file is added, replaced or touched, or when anything changed its rows", async () => {
