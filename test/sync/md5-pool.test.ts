@@ -160,7 +160,7 @@ describe("Md5Pool", () => {
     expect(pool.bytesRead - before).toBe(files.reduce((n, file, i) => n + (i === 5 ? 0 : file.bytes.length), 0));
   });
 
-  it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread)", async () => {
+  it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread), never through a link", async () => {
     const folder = join(dir, "digested");
     mkdirSync(folder);
     writeFileSync(join(folder, "a.jpg"), "aaaa");
@@ -170,16 +170,24 @@ describe("Md5Pool", () => {
     const past = new Date(Date.now() - 60_000);
     utimesSync(join(folder, "a.jpg"), past, past);
     await new Promise((resolve) => setTimeout(resolve, 30));
+    // A folder on the way that is a link to another: refused before it is listed.
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, "secret.jpg"), "not yours");
+    symlinkSync(elsewhere, join(dir, "linked"));
+    const throughLink = join(dir, "linked");
     const fresh = new Md5Pool({ threads: 1 });
     try {
-      const before = await fresh.folderDigest(folder);
+      const before = await fresh.folderDigest(dir, folder);
       expect(before.links).toEqual(["link.jpg"]);
-      expect(fresh.threads).toBe(1);
+      await expect(fresh.folderDigest(dir, throughLink)).rejects.toThrow(`${throughLink}: is a symbolic link (never followed)`);
+      expect(fresh.running).toBe(0);
       await fresh.hash(join(folder, "a.jpg")); // starts its thread
-      expect(await fresh.folderDigest(folder)).toEqual(before);
+      expect(await fresh.folderDigest(dir, folder)).toEqual(before);
+      await expect(fresh.folderDigest(dir, throughLink)).rejects.toThrow(`${throughLink}: is a symbolic link (never followed)`);
       writeFileSync(join(folder, "b.jpg"), "bbbb");
-      expect((await fresh.folderDigest(folder)).digest).not.toBe(before.digest);
-      expect((await fresh.folderDigest(join(dir, "no-such-folder"))).digest).toBe("absent");
+      expect((await fresh.folderDigest(dir, folder)).digest).not.toBe(before.digest);
+      expect((await fresh.folderDigest(dir, join(dir, "no-such-folder"))).digest).toBe("absent");
     } finally {
       await fresh.close();
     }

@@ -10,6 +10,8 @@ import { importManifests } from "../../src/sync/manifests/import.ts";
 import { s3KeyOf } from "../../src/sync/files/layout.ts";
 import { headObject } from "../../src/sync/s3/s3-client.ts";
 import { scanActor } from "../../src/sync/checks/scan.ts";
+import { auditActor } from "../../src/sync/checks/audit.ts";
+import { Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
 import { syncActors } from "../../src/sync/operations/sync.ts";
 import { addImages } from "../../src/sync/operations/add-images.ts";
 import { recordIntent } from "../../src/db/intents.ts";
@@ -142,6 +144,30 @@ describe("symbolic links are reported and never followed", () => {
     ]);
     expect(readdirSync(outsideFolder)).toEqual([]);
     await expectNothingLeaked(before, scan, sync);
+  });
+
+  it("a training_data folder moved outside and linked back after an audit is not confirmed through the link", async () => {
+    const synced = { local: true, s3: true };
+    const actor = await makeActor(world, { name, images: [synced, synced] });
+    const pool = new Md5Pool();
+    try {
+      const audit = () => auditActor(world.ctx, world.s3, actor.id, { pool });
+      expect(await audit()).toMatchObject({ ok: true, unchanged: false });
+      // Moved whole, the files keep every stat their folder digest covers: followed, the link would confirm them.
+      const moved = join(outside, "moved");
+      renameSync(world.ctx.layout.trainingDir(name), moved);
+      symlinkSync(moved, world.ctx.layout.trainingDir(name));
+      const before = outsideFiles();
+      for (const threads of ["running", "not started"]) {
+        if (threads === "not started") await pool.close();
+        const result = await auditActor(world.ctx, world.s3, actor.id, threads === "running" ? { pool } : {});
+        expect(result, `hashing threads ${threads}`).toMatchObject({ ok: false, unchanged: false });
+        expect(result.error).toContain(`${world.ctx.layout.trainingDir(name)}: is a symbolic link`);
+        await expectNothingLeaked(before, result);
+      }
+    } finally {
+      await pool.close();
+    }
   });
 
   it("an actor folder or actor_manifests that links outside is reported by import and never written through", async () => {

@@ -15,7 +15,6 @@ import type { ContentMd5Source } from "../s3/content-md5.ts";
 import { exportManifests, type ExportProblem } from "../manifests/export.ts";
 import { HashCache } from "../hashing/hash-cache.ts";
 import { Md5Pool } from "../hashing/md5-pool.ts";
-import { assertRealFolder } from "../files/safe-files.ts";
 import { actorListing, describeS3Error, listEveryActor, type ActorListing, type ListedObject, type S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError } from "./suspect-listing.ts";
 import { ActorLocks } from "../operations/write-through.ts";
@@ -226,9 +225,8 @@ async function confirmUnchanged(ctx: AppContext, actor: AuditCandidate, options:
   if (!basis || basis.revision !== actor.revision || (options.listS3 && basis.s3Digest === null)) return null;
   const s3Only = ctx.config.storageMode === "s3-only";
   const localDigest = async (): Promise<string | null> => {
-    const folder = ctx.layout.trainingDir(actor.name);
-    assertRealFolder(ctx.layout.root, folder);
-    const local = await options.hashCache.pool.folderDigest(folder);
+    // The folders down to it are checked in the thread, before it lists them (no link is followed).
+    const local = await options.hashCache.pool.folderDigest(ctx.layout.root, ctx.layout.trainingDir(actor.name));
     // A folder holding links is audited in full, which reports them.
     return local.links.length > 0 ? null : local.digest;
   };
@@ -319,7 +317,6 @@ function emptyResult(actor: Pick<ActorRow, "id" | "name">): ActorAuditResult {
   };
 }
 
-/** A function that calls `make` the first time and returns that same promise after. */
 /**
  * The actor's objects listed now, for its rows at `revision`: its part of the listing of every
  * actor (asked for once) while its rows are as they were before that listing began, else a listing

@@ -1,6 +1,7 @@
-import { constants, fstatSync, closeSync, lstatSync, mkdirSync, openSync, readSync, type Stats } from "node:fs";
+import { constants, fstatSync, closeSync, lstatSync, openSync, readSync, type Stats } from "node:fs";
 import { link, lstat, open, rename, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative, sep } from "node:path";
+import { dirname } from "node:path";
+import { symlinkReason, unrealFolder } from "./real-folders.mjs";
 
 /**
  * The service reads and writes only regular files inside the data directory (SPEC.md §3).
@@ -22,7 +23,7 @@ export class UnsafePathError extends Error {
   }
 }
 
-export const symlinkReason = "is a symbolic link (never followed)";
+export { symlinkReason };
 
 // O_NONBLOCK: opening a FIFO put in a file's place must not hang; a regular file ignores it.
 const readFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -43,24 +44,9 @@ export function makeRealFolder(root: string, folder: string): void {
 }
 
 function walkFolders(root: string, folder: string, create: boolean): boolean {
-  const below = relative(root, folder);
-  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
-  let current = root;
-  for (const part of below.split(sep).filter(Boolean)) {
-    current = join(current, part);
-    let stats = lstatOrNull(current);
-    if (!stats && create) {
-      try {
-        mkdirSync(current);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      }
-      stats = lstatOrNull(current);
-    }
-    if (!stats) return false;
-    if (stats.isSymbolicLink()) throw new UnsafePathError(current, symlinkReason);
-    if (!stats.isDirectory()) throw new UnsafePathError(current, "is not a folder");
-  }
+  const unreal = unrealFolder(root, folder, create);
+  if (unreal === "missing") return false;
+  if (unreal) throw new UnsafePathError(unreal.path, unreal.reason);
   return true;
 }
 

@@ -68,7 +68,7 @@ export class HashFileError extends Error {
 type Request =
   | { kind: "hash"; path: string; partSizes: number[] }
   | { kind: "statFolder" | "hashFiles"; folder: string; filenames: string[]; hashUnless: (number[] | null | 0)[] }
-  | { kind: "folderDigest"; folder: string };
+  | { kind: "folderDigest"; root: string; folder: string };
 
 interface Job {
   id: number;
@@ -230,10 +230,12 @@ export class Md5Pool {
    * Digest of the image files in `folder` (see folder-digest.mjs), with the image entries that are
    * links: in the threads while they run, else here (a run that hashes nothing starts none; the stat
    * of 100 folders costs less than their start-up, but while they run, two of them do it faster).
+   * Refused when a folder from the data directory `root` down to it is a link; the check goes with
+   * the digest, off the main thread (100 actors: 300 lstat calls).
    */
-  async folderDigest(folder: string): Promise<{ digest: string; links: string[] }> {
-    if (this.slots.length === 0) return folderDigest(folder, trainingImagePattern);
-    const answer = await this.submit({ kind: "folderDigest", folder });
+  async folderDigest(root: string, folder: string): Promise<{ digest: string; links: string[] }> {
+    if (this.slots.length === 0) return folderDigest(root, folder, trainingImagePattern);
+    const answer = await this.submit({ kind: "folderDigest", root, folder });
     if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
     if (answer.kind !== "folderDigest") throw new Error("md5 worker answered out of turn");
     return { digest: answer.digest, links: answer.links };

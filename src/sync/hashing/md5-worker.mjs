@@ -176,7 +176,7 @@ function answer(job) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
     if (job.kind === "hashFiles") return hashFiles(job);
-    if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.folder, imagePattern) };
+    if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern) };
     return { id: job.id, kind: "hash", ...hashFile(job) };
   } catch (error) {
     return { id: job.id, error: describeError(error) };
