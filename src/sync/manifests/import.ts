@@ -20,7 +20,7 @@ import type { SourceFileRow } from "../../db/schema.ts";
 import { sourceFilesByPath } from "../../db/source-records.ts";
 import { storedSourceProblems } from "../../db/source-problems.ts";
 import type { ManifestProblem } from "./formats/problems.ts";
-import { parseActorName } from "../files/layout.ts";
+import { actorPrefix, parseActorName } from "../files/layout.ts";
 import { discoverSourceFiles, folderContribution, type Discovery } from "./discovery.ts";
 import { mergeSources } from "./merge.ts";
 import { readSourceFile, withProblem, type FoundFile, type ReadFile } from "./source-files.ts";
@@ -236,7 +236,7 @@ class ImportRun {
 
   private async flush(): Promise<void> {
     if (this.batch.length === 0) return;
-    writeImportedActors(this.ctx.db, this.batch);
+    writeImportedActors(this.ctx.db, this.batch, (name) => actorPrefix(this.ctx.config.s3, name));
     this.batch.length = 0;
     await yieldToEventLoop();
   }
