@@ -75,6 +75,18 @@ async function makeActor(characterId: string, name: string, specs: ImageSpec[]):
   return world.db.select().from(actors).where(eq(actors.name, name)).get()!.id;
 }
 
+/** A new world with actor 0042 whose `count` images are the same on both sides (imported): its id and the images' bytes. */
+async function actorOnBothSides(count: number): Promise<{ actorId: number; files: Buffer[] }> {
+  world = await createWorld({ server });
+  const files = Array.from({ length: count }, () => imageBytes());
+  const actorId = await makeActor(
+    "0042",
+    name,
+    files.map((bytes) => ({ local: bytes, s3: bytes })),
+  );
+  return { actorId, files };
+}
+
 async function putObject(name: string, filename: string, body: Buffer, metadata?: Record<string, string>): Promise<void> {
   await world.s3.client.send(
     new PutObjectCommand({ Bucket: world.config.s3.bucket, Key: s3KeyOf(world.config.s3, name, filename), Body: body, Metadata: metadata }),
@@ -200,13 +212,7 @@ describe("audit", () => {
   });
 
   it("calls a local file edited with the same size out of sync, even with its mtime set back", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 6 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(6);
     // Files written within the racily-clean window of the audit would be read again anyway.
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
@@ -236,13 +242,7 @@ describe("audit", () => {
   });
 
   it("sees an object changed in S3 behind the manifest's back without reading the local file again", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(4);
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
 
@@ -312,13 +312,7 @@ describe("audit", () => {
   });
 
   it("refuses an empty listing as suspect and changes nothing, unless forced", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(4);
     await auditActor(world.ctx, world.s3, actorId, { pool });
     for (let i = 0; i < 4; i++) {
       await world.s3.client.send(
@@ -365,13 +359,7 @@ describe("audit", () => {
   });
 
   it("lists training images no manifest has as untracked", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 2 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(2);
     writeFileSync(join(world.ctx.layout.trainingDir(name), `${name}_9.jpg`), imageBytes());
     await putObject(name, `${name}_8.png`, imageBytes());
     const result = await auditActor(world.ctx, world.s3, actorId, { pool });
@@ -383,13 +371,7 @@ describe("audit", () => {
 
 describe("audit against the last listing (the default)", () => {
   it("takes the S3 side as the last listing recorded it; a scan or --list brings it up to date", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId, files } = await actorOnBothSides(4);
     // Never listed: listed anyway, so the statuses are real.
     const first = await auditActor(world.ctx, world.s3, actorId, { pool });
     expect(statusesOf(actorId)).toEqual(["synced", "synced", "synced", "synced"]);
@@ -468,13 +450,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   });
 
   it("reads every image as checked when its actor was confirmed, writing no image row; an entry added by hand since stays unchecked", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 3 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(3);
     await settle();
     const cold = await auditActor(world.ctx, world.s3, actorId, { pool });
     const warm = await auditActor(world.ctx, world.s3, actorId, { pool });
@@ -509,13 +485,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   });
 
   it("goes on from the last listing after a re-import, except for an object whose key the manifest moved", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 2 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(2);
     expect(await auditActor(world.ctx, world.s3, actorId, { pool, listS3: true })).toMatchObject({ ok: true });
     // Another tool's format B, without ETags: image 0 now at a key no listing has seen, image 1 where it was.
     const key = (i: number) => s3KeyOf(world.config.s3, name, `${name}_${i}.jpg`);
@@ -533,13 +503,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   });
 
   it("is audited in full again when a file is added, replaced or touched, or when anything changed its rows", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 4 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId, files } = await actorOnBothSides(4);
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const folder = world.ctx.layout.trainingDir(name);
@@ -592,13 +556,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   });
 
   it("is audited in full after a scan wrote to its rows, even what moves no revision", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 2 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(2);
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const before = world.db.select().from(actors).where(eq(actors.id, actorId)).get()!;
     const row = rowsOf(actorId)[0]!;
@@ -618,13 +576,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   });
 
   it("with --list, takes the listing of every actor only for rows as they were before it began", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 3 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(3);
     const candidate = auditCandidates(world.db, [actorId])[0]!;
     // A listing of every actor taken before another process uploaded all three: it shows none of them.
     const before = Promise.resolve(new Map([[name, { objects: [], skipped: [] }]]));
@@ -637,13 +589,7 @@ describe("warm audit: an actor unchanged since its last audit", () => {
   });
 
   it("with --list, is audited in full when the listing changed", async () => {
-    world = await createWorld({ server });
-    const files = Array.from({ length: 3 }, () => imageBytes());
-    const actorId = await makeActor(
-      "0042",
-      name,
-      files.map((bytes) => ({ local: bytes, s3: bytes })),
-    );
+    const { actorId } = await actorOnBothSides(3);
     await settle();
     await auditActor(world.ctx, world.s3, actorId, { pool });
     const audit = () => auditActor(world.ctx, world.s3, actorId, { pool, listS3: true });
