@@ -2,9 +2,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { candidatePartSizes, MiB } from "../../src/sync/s3/content-md5.ts";
 import { HashFileError, Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
+import { symlinkReason, UnsafePathError } from "../../src/sync/files/safe-files.ts";
 
 /** Real S3's ETag of a multipart upload: md5 of the concatenated part MD5s, then `-N`. */
 function referenceMultipartEtag(bytes: Buffer, partSize: number): string {
@@ -92,7 +94,7 @@ describe("Md5Pool", () => {
     writeFileSync(join(folder, "a.jpg"), "aaaa");
     mkdirSync(join(folder, "sub.jpg"));
     const before = pool.bytesRead;
-    const listed = await pool.statFolder(folder, ["a.jpg", "gone.jpg", "sub.jpg"], [undefined, undefined, undefined]);
+    const listed = await pool.statFolder(dir, folder, ["a.jpg", "gone.jpg", "sub.jpg"], [undefined, undefined, undefined]);
     expect(pool.bytesRead).toBe(before);
     expect(listed.exists).toBe(true);
     expect(listed.names.sort()).toEqual(["a.jpg", "sub.jpg"]);
@@ -100,7 +102,7 @@ describe("Md5Pool", () => {
     expect(listed.stats).toEqual([{ size: 4, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, inode: stat.ino }, null, null]);
     // Many folders at once: each gets its own answer.
     const many = await Promise.all(
-      Array.from({ length: 70 }, (_, i) => pool.statFolder(i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"], [undefined])),
+      Array.from({ length: 70 }, (_, i) => pool.statFolder(dir, i % 2 ? folder : join(dir, `none-${i}`), ["a.jpg"], [undefined])),
     );
     expect(many.map((answer) => answer.exists)).toEqual(Array.from({ length: 70 }, (_, i) => i % 2 === 1));
   });
@@ -122,7 +124,7 @@ describe("Md5Pool", () => {
     };
     const names = ["new.jpg", "same.jpg", "edited.jpg", "skip.jpg", "link.jpg", "gone.jpg"];
     const before = pool.bytesRead;
-    const listed = await pool.statFolder(folder, names, [
+    const listed = await pool.statFolder(dir, folder, names, [
       null,
       statOf("same.jpg"),
       { ...statOf("edited.jpg"), mtimeMs: 1 },
@@ -148,7 +150,9 @@ describe("Md5Pool", () => {
     const files = Array.from({ length: 13 }, (_, i) => ({ name: `img_${i}.jpg`, bytes: randomBytes(50_000 + i) }));
     for (const file of files) writeFileSync(join(folder, file.name), file.bytes);
     const before = pool.bytesRead;
+    const filesBefore = pool.filesHashed;
     const listed = await pool.statFolder(
+      dir,
       folder,
       files.map((file) => file.name),
       files.map((_, i) => (i === 5 ? undefined : null)),
@@ -158,6 +162,30 @@ describe("Md5Pool", () => {
     );
     expect(listed.stats.every((stat, i) => stat?.size === files[i]!.bytes.length)).toBe(true);
     expect(pool.bytesRead - before).toBe(files.reduce((n, file, i) => n + (i === 5 ? 0 : file.bytes.length), 0));
+
+    // The same folder reached through a link: refused in every thread before any of it is read.
+    const linked = join(dir, "linked-shared");
+    symlinkSync(folder, linked);
+    const readBefore = pool.bytesRead;
+    const refused = pool.statFolder(
+      dir,
+      linked,
+      files.map((file) => file.name),
+      files.map(() => null),
+    );
+    await expect(refused).rejects.toThrow(new UnsafePathError(linked, symlinkReason));
+    await expect(refused).rejects.toBeInstanceOf(UnsafePathError);
+    expect(pool.bytesRead - readBefore).toBe(0);
+    expect(pool.filesHashed).toBe(filesBefore + files.length - 1);
+    // Each thread's share of the hashing checks on its own (the pool drops a share's answer once the stat job refused).
+    const thread = new Worker(new URL("../../src/sync/hashing/md5-worker.mjs", import.meta.url));
+    try {
+      const answer = new Promise((resolve) => thread.once("message", resolve));
+      thread.postMessage({ id: 1, kind: "hashFiles", root: dir, folder: linked, filenames: [files[0]!.name], hashUnless: [null] });
+      expect(await answer).toEqual({ id: 1, error: { message: `${linked}: ${symlinkReason}`, unsafe: { path: linked, reason: symlinkReason } } });
+    } finally {
+      await thread.terminate();
+    }
   });
 
   it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread), never through a link", async () => {

@@ -6,7 +6,6 @@ import type { ActorRow, SyncStatus } from "../../db/schema.ts";
 import type { S3ContentMd5 } from "../s3/content-md5.ts";
 import { cachedStat, type HashCache, type LocalFileStat, type LocalHash } from "../hashing/hash-cache.ts";
 import { actorPrefix, assertSafeName, isTrainingImageFilename } from "../files/layout.ts";
-import { assertRealFolder } from "../files/safe-files.ts";
 import type { ListedObject, S3Access } from "../s3/s3-client.ts";
 import { SuspectListingError, suspectListingReasons, type SideListing } from "./suspect-listing.ts";
 import type { ActorAuditResult } from "./audit.ts";
@@ -170,9 +169,10 @@ async function statLocalFolder(
   hashCache: HashCache,
   result: ActorAuditResult,
 ): Promise<LocalFolder> {
-  assertRealFolder(ctx.layout.root, folder);
-  // In a worker: thousands of stat(2) calls are the main cost of an audit of an unchanged tree.
+  // In a worker, with the check that no folder on the way is a link: thousands of stat(2) calls
+  // are the main cost of an audit of an unchanged tree.
   const local = await hashCache.pool.statFolder(
+    ctx.layout.root,
     folder,
     rows.map((row) => assertSafeName(row.filename)),
     rows.map((row) => (mayNeedPartSizes(row) ? undefined : cachedStat(row))),

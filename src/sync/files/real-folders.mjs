@@ -1,23 +1,39 @@
 // In plain JavaScript because the md5 worker threads check folders too, before they list one
-// (safe-files.ts gives the rule its errors on the main thread).
+// (safe-files.ts holds the rest of the rule and re-exports these).
 import { lstatSync, mkdirSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 
 export const symlinkReason = "is a symbolic link (never followed)";
 
+/** A path the service refuses to follow or touch: a symbolic link, or not a regular file or folder. */
+export class UnsafePathError extends Error {
+  name = "UnsafePathError";
+  /**
+   * @param {string} path
+   * @param {string} reason
+   */
+  constructor(path, reason) {
+    super(`${path}: ${reason}`);
+    /** @readonly */
+    this.path = path;
+    /** @readonly */
+    this.reason = reason;
+  }
+}
+
 /**
- * Walks the folders from `root` (excluded) down to `folder` with lstat, creating the missing ones
- * one at a time when `create` (mkdir -p would follow a link). Answers the first that is outside
- * the data directory, a link or not a folder, with why; "missing" when one does not exist; null
- * when every one is a real folder.
+ * Checks every folder from `root` (excluded) down to `folder` with lstat, creating the missing
+ * ones one at a time when `create` (mkdir -p would follow a link): true when all are real folders,
+ * false when one is missing. Throws UnsafePathError naming the first that is outside the data
+ * directory, a link or not a folder.
  * @param {string} root
  * @param {string} folder
  * @param {boolean} create
- * @returns {{ path: string, reason: string } | "missing" | null}
+ * @returns {boolean}
  */
-export function unrealFolder(root, folder, create) {
+export function walkFolders(root, folder, create) {
   const below = relative(root, folder);
-  if (below.startsWith("..") || isAbsolute(below)) return { path: folder, reason: "is outside the data directory" };
+  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
   let current = root;
   for (const part of below.split(sep).filter(Boolean)) {
     current = join(current, part);
@@ -30,9 +46,9 @@ export function unrealFolder(root, folder, create) {
       }
       stats = lstatSync(current, { throwIfNoEntry: false });
     }
-    if (!stats) return "missing";
-    if (stats.isSymbolicLink()) return { path: current, reason: symlinkReason };
-    if (!stats.isDirectory()) return { path: current, reason: "is not a folder" };
+    if (!stats) return false;
+    if (stats.isSymbolicLink()) throw new UnsafePathError(current, symlinkReason);
+    if (!stats.isDirectory()) throw new UnsafePathError(current, "is not a folder");
   }
-  return null;
+  return true;
 }

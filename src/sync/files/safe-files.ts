@@ -1,7 +1,7 @@
 import { constants, fstatSync, closeSync, lstatSync, openSync, readSync, type Stats } from "node:fs";
 import { link, lstat, open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { symlinkReason, unrealFolder } from "./real-folders.mjs";
+import { symlinkReason, UnsafePathError, walkFolders } from "./real-folders.mjs";
 
 /**
  * The service reads and writes only regular files inside the data directory (SPEC.md §3).
@@ -12,18 +12,7 @@ import { symlinkReason, unrealFolder } from "./real-folders.mjs";
  * The data directory itself may be a link: it is the user's choice of where the data lives.
  */
 
-/** A path the service refuses to follow or touch: a symbolic link, or not a regular file or folder. */
-export class UnsafePathError extends Error {
-  override name = "UnsafePathError";
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`${path}: ${reason}`);
-  }
-}
-
-export { symlinkReason };
+export { symlinkReason, UnsafePathError };
 
 // O_NONBLOCK: opening a FIFO put in a file's place must not hang; a regular file ignores it.
 const readFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -41,13 +30,6 @@ export function assertRealFolder(root: string, folder: string): boolean {
 /** As assertRealFolder, creating the missing folders one at a time (mkdir -p would follow a link). */
 export function makeRealFolder(root: string, folder: string): void {
   walkFolders(root, folder, true);
-}
-
-function walkFolders(root: string, folder: string, create: boolean): boolean {
-  const unreal = unrealFolder(root, folder, create);
-  if (unreal === "missing") return false;
-  if (unreal) throw new UnsafePathError(unreal.path, unreal.reason);
-  return true;
 }
 
 /** The lstat of `path`, or null when nothing is there. */

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { unrealFolder } from "../files/real-folders.mjs";
+import { walkFolders } from "../files/real-folders.mjs";
 
 /** The digest of a folder that does not exist. */
 export const absentDigest = "absent";
@@ -70,17 +70,15 @@ export function digestOf(images) {
 
 /**
  * The digest of the image files in `folder` ("absent" when there is none), with the image
- * entries that are symbolic links (never followed). Throws when a folder from `root` down to it
- * is a link or no folder: it is not listed.
+ * entries that are symbolic links (never followed). Throws UnsafePathError when a folder from
+ * `root` down to it is a link or no folder: it is not listed.
  * @param {string} root
  * @param {string} folder
  * @param {RegExp} imagePattern
  * @returns {{ digest: string, links: string[] }}
  */
 export function folderDigest(root, folder, imagePattern) {
-  const unreal = unrealFolder(root, folder, false);
-  if (unreal === "missing") return { digest: absentDigest, links: [] };
-  if (unreal) throw new Error(`${unreal.path}: ${unreal.reason}`);
+  if (!walkFolders(root, folder, false)) return { digest: absentDigest, links: [] };
   const listing = listImages(folder, imagePattern);
   return { digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
 }

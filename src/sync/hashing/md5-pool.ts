@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { trainingImagePattern } from "../files/layout.ts";
 import { folderDigest } from "./folder-digest.mjs";
+import { UnsafePathError } from "../files/real-folders.mjs";
 
 /** What hashing one file found: its MD5, multipart ETags asked for, and the stat of what was read. */
 export interface FileHash {
@@ -67,7 +68,7 @@ export class HashFileError extends Error {
 
 type Request =
   | { kind: "hash"; path: string; partSizes: number[] }
-  | { kind: "statFolder" | "hashFiles"; folder: string; filenames: string[]; hashUnless: (number[] | null | 0)[] }
+  | { kind: "statFolder" | "hashFiles"; root: string; folder: string; filenames: string[]; hashUnless: (number[] | null | 0)[] }
   | { kind: "folderDigest"; root: string; folder: string };
 
 interface Job {
@@ -92,9 +93,20 @@ type WorkerAnswer =
     }
   | { id: number; kind: "hashFiles"; hashes: AnsweredHash[]; error?: undefined }
   | { id: number; kind: "folderDigest"; digest: string; links: string[]; error?: undefined }
-  | { id: number; error: { message: string; code?: string } };
+  | { id: number; error: AnsweredError };
 
-type AnsweredHash = FolderFileHash | { error: { message: string; code?: string } } | null;
+type AnsweredHash = FolderFileHash | { error: AnsweredError } | null;
+
+/** An error as a worker answers it: `unsafe` when it refused a folder on the way (a link). */
+interface AnsweredError {
+  message: string;
+  code?: string;
+  unsafe?: { path: string; reason: string };
+}
+
+function errorOf(path: string, error: AnsweredError): Error {
+  return error.unsafe ? new UnsafePathError(error.unsafe.path, error.unsafe.reason) : new HashFileError(path, error.message, error.code);
+}
 
 interface Slot {
   worker: Worker;
@@ -159,7 +171,7 @@ export class Md5Pool {
   /** MD5 of the file at `path`, plus the multipart ETag for each of `partSizes`, in one read. */
   async hash(path: string, partSizes: readonly number[] = []): Promise<FileHash> {
     const answer = await this.submit({ kind: "hash", path, partSizes: [...new Set(partSizes)] });
-    if (answer.error) throw new HashFileError(path, answer.error.message, answer.error.code);
+    if (answer.error) throw errorOf(path, answer.error);
     if (answer.kind !== "hash") throw new Error("md5 worker answered out of turn");
     this.bytesRead += answer.bytesRead;
     this.filesHashed += 1;
@@ -172,9 +184,11 @@ export class Md5Pool {
    * undefined entry is not hashed. The hashing goes with the stat job, one message per folder
    * instead of one per few files (the main thread's share of a cold audit is CPU the hashing
    * threads need); while no other job waits, it is shared with the other threads, so that an actor
-   * audited alone is hashed on every core.
+   * audited alone is hashed on every core. Refused (UnsafePathError) when a folder from the data
+   * directory `root` down to it is a link: checked in the threads, before anything in it is read.
    */
   async statFolder(
+    root: string,
     folder: string,
     filenames: readonly string[],
     hashUnless: readonly (FileStat | null | undefined)[],
@@ -188,6 +202,7 @@ export class Md5Pool {
       const indices = candidates.filter((i) => partOf.get(i) === part + 1);
       const request = {
         kind: "hashFiles" as const,
+        root,
         folder,
         filenames: indices.map((i) => filenames[i]!),
         hashUnless: indices.map((i) => asked[i]!),
@@ -196,16 +211,17 @@ export class Md5Pool {
     });
     const answer = await this.submit({
       kind: "statFolder",
+      root,
       folder,
       filenames: [...filenames],
       hashUnless: asked.map((entry, i) => (partOf.get(i) ? 0 : entry)),
     });
     const parted = await Promise.all(others);
-    if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
+    if (answer.error) throw errorOf(folder, answer.error);
     if (answer.kind !== "statFolder") throw new Error("md5 worker answered out of turn");
     const answered = [...answer.hashes];
     for (const { indices, answer: part } of parted) {
-      if (part.error) throw new HashFileError(folder, part.error.message, part.error.code);
+      if (part.error) throw errorOf(folder, part.error);
       if (part.kind !== "hashFiles") throw new Error("md5 worker answered out of turn");
       for (const [k, i] of indices.entries()) answered[i] = part.hashes[k]!;
     }
@@ -236,7 +252,7 @@ export class Md5Pool {
   async folderDigest(root: string, folder: string): Promise<{ digest: string; links: string[] }> {
     if (this.slots.length === 0) return folderDigest(root, folder, trainingImagePattern);
     const answer = await this.submit({ kind: "folderDigest", root, folder });
-    if (answer.error) throw new HashFileError(folder, answer.error.message, answer.error.code);
+    if (answer.error) throw errorOf(folder, answer.error);
     if (answer.kind !== "folderDigest") throw new Error("md5 worker answered out of turn");
     return { digest: answer.digest, links: answer.links };
   }

@@ -5,6 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { absentDigest, digestOf, folderDigest, listImages, stampedNear } from "./folder-digest.mjs";
+import { UnsafePathError, walkFolders } from "../files/real-folders.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -94,15 +95,16 @@ function openRegularFile(path) {
  * A folder's entries, the stat of some files in it ([size, mtimeMs, ctimeMs, ino], or
  * null when missing or not a regular file: a link is not followed), the image entries that
  * are symbolic links, and the digest of its image files (see folderDigest). The caller has
- * checked each filename is one safe path segment, and that the folder is no link.
+ * checked each filename is one safe path segment; the folders from the data directory `root`
+ * down to it are checked here, before it is listed (UnsafePathError names a link).
  *
  * The same job hashes the files `hashUnless` asks for (see hashStale): one message then carries
  * an actor's files, where a message per file cost the main thread more than the hashing threads
  * could spare.
- * @param {{ id: number, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
+ * @param {{ id: number, root: string, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
  */
 function statFolder(job) {
-  const listing = listImages(job.folder, imagePattern);
+  const listing = walkFolders(job.root, job.folder, false) ? listImages(job.folder, imagePattern) : null;
   if (!listing)
     return {
       id: job.id,
@@ -135,10 +137,12 @@ function statFolder(job) {
 
 /**
  * The files `hashUnless` asks for, of a folder another job lists: their part of one actor's
- * hashing, so that an actor audited alone is hashed on every thread.
- * @param {{ id: number, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
+ * hashing, so that an actor audited alone is hashed on every thread. Its folders are checked as
+ * statFolder's are: none of its files is read through a link.
+ * @param {{ id: number, root: string, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
  */
 function hashFiles(job) {
+  if (!walkFolders(job.root, job.folder, false)) return { id: job.id, kind: "hashFiles", hashes: job.filenames.map(() => null) };
   const stats = job.filenames.map((filename) => statArray(lstatSync(join(job.folder, filename), { throwIfNoEntry: false })));
   return { id: job.id, kind: "hashFiles", hashes: hashStale(job.folder, job.filenames, stats, job.hashUnless) };
 }
@@ -183,8 +187,12 @@ function answer(job) {
   }
 }
 
-/** @param {unknown} error */
+/**
+ * What the pool needs to answer an error (a refused folder goes back as UnsafePathError).
+ * @param {unknown} error
+ */
 function describeError(error) {
+  if (error instanceof UnsafePathError) return { message: error.message, unsafe: { path: error.path, reason: error.reason } };
   const err = /** @type {NodeJS.ErrnoException} */ (error);
   return { message: err.message, code: err.code };
 }
