@@ -138,7 +138,7 @@ export async function auditActors(
   const selected = auditCandidates(ctx.db, "all" in options ? "all" : options.actorIds);
   const shared = options.pool ?? ctx.hashing;
   const pool = shared ?? new Md5Pool();
-  const hashCache = new HashCache(ctx.db, pool);
+  const hashCache = new HashCache(ctx.db, pool, ctx.layout.root);
   const writer = new AuditWriter(ctx.db, hashCache);
   const locks = options.locks === undefined ? new ActorLocks(ctx.db) : options.locks;
   const results: ActorAuditResult[] = [];

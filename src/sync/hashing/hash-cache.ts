@@ -40,6 +40,8 @@ export class HashCache {
   constructor(
     private readonly db: Db,
     readonly pool: Md5Pool,
+    /** The data directory: no folder from it down to a file hashed may be a link. */
+    private readonly root: string,
   ) {}
 
   /** The cached MD5 when `cached` still matches `stat` (nothing read), else undefined. */
@@ -53,7 +55,6 @@ export class HashCache {
    * otherwise read through the pool. Asking for `partSizes` (multipart ETags) always
    * reads the file: the cache keeps only the whole-file MD5.
    */
-
   async md5Of(
     path: string,
     stat: LocalFileStat,
@@ -63,7 +64,7 @@ export class HashCache {
     const hit = partSizes.length === 0 ? this.cachedMd5(stat, cached) : undefined;
     if (hit) return hit;
     const startedAt = Date.now();
-    const hash = await this.pool.hash(path, partSizes);
+    const hash = await this.pool.hash(this.root, path, partSizes);
     // Racily clean (git's rule, SPEC.md §6): a file stamped within the timestamp granularity of
     // its hashing could change again under the same stat, so its MD5 is not remembered.
     const local: LocalHash = Object.assign(hash, { fromCache: false });

@@ -67,7 +67,7 @@ export class HashFileError extends Error {
 }
 
 type Request =
-  | { kind: "hash"; path: string; partSizes: number[] }
+  | { kind: "hash"; root: string; path: string; partSizes: number[] }
   | { kind: "statFolder" | "hashFiles"; root: string; folder: string; filenames: string[]; hashUnless: (number[] | null | 0)[] }
   | { kind: "folderDigest"; root: string; folder: string };
 
@@ -168,9 +168,13 @@ export class Md5Pool {
     this.bufferSize = options.bufferSize ?? defaultBufferSize;
   }
 
-  /** MD5 of the file at `path`, plus the multipart ETag for each of `partSizes`, in one read. */
-  async hash(path: string, partSizes: readonly number[] = []): Promise<FileHash> {
-    const answer = await this.submit({ kind: "hash", path, partSizes: [...new Set(partSizes)] });
+  /**
+   * MD5 of the file at `path`, plus the multipart ETag for each of `partSizes`, in one read.
+   * Refused (UnsafePathError) when a folder from the data directory `root` down to the file is a
+   * link: checked in the thread right before the file is opened (O_NOFOLLOW guards the file itself).
+   */
+  async hash(root: string, path: string, partSizes: readonly number[] = []): Promise<FileHash> {
+    const answer = await this.submit({ kind: "hash", root, path, partSizes: [...new Set(partSizes)] });
     if (answer.error) throw errorOf(path, answer.error);
     if (answer.kind !== "hash") throw new Error("md5 worker answered out of turn");
     this.bytesRead += answer.bytesRead;
@@ -217,14 +221,10 @@ export class Md5Pool {
       hashUnless: asked.map((entry, i) => (partOf.get(i) ? 0 : entry)),
     });
     const parted = await Promise.all(others);
-    if (answer.error) throw errorOf(folder, answer.error);
-    if (answer.kind !== "statFolder") throw new Error("md5 worker answered out of turn");
-    const answered = [...answer.hashes];
-    for (const { indices, answer: part } of parted) {
-      if (part.error) throw errorOf(folder, part.error);
-      if (part.kind !== "hashFiles") throw new Error("md5 worker answered out of turn");
-      for (const [k, i] of indices.entries()) answered[i] = part.hashes[k]!;
-    }
+    const answered: AnsweredHash[] = !answer.error && answer.kind === "statFolder" ? [...answer.hashes] : filenames.map(() => null);
+    for (const { indices, answer: part } of parted)
+      if (!part.error && part.kind === "hashFiles") for (const [k, i] of indices.entries()) answered[i] = part.hashes[k]!;
+    // Every byte read is counted, even when one job refused the folder (what `bytesRead` promises).
     const hashes = answered.map((hash, i) => {
       if (!hash) return null;
       if ("error" in hash) return new HashFileError(join(folder, filenames[i]!), hash.error.message, hash.error.code);
@@ -232,6 +232,10 @@ export class Md5Pool {
       this.filesHashed += 1;
       return hash;
     });
+    const refused = [answer, ...parted.map((part) => part.answer)].find((job) => job.error)?.error;
+    if (refused) throw errorOf(folder, refused);
+    if (answer.error || answer.kind !== "statFolder" || parted.some((part) => part.answer.error || part.answer.kind !== "hashFiles"))
+      throw new Error("md5 worker answered out of turn");
     return {
       exists: answer.exists,
       names: answer.names,

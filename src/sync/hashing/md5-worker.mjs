@@ -2,7 +2,7 @@
 // inherit tsx's loader (neither under `tsx` nor under vitest), and a .mjs file needs none.
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { absentDigest, digestOf, folderDigest, listImages, stampedNear } from "./folder-digest.mjs";
 import { UnsafePathError, walkFolders } from "../files/real-folders.mjs";
@@ -181,6 +181,8 @@ function answer(job) {
     if (job.kind === "statFolder") return statFolder(job);
     if (job.kind === "hashFiles") return hashFiles(job);
     if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern) };
+    // A file asked for alone (after its folder's stat job, maybe long after): its folders are checked again.
+    walkFolders(job.root, dirname(job.path), false);
     return { id: job.id, kind: "hash", ...hashFile(job) };
   } catch (error) {
     return { id: job.id, error: describeError(error) };
