@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { candidatePartSizes, MiB } from "../../src/sync/s3/content-md5.ts";
 import { HashFileError, Md5Pool } from "../../src/sync/hashing/md5-pool.ts";
@@ -179,6 +180,61 @@ describe("Md5Pool", () => {
     expect(pool.filesHashed).toBe(filesBefore + files.length - 1);
     await expect(pool.hash(dir, join(linked, files[0]!.name), [5 * MiB])).rejects.toThrow(new UnsafePathError(linked, symlinkReason));
     expect(pool.bytesRead - readBefore).toBe(0);
+  });
+
+  it("reads nothing of another folder while a link to it is swapped in and out for the folder being read", async () => {
+    const root = join(dir, "swapped-data");
+    const folder = join(root, "actors", "a", "training_data");
+    const aside = join(root, "actors", "a", "aside");
+    const outside = join(dir, "swapped-outside");
+    mkdirSync(folder, { recursive: true });
+    mkdirSync(outside);
+    const names = Array.from({ length: 8 }, (_, i) => `x${i}.jpg`);
+    const secret = randomBytes(4096);
+    for (const name of names) {
+      writeFileSync(join(folder, name), randomBytes(4096));
+      writeFileSync(join(outside, name), secret);
+    }
+    // Another process swaps the folder for a link to the outside one and back, as fast as it can.
+    const swapper = spawn(process.execPath, [
+      "-e",
+      `const fs = require("node:fs");
+       const [folder, aside, outside] = process.argv.slice(1);
+       const stop = Date.now() + 1500;
+       let swaps = 0;
+       while (Date.now() < stop) {
+         fs.renameSync(folder, aside); fs.symlinkSync(outside, folder);
+         fs.unlinkSync(folder); fs.renameSync(aside, folder); swaps++;
+       }
+       console.log(swaps);`,
+      folder,
+      aside,
+      outside,
+    ]);
+    let printed = "";
+    swapper.stdout.on("data", (data) => (printed += String(data)));
+    const exited = new Promise((resolve) => swapper.on("exit", resolve));
+    const md5s = new Set<string>();
+    let answered = 0;
+    const readBefore = pool.bytesRead;
+    while (swapper.exitCode === null) {
+      const outcomes = await Promise.allSettled([
+        pool.statFolder(root, folder, names, names.map(() => null)),
+        pool.hash(root, join(folder, names[0]!)),
+      ]);
+      for (const outcome of outcomes) {
+        if (outcome.status === "rejected") continue;
+        answered += 1;
+        const value = outcome.value;
+        if ("md5" in value) md5s.add(value.md5);
+        else for (const hash of value.hashes) if (hash && !(hash instanceof Error)) md5s.add(hash.md5);
+      }
+    }
+    await exited;
+    expect(Number(printed)).toBeGreaterThan(100);
+    expect(answered).toBeGreaterThan(0);
+    expect(md5s.has(md5(secret))).toBe(false);
+    expect(pool.bytesRead).toBeGreaterThan(readBefore);
   });
 
   it("digests a folder the same before its threads start (on the caller's thread) and after (in a thread), never through a link", async () => {

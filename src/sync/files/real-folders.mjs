@@ -1,6 +1,6 @@
 // In plain JavaScript because the md5 worker threads check folders too, before they list one
 // (safe-files.ts holds the rest of the rule and re-exports these).
-import { lstatSync, mkdirSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 
 export const symlinkReason = "is a symbolic link (never followed)";
@@ -51,4 +51,60 @@ export function walkFolders(root, folder, create) {
     if (!stats.isDirectory()) throw new UnsafePathError(current, "is not a folder");
   }
   return true;
+}
+
+// Linux names an open folder's descriptor as a path, /proc/self/fd/N, and looks up a name below it
+// from that folder, wherever its path points by now: what openat(2) does, which Node lacks.
+const descriptorPaths = existsSync("/proc/self/fd");
+const folderFlags = constants.O_RDONLY | constants.O_DIRECTORY;
+
+/**
+ * Runs `read` on `folder` held open, so that a link swapped in for it or for a folder above it
+ * after the check cannot redirect what is read (the checked path would be resolved again by
+ * name). Each folder from `root` (which may itself be a link: the user's choice of where the data
+ * lives) down is opened through the descriptor of the one above, with O_NOFOLLOW; `read` gets the
+ * path to read below (the last descriptor's), or null when a folder on the way is missing. An
+ * error of `read` names `folder`, not the descriptor. Without /proc: `walkFolders`, then the
+ * path itself. Throws UnsafePathError naming the first link or file on the way.
+ * @template T
+ * @param {string} root
+ * @param {string} folder
+ * @param {(path: string | null) => T} read
+ * @returns {T}
+ */
+export function withRealFolder(root, folder, read) {
+  if (!descriptorPaths) return read(walkFolders(root, folder, false) ? folder : null);
+  const below = relative(root, folder);
+  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
+  let fd = openSync(root, folderFlags);
+  try {
+    let current = root;
+    for (const part of below.split(sep).filter(Boolean)) {
+      current = join(current, part);
+      let next;
+      try {
+        next = openSync(`/proc/self/fd/${fd}/${part}`, folderFlags | constants.O_NOFOLLOW);
+      } catch (error) {
+        const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+        if (code === "ENOENT") return read(null);
+        // O_DIRECTORY answers ENOTDIR for a link as for a file (ELOOP on some systems): which one it is only words the refusal.
+        if (code === "ELOOP" || code === "ENOTDIR") {
+          const link = code === "ELOOP" || lstatSync(`/proc/self/fd/${fd}/${part}`, { throwIfNoEntry: false })?.isSymbolicLink();
+          throw new UnsafePathError(current, link ? symlinkReason : "is not a folder");
+        }
+        throw error;
+      }
+      closeSync(fd);
+      fd = next;
+    }
+    const path = `/proc/self/fd/${fd}`;
+    try {
+      return read(path);
+    } catch (error) {
+      if (error instanceof Error) error.message = error.message.replaceAll(path, folder);
+      throw error;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

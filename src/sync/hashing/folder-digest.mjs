@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { walkFolders } from "../files/real-folders.mjs";
+import { withRealFolder } from "../files/real-folders.mjs";
 
 /** The digest of a folder that does not exist. */
 export const absentDigest = "absent";
@@ -78,7 +78,8 @@ export function digestOf(images) {
  * @returns {{ digest: string, links: string[] }}
  */
 export function folderDigest(root, folder, imagePattern) {
-  if (!walkFolders(root, folder, false)) return { digest: absentDigest, links: [] };
-  const listing = listImages(folder, imagePattern);
-  return { digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
+  return withRealFolder(root, folder, (path) => {
+    const listing = path === null ? null : listImages(path, imagePattern);
+    return { digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
+  });
 }

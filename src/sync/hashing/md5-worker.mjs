@@ -2,10 +2,10 @@
 // inherit tsx's loader (neither under `tsx` nor under vitest), and a .mjs file needs none.
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { absentDigest, digestOf, folderDigest, listImages, stampedNear } from "./folder-digest.mjs";
-import { UnsafePathError, walkFolders } from "../files/real-folders.mjs";
+import { UnsafePathError, withRealFolder } from "../files/real-folders.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -95,8 +95,8 @@ function openRegularFile(path) {
  * A folder's entries, the stat of some files in it ([size, mtimeMs, ctimeMs, ino], or
  * null when missing or not a regular file: a link is not followed), the image entries that
  * are symbolic links, and the digest of its image files (see folderDigest). The caller has
- * checked each filename is one safe path segment; the folders from the data directory `root`
- * down to it are checked here, before it is listed (UnsafePathError names a link).
+ * checked each filename is one safe path segment; the folder is read held open from the data
+ * directory `root` down (withRealFolder: UnsafePathError names a link, and none swapped in later is followed).
  *
  * The same job hashes the files `hashUnless` asks for (see hashStale): one message then carries
  * an actor's files, where a message per file cost the main thread more than the hashing threads
@@ -104,8 +104,17 @@ function openRegularFile(path) {
  * @param {{ id: number, root: string, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
  */
 function statFolder(job) {
-  const listing = walkFolders(job.root, job.folder, false) ? listImages(job.folder, imagePattern) : null;
-  if (!listing)
+  return withRealFolder(job.root, job.folder, (path) => statHeldFolder(job, path));
+}
+
+/**
+ * statFolder's work on the folder read at `path` (its descriptor's), null when it is missing.
+ * @param {{ id: number, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
+ * @param {string | null} path
+ */
+function statHeldFolder(job, path) {
+  const listing = path === null ? null : listImages(path, imagePattern);
+  if (!listing || path === null)
     return {
       id: job.id,
       kind: "statFolder",
@@ -121,7 +130,7 @@ function statFolder(job) {
   const present = new Set(listing.names);
   const stats = job.filenames.map((filename) => {
     if (!present.has(filename)) return null;
-    return statArray(listing.images.get(filename) ?? lstatSync(join(job.folder, filename), { throwIfNoEntry: false }));
+    return statArray(listing.images.get(filename) ?? lstatSync(join(path, filename), { throwIfNoEntry: false }));
   });
   return {
     id: job.id,
@@ -130,7 +139,7 @@ function statFolder(job) {
     names: listing.names,
     links: listing.links,
     stats,
-    hashes: hashStale(job.folder, job.filenames, stats, job.hashUnless),
+    hashes: hashStale(path, job.folder, job.filenames, stats, job.hashUnless),
     digest,
   };
 }
@@ -142,9 +151,11 @@ function statFolder(job) {
  * @param {{ id: number, root: string, folder: string, filenames: string[], hashUnless: (number[] | null | 0)[] }} job
  */
 function hashFiles(job) {
-  if (!walkFolders(job.root, job.folder, false)) return { id: job.id, kind: "hashFiles", hashes: job.filenames.map(() => null) };
-  const stats = job.filenames.map((filename) => statArray(lstatSync(join(job.folder, filename), { throwIfNoEntry: false })));
-  return { id: job.id, kind: "hashFiles", hashes: hashStale(job.folder, job.filenames, stats, job.hashUnless) };
+  return withRealFolder(job.root, job.folder, (path) => {
+    if (path === null) return { id: job.id, kind: "hashFiles", hashes: job.filenames.map(() => null) };
+    const stats = job.filenames.map((filename) => statArray(lstatSync(join(path, filename), { throwIfNoEntry: false })));
+    return { id: job.id, kind: "hashFiles", hashes: hashStale(path, job.folder, job.filenames, stats, job.hashUnless) };
+  });
 }
 
 /** @param {import("node:fs").Stats | undefined} stat */
@@ -157,21 +168,23 @@ function statArray(stat) {
  * (its cached MD5 is stale); an entry of 0 is not hashed. A file that fails is answered with its
  * error, and the others are still hashed (their MD5s reach the cache). `remember` is false for a
  * file stamped near its hashing (see stampedNear): its stat cannot vouch for its content later.
- * @param {string} folder
+ * @param {string} path where the folder is read (its descriptor's)
+ * @param {string} folder the folder's own path, which errors name
  * @param {string[]} filenames
  * @param {(number[] | null)[]} stats
  * @param {(number[] | null | 0)[]} hashUnless
  */
-function hashStale(folder, filenames, stats, hashUnless) {
+function hashStale(path, folder, filenames, stats, hashUnless) {
   return stats.map((stat, i) => {
     const cached = hashUnless[i];
     if (!stat || cached === 0 || cached === undefined || cached?.every((value, k) => value === stat[k])) return null;
     const startedAt = Date.now();
     try {
-      const hash = hashFile({ path: join(folder, filenames[i]), partSizes: [] });
+      const hash = hashFile({ path: join(path, filenames[i]), partSizes: [] });
       return { ...hash, remember: !stampedNear(hash, startedAt) };
     } catch (error) {
-      return { error: describeError(error) };
+      const { message, code } = describeError(error);
+      return { error: { message: message.replaceAll(path, folder), code } };
     }
   });
 }
@@ -181,9 +194,11 @@ function answer(job) {
     if (job.kind === "statFolder") return statFolder(job);
     if (job.kind === "hashFiles") return hashFiles(job);
     if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern) };
-    // A file asked for alone (after its folder's stat job, maybe long after): its folders are checked again.
-    walkFolders(job.root, dirname(job.path), false);
-    return { id: job.id, kind: "hash", ...hashFile(job) };
+    // A file asked for alone (after its folder's stat job, maybe long after): its folder is held again.
+    return withRealFolder(job.root, dirname(job.path), (path) => {
+      if (path === null) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${job.path}'`), { code: "ENOENT" });
+      return { id: job.id, kind: "hash", ...hashFile({ ...job, path: join(path, basename(job.path)) }) };
+    });
   } catch (error) {
     return { id: job.id, error: describeError(error) };
   }
