@@ -75,11 +75,17 @@ export function digestOf(images) {
  * @param {string} root
  * @param {string} folder
  * @param {RegExp} imagePattern
+ * @param {Map<string, number>} [held] folders held open for a batch (see withRealFolder)
  * @returns {{ digest: string, links: string[] }}
  */
-export function folderDigest(root, folder, imagePattern) {
-  return withRealFolder(root, folder, (path) => {
-    const listing = path === null ? null : listImages(path, imagePattern);
-    return { digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
-  });
+export function folderDigest(root, folder, imagePattern, held) {
+  return withRealFolder(
+    root,
+    folder,
+    (path) => {
+      const listing = path === null ? null : listImages(path, imagePattern);
+      return { digest: listing ? digestOf(listing.images) : absentDigest, links: listing?.links ?? [] };
+    },
+    held,
+  );
 }

@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "
 import { basename, dirname, join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { absentDigest, digestOf, folderDigest, listImages, stampedNear } from "./folder-digest.mjs";
-import { UnsafePathError, withRealFolder } from "../files/real-folders.mjs";
+import { closeHeld, UnsafePathError, withRealFolder } from "../files/real-folders.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -189,11 +189,16 @@ function hashStale(path, folder, filenames, stats, hashUnless) {
   });
 }
 
-function answer(job) {
+/**
+ * @param {any} job
+ * @param {Map<string, number>} held the folders this message holds open (see withRealFolder)
+ */
+function answer(job, held) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
     if (job.kind === "hashFiles") return hashFiles(job);
-    if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern) };
+    if (job.kind === "folderDigest")
+      return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern, held) };
     // A file asked for alone (after its folder's stat job, maybe long after): its folder is held again.
     return withRealFolder(job.root, dirname(job.path), (path) => {
       if (path === null) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${job.path}'`), { code: "ENOENT" });
@@ -216,5 +221,11 @@ function describeError(error) {
 
 // A message is one job or a list of them (folder digests go several to a message); the answer has the same shape.
 parentPort?.on("message", (message) => {
-  parentPort?.postMessage(Array.isArray(message) ? message.map(answer) : answer(message));
+  // Folder digests of one message share the folders above theirs (the data directory, `actors`), held until it is answered.
+  const held = new Map();
+  try {
+    parentPort?.postMessage(Array.isArray(message) ? message.map((job) => answer(job, held)) : answer(message, held));
+  } finally {
+    closeHeld(held);
+  }
 });
