@@ -221,7 +221,12 @@ describe("Md5Pool", () => {
     const readBefore = pool.bytesRead;
     while (swapper.exitCode === null) {
       const outcomes = await Promise.allSettled([
-        pool.statFolder(root, folder, names, names.map(() => null)),
+        pool.statFolder(
+          root,
+          folder,
+          names,
+          names.map(() => null),
+        ),
         pool.hash(root, join(folder, names[0]!)),
         // Several digests to a message: they share the folders held above theirs.
         ...Array.from({ length: 4 }, () => pool.folderDigest(root, folder)),
@@ -230,9 +235,12 @@ describe("Md5Pool", () => {
         if (outcome.status === "rejected") continue;
         answered += 1;
         const value = outcome.value;
-        if ("md5" in value) md5s.add(value.md5);
-        else if ("hashes" in value) for (const hash of value.hashes) if (hash && !(hash instanceof Error)) md5s.add(hash.md5);
-        else digests.add(value.digest);
+        if ("md5" in value) {
+          md5s.add(value.md5);
+          continue;
+        }
+        digests.add(value.digest);
+        if ("hashes" in value) for (const hash of value.hashes) if (hash && !(hash instanceof Error)) md5s.add(hash.md5);
       }
     }
     await exited;

@@ -197,8 +197,7 @@ function answer(job, held) {
   try {
     if (job.kind === "statFolder") return statFolder(job);
     if (job.kind === "hashFiles") return hashFiles(job);
-    if (job.kind === "folderDigest")
-      return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern, held) };
+    if (job.kind === "folderDigest") return { id: job.id, kind: "folderDigest", ...folderDigest(job.root, job.folder, imagePattern, held) };
     // A file asked for alone (after its folder's stat job, maybe long after): its folder is held again.
     return withRealFolder(job.root, dirname(job.path), (path) => {
       if (path === null) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${job.path}'`), { code: "ENOENT" });
