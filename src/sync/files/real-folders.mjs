@@ -1,5 +1,5 @@
-// In plain JavaScript because the md5 worker threads check folders too, before they list one
-// (safe-files.ts holds the rest of the rule and re-exports these).
+// In plain JavaScript because the md5 worker threads check folders too, and hold them open while
+// they read them (safe-files.ts holds the rest of the rule and re-exports these).
 import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { isAbsolute, join, relative, sep } from "node:path";
 
