@@ -32,10 +32,8 @@ export class UnsafePathError extends Error {
  * @returns {boolean}
  */
 export function walkFolders(root, folder, create) {
-  const below = relative(root, folder);
-  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
   let current = root;
-  for (const part of below.split(sep).filter(Boolean)) {
+  for (const part of foldersBelow(root, folder)) {
     current = join(current, part);
     let stats = lstatSync(current, { throwIfNoEntry: false });
     if (!stats && create) {
@@ -79,8 +77,7 @@ const folderFlags = constants.O_RDONLY | constants.O_DIRECTORY;
  */
 export function withRealFolder(root, folder, read, held) {
   if (!descriptorPaths) return read(walkFolders(root, folder, false) ? folder : null);
-  const below = relative(root, folder);
-  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
+  const parts = foldersBelow(root, folder);
   const owned = held ?? new Map();
   /** @type {(path: string, open: () => number) => number} */
   const take = (path, open) => {
@@ -91,7 +88,7 @@ export function withRealFolder(root, folder, read, held) {
   try {
     let fd = take(root, () => openSync(root, folderFlags));
     let current = root;
-    for (const part of below.split(sep).filter(Boolean)) {
+    for (const part of parts) {
       const parent = fd;
       current = join(current, part);
       try {
@@ -111,12 +108,33 @@ export function withRealFolder(root, folder, read, held) {
     try {
       return read(path);
     } catch (error) {
-      if (error instanceof Error) error.message = error.message.replaceAll(path, folder);
+      if (error instanceof Error) error.message = namingFolder(error.message, path, folder);
       throw error;
     }
   } finally {
     if (!held) closeHeld(owned);
   }
+}
+
+/**
+ * The names of the folders from `root` (excluded) down to `folder`; refused when `folder` is not below `root`.
+ * @param {string} root
+ * @param {string} folder
+ */
+function foldersBelow(root, folder) {
+  const below = relative(root, folder);
+  if (below.startsWith("..") || isAbsolute(below)) throw new UnsafePathError(folder, "is outside the data directory");
+  return below.split(sep).filter(Boolean);
+}
+
+/**
+ * An error message about what was read below a held folder, naming the folder instead of its descriptor's path.
+ * @param {string} message
+ * @param {string} path the descriptor's path that `withRealFolder` gave its reader
+ * @param {string} folder
+ */
+export function namingFolder(message, path, folder) {
+  return message.replaceAll(path, folder);
 }
 
 /**

@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "
 import { basename, dirname, join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { absentDigest, digestOf, folderDigest, listImages, stampedNear } from "./folder-digest.mjs";
-import { closeHeld, UnsafePathError, withRealFolder } from "../files/real-folders.mjs";
+import { closeHeld, namingFolder, UnsafePathError, withRealFolder } from "../files/real-folders.mjs";
 
 const bufferSize = workerData?.bufferSize ?? 1 << 20;
 const buffer = Buffer.allocUnsafe(bufferSize);
@@ -184,7 +184,7 @@ function hashStale(path, folder, filenames, stats, hashUnless) {
       return { ...hash, remember: !stampedNear(hash, startedAt) };
     } catch (error) {
       const { message, code } = describeError(error);
-      return { error: { message: message.replaceAll(path, folder), code } };
+      return { error: { message: namingFolder(message, path, folder), code } };
     }
   });
 }
